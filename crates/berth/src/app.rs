@@ -1,0 +1,51 @@
+//! The only wiring: builds storage, metadata and the registry once from the
+//! configuration, and hands each its own small options.
+//!
+//! Data directory layout:
+//! ```text
+//! <data>/storage/   blob store root (see berth-storage's layout.rs)
+//! <data>/meta.redb  the metadata database
+//! <data>/tls/       generated CA (ca.crt) and server certificate
+//! ```
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use berth_meta::Meta;
+use berth_registry::{Limits, Registry};
+use berth_storage::{FsStore, Storage};
+
+use crate::config::Config;
+use crate::http::metrics::Metrics;
+use crate::serve::ConnStats;
+
+/// Everything a request handler may use.
+pub struct App {
+    /// The registry domain.
+    pub registry: Registry,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
+    /// Connection and request counters (for `/nginx_status`).
+    pub conns: Arc<ConnStats>,
+}
+
+/// Shared application state.
+pub type AppState = Arc<App>;
+
+impl App {
+    /// Opens storage and metadata under the configured data directory.
+    pub fn build(config: &Config) -> anyhow::Result<App> {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+        let storage = FsStore::open(config.data_dir.join("storage"), config.max_upload_size)
+            .with_context(|| format!("opening blob storage in {}", config.data_dir.display()))?;
+        let meta = Meta::open(&config.data_dir.join("meta.redb"))
+            .with_context(|| format!("opening metadata in {}", config.data_dir.display()))?;
+        let limits = Limits { max_manifest_size: config.max_manifest_size };
+        Ok(App {
+            registry: Registry::new(Storage::Fs(storage), meta, limits),
+            metrics: Metrics::new(),
+            conns: Arc::new(ConnStats::default()),
+        })
+    }
+}

@@ -1,0 +1,193 @@
+//! The `berth` command line: `serve` and `config check`.
+//!
+//! Exit codes: 0 success, 1 runtime failure, 2 bad usage or configuration.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use tokio::net::TcpListener;
+
+use crate::app::App;
+use crate::config::{Config, FileConfig, TlsFileConfig};
+use crate::serve::{self, Listener};
+use crate::{http, tls};
+
+/// Berth: a self-hosted, trusted container image registry.
+#[derive(Parser)]
+#[command(name = "berth", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the registry.
+    Serve(ServeArgs),
+    /// Configuration tools.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Check that a configuration file is valid, and print the effective settings.
+    Check {
+        /// The file (TOML).
+        file: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Configuration file (default: ./berth.toml when it exists).
+    #[arg(long, env = "BERTH_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory for blobs, metadata and generated certificates [default: ./berth-data].
+    #[arg(long, env = "BERTH_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// HTTPS listen address [default: 0.0.0.0:5443].
+    #[arg(long, env = "BERTH_HTTPS_LISTEN")]
+    https_listen: Option<SocketAddr>,
+    /// Also serve plain HTTP on this address.
+    #[arg(long, env = "BERTH_HTTP_LISTEN")]
+    http_listen: Option<SocketAddr>,
+    /// PEM certificate chain to use instead of the generated one.
+    #[arg(long, env = "BERTH_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "BERTH_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Log format: text or json.
+    #[arg(long, env = "BERTH_LOG_FORMAT")]
+    log_format: Option<String>,
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            let config = match load(&args) {
+                Ok(config) => config,
+                Err(e) => {
+                    eprintln!("berth: {e:#}");
+                    return ExitCode::from(2);
+                }
+            };
+            init_logging(config.json_logs);
+            match run_serve(config) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e:#}");
+                    eprintln!("berth: {e:#}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Command::Config(ConfigCommand::Check { file }) => match FileConfig::load(&file).and_then(FileConfig::resolve) {
+            Ok(config) => {
+                println!("{}: OK", file.display());
+                println!("{config:#?}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("berth: {e}");
+                ExitCode::from(2)
+            }
+        },
+    }
+}
+
+fn load(args: &ServeArgs) -> anyhow::Result<Config> {
+    let file = match &args.config {
+        Some(path) => FileConfig::load(path)?,
+        None if Path::new("berth.toml").exists() => FileConfig::load(Path::new("berth.toml"))?,
+        None => FileConfig::default(),
+    };
+    let flags = FileConfig {
+        data_dir: args.data_dir.clone(),
+        https_listen: args.https_listen,
+        http_listen: args.http_listen,
+        tls: TlsFileConfig { cert: args.tls_cert.clone(), key: args.tls_key.clone() },
+        log_format: args.log_format.clone(),
+        ..FileConfig::default()
+    };
+    Ok(file.overlay(flags).resolve()?)
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json { builder.json().init() } else { builder.init() }
+}
+
+fn run_serve(config: Config) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(serve_until_signal(config))
+}
+
+async fn serve_until_signal(config: Config) -> anyhow::Result<()> {
+    let app = Arc::new(App::build(&config)?);
+    let (cert, key) = match &config.tls_files {
+        Some((cert, key)) => (cert.clone(), key.clone()),
+        None => {
+            let generated = tls::ensure_generated(&config.data_dir.join("tls"))?;
+            println!("berth: CA certificate at {}", generated.ca_cert.display());
+            (generated.cert, generated.key)
+        }
+    };
+    let tls_config = tls::server_config(&cert, &key)?;
+    let https = TcpListener::bind(config.https_listen)
+        .await
+        .with_context(|| format!("listening on {}", config.https_listen))?;
+    println!("berth: listening on https://{}", https.local_addr()?);
+    let mut listeners = vec![Listener { tcp: https, tls: Some(tokio_rustls::TlsAcceptor::from(tls_config)) }];
+    if let Some(addr) = config.http_listen {
+        let http = TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
+        println!("berth: listening on http://{}", http.local_addr()?);
+        listeners.push(Listener { tcp: http, tls: None });
+    }
+    tracing::info!(data_dir = %config.data_dir.display(), "berth is serving");
+
+    let purger = tokio::spawn(purge_abandoned_uploads(app.clone(), config.upload_idle_expiry));
+    let router = http::router(app.clone());
+    serve::serve(router, app.conns.clone(), listeners, config.max_header_size, shutdown_signal()).await;
+    purger.abort();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Purges upload sessions idle for longer than `idle`, checking a few times per period.
+async fn purge_abandoned_uploads(app: Arc<App>, idle: std::time::Duration) {
+    let period = (idle / 4).clamp(std::time::Duration::from_secs(1), std::time::Duration::from_secs(600));
+    let mut ticker = tokio::time::interval(period);
+    loop {
+        ticker.tick().await;
+        match app.registry.purge_uploads(idle).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purged = n, "purged abandoned uploads"),
+            Err(e) => tracing::warn!(error = %e, "purging abandoned uploads"),
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
+}

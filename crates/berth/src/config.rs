@@ -1,0 +1,176 @@
+//! Configuration: defaults, then `berth.toml` (or `--config FILE`), then `BERTH_*`
+//! environment variables, then flags; later sources win. Each crate gets only the small
+//! options struct it needs (see `app.rs`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The configuration file as written. Every field is optional; defaults fill the gaps.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Where blobs, metadata and generated certificates live.
+    pub data_dir: Option<PathBuf>,
+    /// HTTPS listen address.
+    pub https_listen: Option<SocketAddr>,
+    /// Optional plain-HTTP listen address.
+    pub http_listen: Option<SocketAddr>,
+    /// Your own certificate and key instead of the generated ones.
+    #[serde(default)]
+    pub tls: TlsFileConfig,
+    /// Limits.
+    #[serde(default)]
+    pub limits: LimitsFileConfig,
+    /// `text` (default) or `json`.
+    pub log_format: Option<String>,
+}
+
+/// `[tls]`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFileConfig {
+    /// PEM certificate chain.
+    pub cert: Option<PathBuf>,
+    /// PEM private key.
+    pub key: Option<PathBuf>,
+}
+
+/// `[limits]`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsFileConfig {
+    /// Largest manifest accepted, bytes (default 4 MiB).
+    pub max_manifest_size: Option<usize>,
+    /// Largest blob accepted, bytes (default 1 TiB).
+    pub max_upload_size: Option<u64>,
+    /// Upload sessions idle this long are purged, seconds (default 24 h).
+    pub upload_idle_expiry_secs: Option<u64>,
+    /// Largest request header block, bytes (default 64 KiB).
+    pub max_header_size: Option<usize>,
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// HTTPS listen address.
+    pub https_listen: SocketAddr,
+    /// Plain-HTTP listen address, if any.
+    pub http_listen: Option<SocketAddr>,
+    /// Configured certificate and key, or `None` to generate them.
+    pub tls_files: Option<(PathBuf, PathBuf)>,
+    /// Largest manifest.
+    pub max_manifest_size: usize,
+    /// Largest blob.
+    pub max_upload_size: u64,
+    /// Idle time after which an upload session is purged.
+    pub upload_idle_expiry: Duration,
+    /// Largest request header block.
+    pub max_header_size: usize,
+    /// Whether logs are JSON.
+    pub json_logs: bool,
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message (names the line and the field).
+        message: String,
+    },
+    /// A value is out of range or inconsistent.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl FileConfig {
+    /// Reads and parses a configuration file.
+    pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })
+    }
+
+    /// Overlays `other` (a later source) on `self`.
+    pub fn overlay(mut self, other: FileConfig) -> FileConfig {
+        self.data_dir = other.data_dir.or(self.data_dir);
+        self.https_listen = other.https_listen.or(self.https_listen);
+        self.http_listen = other.http_listen.or(self.http_listen);
+        self.tls.cert = other.tls.cert.or(self.tls.cert);
+        self.tls.key = other.tls.key.or(self.tls.key);
+        self.limits.max_manifest_size = other.limits.max_manifest_size.or(self.limits.max_manifest_size);
+        self.limits.max_upload_size = other.limits.max_upload_size.or(self.limits.max_upload_size);
+        self.limits.upload_idle_expiry_secs = other.limits.upload_idle_expiry_secs.or(self.limits.upload_idle_expiry_secs);
+        self.limits.max_header_size = other.limits.max_header_size.or(self.limits.max_header_size);
+        self.log_format = other.log_format.or(self.log_format);
+        self
+    }
+
+    /// Fills defaults and checks consistency.
+    pub fn resolve(self) -> Result<Config, ConfigError> {
+        let tls_files = match (self.tls.cert, self.tls.key) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            _ => return Err(ConfigError::Invalid("tls.cert and tls.key must be given together".into())),
+        };
+        let json_logs = match self.log_format.as_deref() {
+            None | Some("text") => false,
+            Some("json") => true,
+            Some(other) => return Err(ConfigError::Invalid(format!("log_format {other:?}: use \"text\" or \"json\""))),
+        };
+        let max_manifest_size = self.limits.max_manifest_size.unwrap_or(4 << 20);
+        if max_manifest_size == 0 {
+            return Err(ConfigError::Invalid("limits.max_manifest_size must be positive".into()));
+        }
+        Ok(Config {
+            data_dir: self.data_dir.unwrap_or_else(|| PathBuf::from("./berth-data")),
+            https_listen: self.https_listen.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 5443))),
+            http_listen: self.http_listen,
+            tls_files,
+            max_manifest_size,
+            max_upload_size: self.limits.max_upload_size.unwrap_or(1 << 40),
+            upload_idle_expiry: Duration::from_secs(self.limits.upload_idle_expiry_secs.unwrap_or(24 * 3600)),
+            max_header_size: self.limits.max_header_size.unwrap_or(64 << 10),
+            json_logs,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn later_sources_win_and_defaults_fill() {
+        let file: FileConfig = toml::from_str("data_dir = \"/a\"\nhttp_listen = \"127.0.0.1:1\"\n[limits]\nmax_manifest_size = 10\n").unwrap();
+        let flags = FileConfig { data_dir: Some("/b".into()), ..FileConfig::default() };
+        let config = file.overlay(flags).resolve().unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("/b"));
+        assert_eq!(config.http_listen, Some("127.0.0.1:1".parse().unwrap()));
+        assert_eq!(config.max_manifest_size, 10);
+        assert_eq!(config.https_listen, "0.0.0.0:5443".parse().unwrap());
+    }
+
+    #[test]
+    fn refuses_bad_files() {
+        assert!(toml::from_str::<FileConfig>("unknown_key = 1").is_err());
+        assert!(toml::from_str::<FileConfig>("https_listen = \"not an address\"").is_err());
+        let half_tls: FileConfig = toml::from_str("[tls]\ncert = \"/c\"").unwrap();
+        assert!(matches!(half_tls.resolve(), Err(ConfigError::Invalid(_))));
+    }
+}

@@ -1,0 +1,180 @@
+//! **The** mapping from every crate's error to the wire: status, distribution-spec code,
+//! message, and `{"errors":[{"code","message","detail"}]}`. Exhaustive on purpose: a new
+//! domain error does not compile until it is mapped here. Internal failures are logged
+//! (inside the request's span, so with its id) and answered without detail.
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::v2::route::RouteError;
+
+/// The distribution-spec error codes Berth answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    /// Blob unknown to the repository.
+    BlobUnknown,
+    /// Upload request inconsistent.
+    BlobUploadInvalid,
+    /// Upload session unknown.
+    BlobUploadUnknown,
+    /// Digest malformed or mismatched.
+    DigestInvalid,
+    /// Manifest references unknown content.
+    ManifestBlobUnknown,
+    /// Manifest malformed.
+    ManifestInvalid,
+    /// Manifest unknown.
+    ManifestUnknown,
+    /// Repository name malformed.
+    NameInvalid,
+    /// Repository unknown.
+    NameUnknown,
+    /// Size over a limit, or inconsistent.
+    SizeInvalid,
+    /// A byte range that cannot be served or appended.
+    RangeInvalid,
+    /// `n` pagination parameter malformed.
+    PaginationNumberInvalid,
+    /// Operation or endpoint not supported.
+    Unsupported,
+    /// Anything the server failed at.
+    Unknown,
+}
+
+impl Code {
+    /// The code as written on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::BlobUnknown => "BLOB_UNKNOWN",
+            Code::BlobUploadInvalid => "BLOB_UPLOAD_INVALID",
+            Code::BlobUploadUnknown => "BLOB_UPLOAD_UNKNOWN",
+            Code::DigestInvalid => "DIGEST_INVALID",
+            Code::ManifestBlobUnknown => "MANIFEST_BLOB_UNKNOWN",
+            Code::ManifestInvalid => "MANIFEST_INVALID",
+            Code::ManifestUnknown => "MANIFEST_UNKNOWN",
+            Code::NameInvalid => "NAME_INVALID",
+            Code::NameUnknown => "NAME_UNKNOWN",
+            Code::SizeInvalid => "SIZE_INVALID",
+            Code::RangeInvalid => "RANGE_INVALID",
+            Code::PaginationNumberInvalid => "PAGINATION_NUMBER_INVALID",
+            Code::Unsupported => "UNSUPPORTED",
+            Code::Unknown => "UNKNOWN",
+        }
+    }
+}
+
+/// An error response.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: Code,
+    message: String,
+    detail: Value,
+    headers: HeaderMap,
+}
+
+impl ApiError {
+    /// An error with no detail.
+    pub fn new(status: StatusCode, code: Code, message: impl Into<String>) -> ApiError {
+        ApiError { status, code, message: message.into(), detail: Value::Null, headers: HeaderMap::new() }
+    }
+
+    /// Adds a detail object.
+    pub fn detail(mut self, detail: Value) -> ApiError {
+        self.detail = detail;
+        self
+    }
+
+    /// Adds a response header.
+    pub fn header(mut self, name: HeaderName, value: HeaderValue) -> ApiError {
+        self.headers.insert(name, value);
+        self
+    }
+
+    /// The status it answers with.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// A failure of the server itself: logged with its cause, answered generically.
+    pub fn internal(cause: &dyn std::fmt::Display) -> ApiError {
+        tracing::error!(error = %cause, "internal error");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, Code::Unknown, "internal server error; see the server log for this request id")
+    }
+
+    fn storage(e: &berth_storage::Error) -> ApiError {
+        if let berth_storage::Error::Io(io) = e {
+            if io.kind() == std::io::ErrorKind::StorageFull {
+                tracing::error!(error = %e, "storage full");
+                return ApiError::new(StatusCode::INSUFFICIENT_STORAGE, Code::Unknown, "the registry's storage is full");
+            }
+        }
+        ApiError::internal(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"errors": [{"code": self.code.as_str(), "message": self.message, "detail": self.detail}]});
+        let mut response = (self.status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response();
+        response.headers_mut().extend(self.headers);
+        response
+    }
+}
+
+impl From<berth_registry::Error> for ApiError {
+    fn from(e: berth_registry::Error) -> ApiError {
+        use berth_registry::Error as E;
+        let message = e.to_string();
+        match e {
+            E::NameUnknown => ApiError::new(StatusCode::NOT_FOUND, Code::NameUnknown, message),
+            E::BlobUnknown(digest) => {
+                ApiError::new(StatusCode::NOT_FOUND, Code::BlobUnknown, message).detail(json!({"digest": digest}))
+            }
+            E::UploadUnknown => ApiError::new(StatusCode::NOT_FOUND, Code::BlobUploadUnknown, message),
+            E::UploadInvalid(_) => ApiError::new(StatusCode::BAD_REQUEST, Code::BlobUploadInvalid, message),
+            E::ChunkOutOfOrder { current, .. } => ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, Code::RangeInvalid, message)
+                .detail(json!({"offset": current})),
+            E::DigestMismatch { ref expected, ref actual } => {
+                let detail = json!({"expected": expected, "actual": actual});
+                ApiError::new(StatusCode::BAD_REQUEST, Code::DigestInvalid, message).detail(detail)
+            }
+            E::DigestInvalid(_) => ApiError::new(StatusCode::BAD_REQUEST, Code::DigestInvalid, message),
+            E::TooLarge(_) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, Code::SizeInvalid, message),
+            E::ManifestUnknown => ApiError::new(StatusCode::NOT_FOUND, Code::ManifestUnknown, message),
+            E::ManifestInvalid(_) => ApiError::new(StatusCode::BAD_REQUEST, Code::ManifestInvalid, message),
+            E::ManifestBlobUnknown(digests) => ApiError::new(StatusCode::BAD_REQUEST, Code::ManifestBlobUnknown, message)
+                .detail(json!({"digests": digests})),
+            E::RangeNotSatisfiable { size } => ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, Code::RangeInvalid, message)
+                .header(header::CONTENT_RANGE, header_value(&format!("bytes */{size}"))),
+            E::BodyInterrupted(_) => ApiError::new(StatusCode::BAD_REQUEST, Code::BlobUploadInvalid, message),
+            E::Storage(ref inner) => ApiError::storage(inner),
+            E::Meta(ref inner) => ApiError::internal(inner),
+        }
+    }
+}
+
+impl From<RouteError> for ApiError {
+    fn from(e: RouteError) -> ApiError {
+        let message = e.to_string();
+        match e {
+            RouteError::NotFound => ApiError::new(StatusCode::NOT_FOUND, Code::Unsupported, message),
+            RouteError::MethodNotAllowed => ApiError::new(StatusCode::METHOD_NOT_ALLOWED, Code::Unsupported, message),
+            RouteError::Name(_) => ApiError::new(StatusCode::BAD_REQUEST, Code::NameInvalid, message),
+            RouteError::Digest(_) => ApiError::new(StatusCode::BAD_REQUEST, Code::DigestInvalid, message),
+            RouteError::Reference(berth_core::ReferenceError::Digest(_)) => {
+                ApiError::new(StatusCode::BAD_REQUEST, Code::DigestInvalid, message)
+            }
+            RouteError::Reference(berth_core::ReferenceError::InvalidTag(_)) => {
+                ApiError::new(StatusCode::BAD_REQUEST, Code::ManifestInvalid, message)
+            }
+            RouteError::UploadId => ApiError::new(StatusCode::NOT_FOUND, Code::BlobUploadUnknown, message),
+        }
+    }
+}
+
+/// A header value from text we produced (digests, numbers, paths of validated names).
+pub fn header_value(text: &str) -> HeaderValue {
+    HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+}

@@ -1,0 +1,78 @@
+//! The HTTP surface: the router, and the one middleware every request passes through
+//! (request id, tracing span, access log, metrics, in-flight accounting).
+
+pub mod error;
+pub mod health;
+pub mod metrics;
+pub mod v2;
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{any, get};
+use tracing::Instrument;
+
+use crate::app::AppState;
+use crate::serve::Gauge;
+
+/// The route a response came from, set by handlers for metrics and logs.
+#[derive(Clone, Copy, Debug)]
+pub struct RouteName(pub &'static str);
+
+/// Builds the router over the application state.
+pub fn router(app: AppState) -> Router {
+    Router::new()
+        .route("/_ping", get(health::health))
+        .route("/health", get(health::health))
+        .route("/nginx_status", get(health::nginx_status))
+        .route("/metrics", get(health::metrics))
+        .route("/v2", any(v2::dispatch))
+        .route("/v2/", any(v2::dispatch))
+        .route("/v2/{*rest}", any(v2::dispatch))
+        .layer(middleware::from_fn_with_state(app.clone(), observe))
+        .with_state(app)
+}
+
+fn method_name(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+async fn observe(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    app.conns.requests.fetch_add(1, Ordering::Relaxed);
+    let _writing = Gauge::enter(&app.conns.writing);
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let method = method_name(request.method());
+    let span = tracing::info_span!("request", id = %id, method, path = %request.uri().path());
+    let mut response = next.run(request).instrument(span.clone()).await;
+    let route = response.extensions().get::<RouteName>().map_or("other", |r| r.0);
+    let status = response.status().as_u16();
+    let sent = response
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .filter(|_| method != "HEAD")
+        .unwrap_or(0);
+    let elapsed = started.elapsed();
+    app.metrics.observe(route, method, status, elapsed, sent);
+    span.in_scope(|| tracing::info!(route, status, micros = elapsed.as_micros() as u64, "access"));
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}

@@ -1,0 +1,82 @@
+//! `/v2`: parse the path into a [`route::V2Route`], then call the one handler for that
+//! endpoint and method. Every answer carries `Docker-Distribution-API-Version`.
+
+pub mod route;
+
+mod blobs;
+mod listings;
+mod manifests;
+mod uploads;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use berth_storage::ByteStream;
+use futures_util::TryStreamExt;
+
+use self::route::V2Route;
+use super::RouteName;
+use super::error::ApiError;
+use crate::app::AppState;
+
+/// Handles every `/v2` request.
+pub async fn dispatch(State(app): State<AppState>, request: Request) -> Response {
+    let route = V2Route::parse(request.method(), request.uri().path());
+    let name = route.as_ref().map_or("v2_unmatched", V2Route::name);
+    let result = match route {
+        Ok(route) => handle(&app, route, request).await,
+        Err(e) => Err(e.into()),
+    };
+    let mut response = result.unwrap_or_else(IntoResponse::into_response);
+    response.headers_mut().insert("docker-distribution-api-version", HeaderValue::from_static("registry/2.0"));
+    response.extensions_mut().insert(RouteName(name));
+    response
+}
+
+async fn handle(app: &AppState, route: V2Route, request: Request) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let head = parts.method == Method::HEAD;
+    let query = parts.uri.query().unwrap_or("");
+    let headers = &parts.headers;
+    match (route, parts.method.clone()) {
+        (V2Route::Base, _) => Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], "{}").into_response()),
+        (V2Route::Catalog, _) => listings::catalog(app, query).await,
+        (V2Route::Tags { name }, _) => listings::tags(app, &name, query).await,
+        (V2Route::Referrers { name, digest }, _) => listings::referrers(app, &name, &digest, query).await,
+        (V2Route::Blob { name, digest }, Method::DELETE) => blobs::delete(app, &name, &digest).await,
+        (V2Route::Blob { name, digest }, _) => blobs::get(app, &name, &digest, headers, head).await,
+        (V2Route::Manifest { name, reference }, Method::PUT) => manifests::put(app, &name, &reference, headers, body).await,
+        (V2Route::Manifest { name, reference }, Method::DELETE) => manifests::delete(app, &name, &reference).await,
+        (V2Route::Manifest { name, reference }, _) => manifests::get(app, &name, &reference, head).await,
+        (V2Route::Uploads { name }, _) => uploads::start(app, &name, query, headers, body).await,
+        (V2Route::Upload { name, id }, Method::GET) => uploads::status(app, &name, &id).await,
+        (V2Route::Upload { name, id }, Method::PATCH) => uploads::patch(app, &name, &id, headers, body).await,
+        (V2Route::Upload { name, id }, Method::PUT) => uploads::finish(app, &name, &id, query, headers, body).await,
+        (V2Route::Upload { name, id }, _) => uploads::cancel(app, &name, &id).await,
+    }
+}
+
+/// One query parameter's value, percent-decoded.
+fn query_param(query: &str, key: &str) -> Option<String> {
+    form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == key).map(|(_, v)| v.into_owned())
+}
+
+/// The request body as a stream of bytes, counted into the metrics.
+fn body_stream(app: &AppState, body: Body) -> ByteStream {
+    let app = app.clone();
+    Box::pin(body.into_data_stream().map_err(std::io::Error::other).inspect_ok(move |chunk| app.metrics.received(chunk.len() as u64)))
+}
+
+/// Whether the request carries a body: a non-zero `Content-Length`, or chunked transfer.
+fn has_body(headers: &HeaderMap) -> bool {
+    match headers.get(header::CONTENT_LENGTH) {
+        Some(length) => length.to_str().ok().and_then(|l| l.trim().parse::<u64>().ok()) != Some(0),
+        None => headers.contains_key(header::TRANSFER_ENCODING),
+    }
+}
+
+/// The declared `Content-Length`, if any and well-formed.
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
+}

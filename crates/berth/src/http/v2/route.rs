@@ -1,0 +1,168 @@
+//! `/v2/...` paths parsed into [`V2Route`], matched from the right so that repository
+//! names may hold any number of `/`-separated components. Pure and table-tested.
+
+use axum::http::Method;
+use berth_core::{Digest, DigestError, NameError, Reference, ReferenceError, RepositoryName};
+use berth_storage::UploadId;
+
+/// A registry endpoint, with its path parameters parsed and validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum V2Route {
+    /// `/v2/`: the API version check.
+    Base,
+    /// `/v2/_catalog`.
+    Catalog,
+    /// `/v2/<name>/tags/list`.
+    Tags { name: RepositoryName },
+    /// `/v2/<name>/manifests/<reference>`.
+    Manifest { name: RepositoryName, reference: Reference },
+    /// `/v2/<name>/blobs/<digest>`.
+    Blob { name: RepositoryName, digest: Digest },
+    /// `/v2/<name>/blobs/uploads/`.
+    Uploads { name: RepositoryName },
+    /// `/v2/<name>/blobs/uploads/<id>`.
+    Upload { name: RepositoryName, id: UploadId },
+    /// `/v2/<name>/referrers/<digest>`.
+    Referrers { name: RepositoryName, digest: Digest },
+}
+
+/// A path or method that names no endpoint, or a malformed parameter.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RouteError {
+    /// No endpoint has this path.
+    #[error("no such endpoint")]
+    NotFound,
+    /// The endpoint does not take this method.
+    #[error("method not allowed on this endpoint")]
+    MethodNotAllowed,
+    /// The repository name is malformed.
+    #[error("invalid repository name: {0}")]
+    Name(#[from] NameError),
+    /// The digest in the path is malformed.
+    #[error("invalid digest: {0}")]
+    Digest(#[from] DigestError),
+    /// The manifest reference is malformed.
+    #[error("invalid reference: {0}")]
+    Reference(#[from] ReferenceError),
+    /// The upload id is not one Berth issues.
+    #[error("blob upload unknown to registry")]
+    UploadId,
+}
+
+impl V2Route {
+    /// Parses the path (starting with `/v2`) and checks the method is one the endpoint takes.
+    pub fn parse(method: &Method, path: &str) -> Result<V2Route, RouteError> {
+        let route = Self::parse_path(path)?;
+        if route.allows(method) { Ok(route) } else { Err(RouteError::MethodNotAllowed) }
+    }
+
+    fn parse_path(path: &str) -> Result<V2Route, RouteError> {
+        let rest = path.strip_prefix("/v2").ok_or(RouteError::NotFound)?;
+        let rest = match rest {
+            "" | "/" => return Ok(V2Route::Base),
+            _ => rest.strip_prefix('/').ok_or(RouteError::NotFound)?,
+        };
+        if rest == "_catalog" {
+            return Ok(V2Route::Catalog);
+        }
+        let name = |n: &str| n.parse::<RepositoryName>().map_err(RouteError::from);
+        if let Some(n) = rest.strip_suffix("/tags/list") {
+            return Ok(V2Route::Tags { name: name(n)? });
+        }
+        if let Some(n) = rest.strip_suffix("/blobs/uploads/").or_else(|| rest.strip_suffix("/blobs/uploads")) {
+            return Ok(V2Route::Uploads { name: name(n)? });
+        }
+        let (head, last) = rest.rsplit_once('/').ok_or(RouteError::NotFound)?;
+        let (n, kind) = head.rsplit_once('/').ok_or(RouteError::NotFound)?;
+        match kind {
+            "manifests" => Ok(V2Route::Manifest { name: name(n)?, reference: last.parse()? }),
+            "referrers" => Ok(V2Route::Referrers { name: name(n)?, digest: last.parse()? }),
+            "blobs" => Ok(V2Route::Blob { name: name(n)?, digest: last.parse()? }),
+            "uploads" => {
+                let n = n.strip_suffix("/blobs").ok_or(RouteError::NotFound)?;
+                let name = name(n)?;
+                Ok(V2Route::Upload { name, id: last.parse().map_err(|_| RouteError::UploadId)? })
+            }
+            _ => Err(RouteError::NotFound),
+        }
+    }
+
+    fn allows(&self, method: &Method) -> bool {
+        let m = method.clone();
+        match self {
+            V2Route::Base | V2Route::Catalog | V2Route::Tags { .. } | V2Route::Referrers { .. } => {
+                m == Method::GET || m == Method::HEAD
+            }
+            V2Route::Manifest { .. } => [Method::GET, Method::HEAD, Method::PUT, Method::DELETE].contains(&m),
+            V2Route::Blob { .. } => [Method::GET, Method::HEAD, Method::DELETE].contains(&m),
+            V2Route::Uploads { .. } => m == Method::POST,
+            V2Route::Upload { .. } => [Method::GET, Method::PATCH, Method::PUT, Method::DELETE].contains(&m),
+        }
+    }
+
+    /// A short, bounded name for metrics and logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            V2Route::Base => "base",
+            V2Route::Catalog => "catalog",
+            V2Route::Tags { .. } => "tags",
+            V2Route::Manifest { .. } => "manifest",
+            V2Route::Blob { .. } => "blob",
+            V2Route::Uploads { .. } => "uploads",
+            V2Route::Upload { .. } => "upload",
+            V2Route::Referrers { .. } => "referrers",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const D: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    const U: &str = "3f2504e0-4f89-41d3-9a0c-0305e82c3301";
+
+    fn n(s: &str) -> RepositoryName {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn table() {
+        let get = Method::GET;
+        let cases: Vec<(Method, String, Result<V2Route, RouteError>)> = vec![
+            (get.clone(), "/v2/".into(), Ok(V2Route::Base)),
+            (get.clone(), "/v2".into(), Ok(V2Route::Base)),
+            (get.clone(), "/v2/_catalog".into(), Ok(V2Route::Catalog)),
+            (get.clone(), "/v2/a/b/c/tags/list".into(), Ok(V2Route::Tags { name: n("a/b/c") })),
+            (
+                get.clone(),
+                "/v2/org/manifests/x/manifests/latest".into(),
+                Ok(V2Route::Manifest { name: n("org/manifests/x"), reference: "latest".parse().unwrap() }),
+            ),
+            (
+                Method::PUT,
+                format!("/v2/a/manifests/{D}"),
+                Ok(V2Route::Manifest { name: n("a"), reference: D.parse().unwrap() }),
+            ),
+            (Method::HEAD, format!("/v2/a/blobs/{D}"), Ok(V2Route::Blob { name: n("a"), digest: D.parse().unwrap() })),
+            (Method::POST, "/v2/a/b/blobs/uploads/".into(), Ok(V2Route::Uploads { name: n("a/b") })),
+            (Method::POST, "/v2/a/b/blobs/uploads".into(), Ok(V2Route::Uploads { name: n("a/b") })),
+            (Method::PATCH, format!("/v2/a/blobs/uploads/{U}"), Ok(V2Route::Upload { name: n("a"), id: U.parse().unwrap() })),
+            (get.clone(), format!("/v2/a/referrers/{D}"), Ok(V2Route::Referrers { name: n("a"), digest: D.parse().unwrap() })),
+            (get.clone(), "/v2/../x/tags/list".into(), Err(RouteError::Name(NameError::InvalidComponent("..".into())))),
+            (get.clone(), "/v2/UP/tags/list".into(), Err(RouteError::Name(NameError::InvalidComponent("UP".into())))),
+            (get.clone(), "/v2/a/blobs/sha256:zz".into(), Err(RouteError::Digest(DigestError::InvalidEncoding("sha256:zz".into())))),
+            (get.clone(), "/v2/a/blobs/uploads/not-a-uuid".into(), Err(RouteError::UploadId)),
+            (get.clone(), "/v2/a/unknown/x".into(), Err(RouteError::NotFound)),
+            (get.clone(), "/v2/a".into(), Err(RouteError::NotFound)),
+            (get.clone(), "/v3/".into(), Err(RouteError::NotFound)),
+            (Method::POST, "/v2/a/manifests/latest".into(), Err(RouteError::MethodNotAllowed)),
+            (Method::PUT, format!("/v2/a/blobs/{D}"), Err(RouteError::MethodNotAllowed)),
+        ];
+        for (method, path, expected) in cases {
+            assert_eq!(V2Route::parse(&method, &path), expected, "{method} {path}");
+        }
+        let long = format!("/v2/{}/tags/list", "a".repeat(256));
+        assert!(matches!(V2Route::parse(&get, &long), Err(RouteError::Name(NameError::TooLong(256)))));
+    }
+}

@@ -1,0 +1,16 @@
+//! Berth's top crate: the only one that knows HTTP and configuration.
+//!
+//! # Layout
+//! - [`cli`]: the `berth` command line.
+//! - [`config`]: file, environment and flags into one [`config::Config`].
+//! - [`tls`]: the generated CA and server certificate, and the rustls configuration.
+//! - [`app`]: builds every service once from the configuration (the only wiring).
+//! - [`serve`]: the accept loops (HTTPS and HTTP), connection accounting, graceful shutdown.
+//! - [`http`]: routes, middleware, the one error mapping, and the handlers.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod serve;
+pub mod tls;

@@ -1,0 +1,5 @@
+//! The `berth` binary.
+
+fn main() -> std::process::ExitCode {
+    berth::cli::main()
+}

@@ -1,0 +1,138 @@
+//! The accept loops: HTTPS (rustls) and optional plain HTTP, both serving the same
+//! router over HTTP/1.1 and HTTP/2. Counts connections the way nginx's stub status does,
+//! and shuts down gracefully: on the signal, listeners close, in-flight requests finish
+//! (bounded by a grace period), and upload sessions stay on disk to be resumed.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+/// How long in-flight requests may run after the shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Connection and request counters, as nginx's stub status reports them.
+#[derive(Debug, Default)]
+pub struct ConnStats {
+    /// Connections accepted.
+    pub accepts: AtomicU64,
+    /// Connections handed to the HTTP server (accepted and, for TLS, past the handshake).
+    pub handled: AtomicU64,
+    /// Requests received.
+    pub requests: AtomicU64,
+    /// Connections open now.
+    pub active: AtomicU64,
+    /// Connections in their TLS handshake now.
+    pub reading: AtomicU64,
+    /// Requests being processed now.
+    pub writing: AtomicU64,
+}
+
+/// Decrements a counter when dropped.
+pub struct Gauge<'a>(&'a AtomicU64);
+
+impl<'a> Gauge<'a> {
+    /// Increments `counter` until the returned guard is dropped.
+    pub fn enter(counter: &'a AtomicU64) -> Gauge<'a> {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Gauge(counter)
+    }
+}
+
+impl Drop for Gauge<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A bound listener and, for HTTPS, its TLS acceptor.
+pub struct Listener {
+    /// The socket.
+    pub tcp: TcpListener,
+    /// `Some` for HTTPS.
+    pub tls: Option<TlsAcceptor>,
+}
+
+/// Serves `router` on every listener until `shutdown` completes, then drains.
+pub async fn serve(
+    router: Router,
+    stats: Arc<ConnStats>,
+    listeners: Vec<Listener>,
+    max_header_size: usize,
+    shutdown: impl Future<Output = ()>,
+) {
+    let graceful = Arc::new(GracefulShutdown::new());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut loops = Vec::new();
+    for listener in listeners {
+        let (router, stats, graceful, mut stop) = (router.clone(), stats.clone(), graceful.clone(), stop_rx.clone());
+        loops.push(tokio::spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    accepted = listener.tcp.accept() => accepted,
+                    _ = stop.changed() => break,
+                };
+                let (socket, _peer) = match accepted {
+                    Ok(pair) => pair,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = socket.set_nodelay(true);
+                stats.accepts.fetch_add(1, Ordering::Relaxed);
+                let (router, stats, watcher, tls) = (router.clone(), stats.clone(), graceful.watcher(), listener.tls.clone());
+                tokio::spawn(async move {
+                    let _active = Gauge::enter(&stats.active);
+                    let mut builder = auto::Builder::new(TokioExecutor::new());
+                    builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT).max_buf_size(max_header_size.max(8192));
+                    builder.http2().timer(TokioTimer::new()).max_header_list_size(max_header_size as u32);
+                    let service = TowerToHyperService::new(router);
+                    let result = match tls {
+                        Some(acceptor) => {
+                            let handshake = {
+                                let _reading = Gauge::enter(&stats.reading);
+                                tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(socket)).await
+                            };
+                            let Ok(Ok(stream)) = handshake else { return };
+                            stats.handled.fetch_add(1, Ordering::Relaxed);
+                            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                            watcher.watch(conn.into_owned()).await
+                        }
+                        None => {
+                            stats.handled.fetch_add(1, Ordering::Relaxed);
+                            let conn = builder.serve_connection_with_upgrades(TokioIo::new(socket), service);
+                            watcher.watch(conn.into_owned()).await
+                        }
+                    };
+                    if let Err(e) = result {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                });
+            }
+        }));
+    }
+    shutdown.await;
+    tracing::info!("shutting down: no new connections; finishing requests in flight");
+    let _ = stop_tx.send(true);
+    for accept_loop in loops {
+        let _ = accept_loop.await;
+    }
+    // The accept loops are gone, so this is the last handle.
+    let Ok(graceful) = Arc::try_unwrap(graceful) else { return };
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
+        tracing::warn!("grace period over; closing the remaining connections");
+    }
+}

@@ -1,0 +1,149 @@
+//! Manifests: stored once by digest, held by repositories, optionally tagged, and
+//! indexed as referrers of their subject.
+
+use berth_core::{Descriptor, Digest};
+use redb::{ReadableTable, WriteTransaction};
+use serde::{Deserialize, Serialize};
+
+use super::repository::ensure_repository;
+use super::{Applied, Rejection};
+use crate::Error;
+use crate::records::{self, Referrer};
+use crate::tables::{BLOB_LINKS, MANIFEST_CONTENT, MANIFEST_REPOSITORIES, MANIFESTS, REFERRERS, TAGS};
+
+/// Stores a manifest in a repository. Refused with `MissingReferences` unless every blob
+/// it names is linked to the repository and every child manifest is in it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PutManifest {
+    /// The repository.
+    pub repository: String,
+    /// The manifest's digest (over `content`).
+    pub digest: Digest,
+    /// The bytes exactly as pushed.
+    pub content: Vec<u8>,
+    /// The media type it was pushed with.
+    pub media_type: String,
+    /// Artifact type for the referrers API.
+    pub artifact_type: Option<String>,
+    /// Top-level annotations, for the referrers API.
+    pub annotations: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Blobs it references.
+    pub blobs: Vec<Digest>,
+    /// Manifests it references.
+    pub children: Vec<Digest>,
+    /// The manifest it refers to.
+    pub subject: Option<Digest>,
+    /// The tag to point at it, when pushed by tag.
+    pub tag: Option<String>,
+    /// When (seconds since the epoch).
+    pub at: u64,
+}
+
+impl PutManifest {
+    pub(super) fn apply(self, tx: &WriteTransaction) -> Result<Applied, Error> {
+        let repo = self.repository.as_str();
+        let mut missing = Vec::new();
+        {
+            let links = tx.open_table(BLOB_LINKS)?;
+            for blob in &self.blobs {
+                if links.get((repo, blob.as_str()))?.is_none() && !missing.contains(blob) {
+                    missing.push(blob.clone());
+                }
+            }
+            let manifests = tx.open_table(MANIFESTS)?;
+            for child in &self.children {
+                // An index may list the manifest being pushed only if it is already there.
+                if manifests.get((repo, child.as_str()))?.is_none() && !missing.contains(child) {
+                    missing.push(child.clone());
+                }
+            }
+        }
+        if !missing.is_empty() {
+            return Ok(Applied::Rejected(Rejection::MissingReferences(missing)));
+        }
+        ensure_repository(tx, repo, self.at)?;
+        let digest = self.digest.as_str();
+        let size = self.content.len() as u64;
+        {
+            let mut content = tx.open_table(MANIFEST_CONTENT)?;
+            if content.get(digest)?.is_none() {
+                content.insert(digest, self.content.as_slice())?;
+            }
+        }
+        let record = records::Manifest {
+            media_type: self.media_type.clone(),
+            size,
+            artifact_type: self.artifact_type.clone(),
+            blobs: self.blobs,
+            children: self.children,
+            subject: self.subject.clone(),
+            pushed_at: self.at,
+        };
+        tx.open_table(MANIFESTS)?.insert((repo, digest), records::encode(&record).as_slice())?;
+        tx.open_table(MANIFEST_REPOSITORIES)?.insert((digest, repo), ())?;
+        if let Some(tag) = &self.tag {
+            tx.open_table(TAGS)?.insert((repo, tag.as_str()), digest)?;
+        }
+        if let Some(subject) = &self.subject {
+            let descriptor = Descriptor {
+                media_type: self.media_type,
+                digest: self.digest.clone(),
+                size,
+                artifact_type: self.artifact_type,
+                annotations: self.annotations,
+                urls: None,
+            };
+            let entry = records::encode(&Referrer { descriptor });
+            tx.open_table(REFERRERS)?.insert((repo, subject.as_str(), digest), entry.as_slice())?;
+        }
+        Ok(Applied::Done)
+    }
+}
+
+/// Removes a manifest from a repository, with every tag pointing at it and its entry in
+/// the referrers index. Its bytes go when no repository holds it any more.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeleteManifest {
+    /// The repository.
+    pub repository: String,
+    /// The manifest.
+    pub digest: Digest,
+}
+
+impl DeleteManifest {
+    pub(super) fn apply(self, tx: &WriteTransaction) -> Result<Applied, Error> {
+        let repo = self.repository.as_str();
+        let digest = self.digest.as_str();
+        let Some(removed) = tx.open_table(MANIFESTS)?.remove((repo, digest))?.map(|g| g.value().to_vec()) else {
+            return Ok(Applied::Rejected(Rejection::ManifestUnknown));
+        };
+        let record: records::Manifest = records::decode("manifests", &removed)?;
+        {
+            let mut tags = tx.open_table(TAGS)?;
+            let mut doomed = Vec::new();
+            for entry in tags.range((repo, "")..)? {
+                let (key, value) = entry?;
+                let (key_repo, tag) = key.value();
+                if key_repo != repo {
+                    break;
+                }
+                if value.value() == digest {
+                    doomed.push(tag.to_owned());
+                }
+            }
+            for tag in doomed {
+                tags.remove((repo, tag.as_str()))?;
+            }
+        }
+        if let Some(subject) = &record.subject {
+            tx.open_table(REFERRERS)?.remove((repo, subject.as_str(), digest))?;
+        }
+        let mut holders = tx.open_table(MANIFEST_REPOSITORIES)?;
+        holders.remove((digest, repo))?;
+        let still_held = holders.range((digest, "")..)?.next().transpose()?.is_some_and(|(k, _)| k.value().0 == digest);
+        if !still_held {
+            tx.open_table(MANIFEST_CONTENT)?.remove(digest)?;
+        }
+        Ok(Applied::Done)
+    }
+}

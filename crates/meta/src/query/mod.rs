@@ -1,0 +1,75 @@
+//! The read side: queries over one consistent snapshot of the metadata.
+
+mod repositories;
+mod manifests;
+
+use std::ops::Bound;
+
+use redb::{ReadTransaction, TableDefinition};
+
+use crate::Error;
+use crate::tables::{LAST_APPLIED, META};
+
+/// A page request of a lexically sorted listing: entries after `last`, at most `n`.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    /// Only entries sorting after this one.
+    pub last: Option<String>,
+    /// At most this many entries; `None` for all.
+    pub n: Option<usize>,
+}
+
+/// One page of a sorted listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listing {
+    /// The entries, in lexical order.
+    pub items: Vec<String>,
+    /// Whether entries remain after the last one returned.
+    pub more: bool,
+}
+
+/// Queries over a snapshot.
+pub struct Reader {
+    tx: ReadTransaction,
+}
+
+impl Reader {
+    pub(crate) fn new(tx: ReadTransaction) -> Reader {
+        Reader { tx }
+    }
+
+    /// The number of commands applied so far.
+    pub fn last_applied(&self) -> Result<u64, Error> {
+        Ok(self.tx.open_table(META)?.get(LAST_APPLIED)?.map(|v| v.value()).unwrap_or(0))
+    }
+
+    /// Pages through the second key element of a `(scope, item)` table, for one scope.
+    fn page_in_scope<V: redb::Value + 'static>(
+        &self,
+        table: TableDefinition<(&str, &str), V>,
+        scope: &str,
+        page: &Page,
+    ) -> Result<Listing, Error> {
+        let table = self.tx.open_table(table)?;
+        let start = match &page.last {
+            Some(last) => Bound::Excluded((scope, last.as_str())),
+            None => Bound::Included((scope, "")),
+        };
+        let limit = page.n.unwrap_or(usize::MAX);
+        let mut items = Vec::new();
+        let mut more = false;
+        for entry in table.range::<(&str, &str)>((start, Bound::Unbounded))? {
+            let (key, _) = entry?;
+            let (key_scope, item) = key.value();
+            if key_scope != scope {
+                break;
+            }
+            if items.len() == limit {
+                more = true;
+                break;
+            }
+            items.push(item.to_owned());
+        }
+        Ok(Listing { items, more })
+    }
+}

@@ -1,0 +1,43 @@
+//! Repositories and their blob links.
+
+use std::ops::Bound;
+
+
+use super::{Listing, Page, Reader};
+use crate::Error;
+use crate::records::{self, BlobLink};
+use crate::tables::{BLOB_LINKS, REPOSITORIES};
+
+impl Reader {
+    /// Whether the repository exists.
+    pub fn repository_exists(&self, name: &str) -> Result<bool, Error> {
+        Ok(self.tx.open_table(REPOSITORIES)?.get(name)?.is_some())
+    }
+
+    /// A page of repository names, sorted.
+    pub fn repositories(&self, page: &Page) -> Result<Listing, Error> {
+        let table = self.tx.open_table(REPOSITORIES)?;
+        let start = match &page.last {
+            Some(last) => Bound::Excluded(last.as_str()),
+            None => Bound::Unbounded,
+        };
+        let limit = page.n.unwrap_or(usize::MAX);
+        let mut items = Vec::new();
+        let mut more = false;
+        for entry in table.range::<&str>((start, Bound::Unbounded))? {
+            if items.len() == limit {
+                more = true;
+                break;
+            }
+            items.push(entry?.0.value().to_owned());
+        }
+        Ok(Listing { items, more })
+    }
+
+    /// The repository's link to a blob, if it has one.
+    pub fn blob_link(&self, repository: &str, digest: &str) -> Result<Option<BlobLink>, Error> {
+        let table = self.tx.open_table(BLOB_LINKS)?;
+        let value = table.get((repository, digest))?;
+        value.map(|v| records::decode("blob_links", v.value())).transpose()
+    }
+}

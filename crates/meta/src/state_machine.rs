@@ -1,0 +1,59 @@
+//! Runs commands: each in one redb write transaction that also records the index of
+//! the last applied command, committed durably before the caller hears the result.
+//! Deterministic: the outcome depends only on the current state and the command.
+
+use std::path::Path;
+
+use redb::{Database, ReadableDatabase, ReadableTable};
+
+use crate::command::{Applied, Command};
+use crate::query::Reader;
+use crate::Error;
+use crate::tables::*;
+
+/// The state machine over the metadata database.
+pub struct StateMachine {
+    db: Database,
+}
+
+impl StateMachine {
+    /// Opens the database, creating its tables on first use.
+    pub fn open(path: &Path) -> Result<StateMachine, Error> {
+        let db = Database::create(path)?;
+        let tx = db.begin_write()?;
+        {
+            let mut meta = tx.open_table(META)?;
+            if meta.get(SCHEMA)?.is_none() {
+                meta.insert(SCHEMA, SCHEMA_VERSION)?;
+            }
+            tx.open_table(REPOSITORIES)?;
+            tx.open_table(BLOB_LINKS)?;
+            tx.open_table(MANIFESTS)?;
+            tx.open_table(MANIFEST_REPOSITORIES)?;
+            tx.open_table(MANIFEST_CONTENT)?;
+            tx.open_table(TAGS)?;
+            tx.open_table(REFERRERS)?;
+        }
+        tx.commit()?;
+        Ok(StateMachine { db })
+    }
+
+    /// Applies `command` in one transaction. A refusal is `Ok(Applied::Rejected(_))` and
+    /// changes nothing but the applied index, so every replica reaches the same answer.
+    pub fn apply(&self, command: Command) -> Result<Applied, Error> {
+        let tx = self.db.begin_write()?;
+        let applied = command.apply(&tx)?;
+        {
+            let mut meta = tx.open_table(META)?;
+            let index = meta.get(LAST_APPLIED)?.map(|v| v.value()).unwrap_or(0);
+            meta.insert(LAST_APPLIED, index + 1)?;
+        }
+        tx.commit()?;
+        Ok(applied)
+    }
+
+    /// A reader over a consistent snapshot.
+    pub fn reader(&self) -> Result<Reader, Error> {
+        Ok(Reader::new(self.db.begin_read()?))
+    }
+}

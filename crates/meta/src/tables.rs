@@ -1,0 +1,40 @@
+//! Every redb table, in one place. Keys are tuples compared element by element, so a
+//! range over `(repository, "")..` walks one repository's entries in byte order (which is
+//! the lexical order the tags and catalog APIs require).
+//!
+//! | table | key | value |
+//! |---|---|---|
+//! | `meta` | `"last_applied"`, `"schema"` | `u64` |
+//! | `repositories` | repository name | [`records::Repository`](crate::records::Repository) |
+//! | `blob_links` | (repository, digest) | [`records::BlobLink`](crate::records::BlobLink) |
+//! | `manifests` | (repository, digest) | [`records::Manifest`](crate::records::Manifest) |
+//! | `manifest_repositories` | (digest, repository) | `()`: which repositories hold a manifest |
+//! | `manifest_content` | digest | the manifest's bytes, exactly as pushed |
+//! | `tags` | (repository, tag) | digest |
+//! | `referrers` | (repository, subject digest, referrer digest) | [`records::Referrer`](crate::records::Referrer) |
+
+use redb::TableDefinition;
+
+/// Counters: the index of the last applied command, the schema version.
+pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// Repositories by name.
+pub const REPOSITORIES: TableDefinition<&str, &[u8]> = TableDefinition::new("repositories");
+/// Which repository may see which blob.
+pub const BLOB_LINKS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("blob_links");
+/// Manifests present in a repository.
+pub const MANIFESTS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("manifests");
+/// Reverse index: the repositories holding a manifest, so content is dropped with its last holder.
+pub const MANIFEST_REPOSITORIES: TableDefinition<(&str, &str), ()> = TableDefinition::new("manifest_repositories");
+/// Manifest bytes by digest, stored once.
+pub const MANIFEST_CONTENT: TableDefinition<&str, &[u8]> = TableDefinition::new("manifest_content");
+/// Tags of a repository, pointing at manifest digests.
+pub const TAGS: TableDefinition<(&str, &str), &str> = TableDefinition::new("tags");
+/// Manifests whose `subject` is another manifest, per repository.
+pub const REFERRERS: TableDefinition<(&str, &str, &str), &[u8]> = TableDefinition::new("referrers");
+
+/// Key in [`META`] of the index of the last applied command.
+pub const LAST_APPLIED: &str = "last_applied";
+/// Key in [`META`] of the schema version.
+pub const SCHEMA: &str = "schema";
+/// The schema version this binary writes.
+pub const SCHEMA_VERSION: u64 = 1;

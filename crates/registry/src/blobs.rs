@@ -1,0 +1,56 @@
+//! Blobs as seen through a repository: a blob is visible only where it is linked, so a
+//! private blob cannot be read through another repository by guessing its digest.
+
+use berth_core::{ByteRange, Digest};
+use berth_meta::Command;
+use berth_meta::command::{LinkBlob, UnlinkBlob};
+use berth_storage::{BlobInfo, BlobReader, BlobStore};
+
+use crate::{Error, Registry, now};
+
+impl Registry {
+    /// The blob's size, if `repository` links it.
+    pub async fn stat_blob(&self, repository: &str, digest: &Digest) -> Result<BlobInfo, Error> {
+        let (repo, key) = (repository.to_owned(), digest.to_string());
+        let link = self.meta.read(move |r| r.blob_link(&repo, &key)).await?;
+        link.map(|l| BlobInfo { size: l.size }).ok_or_else(|| Error::BlobUnknown(digest.clone()))
+    }
+
+    /// Streams the blob (or a range of it), if `repository` links it.
+    pub async fn open_blob(&self, repository: &str, digest: &Digest, range: Option<ByteRange>) -> Result<BlobReader, Error> {
+        self.stat_blob(repository, digest).await?;
+        self.storage.open(digest, range).await?.ok_or_else(|| Error::BlobUnknown(digest.clone()))
+    }
+
+    /// Removes the repository's link to the blob; the bytes stay for other repositories
+    /// until garbage collection.
+    pub async fn delete_blob(&self, repository: &str, digest: &Digest) -> Result<(), Error> {
+        let command = Command::UnlinkBlob(UnlinkBlob { repository: repository.to_owned(), digest: digest.clone() });
+        match self.meta.apply(command).await? {
+            berth_meta::Applied::Done => Ok(()),
+            berth_meta::Applied::Rejected(_) => Err(Error::BlobUnknown(digest.clone())),
+        }
+    }
+
+    /// Cross-repository mount: links a blob that `from` holds into `repository` without
+    /// moving bytes. `Ok(None)` when `from` does not hold it (the client then uploads).
+    pub async fn mount_blob(&self, repository: &str, digest: &Digest, from: &str) -> Result<Option<BlobInfo>, Error> {
+        let info = match self.stat_blob(from, digest).await {
+            Ok(info) => info,
+            Err(Error::BlobUnknown(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if self.storage.stat(digest).await?.is_none() {
+            return Ok(None);
+        }
+        self.link_blob(repository, digest, info.size).await?;
+        Ok(Some(info))
+    }
+
+    pub(crate) async fn link_blob(&self, repository: &str, digest: &Digest, size: u64) -> Result<(), Error> {
+        let command =
+            Command::LinkBlob(LinkBlob { repository: repository.to_owned(), digest: digest.clone(), size, at: now() });
+        self.meta.apply(command).await?;
+        Ok(())
+    }
+}

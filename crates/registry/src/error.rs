@@ -1,0 +1,82 @@
+//! Registry errors: each variant names a condition of the protocol. The HTTP layer maps
+//! them, exhaustively, to the distribution-spec's codes.
+
+use berth_core::Digest;
+
+/// What went wrong with a registry operation.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The repository does not exist.
+    #[error("repository name not known to registry")]
+    NameUnknown,
+    /// The repository does not hold this blob.
+    #[error("blob unknown to registry")]
+    BlobUnknown(Digest),
+    /// No such upload session in this repository.
+    #[error("blob upload unknown to registry")]
+    UploadUnknown,
+    /// The upload request is inconsistent (a chunk's length, a missing digest, …).
+    #[error("blob upload invalid: {0}")]
+    UploadInvalid(String),
+    /// A chunk does not start where the upload stands.
+    #[error("chunk starts at {requested}, but the upload holds {current} bytes")]
+    ChunkOutOfOrder {
+        /// Bytes the upload holds.
+        current: u64,
+        /// Where the chunk started.
+        requested: u64,
+    },
+    /// The content does not match the digest given.
+    #[error("provided digest did not match uploaded content")]
+    DigestMismatch {
+        /// The digest the client gave.
+        expected: Digest,
+        /// The digest of the content.
+        actual: Digest,
+    },
+    /// A digest parameter is malformed or of an unsupported algorithm.
+    #[error("invalid digest: {0}")]
+    DigestInvalid(String),
+    /// A body exceeds a limit.
+    #[error("{0}")]
+    TooLarge(String),
+    /// The manifest does not exist in the repository (by digest or tag).
+    #[error("manifest unknown")]
+    ManifestUnknown,
+    /// The manifest is malformed.
+    #[error("manifest invalid: {0}")]
+    ManifestInvalid(String),
+    /// The manifest references blobs or manifests the repository does not hold.
+    #[error("manifest references unknown blobs or manifests")]
+    ManifestBlobUnknown(Vec<Digest>),
+    /// The range asked for lies outside the blob.
+    #[error("requested range not satisfiable")]
+    RangeNotSatisfiable {
+        /// The blob's size.
+        size: u64,
+    },
+    /// The client's body ended early.
+    #[error("request body interrupted: {0}")]
+    BodyInterrupted(String),
+    /// Storage failed; the detail is for the log, not the client.
+    #[error("storage failure: {0}")]
+    Storage(berth_storage::Error),
+    /// Metadata failed; the detail is for the log, not the client.
+    #[error("metadata failure: {0}")]
+    Meta(#[from] berth_meta::Error),
+}
+
+impl From<berth_storage::Error> for Error {
+    fn from(e: berth_storage::Error) -> Self {
+        use berth_storage::Error as S;
+        match e {
+            S::UploadUnknown(_) => Error::UploadUnknown,
+            S::OffsetMismatch { current, requested } => Error::ChunkOutOfOrder { current, requested },
+            S::DigestMismatch { expected, actual } => Error::DigestMismatch { expected, actual },
+            S::TooLarge { limit } => Error::TooLarge(format!("upload exceeds the limit of {limit} bytes")),
+            S::BodyInterrupted(detail) => Error::BodyInterrupted(detail),
+            S::RangeNotSatisfiable { size, .. } => Error::RangeNotSatisfiable { size },
+            e @ (S::Corrupt(_) | S::Io(_)) => Error::Storage(e),
+        }
+    }
+}

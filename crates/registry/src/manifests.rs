@@ -1,0 +1,112 @@
+//! Manifests: push (shape check, digest check, every reference present, store), pull by
+//! tag or digest, delete by digest (the manifest and its tags) or by tag (that tag only).
+
+use berth_core::{Digest, Manifest, Reference, RepositoryName};
+use berth_meta::command::{DeleteManifest, DeleteTag, PutManifest};
+use berth_meta::{Applied, Command, Rejection};
+use bytes::Bytes;
+
+use crate::{Error, Registry, now};
+
+/// A manifest as pulled.
+#[derive(Debug, Clone)]
+pub struct StoredManifest {
+    /// Its digest.
+    pub digest: Digest,
+    /// The media type it was pushed with.
+    pub media_type: String,
+    /// The bytes exactly as pushed.
+    pub content: Bytes,
+}
+
+/// The outcome of a manifest push.
+#[derive(Debug, Clone)]
+pub struct ManifestPushed {
+    /// The manifest's digest.
+    pub digest: Digest,
+    /// Its subject, when it has one (answered as `OCI-Subject`).
+    pub subject: Option<Digest>,
+}
+
+impl Registry {
+    /// Validates and stores a manifest pushed to `repository` under `reference`.
+    pub async fn put_manifest(
+        &self,
+        repository: &RepositoryName,
+        reference: &Reference,
+        content_type: Option<&str>,
+        content: Vec<u8>,
+    ) -> Result<ManifestPushed, Error> {
+        if content.len() > self.limits.max_manifest_size {
+            return Err(Error::TooLarge(format!("manifest exceeds the limit of {} bytes", self.limits.max_manifest_size)));
+        }
+        let manifest = Manifest::parse(&content, content_type).map_err(|e| Error::ManifestInvalid(e.to_string()))?;
+        let (digest, tag) = match reference {
+            Reference::Digest(expected) => {
+                let mut hasher = berth_core::Hasher::new(expected.algorithm());
+                hasher.update(&content);
+                let actual = hasher.finish();
+                if &actual != expected {
+                    return Err(Error::DigestMismatch { expected: expected.clone(), actual });
+                }
+                (actual, None)
+            }
+            Reference::Tag(tag) => (Digest::sha256_of(&content), Some(tag.to_string())),
+        };
+        let subject = manifest.subject.as_ref().map(|s| s.digest.clone());
+        let command = Command::PutManifest(PutManifest {
+            repository: repository.to_string(),
+            digest: digest.clone(),
+            content,
+            media_type: manifest.media_type,
+            artifact_type: manifest.artifact_type,
+            annotations: manifest.annotations,
+            blobs: manifest.blobs,
+            children: manifest.children,
+            subject: subject.clone(),
+            tag,
+            at: now(),
+        });
+        match self.meta.apply(command).await? {
+            Applied::Done => Ok(ManifestPushed { digest, subject }),
+            Applied::Rejected(Rejection::MissingReferences(missing)) => Err(Error::ManifestBlobUnknown(missing)),
+            Applied::Rejected(other) => Err(Error::ManifestInvalid(format!("{other:?}"))),
+        }
+    }
+
+    /// The manifest `reference` names in `repository`, answered from metadata alone.
+    pub async fn get_manifest(&self, repository: &str, reference: &Reference) -> Result<StoredManifest, Error> {
+        let (repo, reference) = (repository.to_owned(), reference.clone());
+        let found = self
+            .meta
+            .read(move |r| {
+                let digest = match &reference {
+                    Reference::Digest(d) => Some(d.clone()),
+                    Reference::Tag(t) => r.tag(&repo, t.as_str())?,
+                };
+                let Some(digest) = digest else { return Ok(Err(r.repository_exists(&repo)?)) };
+                let Some(record) = r.manifest(&repo, digest.as_str())? else { return Ok(Err(r.repository_exists(&repo)?)) };
+                let content = r.manifest_content(digest.as_str())?.unwrap_or_default();
+                Ok(Ok(StoredManifest { digest, media_type: record.media_type, content: Bytes::from(content) }))
+            })
+            .await?;
+        match found {
+            Ok(manifest) => Ok(manifest),
+            Err(true) => Err(Error::ManifestUnknown),
+            Err(false) => Err(Error::NameUnknown),
+        }
+    }
+
+    /// Deletes by digest (the manifest and every tag pointing at it) or by tag (that tag only).
+    pub async fn delete_manifest(&self, repository: &str, reference: &Reference) -> Result<(), Error> {
+        let repository = repository.to_owned();
+        let command = match reference {
+            Reference::Digest(digest) => Command::DeleteManifest(DeleteManifest { repository, digest: digest.clone() }),
+            Reference::Tag(tag) => Command::DeleteTag(DeleteTag { repository, tag: tag.to_string() }),
+        };
+        match self.meta.apply(command).await? {
+            Applied::Done => Ok(()),
+            Applied::Rejected(_) => Err(Error::ManifestUnknown),
+        }
+    }
+}

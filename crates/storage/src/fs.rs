@@ -1,0 +1,358 @@
+//! The filesystem backend: blobs as files under one root (see `layout.rs`).
+//!
+//! Writes go through a dedicated blocking writer per append, fed 1 MiB buffers over a
+//! bounded channel, so that receiving (TLS, HTTP framing) and hashing + writing overlap
+//! and memory stays flat whatever the blob size. Publishing a blob is `fsync(data)`,
+//! `rename`, `fsync(directory)`.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use berth_core::{ByteRange, Digest, Hasher};
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::sync::OwnedMutexGuard;
+
+use crate::upload::{UploadId, UploadState};
+use crate::{BlobInfo, BlobReader, BlobStore, ByteStream, Error, layout};
+
+/// Size of the buffers handed to the writer thread, and of reads when serving.
+const WRITE_CHUNK: usize = 1 << 20;
+const READ_CHUNK: usize = 256 << 10;
+
+/// Blobs and uploads in a directory.
+pub struct FsStore {
+    root: PathBuf,
+    max_upload_size: u64,
+    locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+}
+
+/// Holds one upload's lock; removes the table entry when nobody else waits for it.
+struct UploadLock {
+    key: String,
+    table: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+    guard: Option<OwnedMutexGuard<()>>,
+}
+
+impl Drop for UploadLock {
+    fn drop(&mut self) {
+        self.guard.take();
+        if let Ok(mut table) = self.table.lock() {
+            if table.get(&self.key).is_some_and(|m| Arc::strong_count(m) == 1) {
+                table.remove(&self.key);
+            }
+        }
+    }
+}
+
+fn blocking<T: Send + 'static>(f: impl FnOnce() -> io::Result<T> + Send + 'static) -> impl Future<Output = io::Result<T>> {
+    async move { tokio::task::spawn_blocking(f).await.map_err(io::Error::other)? }
+}
+
+/// Makes a directory entry (a rename or a new file) durable.
+fn fsync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Creates `dir` and its missing parents, making each new entry durable.
+fn create_dir_durable(dir: &Path) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        create_dir_durable(parent)?;
+        match std::fs::create_dir(dir) {
+            Ok(()) => fsync_dir(parent)?,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Replaces `path` with `bytes` atomically and durably.
+fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut file = File::create(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    match path.parent() {
+        Some(dir) => fsync_dir(dir),
+        None => Ok(()),
+    }
+}
+
+impl FsStore {
+    /// Opens (creating if needed) a store under `root`; uploads may grow to `max_upload_size` bytes.
+    pub fn open(root: impl Into<PathBuf>, max_upload_size: u64) -> Result<FsStore, Error> {
+        let root = root.into();
+        create_dir_durable(&layout::blobs_dir(&root))?;
+        create_dir_durable(&layout::uploads_dir(&root))?;
+        Ok(FsStore { root, max_upload_size, locks: Arc::default() })
+    }
+
+    async fn lock(&self, id: &UploadId) -> UploadLock {
+        let mutex = {
+            let mut table = self.locks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            table.entry(id.as_str().to_owned()).or_default().clone()
+        };
+        let guard = mutex.lock_owned().await;
+        UploadLock { key: id.as_str().to_owned(), table: self.locks.clone(), guard: Some(guard) }
+    }
+
+    async fn read_state(&self, id: &UploadId) -> Result<Option<UploadState>, Error> {
+        match tokio::fs::read(layout::upload_state(&self.root, id)).await {
+            Ok(bytes) => UploadState::decode(id.clone(), &bytes).map(Some),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn write_state(&self, state: &UploadState) -> Result<(), Error> {
+        let path = layout::upload_state(&self.root, &state.id);
+        let bytes = state.encode();
+        Ok(blocking(move || write_atomic(&path, &bytes)).await?)
+    }
+
+    /// Hashes the first `len` bytes of `path` with `hasher` (used when the client's digest
+    /// uses another algorithm than the running hash).
+    fn rehash(path: &Path, len: u64, mut hasher: Hasher) -> io::Result<Digest> {
+        let mut file = File::open(path)?.take(len);
+        let mut buf = vec![0u8; WRITE_CHUNK];
+        loop {
+            let n = file.read(&mut buf)?;
+            if n == 0 {
+                return Ok(hasher.finish());
+            }
+            hasher.update(&buf[..n]);
+        }
+    }
+}
+
+/// What the writer thread reports: the hash of everything written, how much was written,
+/// and the error that stopped it, if any.
+struct Written {
+    hasher: Hasher,
+    bytes: u64,
+    error: Option<io::Error>,
+}
+
+fn run_writer(path: PathBuf, offset: u64, mut hasher: Hasher, mut rx: tokio::sync::mpsc::Receiver<Bytes>) -> Written {
+    let mut bytes = 0;
+    let result = (|| -> io::Result<()> {
+        let mut file = OpenOptions::new().write(true).create(true).truncate(false).open(&path)?;
+        // Anything past the recorded offset is left over from a crash mid-append.
+        file.set_len(offset)?;
+        file.seek(SeekFrom::Start(offset))?;
+        while let Some(chunk) = rx.blocking_recv() {
+            file.write_all(&chunk)?;
+            hasher.update(&chunk);
+            bytes += chunk.len() as u64;
+        }
+        file.sync_data()
+    })();
+    Written { hasher, bytes, error: result.err() }
+}
+
+impl BlobStore for FsStore {
+    async fn stat(&self, digest: &Digest) -> Result<Option<BlobInfo>, Error> {
+        match tokio::fs::metadata(layout::blob_path(&self.root, digest)).await {
+            Ok(meta) => Ok(Some(BlobInfo { size: meta.len() })),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn open(&self, digest: &Digest, range: Option<ByteRange>) -> Result<Option<BlobReader>, Error> {
+        let mut file = match tokio::fs::File::open(layout::blob_path(&self.root, digest)).await {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let size = file.metadata().await?.len();
+        let (first, len) = match range {
+            Some(r) if r.first >= size => {
+                return Err(Error::RangeNotSatisfiable { first: r.first, last: r.last, size });
+            }
+            Some(r) => (r.first, r.last.min(size - 1) - r.first + 1),
+            None => (0, size),
+        };
+        if first > 0 {
+            file.seek(SeekFrom::Start(first)).await?;
+        }
+        let stream = tokio_util::io::ReaderStream::with_capacity(file.take(len), READ_CHUNK);
+        let range = range.map(|_| ByteRange { first, last: first + len - 1 });
+        Ok(Some(BlobReader { size, range, stream: Box::pin(stream) }))
+    }
+
+    async fn delete(&self, digest: &Digest) -> Result<(), Error> {
+        match tokio::fs::remove_file(layout::blob_path(&self.root, digest)).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn create_upload(&self, repository: &str, now: u64) -> Result<UploadState, Error> {
+        let state = UploadState::new(repository, now);
+        let dir = layout::upload_dir(&self.root, &state.id);
+        let data = layout::upload_data(&self.root, &state.id);
+        blocking(move || {
+            std::fs::create_dir(&dir)?;
+            File::create(&data)?;
+            Ok(())
+        })
+        .await?;
+        self.write_state(&state).await?;
+        Ok(state)
+    }
+
+    async fn upload_state(&self, id: &UploadId) -> Result<Option<UploadState>, Error> {
+        self.read_state(id).await
+    }
+
+    async fn append(&self, id: &UploadId, offset: u64, mut body: ByteStream, now: u64) -> Result<UploadState, Error> {
+        let _lock = self.lock(id).await;
+        let mut state = self.read_state(id).await?.ok_or_else(|| Error::UploadUnknown(id.to_string()))?;
+        if state.offset != offset {
+            return Err(Error::OffsetMismatch { current: state.offset, requested: offset });
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+        let path = layout::upload_data(&self.root, id);
+        let hasher = state.hasher.clone();
+        let writer = tokio::task::spawn_blocking(move || run_writer(path, offset, hasher, rx));
+
+        let mut buffer = BytesMut::new();
+        let mut received = 0u64;
+        let mut stop: Option<Error> = None;
+        while let Some(frame) = body.next().await {
+            let frame = match frame {
+                Ok(frame) => frame,
+                Err(e) => {
+                    stop = Some(Error::BodyInterrupted(e.to_string()));
+                    break;
+                }
+            };
+            received += frame.len() as u64;
+            if offset + received > self.max_upload_size {
+                stop = Some(Error::TooLarge { limit: self.max_upload_size });
+                break;
+            }
+            if buffer.is_empty() && frame.len() >= WRITE_CHUNK {
+                if tx.send(frame).await.is_err() {
+                    break;
+                }
+                continue;
+            }
+            if buffer.capacity() == 0 {
+                buffer.reserve(WRITE_CHUNK);
+            }
+            buffer.extend_from_slice(&frame);
+            if buffer.len() >= WRITE_CHUNK && tx.send(buffer.split().freeze()).await.is_err() {
+                break;
+            }
+        }
+        let too_large = matches!(stop, Some(Error::TooLarge { .. }));
+        if !buffer.is_empty() && !too_large {
+            // The writer may already have failed; its error is reported below.
+            let _ = tx.send(buffer.freeze()).await;
+        }
+        drop(tx);
+        let written = writer.await.map_err(io::Error::other)?;
+        if let Some(error) = written.error {
+            return Err(error.into());
+        }
+        if too_large {
+            // The recorded offset stays where it was; the next append truncates the excess.
+            return Err(stop.unwrap_or(Error::TooLarge { limit: self.max_upload_size }));
+        }
+        state.offset += written.bytes;
+        state.hasher = written.hasher;
+        state.updated_at = now;
+        self.write_state(&state).await?;
+        match stop {
+            Some(error) => Err(error),
+            None => Ok(state),
+        }
+    }
+
+    async fn commit(&self, id: &UploadId, expected: &Digest) -> Result<BlobInfo, Error> {
+        let _lock = self.lock(id).await;
+        let state = self.read_state(id).await?.ok_or_else(|| Error::UploadUnknown(id.to_string()))?;
+        let data = layout::upload_data(&self.root, id);
+        let actual = if expected.algorithm() == state.hasher.algorithm() {
+            state.hasher.finish()
+        } else {
+            let (path, len, hasher) = (data.clone(), state.offset, Hasher::new(expected.algorithm()));
+            blocking(move || FsStore::rehash(&path, len, hasher)).await?
+        };
+        if &actual != expected {
+            return Err(Error::DigestMismatch { expected: expected.clone(), actual });
+        }
+        let target = layout::blob_path(&self.root, expected);
+        let dir = layout::upload_dir(&self.root, id);
+        let size = state.offset;
+        blocking(move || {
+            if !target.exists() {
+                let file = OpenOptions::new().write(true).open(&data)?;
+                if file.metadata()?.len() != size {
+                    file.set_len(size)?;
+                    file.sync_data()?;
+                }
+                let parent = target.parent().ok_or_else(|| io::Error::other("blob path has no parent"))?;
+                create_dir_durable(parent)?;
+                std::fs::rename(&data, &target)?;
+                fsync_dir(parent)?;
+            }
+            std::fs::remove_dir_all(&dir)
+        })
+        .await?;
+        Ok(BlobInfo { size })
+    }
+
+    async fn cancel(&self, id: &UploadId) -> Result<(), Error> {
+        let _lock = self.lock(id).await;
+        match tokio::fs::remove_dir_all(layout::upload_dir(&self.root, id)).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn purge_uploads(&self, idle: Duration, now: u64) -> Result<usize, Error> {
+        let mut purged = 0;
+        let mut entries = tokio::fs::read_dir(layout::uploads_dir(&self.root)).await?;
+        while let Some(entry) = entries.next_entry().await? {
+            let Some(id) = entry.file_name().to_str().and_then(|s| s.parse::<UploadId>().ok()) else { continue };
+            let last_touched = match self.read_state(&id).await {
+                Ok(Some(state)) => state.updated_at,
+                Ok(None) | Err(Error::Corrupt(_)) => {
+                    // Half-created or unreadable: judge by the directory's age.
+                    let modified = entry.metadata().await?.modified()?;
+                    modified.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+                }
+                Err(e) => return Err(e),
+            };
+            if now.saturating_sub(last_touched) >= idle.as_secs() {
+                self.cancel(&id).await?;
+                purged += 1;
+            }
+        }
+        Ok(purged)
+    }
+
+    async fn count_uploads(&self) -> Result<usize, Error> {
+        let mut count = 0;
+        let mut entries = tokio::fs::read_dir(layout::uploads_dir(&self.root)).await?;
+        while entries.next_entry().await?.is_some() {
+            count += 1;
+        }
+        Ok(count)
+    }
+}

@@ -1,0 +1,175 @@
+//! Blob bytes by digest, and the byte state of uploads in progress.
+//!
+//! This crate knows nothing of repositories: which repository may read a blob is
+//! metadata (`berth-meta`), never a storage path. It is the only crate that touches blob
+//! files.
+//!
+//! # Layout
+//! - [`layout`]: the one description of where things live on disk.
+//! - [`upload`]: the upload state record kept beside the upload's data.
+//! - [`fs`]: the local filesystem backend (default; also shared filesystems for clusters).
+//!
+//! [`Storage`] is what the rest of Berth holds; it delegates to a backend implementing
+//! [`BlobStore`]. Adding a backend (S3) adds a variant and runs the same behaviour suite.
+
+pub mod fs;
+pub mod layout;
+pub mod upload;
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use berth_core::{ByteRange, Digest};
+use bytes::Bytes;
+use futures_util::Stream;
+
+pub use fs::FsStore;
+pub use upload::{UploadId, UploadState};
+
+/// A stream of body bytes coming in from a client.
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
+
+/// Storage failures and refusals.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No upload session with this id (never created, finished, cancelled or purged).
+    #[error("upload {0} is unknown")]
+    UploadUnknown(String),
+    /// A chunk did not start where the upload stands.
+    #[error("chunk starts at {requested}, but the upload has {current} bytes")]
+    OffsetMismatch {
+        /// Bytes received so far.
+        current: u64,
+        /// Where the rejected chunk started.
+        requested: u64,
+    },
+    /// The bytes received do not hash to the digest the client named.
+    #[error("content digest is {actual}, not {expected}")]
+    DigestMismatch {
+        /// What the client said.
+        expected: Digest,
+        /// What the bytes hash to.
+        actual: Digest,
+    },
+    /// An upload would grow past the configured limit.
+    #[error("upload exceeds the size limit of {limit} bytes")]
+    TooLarge {
+        /// The limit.
+        limit: u64,
+    },
+    /// The client's body stream failed before its end.
+    #[error("request body interrupted: {0}")]
+    BodyInterrupted(String),
+    /// The requested range lies outside the blob.
+    #[error("range {first}-{last} is outside a blob of {size} bytes")]
+    RangeNotSatisfiable {
+        /// First byte asked for.
+        first: u64,
+        /// Last byte asked for.
+        last: u64,
+        /// The blob's size.
+        size: u64,
+    },
+    /// Stored state that cannot be read back.
+    #[error("corrupt storage state: {0}")]
+    Corrupt(String),
+    /// The backend failed (disk full, permissions, …).
+    #[error("storage I/O: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What storage knows of a committed blob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlobInfo {
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// A blob being read: its total size, the range served, and the bytes.
+pub struct BlobReader {
+    /// Total size of the blob.
+    pub size: u64,
+    /// The range of bytes the stream yields (the whole blob when no range was asked).
+    pub range: Option<ByteRange>,
+    /// The bytes.
+    pub stream: Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>,
+}
+
+/// The contract every blob backend keeps. Methods are idempotent where stated; none
+/// holds a whole blob in memory.
+#[allow(async_fn_in_trait)]
+pub trait BlobStore: Send + Sync {
+    /// The blob's size, `Ok(None)` when absent. Never reads the content.
+    async fn stat(&self, digest: &Digest) -> Result<Option<BlobInfo>, Error>;
+    /// Streams the blob, or a range of it. `Ok(None)` when absent;
+    /// `RangeNotSatisfiable` when the range starts past the end.
+    async fn open(&self, digest: &Digest, range: Option<ByteRange>) -> Result<Option<BlobReader>, Error>;
+    /// Removes a blob. Idempotent: deleting an absent blob succeeds.
+    async fn delete(&self, digest: &Digest) -> Result<(), Error>;
+    /// Starts an upload session owned by `repository`, at `now` (seconds since the epoch).
+    async fn create_upload(&self, repository: &str, now: u64) -> Result<UploadState, Error>;
+    /// The upload's state, `Ok(None)` when unknown.
+    async fn upload_state(&self, id: &UploadId) -> Result<Option<UploadState>, Error>;
+    /// Appends `body` at `offset`, which must equal the bytes received so far
+    /// (`OffsetMismatch` otherwise), hashing while writing. Data and state are on disk
+    /// when it returns, so the upload can be continued after a restart. On an interrupted
+    /// body, what arrived is kept and the error returned.
+    async fn append(&self, id: &UploadId, offset: u64, body: ByteStream, now: u64) -> Result<UploadState, Error>;
+    /// Verifies that the upload hashes to `expected`, then publishes it atomically as
+    /// that blob (fsync data, rename, fsync directory) and ends the session. Idempotent
+    /// for content: if the blob already exists, the upload is simply discarded.
+    async fn commit(&self, id: &UploadId, expected: &Digest) -> Result<BlobInfo, Error>;
+    /// Ends a session and removes its bytes. Idempotent.
+    async fn cancel(&self, id: &UploadId) -> Result<(), Error>;
+    /// Removes sessions untouched for `idle` at `now`; returns how many were removed.
+    async fn purge_uploads(&self, idle: Duration, now: u64) -> Result<usize, Error>;
+    /// How many upload sessions exist.
+    async fn count_uploads(&self) -> Result<usize, Error>;
+}
+
+/// The configured blob backend.
+pub enum Storage {
+    /// Local (or shared) filesystem.
+    Fs(FsStore),
+}
+
+macro_rules! delegate {
+    ($self:ident, $store:ident => $call:expr) => {
+        match $self {
+            Storage::Fs($store) => $call.await,
+        }
+    };
+}
+
+impl BlobStore for Storage {
+    async fn stat(&self, digest: &Digest) -> Result<Option<BlobInfo>, Error> {
+        delegate!(self, s => s.stat(digest))
+    }
+    async fn open(&self, digest: &Digest, range: Option<ByteRange>) -> Result<Option<BlobReader>, Error> {
+        delegate!(self, s => s.open(digest, range))
+    }
+    async fn delete(&self, digest: &Digest) -> Result<(), Error> {
+        delegate!(self, s => s.delete(digest))
+    }
+    async fn create_upload(&self, repository: &str, now: u64) -> Result<UploadState, Error> {
+        delegate!(self, s => s.create_upload(repository, now))
+    }
+    async fn upload_state(&self, id: &UploadId) -> Result<Option<UploadState>, Error> {
+        delegate!(self, s => s.upload_state(id))
+    }
+    async fn append(&self, id: &UploadId, offset: u64, body: ByteStream, now: u64) -> Result<UploadState, Error> {
+        delegate!(self, s => s.append(id, offset, body, now))
+    }
+    async fn commit(&self, id: &UploadId, expected: &Digest) -> Result<BlobInfo, Error> {
+        delegate!(self, s => s.commit(id, expected))
+    }
+    async fn cancel(&self, id: &UploadId) -> Result<(), Error> {
+        delegate!(self, s => s.cancel(id))
+    }
+    async fn purge_uploads(&self, idle: Duration, now: u64) -> Result<usize, Error> {
+        delegate!(self, s => s.purge_uploads(idle, now))
+    }
+    async fn count_uploads(&self) -> Result<usize, Error> {
+        delegate!(self, s => s.count_uploads())
+    }
+}
