@@ -97,7 +97,7 @@ pub async fn serve(
                 tokio::spawn(async move {
                     let _active = Gauge::enter(&stats.active);
                     let mut builder = auto::Builder::new(TokioExecutor::new());
-                    builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT).max_buf_size(max_header_size.max(8192));
+                    builder.http1().timer(TokioTimer::new()).half_close(true).header_read_timeout(HEADER_TIMEOUT).max_buf_size(max_header_size.max(8192));
                     builder.http2().timer(TokioTimer::new()).max_header_list_size(max_header_size as u32);
                     let service = TowerToHyperService::new(router);
                     let result = match tls {

@@ -58,8 +58,15 @@ async fn observe(State(app): State<AppState>, request: Request, next: Next) -> R
     let id = uuid::Uuid::new_v4().simple().to_string();
     let method = method_name(request.method());
     let span = tracing::info_span!("request", id = %id, method, path = %request.uri().path());
+    let fallback = match request.uri().path() {
+        "/_ping" => "ping",
+        "/health" => "health",
+        "/nginx_status" => "nginx_status",
+        "/metrics" => "metrics",
+        _ => "other",
+    };
     let mut response = next.run(request).instrument(span.clone()).await;
-    let route = response.extensions().get::<RouteName>().map_or("other", |r| r.0);
+    let route = response.extensions().get::<RouteName>().map_or(fallback, |r| r.0);
     let status = response.status().as_u16();
     let sent = response
         .headers()

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use berth_core::{Reference, RepositoryName};
 use http_body_util::BodyExt;
 
-use super::content_length;
+use super::{content_length, discard};
 use crate::app::AppState;
 use crate::http::error::{ApiError, header_value};
 
@@ -36,6 +36,7 @@ pub async fn put(
     let limit = app.registry.limits().max_manifest_size;
     let too_large = || berth_registry::Error::TooLarge(format!("manifest exceeds the limit of {limit} bytes"));
     if content_length(headers).is_some_and(|len| len > limit as u64) {
+        discard(body.into_data_stream());
         return Err(too_large().into());
     }
     let content = match http_body_util::Limited::new(body, limit).collect().await {

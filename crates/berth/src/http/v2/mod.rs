@@ -8,12 +8,17 @@ mod listings;
 mod manifests;
 mod uploads;
 
-use axum::body::Body;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use axum::body::{Body, BodyDataStream};
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use berth_storage::ByteStream;
-use futures_util::TryStreamExt;
 
 use self::route::V2Route;
 use super::RouteName;
@@ -62,10 +67,60 @@ fn query_param(query: &str, key: &str) -> Option<String> {
     form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == key).map(|(_, v)| v.into_owned())
 }
 
-/// The request body as a stream of bytes, counted into the metrics.
+/// The most of a refused request's body read and thrown away, so that a client still
+/// sending it gets to read the error instead of a reset connection.
+const DRAIN_LIMIT: u64 = 64 << 20;
+const DRAIN_TIME: Duration = Duration::from_secs(30);
+
+/// Reads and discards what is left of a body, in the background and within bounds.
+pub fn discard(stream: BodyDataStream) {
+    tokio::spawn(async move {
+        let mut stream = stream;
+        let mut drained = 0u64;
+        let _ = tokio::time::timeout(DRAIN_TIME, async {
+            while let Some(Ok(chunk)) = stream.next().await {
+                drained += chunk.len() as u64;
+                if drained > DRAIN_LIMIT {
+                    break;
+                }
+            }
+        })
+        .await;
+    });
+}
+
+/// A request body as a byte stream, counted into the metrics; if the registry stops
+/// reading it early (a refused chunk), the rest is discarded in the background.
+struct RequestBody {
+    inner: Option<BodyDataStream>,
+    app: AppState,
+    finished: bool,
+}
+
+impl Stream for RequestBody {
+    type Item = Result<Bytes, std::io::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let Some(inner) = self.inner.as_mut() else { return Poll::Ready(None) };
+        let next = ready!(inner.poll_next_unpin(cx));
+        match &next {
+            Some(Ok(chunk)) => self.app.metrics.received(chunk.len() as u64),
+            Some(Err(_)) | None => self.finished = true,
+        }
+        Poll::Ready(next.map(|item| item.map_err(std::io::Error::other)))
+    }
+}
+
+impl Drop for RequestBody {
+    fn drop(&mut self) {
+        if let (false, Some(inner)) = (self.finished, self.inner.take()) {
+            discard(inner);
+        }
+    }
+}
+
 fn body_stream(app: &AppState, body: Body) -> ByteStream {
-    let app = app.clone();
-    Box::pin(body.into_data_stream().map_err(std::io::Error::other).inspect_ok(move |chunk| app.metrics.received(chunk.len() as u64)))
+    Box::pin(RequestBody { inner: Some(body.into_data_stream()), app: app.clone(), finished: false })
 }
 
 /// Whether the request carries a body: a non-zero `Content-Length`, or chunked transfer.

@@ -1,0 +1,203 @@
+//! Real clients against a running Berth: docker (every CLI present), skopeo and podman.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use crate::harness::*;
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// A directory holding only Berth's CA, as skopeo's and podman's `--cert-dir` expect.
+fn ca_dir(server: &Server, temp: &Path) -> PathBuf {
+    let dir = temp.join("certs");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(server.data_dir.join("tls/ca.crt"), dir.join("ca.crt")).unwrap();
+    dir
+}
+
+/// Writes `count` files of random content into `dir`.
+fn random_files(dir: &Path, count: usize, seed: u64) {
+    std::fs::create_dir_all(dir).unwrap();
+    for i in 0..count {
+        std::fs::write(dir.join(format!("file{i}")), random_bytes(50_000 + i * 1000, seed + i as u64)).unwrap();
+    }
+}
+
+/// The docker CLIs on this machine: Debian's 20.10 and a newer one, when present.
+fn docker_clis() -> Vec<&'static str> {
+    ["/usr/bin/docker", "/usr/local/bin/docker"].into_iter().filter(|p| Path::new(p).exists()).collect()
+}
+
+#[tokio::test]
+async fn docker_push_and_pull_a_multi_layer_image_and_a_manifest_list() {
+    if !client_available("docker", &["info"]) {
+        return;
+    }
+    let server = Server::start();
+    let host = server.https_host();
+    let temp = tempfile::tempdir().unwrap();
+    let context = temp.path().join("context");
+    random_files(&context, 3, 100);
+    std::fs::write(context.join("Dockerfile"), "FROM scratch\nCOPY file0 /a\nCOPY file1 /b\nCOPY file2 /c\n").unwrap();
+    let config = temp.path().join("docker-config");
+    std::fs::create_dir_all(&config).unwrap();
+    let mut pushed = Vec::new();
+    for (i, cli) in docker_clis().into_iter().enumerate() {
+        let docker = || {
+            let mut c = Command::new(cli);
+            c.env("DOCKER_CONFIG", &config).env("DOCKER_BUILDKIT", "0");
+            c
+        };
+        let reference = format!("{host}/e2e/multi:cli{i}");
+        run(docker().args(["build", "-q", "-t", &reference]).arg(&context));
+        let id = stdout(&run(docker().args(["image", "inspect", "-f", "{{.Id}}", &reference])));
+        run(docker().args(["push", &reference]));
+        run(docker().args(["rmi", &reference]));
+        run(docker().args(["pull", &reference]));
+        assert_eq!(stdout(&run(docker().args(["image", "inspect", "-f", "{{.Id}}", &reference]))), id, "{cli}: pulled image differs");
+        let manifest: serde_json::Value = client()
+            .get(server.url(&format!("/v2/e2e/multi/manifests/cli{i}")))
+            .header("accept", "application/vnd.docker.distribution.manifest.v2+json")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(manifest["layers"].as_array().unwrap().len(), 3, "{manifest}");
+        pushed.push((cli, reference));
+    }
+    // A manifest list made and pushed by `docker manifest`.
+    let (cli, image) = pushed.last().unwrap().clone();
+    let list = format!("{host}/e2e/multi:list");
+    let docker = || {
+        let mut c = Command::new(cli);
+        c.env("DOCKER_CONFIG", &config);
+        c
+    };
+    run(docker().args(["manifest", "create", "--insecure", &list, &image]));
+    run(docker().args(["manifest", "push", "--insecure", &list]));
+    let response = client().get(server.url("/v2/e2e/multi/manifests/list")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/vnd.docker.distribution.manifest.list.v2+json");
+    let _ = docker().args(["rmi", &image]).output();
+}
+
+/// Writes an OCI image layout with one image of two tar layers, tagged `v1`.
+fn oci_layout(dir: &Path, temp: &Path) {
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let write_blob = |bytes: &[u8]| {
+        let d = digest(bytes);
+        std::fs::write(blobs.join(d.trim_start_matches("sha256:")), bytes).unwrap();
+        (d, bytes.len())
+    };
+    let mut layers = Vec::new();
+    for i in 0..2 {
+        let files = temp.join(format!("layer{i}"));
+        random_files(&files, 2, 200 + i);
+        let tar = temp.join(format!("layer{i}.tar"));
+        run(Command::new("tar").arg("-C").arg(&files).arg("-cf").arg(&tar).arg("."));
+        layers.push(write_blob(&std::fs::read(&tar).unwrap()));
+    }
+    let config = format!(
+        r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{}","{}"]}},"config":{{}}}}"#,
+        layers[0].0, layers[1].0
+    );
+    let config = write_blob(config.as_bytes());
+    let manifest = image_manifest((&config.0, config.1), &[(&layers[0].0, layers[0].1), (&layers[1].0, layers[1].1)], "")
+        .replace("application/vnd.oci.image.layer.v1.tar+gzip", "application/vnd.oci.image.layer.v1.tar");
+    let manifest = write_blob(manifest.as_bytes());
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    let index = format!(
+        r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{}","size":{},"annotations":{{"org.opencontainers.image.ref.name":"v1"}}}}]}}"#,
+        manifest.0, manifest.1
+    );
+    std::fs::write(dir.join("index.json"), index).unwrap();
+}
+
+#[tokio::test]
+async fn skopeo_copy_inspect_list_tags_and_delete() {
+    if !client_available("skopeo", &["--version"]) {
+        return;
+    }
+    let server = Server::start();
+    let temp = tempfile::tempdir().unwrap();
+    let certs = ca_dir(&server, temp.path());
+    let port = server.https_host().rsplit(':').next().unwrap().to_owned();
+    let host = format!("localhost:{port}");
+    let layout = temp.path().join("layout");
+    oci_layout(&layout, temp.path());
+    let skopeo = || {
+        let mut c = Command::new("skopeo");
+        c.env("HOME", temp.path());
+        c
+    };
+    // OCI layout -> Berth, proving the certificate chain with Berth's CA.
+    run(skopeo().args(["copy", "--dest-cert-dir"]).arg(&certs).arg(format!("oci:{}:v1", layout.display())).arg(format!("docker://{host}/sk/app:v1")));
+    let inspect = run(skopeo().args(["inspect", "--raw", "--cert-dir"]).arg(&certs).arg(format!("docker://{host}/sk/app:v1")));
+    let original = std::fs::read_to_string(layout.join("index.json")).unwrap();
+    let index: serde_json::Value = serde_json::from_str(&original).unwrap();
+    assert_eq!(digest(&inspect.stdout), index["manifests"][0]["digest"].as_str().unwrap(), "manifest bytes preserved");
+    // Berth -> another Berth repository, and Berth -> OCI layout.
+    run(skopeo()
+        .args(["copy", "--src-cert-dir"])
+        .arg(&certs)
+        .arg("--dest-cert-dir")
+        .arg(&certs)
+        .arg(format!("docker://{host}/sk/app:v1"))
+        .arg(format!("docker://{host}/sk/copy:v2")));
+    let back = temp.path().join("back");
+    run(skopeo().args(["copy", "--src-cert-dir"]).arg(&certs).arg(format!("docker://{host}/sk/copy:v2")).arg(format!("oci:{}:v2", back.display())));
+    for entry in std::fs::read_dir(layout.join("blobs/sha256")).unwrap() {
+        let name = entry.unwrap().file_name();
+        assert!(back.join("blobs/sha256").join(&name).exists(), "blob {name:?} missing after the round trip");
+    }
+    let tags = stdout(&run(skopeo().args(["list-tags", "--cert-dir"]).arg(&certs).arg(format!("docker://{host}/sk/app"))));
+    let tags: serde_json::Value = serde_json::from_str(&tags).unwrap();
+    assert_eq!(tags["Tags"], serde_json::json!(["v1"]));
+    run(skopeo().args(["delete", "--cert-dir"]).arg(&certs).arg(format!("docker://{host}/sk/copy:v2")));
+    assert_eq!(client().get(server.url("/v2/sk/copy/manifests/v2")).send().await.unwrap().status(), 404);
+    assert_eq!(client().get(server.url("/v2/sk/app/manifests/v1")).send().await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn podman_push_and_pull() {
+    if !client_available("podman", &["--version"]) {
+        return;
+    }
+    let server = Server::start();
+    let temp = tempfile::tempdir().unwrap();
+    let certs = ca_dir(&server, temp.path());
+    let port = server.https_host().rsplit(':').next().unwrap().to_owned();
+    let reference = format!("localhost:{port}/pod/app:1");
+    let files = temp.path().join("rootfs");
+    random_files(&files, 3, 300);
+    let tar = temp.path().join("rootfs.tar");
+    run(Command::new("tar").arg("-C").arg(&files).arg("-cf").arg(&tar).arg("."));
+    let podman = || {
+        let mut c = Command::new("podman");
+        c.arg("--storage-driver").arg("vfs").arg("--root").arg(temp.path().join("root")).arg("--runroot").arg(temp.path().join("run"));
+        c.env("HOME", temp.path());
+        c
+    };
+    run(podman().arg("import").arg(&tar).arg(&reference));
+    let id = stdout(&run(podman().args(["image", "inspect", "-f", "{{.Id}}", &reference])));
+    run(podman().args(["push", "--cert-dir"]).arg(&certs).arg(&reference));
+    run(podman().args(["rmi", &reference]));
+    run(podman().args(["pull", "--cert-dir"]).arg(&certs).arg(&reference));
+    assert_eq!(stdout(&run(podman().args(["image", "inspect", "-f", "{{.Id}}", &reference]))), id);
+}

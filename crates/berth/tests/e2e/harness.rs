@@ -1,0 +1,232 @@
+//! One harness for every end-to-end test: starts `berth serve` on free ports in a
+//! temporary directory, waits until it listens, and always stops it.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest as _, Sha256};
+
+/// A running server.
+pub struct Server {
+    child: Option<Child>,
+    /// Plain-HTTP base URL, e.g. `http://127.0.0.1:41521`.
+    pub http: String,
+    /// HTTPS base URL.
+    pub https: String,
+    /// The data directory.
+    pub data_dir: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    /// A server on a fresh data directory.
+    pub fn start() -> Server {
+        let temp = tempfile::tempdir().unwrap();
+        let mut server = Server::start_in(&temp.path().join("data"), &[]);
+        server._temp = Some(temp);
+        server
+    }
+
+    /// A server on `data_dir` with extra arguments to `serve`.
+    pub fn start_in(data_dir: &Path, extra: &[&str]) -> Server {
+        std::fs::create_dir_all(data_dir).unwrap();
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(data_dir.join("server.log")).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--https-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
+            .args(extra)
+            .env("BERTH_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let (mut http, mut https) = (None, None);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while http.is_none() || https.is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = match rx.recv_timeout(left) {
+                Ok(line) => line,
+                Err(_) => {
+                    let _ = child.kill();
+                    let log = std::fs::read_to_string(data_dir.join("server.log")).unwrap_or_default();
+                    panic!("berth did not start listening within 30 s; log:\n{log}");
+                }
+            };
+            if let Some(url) = line.strip_prefix("berth: listening on ") {
+                if url.starts_with("https://") { https = Some(url.to_owned()) } else { http = Some(url.to_owned()) }
+            }
+        }
+        Server { child: Some(child), http: http.unwrap(), https: https.unwrap(), data_dir: data_dir.to_owned(), _temp: None }
+    }
+
+    /// `http://host:port` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.http)
+    }
+
+    /// `host:port` of the HTTPS listener, for image references.
+    pub fn https_host(&self) -> String {
+        self.https.trim_start_matches("https://").to_owned()
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// Sends SIGTERM and waits for a clean exit (at most 40 s); returns whether it exited with success.
+    pub fn stop(&mut self) -> bool {
+        let Some(mut child) = self.child.take() else { return true };
+        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status.success();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL, as a crash would.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// An HTTP client that trusts nothing special (plain HTTP tests).
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(300)).build().unwrap()
+}
+
+/// `sha256:<hex>` of `bytes`.
+pub fn digest(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// `n` pseudo-random bytes (deterministic per seed).
+pub fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) | 1;
+    let mut out = Vec::with_capacity(n + 8);
+    while out.len() < n {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        out.extend_from_slice(&state.to_le_bytes());
+    }
+    out.truncate(n);
+    out
+}
+
+/// Pushes `bytes` as a blob of `repo` in one request; returns its digest.
+pub async fn push_blob(server: &Server, repo: &str, bytes: &[u8]) -> String {
+    let d = digest(bytes);
+    let response = client()
+        .post(server.url(&format!("/v2/{repo}/blobs/uploads/?digest={d}")))
+        .body(bytes.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201, "push blob: {}", response.text().await.unwrap());
+    d
+}
+
+/// An OCI image manifest over a config and layers (digest, size).
+pub fn image_manifest(config: (&str, usize), layers: &[(&str, usize)], extra: &str) -> String {
+    let layers: Vec<String> = layers
+        .iter()
+        .map(|(d, s)| format!(r#"{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{d}","size":{s}}}"#))
+        .collect();
+    format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[{}]{extra}}}"#,
+        config.0,
+        config.1,
+        layers.join(",")
+    )
+}
+
+/// Pushes a small image (config + one layer) to `repo:reference`; returns the manifest digest.
+pub async fn push_image(server: &Server, repo: &str, reference: &str, seed: u64) -> String {
+    let config = format!(r#"{{"architecture":"amd64","os":"linux","seed":{seed}}}"#);
+    let layer = random_bytes(1000 + seed as usize % 100, seed);
+    let config_digest = push_blob(server, repo, config.as_bytes()).await;
+    let layer_digest = push_blob(server, repo, &layer).await;
+    let manifest = image_manifest((&config_digest, config.len()), &[(&layer_digest, layer.len())], "");
+    put_manifest(server, repo, reference, "application/vnd.oci.image.manifest.v1+json", &manifest).await
+}
+
+/// PUTs a manifest and expects `201`; returns its digest.
+pub async fn put_manifest(server: &Server, repo: &str, reference: &str, media_type: &str, body: &str) -> String {
+    let response = client()
+        .put(server.url(&format!("/v2/{repo}/manifests/{reference}")))
+        .header("content-type", media_type)
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201, "put manifest: {}", response.text().await.unwrap());
+    let d = digest(body.as_bytes());
+    assert_eq!(response.headers()["docker-content-digest"], d.as_str());
+    d
+}
+
+/// Asserts an OCI error response: status and the first error's code.
+pub async fn expect_error(response: reqwest::Response, status: u16, code: &str) -> serde_json::Value {
+    assert_eq!(response.status(), status, "expected {status} {code}");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["errors"][0]["code"], code, "{body}");
+    assert!(body["errors"][0]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    body
+}
+
+/// Real-client tests skip when their client is missing, unless BERTH_REQUIRE_CLIENTS=1
+/// (set by the project's test script and CI), where a missing client fails the test.
+pub fn client_available(cmd: &str, probe: &[&str]) -> bool {
+    let ok = Command::new(cmd).args(probe).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+    if !ok {
+        if std::env::var("BERTH_REQUIRE_CLIENTS").is_ok_and(|v| v == "1") {
+            panic!("{cmd} is required (BERTH_REQUIRE_CLIENTS=1) but `{cmd} {}` failed", probe.join(" "));
+        }
+        eprintln!("skipping: {cmd} is not available here");
+    }
+    ok
+}
+
+/// Sends raw bytes over one connection (for requests a well-behaved client library
+/// would not make) and returns the whole answer.
+pub fn raw_request(base: &str, head: &str, body: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(base.trim_start_matches("http://")).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer
+}

@@ -1,0 +1,137 @@
+//! The server's life: HTTPS with the generated CA, uploads that survive a restart,
+//! purge of abandoned uploads, graceful shutdown, and `berth config check`.
+
+use std::process::Command;
+use std::time::Duration;
+
+use crate::harness::*;
+
+#[tokio::test]
+async fn https_with_the_generated_ca() {
+    let server = Server::start();
+    let ca = std::fs::read(server.data_dir.join("tls/ca.crt")).unwrap();
+    let c = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
+        .build()
+        .unwrap();
+    let port = server.https_host().rsplit(':').next().unwrap().to_owned();
+    for host in ["localhost", "127.0.0.1"] {
+        let response = c.get(format!("https://{host}:{port}/v2/")).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{host}");
+    }
+    // A client that does not trust the CA is refused.
+    let untrusting = reqwest::Client::builder().tls_certs_only([]).build().unwrap();
+    assert!(untrusting.get(format!("{}/v2/", server.https)).send().await.is_err());
+}
+
+#[tokio::test]
+async fn an_upload_continues_after_a_restart_and_data_persists() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("data");
+    let mut server = Server::start_in(&dir, &[]);
+    let image = push_image(&server, "ns/app", "v1", 9).await;
+    let body = random_bytes(300_000, 8);
+    let c = client();
+    let start = c.post(server.url("/v2/ns/app/blobs/uploads/")).send().await.unwrap();
+    let location = start.headers()["location"].to_str().unwrap().to_owned();
+    let first = c.patch(server.url(&location)).header("content-range", "0-99999").body(body[..100_000].to_vec()).send().await.unwrap();
+    assert_eq!(first.status(), 202);
+    assert!(server.stop(), "clean exit on SIGTERM");
+
+    let server = Server::start_in(&dir, &[]);
+    let status = c.get(server.url(&location)).send().await.unwrap();
+    assert_eq!(status.headers()["range"], "0-99999");
+    let rest = c.patch(server.url(&location)).header("content-range", format!("100000-{}", body.len() - 1)).body(body[100_000..].to_vec()).send().await.unwrap();
+    assert_eq!(rest.status(), 202);
+    let done = c.put(server.url(&format!("{location}?digest={}", digest(&body)))).send().await.unwrap();
+    assert_eq!(done.status(), 201);
+    let manifest = c.get(server.url("/v2/ns/app/manifests/v1")).send().await.unwrap();
+    assert_eq!(manifest.headers()["docker-content-digest"], image.as_str());
+}
+
+#[tokio::test]
+async fn abandoned_uploads_are_purged() {
+    let temp = tempfile::tempdir().unwrap();
+    let config = temp.path().join("berth.toml");
+    std::fs::write(&config, "[limits]\nupload_idle_expiry_secs = 1\n").unwrap();
+    let server = Server::start_in(&temp.path().join("data"), &["--config", config.to_str().unwrap()]);
+    let c = client();
+    let start = c.post(server.url("/v2/ns/app/blobs/uploads/")).send().await.unwrap();
+    let location = start.headers()["location"].to_str().unwrap().to_owned();
+    let mut purged = false;
+    for _ in 0..60 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if c.get(server.url(&location)).send().await.unwrap().status() == 404 {
+            purged = true;
+            break;
+        }
+    }
+    assert!(purged, "an upload idle past the expiry is purged");
+}
+
+#[tokio::test]
+async fn sigterm_lets_a_request_in_flight_finish() {
+    let mut server = Server::start();
+    let c = client();
+    let start = c.post(server.url("/v2/ns/app/blobs/uploads/")).send().await.unwrap();
+    let location = start.headers()["location"].to_str().unwrap().to_owned();
+    let body = random_bytes(64 * 1024, 4);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    let request = tokio::spawn(c.patch(server.url(&location)).header("content-length", body.len().to_string()).body(reqwest::Body::wrap_stream(stream)).send());
+    tx.send(Ok(body[..1000].to_vec())).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pid = server.pid();
+    Command::new("kill").arg("-TERM").arg(pid.to_string()).status().unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    tx.send(Ok(body[1000..].to_vec())).await.unwrap();
+    drop(tx);
+    let response = request.await.unwrap().unwrap();
+    assert_eq!(response.status(), 202, "the request in flight completes");
+    assert_eq!(response.headers()["range"], format!("0-{}", body.len() - 1).as_str());
+    assert!(server.stop(), "exits cleanly");
+}
+
+#[test]
+fn config_check() {
+    let temp = tempfile::tempdir().unwrap();
+    let good = temp.path().join("good.toml");
+    std::fs::write(&good, "data_dir = \"/srv/berth\"\nhttps_listen = \"127.0.0.1:5443\"\n[limits]\nmax_manifest_size = 1048576\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_berth")).args(["config", "check"]).arg(&good).output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("/srv/berth"));
+
+    let bad = temp.path().join("bad.toml");
+    std::fs::write(&bad, "https_listen = \"nowhere\"\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_berth")).args(["config", "check"]).arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("https_listen"), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let unknown = temp.path().join("unknown.toml");
+    std::fs::write(&unknown, "colour = \"blue\"\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_berth")).args(["config", "check"]).arg(&unknown).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn environment_variables_configure_serve() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("from-env");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .arg("serve")
+        .env("BERTH_DATA_DIR", &dir)
+        .env("BERTH_HTTPS_LISTEN", "127.0.0.1:0")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    let first = lines.next().unwrap().unwrap();
+    let second = lines.next().unwrap().unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(first, format!("berth: CA certificate at {}", dir.join("tls/ca.crt").display()));
+    assert!(second.starts_with("berth: listening on https://127.0.0.1:"), "{second}");
+    assert!(dir.join("meta.redb").exists() && dir.join("tls/ca.crt").exists());
+}
