@@ -106,7 +106,11 @@ pub async fn serve(
                                 let _reading = Gauge::enter(&stats.reading);
                                 tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(socket)).await
                             };
-                            let Ok(Ok(stream)) = handshake else { return };
+                            let stream = match handshake {
+                                Ok(Ok(stream)) => stream,
+                                Ok(Err(e)) => return tracing::debug!(error = %e, "TLS handshake failed"),
+                                Err(_) => return tracing::debug!("TLS handshake timed out"),
+                            };
                             stats.handled.fetch_add(1, Ordering::Relaxed);
                             let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
                             watcher.watch(conn.into_owned()).await

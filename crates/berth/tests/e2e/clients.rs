@@ -36,6 +36,25 @@ fn random_files(dir: &Path, count: usize, seed: u64) {
     }
 }
 
+/// Berth's CA installed where the docker daemon and CLI look for a registry's CA
+/// (`/etc/docker/certs.d/<host:port>/ca.crt`), removed again on drop.
+struct DockerCa(PathBuf);
+
+impl DockerCa {
+    fn install(server: &Server) -> DockerCa {
+        let dir = PathBuf::from("/etc/docker/certs.d").join(server.https_host());
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(server.data_dir.join("tls/ca.crt"), dir.join("ca.crt")).unwrap();
+        DockerCa(dir)
+    }
+}
+
+impl Drop for DockerCa {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// The docker CLIs on this machine: Debian's 20.10 and a newer one, when present.
 fn docker_clis() -> Vec<&'static str> {
     ["/usr/bin/docker", "/usr/local/bin/docker"].into_iter().filter(|p| Path::new(p).exists()).collect()
@@ -48,6 +67,7 @@ async fn docker_push_and_pull_a_multi_layer_image_and_a_manifest_list() {
     }
     let server = Server::start();
     let host = server.https_host();
+    let _ca = DockerCa::install(&server);
     let temp = tempfile::tempdir().unwrap();
     let context = temp.path().join("context");
     random_files(&context, 3, 100);
@@ -80,19 +100,31 @@ async fn docker_push_and_pull_a_multi_layer_image_and_a_manifest_list() {
         assert_eq!(manifest["layers"].as_array().unwrap().len(), 3, "{manifest}");
         pushed.push((cli, reference));
     }
-    // A manifest list made and pushed by `docker manifest`.
-    let (cli, image) = pushed.last().unwrap().clone();
-    let list = format!("{host}/e2e/multi:list");
+    // A manifest list made and pushed by `docker manifest`. For a loopback ("insecure")
+    // registry the CLI speaks only plain HTTP, so this goes to Berth's HTTP listener.
+    let (cli, _) = pushed.last().unwrap().clone();
+    let http_host = server.http.trim_start_matches("http://").to_owned();
+    let image = format!("{http_host}/e2e/multi:plain");
+    let list = format!("{http_host}/e2e/multi:list");
     let docker = || {
         let mut c = Command::new(cli);
         c.env("DOCKER_CONFIG", &config);
         c
     };
+    run(docker().args(["tag", &pushed[0].1, &image]));
+    run(docker().args(["push", &image]));
     run(docker().args(["manifest", "create", "--insecure", &list, &image]));
     run(docker().args(["manifest", "push", "--insecure", &list]));
     let response = client().get(server.url("/v2/e2e/multi/manifests/list")).send().await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "application/vnd.docker.distribution.manifest.list.v2+json");
+    let list: serde_json::Value = response.json().await.unwrap();
+    let child = list["manifests"][0]["digest"].as_str().unwrap().to_owned();
+    let image_digest = client().head(server.url("/v2/e2e/multi/manifests/plain")).send().await.unwrap();
+    assert_eq!(image_digest.headers()["docker-content-digest"], child.as_str());
+    for (_, reference) in &pushed {
+        let _ = docker().args(["rmi", reference]).output();
+    }
     let _ = docker().args(["rmi", &image]).output();
 }
 
@@ -105,21 +137,22 @@ fn oci_layout(dir: &Path, temp: &Path) {
         std::fs::write(blobs.join(d.trim_start_matches("sha256:")), bytes).unwrap();
         (d, bytes.len())
     };
-    let mut layers = Vec::new();
+    let (mut layers, mut diff_ids) = (Vec::new(), Vec::new());
     for i in 0..2 {
         let files = temp.join(format!("layer{i}"));
         random_files(&files, 2, 200 + i);
         let tar = temp.join(format!("layer{i}.tar"));
         run(Command::new("tar").arg("-C").arg(&files).arg("-cf").arg(&tar).arg("."));
-        layers.push(write_blob(&std::fs::read(&tar).unwrap()));
+        diff_ids.push(digest(&std::fs::read(&tar).unwrap()));
+        run(Command::new("gzip").arg("-n").arg(&tar));
+        layers.push(write_blob(&std::fs::read(tar.with_extension("tar.gz")).unwrap()));
     }
     let config = format!(
         r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{}","{}"]}},"config":{{}}}}"#,
-        layers[0].0, layers[1].0
+        diff_ids[0], diff_ids[1]
     );
     let config = write_blob(config.as_bytes());
-    let manifest = image_manifest((&config.0, config.1), &[(&layers[0].0, layers[0].1), (&layers[1].0, layers[1].1)], "")
-        .replace("application/vnd.oci.image.layer.v1.tar+gzip", "application/vnd.oci.image.layer.v1.tar");
+    let manifest = image_manifest((&config.0, config.1), &[(&layers[0].0, layers[0].1), (&layers[1].0, layers[1].1)], "");
     let manifest = write_blob(manifest.as_bytes());
     std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
     let index = format!(

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace, with the real clients the end-to-end tests drive.
+#
+# - installs what the tests need from Debian (docker.io, skopeo, podman) when missing;
+# - starts a private dockerd (vfs storage, no networking setup) unless one already
+#   answers, and stops it again by its pid;
+# - runs `cargo test --workspace` with BERTH_REQUIRE_CLIENTS=1, so a client that
+#   cannot run fails its test instead of skipping it.
+#
+# Extra arguments go to `cargo test` (e.g. `scripts/test.sh -p berth-core`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v /usr/bin/docker >/dev/null 2>&1 && command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
+command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
+command -v podman >/dev/null 2>&1 || need+=(podman)
+command -v tar >/dev/null 2>&1 || need+=(tar)
+if [ ${#need[@]} -gt 0 ]; then
+    echo "test.sh: installing ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+docker_dir=""
+docker_pid=""
+cleanup() {
+    if [ -n "$docker_pid" ]; then
+        kill "$docker_pid" 2>/dev/null || true
+        for _ in $(seq 100); do kill -0 "$docker_pid" 2>/dev/null || break; sleep 0.1; done
+    fi
+    if [ -n "$docker_dir" ]; then rm -rf "$docker_dir" 2>/dev/null || true; fi
+}
+trap cleanup EXIT
+
+if ! docker info >/dev/null 2>&1; then
+    docker_dir=$(mktemp -d)
+    /usr/sbin/dockerd --iptables=false --ip6tables=false --bridge=none --storage-driver=vfs \
+        --data-root="$docker_dir/root" --exec-root="$docker_dir/exec" -p "$docker_dir/pid" \
+        >"$docker_dir/log" 2>&1 &
+    docker_pid=$!
+    for _ in $(seq 150); do docker info >/dev/null 2>&1 && break; sleep 0.2; done
+    if ! docker info >/dev/null 2>&1; then
+        echo "test.sh: dockerd did not start; its log:" >&2
+        cat "$docker_dir/log" >&2
+        exit 1
+    fi
+fi
+
+export BERTH_REQUIRE_CLIENTS=1
+cargo test --workspace "$@"
