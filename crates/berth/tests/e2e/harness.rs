@@ -113,6 +113,13 @@ impl Server {
     }
 }
 
+impl Server {
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("server.log")).unwrap_or_default()
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill9();

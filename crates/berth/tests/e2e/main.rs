@@ -13,3 +13,4 @@ mod uploads;
 mod blobs;
 mod listings;
 mod lifecycle;
+mod failures;

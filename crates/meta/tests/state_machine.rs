@@ -1,0 +1,108 @@
+//! The state machine: the same commands give the same state, refusals write nothing,
+//! and the applied index survives a reopen.
+#![allow(clippy::unwrap_used)]
+
+use berth_core::Digest;
+use berth_meta::command::{DeleteManifest, DeleteTag, LinkBlob, PutManifest, UnlinkBlob};
+use berth_meta::{Applied, Command, Meta, Page, Rejection};
+
+fn d(s: &str) -> Digest {
+    Digest::sha256_of(s.as_bytes())
+}
+
+fn put(repo: &str, content: &str, blobs: &[&str], tag: Option<&str>, subject: Option<&str>) -> Command {
+    Command::PutManifest(PutManifest {
+        repository: repo.into(),
+        digest: d(content),
+        content: content.as_bytes().to_vec(),
+        media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+        artifact_type: Some("application/vnd.example".into()),
+        annotations: None,
+        blobs: blobs.iter().map(|b| d(b)).collect(),
+        children: vec![],
+        subject: subject.map(d),
+        tag: tag.map(Into::into),
+        at: 42,
+    })
+}
+
+fn link(repo: &str, blob: &str) -> Command {
+    Command::LinkBlob(LinkBlob { repository: repo.into(), digest: d(blob), size: blob.len() as u64, at: 41 })
+}
+
+fn log() -> Vec<Command> {
+    vec![
+        link("a/x", "layer1"),
+        link("a/x", "config"),
+        put("a/x", "m1", &["layer1", "config"], Some("v1"), None),
+        put("a/x", "m1", &["layer1", "config"], Some("latest"), None),
+        put("a/x", "sig", &["config"], None, Some("m1")),
+        put("a/x", "bad", &["missing"], Some("v2"), None),
+        link("b/y", "layer1"),
+        Command::UnlinkBlob(UnlinkBlob { repository: "b/y".into(), digest: d("layer1") }),
+        Command::DeleteTag(DeleteTag { repository: "a/x".into(), tag: "latest".into() }),
+        Command::DeleteTag(DeleteTag { repository: "a/x".into(), tag: "never".into() }),
+        put("a/x", "m2", &["layer1"], Some("v3"), None),
+        Command::DeleteManifest(DeleteManifest { repository: "a/x".into(), digest: d("m2") }),
+    ]
+}
+
+/// Everything observable through queries, as text.
+async fn snapshot(meta: &Meta) -> String {
+    meta.read(|r| {
+        let mut out = format!("applied={}\n", r.last_applied()?);
+        for repo in r.repositories(&Page::default())?.items {
+            out += &format!("repo {repo} tags={:?}\n", r.tags(&repo, &Page::default())?.items);
+            for content in ["m1", "m2", "sig", "bad"] {
+                out += &format!("  {content}: {:?}\n", r.manifest(&repo, d(content).as_str())?);
+            }
+            for blob in ["layer1", "config"] {
+                out += &format!("  {blob}: {:?}\n", r.blob_link(&repo, d(blob).as_str())?);
+            }
+            out += &format!("  referrers of m1: {:?}\n", r.referrers(&repo, d("m1").as_str(), None)?);
+        }
+        Ok(out)
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_same_log_gives_the_same_state() {
+    let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut results = Vec::new();
+    for dir in [&one, &two] {
+        let meta = Meta::open(&dir.path().join("meta.redb")).unwrap();
+        let mut applied = Vec::new();
+        for command in log() {
+            applied.push(meta.apply(command).await.unwrap());
+        }
+        results.push((applied, snapshot(&meta).await));
+    }
+    assert_eq!(results[0], results[1]);
+    let (applied, state) = &results[0];
+    assert_eq!(applied[5], Applied::Rejected(Rejection::MissingReferences(vec![d("missing")])));
+    assert_eq!(applied[9], Applied::Rejected(Rejection::TagUnknown));
+    assert!(state.contains("repo a/x tags=[\"v1\"]"), "{state}");
+    assert!(state.contains("applied=12"), "{state}");
+    assert!(state.contains("bad: None"), "a refused manifest leaves nothing: {state}");
+}
+
+#[tokio::test]
+async fn state_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("meta.redb");
+    let before = {
+        let meta = Meta::open(&path).unwrap();
+        for command in log() {
+            meta.apply(command).await.unwrap();
+        }
+        snapshot(&meta).await
+    };
+    let meta = Meta::open(&path).unwrap();
+    assert_eq!(snapshot(&meta).await, before);
+    let content = meta.read(|r| r.manifest_content(d("m1").as_str())).await.unwrap();
+    assert_eq!(content.as_deref(), Some(b"m1".as_slice()));
+    let gone = meta.read(|r| r.manifest_content(d("m2").as_str())).await.unwrap();
+    assert!(gone.is_none(), "content goes with its last holder");
+}

@@ -1,0 +1,117 @@
+//! The behaviour every blob backend keeps. Each backend runs `suite` with a factory that
+//! opens it on the same root, so restart behaviour is covered too.
+#![allow(clippy::unwrap_used)]
+
+use std::io::Write;
+use std::time::Duration;
+
+use berth_core::{ByteRange, Digest};
+use berth_storage::{BlobStore, ByteStream, Error, FsStore, UploadId};
+use bytes::Bytes;
+use futures_util::StreamExt;
+
+fn body(parts: &[&[u8]]) -> ByteStream {
+    let owned: Vec<Result<Bytes, std::io::Error>> = parts.iter().map(|p| Ok(Bytes::copy_from_slice(p))).collect();
+    Box::pin(futures_util::stream::iter(owned))
+}
+
+async fn read_all(store: &impl BlobStore, digest: &Digest, range: Option<ByteRange>) -> Vec<u8> {
+    let mut reader = store.open(digest, range).await.unwrap().unwrap();
+    let mut out = Vec::new();
+    while let Some(chunk) = reader.stream.next().await {
+        out.extend_from_slice(&chunk.unwrap());
+    }
+    out
+}
+
+async fn suite<S: BlobStore>(open: impl Fn() -> S, root: &std::path::Path) {
+    let store = open();
+    let content = b"hello, blob store".repeat(1000);
+    let digest = Digest::sha256_of(&content);
+
+    // Upload in two appends, commit, read back whole and by range.
+    let up = store.create_upload("ns/app", 100).await.unwrap();
+    assert_eq!(up.offset, 0);
+    let up = store.append(&up.id, 0, body(&[&content[..5000]]), 101).await.unwrap();
+    assert_eq!(up.offset, 5000);
+    let err = store.append(&up.id, 10, body(&[b"x"]), 102).await.unwrap_err();
+    assert!(matches!(err, Error::OffsetMismatch { current: 5000, requested: 10 }));
+
+    // The session survives a restart of the store, with its hash state.
+    let store = open();
+    let state = store.upload_state(&up.id).await.unwrap().unwrap();
+    assert_eq!((state.offset, state.repository.as_str()), (5000, "ns/app"));
+    let up = store.append(&up.id, 5000, body(&[&content[5000..10000], &content[10000..]]), 103).await.unwrap();
+    assert_eq!(up.offset, content.len() as u64);
+    let wrong = Digest::sha256_of(b"other");
+    assert!(matches!(store.commit(&up.id, &wrong).await.unwrap_err(), Error::DigestMismatch { .. }));
+    assert_eq!(store.commit(&up.id, &digest).await.unwrap().size, content.len() as u64);
+    assert!(store.upload_state(&up.id).await.unwrap().is_none(), "a committed session ends");
+    assert_eq!(store.stat(&digest).await.unwrap().unwrap().size, content.len() as u64);
+    assert_eq!(read_all(&store, &digest, None).await, content);
+    assert_eq!(read_all(&store, &digest, Some(ByteRange { first: 10, last: 19 })).await, &content[10..20]);
+    let past = store.open(&digest, Some(ByteRange { first: 1 << 20, last: 2 << 20 })).await;
+    assert!(matches!(past, Err(Error::RangeNotSatisfiable { .. })));
+
+    // Committing the same content again is harmless.
+    let again = store.create_upload("ns/other", 104).await.unwrap();
+    store.append(&again.id, 0, body(&[&content]), 105).await.unwrap();
+    store.commit(&again.id, &digest).await.unwrap();
+
+    // Delete is idempotent; absent blobs are None.
+    store.delete(&digest).await.unwrap();
+    store.delete(&digest).await.unwrap();
+    assert!(store.stat(&digest).await.unwrap().is_none());
+    assert!(store.open(&digest, None).await.unwrap().is_none());
+
+    // An interrupted body keeps what arrived.
+    let cut = store.create_upload("ns/app", 106).await.unwrap();
+    let broken: ByteStream = Box::pin(futures_util::stream::iter(vec![
+        Ok(Bytes::from_static(b"12345")),
+        Err(std::io::Error::other("client went away")),
+    ]));
+    assert!(matches!(store.append(&cut.id, 0, broken, 107).await.unwrap_err(), Error::BodyInterrupted(_)));
+    assert_eq!(store.upload_state(&cut.id).await.unwrap().unwrap().offset, 5);
+
+    // Bytes past the recorded offset (a crash mid-append) are dropped by the next append.
+    let data = root.join("uploads").join(cut.id.as_str()).join("data");
+    std::fs::OpenOptions::new().append(true).open(&data).unwrap().write_all(b"garbage").unwrap();
+    store.append(&cut.id, 5, body(&[b"67890"]), 108).await.unwrap();
+    store.commit(&cut.id, &Digest::sha256_of(b"1234567890")).await.unwrap();
+    assert_eq!(read_all(&store, &Digest::sha256_of(b"1234567890"), None).await, b"1234567890");
+
+    // Cancel is idempotent; unknown sessions are reported.
+    let gone = store.create_upload("ns/app", 109).await.unwrap();
+    store.cancel(&gone.id).await.unwrap();
+    store.cancel(&gone.id).await.unwrap();
+    assert!(matches!(store.append(&gone.id, 0, body(&[b"x"]), 110).await.unwrap_err(), Error::UploadUnknown(_)));
+    assert!(matches!(store.commit(&UploadId::random(), &digest).await.unwrap_err(), Error::UploadUnknown(_)));
+
+    // Purge removes only sessions idle for long enough.
+    let old = store.create_upload("ns/app", 1_000).await.unwrap();
+    let fresh = store.create_upload("ns/app", 5_000).await.unwrap();
+    let before = store.count_uploads().await.unwrap();
+    let purged = store.purge_uploads(Duration::from_secs(3_000), 5_000).await.unwrap();
+    assert!(purged >= 1);
+    assert!(store.upload_state(&old.id).await.unwrap().is_none());
+    assert!(store.upload_state(&fresh.id).await.unwrap().is_some());
+    assert_eq!(store.count_uploads().await.unwrap(), before - purged);
+}
+
+#[tokio::test]
+async fn filesystem_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_owned();
+    suite(|| FsStore::open(&root, 1 << 30).unwrap(), &root).await;
+}
+
+#[tokio::test]
+async fn filesystem_upload_size_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::open(dir.path(), 10).unwrap();
+    let up = store.create_upload("ns/app", 1).await.unwrap();
+    store.append(&up.id, 0, body(&[b"12345"]), 2).await.unwrap();
+    let err = store.append(&up.id, 5, body(&[b"123456"]), 3).await.unwrap_err();
+    assert!(matches!(err, Error::TooLarge { limit: 10 }));
+    assert_eq!(store.upload_state(&up.id).await.unwrap().unwrap().offset, 5, "a refused append changes nothing");
+}
