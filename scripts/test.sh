@@ -48,5 +48,21 @@ if ! docker info >/dev/null 2>&1; then
     fi
 fi
 
+# The layering the crates promise (docs/architecture.md): no HTTP server below the top
+# crate, and only berth-meta opens the metadata database.
+for crate in berth-core berth-storage berth-meta berth-registry; do
+    if cargo tree -q -e normal -p "$crate" | grep -qE '^[^a-z]*(axum|hyper|rustls) '; then
+        echo "test.sh: $crate must not depend on an HTTP server or TLS stack" >&2
+        exit 1
+    fi
+done
+for crate in berth-core berth-storage berth-registry; do
+    if cargo tree -q -e normal -p "$crate" --depth 1 | grep -qE '^[^a-z]*redb '; then
+        echo "test.sh: only berth-meta may depend on redb ($crate does)" >&2
+        exit 1
+    fi
+done
+cargo clippy -q --workspace --all-targets -- -D warnings
+
 export BERTH_REQUIRE_CLIENTS=1
 cargo test --workspace "$@"

@@ -42,16 +42,16 @@ struct UploadLock {
 impl Drop for UploadLock {
     fn drop(&mut self) {
         self.guard.take();
-        if let Ok(mut table) = self.table.lock() {
-            if table.get(&self.key).is_some_and(|m| Arc::strong_count(m) == 1) {
-                table.remove(&self.key);
-            }
+        if let Ok(mut table) = self.table.lock()
+            && table.get(&self.key).is_some_and(|m| Arc::strong_count(m) == 1)
+        {
+            table.remove(&self.key);
         }
     }
 }
 
-fn blocking<T: Send + 'static>(f: impl FnOnce() -> io::Result<T> + Send + 'static) -> impl Future<Output = io::Result<T>> {
-    async move { tokio::task::spawn_blocking(f).await.map_err(io::Error::other)? }
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> io::Result<T> + Send + 'static) -> io::Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(io::Error::other)?
 }
 
 /// Makes a directory entry (a rename or a new file) durable.

@@ -3,7 +3,7 @@
 //! domain error does not compile until it is mapped here. Internal failures are logged
 //! (inside the request's span, so with its id) and answered without detail.
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
@@ -71,13 +71,13 @@ pub struct ApiError {
     code: Code,
     message: String,
     detail: Value,
-    headers: HeaderMap,
+    headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl ApiError {
     /// An error with no detail.
     pub fn new(status: StatusCode, code: Code, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into(), detail: Value::Null, headers: HeaderMap::new() }
+        ApiError { status, code, message: message.into(), detail: Value::Null, headers: Vec::new() }
     }
 
     /// Adds a detail object.
@@ -88,7 +88,7 @@ impl ApiError {
 
     /// Adds a response header.
     pub fn header(mut self, name: HeaderName, value: HeaderValue) -> ApiError {
-        self.headers.insert(name, value);
+        self.headers.push((name, value));
         self
     }
 
@@ -104,11 +104,11 @@ impl ApiError {
     }
 
     fn storage(e: &berth_storage::Error) -> ApiError {
-        if let berth_storage::Error::Io(io) = e {
-            if io.kind() == std::io::ErrorKind::StorageFull {
-                tracing::error!(error = %e, "storage full");
-                return ApiError::new(StatusCode::INSUFFICIENT_STORAGE, Code::Unknown, "the registry's storage is full");
-            }
+        if let berth_storage::Error::Io(io) = e
+            && io.kind() == std::io::ErrorKind::StorageFull
+        {
+            tracing::error!(error = %e, "storage full");
+            return ApiError::new(StatusCode::INSUFFICIENT_STORAGE, Code::Unknown, "the registry's storage is full");
         }
         ApiError::internal(e)
     }
@@ -118,7 +118,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({"errors": [{"code": self.code.as_str(), "message": self.message, "detail": self.detail}]});
         let mut response = (self.status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response();
-        response.headers_mut().extend(self.headers);
+        for (name, value) in self.headers {
+            response.headers_mut().insert(name, value);
+        }
         response
     }
 }

@@ -77,10 +77,10 @@ pub async fn start(app: &AppState, name: &RepositoryName, query: &str, headers: 
     if let (Some(mount), Some(from)) = (query_param(query, "mount"), query_param(query, "from")) {
         let digest: Digest = mount.parse().map_err(|e: berth_core::DigestError| ApiError::from(berth_registry::Error::DigestInvalid(e.to_string())))?;
         // A malformed `from` cannot hold the blob: fall through to a normal upload.
-        if let Ok(from) = from.parse::<RepositoryName>() {
-            if registry.mount_blob(name.as_str(), &digest, from.as_str()).await?.is_some() {
-                return Ok(blob_created(name, &digest));
-            }
+        if let Ok(from) = from.parse::<RepositoryName>()
+            && registry.mount_blob(name.as_str(), &digest, from.as_str()).await?.is_some()
+        {
+            return Ok(blob_created(name, &digest));
         }
     }
     let digest = digest_param(query)?;
