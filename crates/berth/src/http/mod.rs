@@ -13,7 +13,8 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, header};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+use tower_http::catch_panic::CatchPanicLayer;
 use axum::routing::{any, get};
 use tracing::Instrument;
 
@@ -34,8 +35,14 @@ pub fn router(app: AppState) -> Router {
         .route("/v2", any(v2::dispatch))
         .route("/v2/", any(v2::dispatch))
         .route("/v2/{*rest}", any(v2::dispatch))
+        // A bug must cost one request a 500, never the connection or the process.
+        .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn_with_state(app.clone(), observe))
         .with_state(app)
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    error::ApiError::internal(&"a request handler panicked").into_response()
 }
 
 fn method_name(method: &Method) -> &'static str {
