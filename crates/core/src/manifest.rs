@@ -150,7 +150,8 @@ impl Manifest {
             Some(Value::Object(map)) => Some(map.clone()),
             Some(_) => return Err(field_error("annotations", "must be an object")),
         };
-        let declared_artifact_type = optional_string(&object, "artifactType")?;
+        // An empty artifactType counts as none (the spec then falls back to the config's type).
+        let declared_artifact_type = optional_string(&object, "artifactType")?.filter(|s| !s.is_empty());
         let (blobs, children, artifact_type) = match kind {
             ManifestKind::Image => {
                 let config = object.get("config").ok_or_else(|| field_error("config", "is required"))?;
@@ -205,6 +206,12 @@ mod tests {
         assert_eq!(m.artifact_type.as_deref(), Some("application/vnd.example.sig"));
         assert_eq!(m.subject.unwrap().digest.as_str(), C);
         assert_eq!(m.annotations.unwrap()["k"], "v");
+    }
+
+    #[test]
+    fn empty_artifact_type_falls_back_to_the_config_type() {
+        let m = Manifest::parse(image(media_type::OCI_MANIFEST, r#","artifactType":"""#).as_bytes(), None).unwrap();
+        assert_eq!(m.artifact_type.as_deref(), Some("application/vnd.oci.image.config.v1+json"));
     }
 
     #[test]

@@ -64,7 +64,8 @@ pub fn parse_range(value: &str, size: u64) -> Result<ByteRange, RangeError> {
     let first = number(first).ok_or_else(malformed)?;
     let last = if last.is_empty() { u64::MAX } else { number(last).ok_or_else(malformed)? };
     if last < first {
-        return Err(malformed());
+        // Well-formed but naming no byte: unsatisfiable, as the distribution-spec expects.
+        return Err(unsatisfiable());
     }
     if first >= size {
         return Err(unsatisfiable());
@@ -103,7 +104,8 @@ mod tests {
         assert_eq!(parse_range("bytes=-1000", 100), Ok(ByteRange { first: 0, last: 99 }));
         assert!(matches!(parse_range("bytes=100-", 100), Err(RangeError::Unsatisfiable(_))));
         assert!(matches!(parse_range("bytes=-0", 100), Err(RangeError::Unsatisfiable(_))));
-        for bad in ["0-9", "bytes=9-0", "bytes=a-b", "bytes=0-1,3-4", "bytes=", "bytes=-", "items=0-1", "bytes=+1-2"] {
+        assert!(matches!(parse_range("bytes=9-0", 100), Err(RangeError::Unsatisfiable(_))));
+        for bad in ["0-9", "bytes=a-b", "bytes=0-1,3-4", "bytes=", "bytes=-", "items=0-1", "bytes=+1-2"] {
             assert!(matches!(parse_range(bad, 100), Err(RangeError::Malformed(_))), "{bad}");
         }
     }

@@ -23,17 +23,10 @@ impl Registry {
     }
 
     /// The manifests in `repository` whose subject is `subject`, filtered by artifact type.
+    /// Empty (never an error) when nothing refers to it, or nothing was pushed there yet,
+    /// as the distribution-spec requires.
     pub async fn referrers(&self, repository: &str, subject: &Digest, artifact_type: Option<String>) -> Result<Vec<Descriptor>, Error> {
         let (repo, subject) = (repository.to_owned(), subject.to_string());
-        let found = self
-            .meta
-            .read(move |r| {
-                if !r.repository_exists(&repo)? {
-                    return Ok(None);
-                }
-                r.referrers(&repo, &subject, artifact_type.as_deref()).map(Some)
-            })
-            .await?;
-        found.ok_or(Error::NameUnknown)
+        Ok(self.meta.read(move |r| r.referrers(&repo, &subject, artifact_type.as_deref())).await?)
     }
 }

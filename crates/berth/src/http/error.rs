@@ -32,10 +32,6 @@ pub enum Code {
     NameUnknown,
     /// Size over a limit, or inconsistent.
     SizeInvalid,
-    /// A byte range that cannot be served or appended.
-    RangeInvalid,
-    /// `n` pagination parameter malformed.
-    PaginationNumberInvalid,
     /// Operation or endpoint not supported.
     Unsupported,
     /// Anything the server failed at.
@@ -56,8 +52,6 @@ impl Code {
             Code::NameInvalid => "NAME_INVALID",
             Code::NameUnknown => "NAME_UNKNOWN",
             Code::SizeInvalid => "SIZE_INVALID",
-            Code::RangeInvalid => "RANGE_INVALID",
-            Code::PaginationNumberInvalid => "PAGINATION_NUMBER_INVALID",
             Code::Unsupported => "UNSUPPORTED",
             Code::Unknown => "UNKNOWN",
         }
@@ -72,12 +66,13 @@ pub struct ApiError {
     message: String,
     detail: Value,
     headers: Vec<(HeaderName, HeaderValue)>,
+    body: bool,
 }
 
 impl ApiError {
     /// An error with no detail.
     pub fn new(status: StatusCode, code: Code, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into(), detail: Value::Null, headers: Vec::new() }
+        ApiError { status, code, message: message.into(), detail: Value::Null, headers: Vec::new(), body: true }
     }
 
     /// Adds a detail object.
@@ -89,6 +84,19 @@ impl ApiError {
     /// Adds a response header.
     pub fn header(mut self, name: HeaderName, value: HeaderValue) -> ApiError {
         self.headers.push((name, value));
+        self
+    }
+
+    /// `416` for a blob range: as HTTP defines it, with `Content-Range: bytes */<size>` and
+    /// no body (the distribution-spec has no error code for it).
+    pub fn range_not_satisfiable(size: u64) -> ApiError {
+        ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, Code::Unknown, "requested range not satisfiable")
+            .header(header::CONTENT_RANGE, header_value(&format!("bytes */{size}")))
+            .without_body()
+    }
+
+    fn without_body(mut self) -> ApiError {
+        self.body = false;
         self
     }
 
@@ -116,6 +124,13 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if !self.body {
+            let mut response = (self.status, [(header::CONTENT_LENGTH, "0")]).into_response();
+            for (name, value) in self.headers {
+                response.headers_mut().insert(name, value);
+            }
+            return response;
+        }
         let body = json!({"errors": [{"code": self.code.as_str(), "message": self.message, "detail": self.detail}]});
         let mut response = (self.status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response();
         for (name, value) in self.headers {
@@ -136,7 +151,7 @@ impl From<berth_registry::Error> for ApiError {
             }
             E::UploadUnknown => ApiError::new(StatusCode::NOT_FOUND, Code::BlobUploadUnknown, message),
             E::UploadInvalid(_) => ApiError::new(StatusCode::BAD_REQUEST, Code::BlobUploadInvalid, message),
-            E::ChunkOutOfOrder { current, .. } => ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, Code::RangeInvalid, message)
+            E::ChunkOutOfOrder { current, .. } => ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, Code::BlobUploadInvalid, message)
                 .detail(json!({"offset": current})),
             E::DigestMismatch { ref expected, ref actual } => {
                 let detail = json!({"expected": expected, "actual": actual});
@@ -148,8 +163,7 @@ impl From<berth_registry::Error> for ApiError {
             E::ManifestInvalid(_) => ApiError::new(StatusCode::BAD_REQUEST, Code::ManifestInvalid, message),
             E::ManifestBlobUnknown(digests) => ApiError::new(StatusCode::BAD_REQUEST, Code::ManifestBlobUnknown, message)
                 .detail(json!({"digests": digests})),
-            E::RangeNotSatisfiable { size } => ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, Code::RangeInvalid, message)
-                .header(header::CONTENT_RANGE, header_value(&format!("bytes */{size}"))),
+            E::RangeNotSatisfiable { size } => ApiError::range_not_satisfiable(size),
             E::BodyInterrupted(_) => ApiError::new(StatusCode::BAD_REQUEST, Code::BlobUploadInvalid, message),
             E::Storage(ref inner) => ApiError::storage(inner),
             E::Meta(ref inner) => ApiError::internal(inner),
@@ -162,7 +176,9 @@ impl From<RouteError> for ApiError {
         let message = e.to_string();
         match e {
             RouteError::NotFound => ApiError::new(StatusCode::NOT_FOUND, Code::Unsupported, message),
-            RouteError::MethodNotAllowed => ApiError::new(StatusCode::METHOD_NOT_ALLOWED, Code::Unsupported, message),
+            RouteError::MethodNotAllowed(allow) => ApiError::new(StatusCode::METHOD_NOT_ALLOWED, Code::Unsupported, message)
+                .header(header::ALLOW, HeaderValue::from_static(allow)),
+            RouteError::ManifestUnknown => ApiError::new(StatusCode::NOT_FOUND, Code::ManifestUnknown, message),
             RouteError::Name(_) => ApiError::new(StatusCode::BAD_REQUEST, Code::NameInvalid, message),
             RouteError::Digest(_) => ApiError::new(StatusCode::BAD_REQUEST, Code::DigestInvalid, message),
             RouteError::Reference(berth_core::ReferenceError::Digest(_)) => {

@@ -153,6 +153,12 @@ async fn referrers_with_artifact_type_filter() {
     assert_eq!(index["manifests"][0]["annotations"]["n"], "1");
     assert_eq!(index["manifests"][0]["digest"], referrers[1].as_str());
 
+    // A repository with nothing pushed yet answers an empty index too.
+    let fresh = c.get(server.url(&format!("/v2/never/pushed/referrers/{subject}"))).send().await.unwrap();
+    assert_eq!(fresh.status(), 200);
+    assert_eq!(fresh.headers()["content-type"], OCI_INDEX);
+    let fresh: serde_json::Value = fresh.json().await.unwrap();
+    assert_eq!((fresh["schemaVersion"].as_u64(), fresh["manifests"].as_array().map(Vec::len)), (Some(2), Some(0)));
     // A subject with no referrers (or unknown) has an empty list; deleting a referrer removes it.
     let none: serde_json::Value = c.get(server.url(&format!("/v2/ns/signed/referrers/{}", digest(b"x")))).send().await.unwrap().json().await.unwrap();
     assert_eq!(none["manifests"], serde_json::json!([]));

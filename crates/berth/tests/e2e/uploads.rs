@@ -57,10 +57,10 @@ async fn chunked_upload_in_order_and_out_of_order() {
             // Replaying the previous chunk, or skipping ahead, is out of order: 416 with where we stand.
             let replay = c.patch(&url).header("content-range", format!("0-{}", chunk.len() - 1)).body(chunk.to_vec()).send().await.unwrap();
             assert_eq!(replay.headers()["range"], format!("0-{}", offset - 1).as_str());
-            expect_error(replay, 416, "RANGE_INVALID").await;
+            expect_error(replay, 416, "BLOB_UPLOAD_INVALID").await;
             let gap = format!("{}-{}", offset + 10, offset + 19);
             let skip = c.patch(&url).header("content-range", gap).body(vec![0u8; 10]).send().await.unwrap();
-            expect_error(skip, 416, "RANGE_INVALID").await;
+            expect_error(skip, 416, "BLOB_UPLOAD_INVALID").await;
         }
     }
     let d = digest(&body);

@@ -7,22 +7,18 @@ use berth_core::range::parse_range;
 use berth_core::{Digest, RangeError, RepositoryName};
 
 use crate::app::AppState;
-use crate::http::error::{ApiError, Code, header_value};
+use crate::http::error::{ApiError, header_value};
 
 /// Streams a blob (`200`, or `206` for a `Range`); `HEAD` answers the headers only.
 pub async fn get(app: &AppState, name: &RepositoryName, digest: &Digest, headers: &HeaderMap, head: bool) -> Result<Response, ApiError> {
     let registry = &app.registry;
     let info = registry.stat_blob(name.as_str(), digest).await?;
-    let range = match headers.get(header::RANGE).map(|v| v.to_str().unwrap_or("")) {
+    // Range applies to GET only; a range in another unit, or malformed, is ignored (RFC 9110 §14.2).
+    let range = match headers.get(header::RANGE).filter(|_| !head).map(|v| v.to_str().unwrap_or("")) {
         Some(value) => match parse_range(value, info.size) {
             Ok(range) => Some(range),
-            Err(RangeError::Unsatisfiable(_)) => {
-                return Err(berth_registry::Error::RangeNotSatisfiable { size: info.size }.into());
-            }
-            Err(e @ RangeError::Malformed(_)) => {
-                return Err(ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, Code::RangeInvalid, e.to_string())
-                    .header(header::CONTENT_RANGE, header_value(&format!("bytes */{}", info.size))));
-            }
+            Err(RangeError::Unsatisfiable(_)) => return Err(ApiError::range_not_satisfiable(info.size)),
+            Err(RangeError::Malformed(_)) => None,
         },
         None => None,
     };

@@ -18,7 +18,7 @@ fn page(query: &str) -> Result<Page, ApiError> {
     let n = match query_param(query, "n") {
         None => None,
         Some(text) => Some(text.parse::<usize>().map_err(|_| {
-            ApiError::new(StatusCode::BAD_REQUEST, Code::PaginationNumberInvalid, format!("invalid number of results requested: {text:?}"))
+            ApiError::new(StatusCode::BAD_REQUEST, Code::Unsupported, format!("invalid number of results requested: {text:?}"))
         })?),
     };
     Ok(Page { last: query_param(query, "last"), n: Some(n.unwrap_or(MAX_PAGE).min(MAX_PAGE)) })

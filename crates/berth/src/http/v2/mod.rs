@@ -54,7 +54,7 @@ async fn handle(app: &AppState, route: V2Route, request: Request) -> Result<Resp
         (V2Route::Manifest { name, reference }, Method::PUT) => manifests::put(app, &name, &reference, headers, body).await,
         (V2Route::Manifest { name, reference }, Method::DELETE) => manifests::delete(app, &name, &reference).await,
         (V2Route::Manifest { name, reference }, _) => manifests::get(app, &name, &reference, head).await,
-        (V2Route::Uploads { name }, _) => uploads::start(app, &name, query, headers, body).await,
+        (V2Route::Uploads { name }, _) => uploads::start(app, &name, query, body).await,
         (V2Route::Upload { name, id }, Method::GET) => uploads::status(app, &name, &id).await,
         (V2Route::Upload { name, id }, Method::PATCH) => uploads::patch(app, &name, &id, headers, body).await,
         (V2Route::Upload { name, id }, Method::PUT) => uploads::finish(app, &name, &id, query, headers, body).await,
@@ -123,12 +123,9 @@ fn body_stream(app: &AppState, body: Body) -> ByteStream {
     Box::pin(RequestBody { inner: Some(body.into_data_stream()), app: app.clone(), finished: false })
 }
 
-/// Whether the request carries a body: a non-zero `Content-Length`, or chunked transfer.
-fn has_body(headers: &HeaderMap) -> bool {
-    match headers.get(header::CONTENT_LENGTH) {
-        Some(length) => length.to_str().ok().and_then(|l| l.trim().parse::<u64>().ok()) != Some(0),
-        None => headers.contains_key(header::TRANSFER_ENCODING),
-    }
+/// Whether the request carries a body, whatever the framing (HTTP/1 length or chunks, HTTP/2 frames).
+fn has_body(body: &Body) -> bool {
+    !axum::body::HttpBody::is_end_stream(body)
 }
 
 /// The declared `Content-Length`, if any and well-formed.

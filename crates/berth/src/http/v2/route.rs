@@ -32,9 +32,12 @@ pub enum RouteError {
     /// No endpoint has this path.
     #[error("no such endpoint")]
     NotFound,
-    /// The endpoint does not take this method.
+    /// The endpoint does not take this method; these are the ones it takes.
     #[error("method not allowed on this endpoint")]
-    MethodNotAllowed,
+    MethodNotAllowed(&'static str),
+    /// A reference that can name no manifest (an invalid tag, read or deleted).
+    #[error("manifest unknown")]
+    ManifestUnknown,
     /// The repository name is malformed.
     #[error("invalid repository name: {0}")]
     Name(#[from] NameError),
@@ -52,8 +55,14 @@ pub enum RouteError {
 impl V2Route {
     /// Parses the path (starting with `/v2`) and checks the method is one the endpoint takes.
     pub fn parse(method: &Method, path: &str) -> Result<V2Route, RouteError> {
-        let route = Self::parse_path(path)?;
-        if route.allows(method) { Ok(route) } else { Err(RouteError::MethodNotAllowed) }
+        let route = match Self::parse_path(path) {
+            // A tag that breaks the grammar can name no manifest: only a push is told it is invalid.
+            Err(RouteError::Reference(ReferenceError::InvalidTag(_))) if method != Method::PUT => {
+                return Err(RouteError::ManifestUnknown);
+            }
+            other => other?,
+        };
+        if route.allows(method) { Ok(route) } else { Err(RouteError::MethodNotAllowed(route.methods())) }
     }
 
     fn parse_path(path: &str) -> Result<V2Route, RouteError> {
@@ -87,17 +96,19 @@ impl V2Route {
         }
     }
 
-    fn allows(&self, method: &Method) -> bool {
-        let m = method.clone();
+    /// The methods the endpoint takes, as an `Allow` header value.
+    pub fn methods(&self) -> &'static str {
         match self {
-            V2Route::Base | V2Route::Catalog | V2Route::Tags { .. } | V2Route::Referrers { .. } => {
-                m == Method::GET || m == Method::HEAD
-            }
-            V2Route::Manifest { .. } => [Method::GET, Method::HEAD, Method::PUT, Method::DELETE].contains(&m),
-            V2Route::Blob { .. } => [Method::GET, Method::HEAD, Method::DELETE].contains(&m),
-            V2Route::Uploads { .. } => m == Method::POST,
-            V2Route::Upload { .. } => [Method::GET, Method::PATCH, Method::PUT, Method::DELETE].contains(&m),
+            V2Route::Base | V2Route::Catalog | V2Route::Tags { .. } | V2Route::Referrers { .. } => "GET, HEAD",
+            V2Route::Manifest { .. } => "GET, HEAD, PUT, DELETE",
+            V2Route::Blob { .. } => "GET, HEAD, DELETE",
+            V2Route::Uploads { .. } => "POST",
+            V2Route::Upload { .. } => "GET, PATCH, PUT, DELETE",
         }
+    }
+
+    fn allows(&self, method: &Method) -> bool {
+        self.methods().split(", ").any(|m| m == method.as_str())
     }
 
     /// A short, bounded name for metrics and logs.
@@ -156,8 +167,11 @@ mod tests {
             (get.clone(), "/v2/a/unknown/x".into(), Err(RouteError::NotFound)),
             (get.clone(), "/v2/a".into(), Err(RouteError::NotFound)),
             (get.clone(), "/v3/".into(), Err(RouteError::NotFound)),
-            (Method::POST, "/v2/a/manifests/latest".into(), Err(RouteError::MethodNotAllowed)),
-            (Method::PUT, format!("/v2/a/blobs/{D}"), Err(RouteError::MethodNotAllowed)),
+            (Method::POST, "/v2/a/manifests/latest".into(), Err(RouteError::MethodNotAllowed("GET, HEAD, PUT, DELETE"))),
+            (Method::PUT, format!("/v2/a/blobs/{D}"), Err(RouteError::MethodNotAllowed("GET, HEAD, DELETE"))),
+            (get.clone(), "/v2/a/manifests/.invalid".into(), Err(RouteError::ManifestUnknown)),
+            (Method::HEAD, "/v2/a/manifests/.invalid".into(), Err(RouteError::ManifestUnknown)),
+            (Method::PUT, "/v2/a/manifests/.invalid".into(), Err(RouteError::Reference(ReferenceError::InvalidTag(".invalid".into())))),
         ];
         for (method, path, expected) in cases {
             assert_eq!(V2Route::parse(&method, &path), expected, "{method} {path}");

@@ -72,7 +72,7 @@ fn with_progress(e: berth_registry::Error, name: &RepositoryName, id: &UploadId)
 }
 
 /// `POST /v2/<name>/blobs/uploads/`.
-pub async fn start(app: &AppState, name: &RepositoryName, query: &str, headers: &HeaderMap, body: Body) -> Result<Response, ApiError> {
+pub async fn start(app: &AppState, name: &RepositoryName, query: &str, body: Body) -> Result<Response, ApiError> {
     let registry = &app.registry;
     if let (Some(mount), Some(from)) = (query_param(query, "mount"), query_param(query, "from")) {
         let digest: Digest = mount.parse().map_err(|e: berth_core::DigestError| ApiError::from(berth_registry::Error::DigestInvalid(e.to_string())))?;
@@ -87,7 +87,7 @@ pub async fn start(app: &AppState, name: &RepositoryName, query: &str, headers: 
     let state = registry.start_upload(name.as_str()).await?;
     match digest {
         Some(digest) => {
-            let body = has_body(headers).then(|| body_stream(app, body));
+            let body = has_body(&body).then(|| body_stream(app, body));
             registry.complete_upload(name.as_str(), &state.id, &digest, body).await.map_err(|e| with_progress(e, name, &state.id))?;
             Ok(blob_created(name, &digest))
         }
@@ -142,7 +142,7 @@ pub async fn finish(
             return Err(with_progress(e, name, id));
         }
     }
-    let body = has_body(headers).then(|| body_stream(app, body));
+    let body = has_body(&body).then(|| body_stream(app, body));
     registry.complete_upload(name.as_str(), id, &digest, body).await.map_err(|e| with_progress(e, name, id))?;
     Ok(blob_created(name, &digest))
 }
