@@ -6,12 +6,89 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::Error;
 
-/// A repository.
+/// A repository. Fields added after version 1 are optional with defaults, so every
+/// stored version-1 record still decodes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "version", rename = "1")]
 pub struct Repository {
     /// When it was created (seconds since the epoch).
     pub created_at: u64,
+    /// Whether anyone (and anonymous callers, when allowed) may pull.
+    #[serde(default)]
+    pub public: bool,
+    /// Whether a pushed tag may never be moved.
+    #[serde(default)]
+    pub immutable_tags: bool,
+    /// One-line description.
+    #[serde(default)]
+    pub short_description: String,
+    /// Long description (Markdown).
+    #[serde(default)]
+    pub long_description: String,
+}
+
+/// Whether an account is a person or an organization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountKind {
+    /// A user, who can log in.
+    User,
+    /// An organization, which holds teams and repositories.
+    Org,
+}
+
+/// A user or an organization.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "version", rename = "1")]
+pub struct Account {
+    /// User or org.
+    pub kind: AccountKind,
+    /// Display name.
+    pub full_name: String,
+    /// E-mail address.
+    pub email: String,
+    /// argon2id PHC string (users with a local password).
+    pub password_hash: Option<String>,
+    /// Inactive users cannot log in.
+    pub active: bool,
+    /// System administrators may do everything.
+    pub admin: bool,
+    /// The LDAP entry the account comes from, if synced.
+    pub ldap_dn: Option<String>,
+    /// When it was created.
+    pub created_at: u64,
+}
+
+/// A team of an organization.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "version", rename = "1")]
+pub struct Team {
+    /// Description.
+    pub description: String,
+    /// When it was created.
+    pub created_at: u64,
+}
+
+/// An access token: usable wherever the user's password is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "version", rename = "1")]
+pub struct AccessToken {
+    /// The user it acts for.
+    pub user: String,
+    /// The user's name for it.
+    pub name: String,
+    /// SHA-256 (hex) of the secret; the secret itself is shown once and never stored.
+    pub secret_sha256: String,
+    /// When it was created.
+    pub created_at: u64,
+    /// When it stops working, if ever.
+    pub expires_at: Option<u64>,
+    /// When it was last used (recorded at most once a minute).
+    pub last_used: Option<u64>,
+    /// Repositories it is limited to (empty: all the user may reach).
+    pub repositories: Vec<String>,
+    /// Actions it is limited to (`pull`, `push`, `delete`; empty: all).
+    pub actions: Vec<String>,
 }
 
 /// A repository's link to a blob: the repository may serve it.

@@ -33,6 +33,14 @@ impl StateMachine {
             tx.open_table(MANIFEST_CONTENT)?;
             tx.open_table(TAGS)?;
             tx.open_table(REFERRERS)?;
+            tx.open_table(ACCOUNTS)?;
+            tx.open_table(TEAMS)?;
+            tx.open_table(TEAM_MEMBERS)?;
+            tx.open_table(MEMBERSHIPS)?;
+            tx.open_table(REPOSITORY_GRANTS)?;
+            tx.open_table(NAMESPACE_GRANTS)?;
+            tx.open_table(ACCESS_TOKENS)?;
+            tx.open_table(SETTINGS)?;
         }
         tx.commit()?;
         Ok(StateMachine { db })

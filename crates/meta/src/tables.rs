@@ -12,6 +12,14 @@
 //! | `manifest_content` | digest | the manifest's bytes, exactly as pushed |
 //! | `tags` | (repository, tag) | digest |
 //! | `referrers` | (repository, subject digest, referrer digest) | [`records::Referrer`](crate::records::Referrer) |
+//! | `accounts` | user or org name (one namespace for both) | [`records::Account`](crate::records::Account) |
+//! | `teams` | (org, team) | [`records::Team`](crate::records::Team) |
+//! | `team_members` | (org, team, user) | `()` |
+//! | `memberships` | (user, org, team) | `()`: the reverse of `team_members` |
+//! | `repository_grants` | (repository, org, team) | access level (`u8`) |
+//! | `namespace_grants` | (namespace, org, team) | access level (`u8`) |
+//! | `access_tokens` | token id | [`records::AccessToken`](crate::records::AccessToken) |
+//! | `settings` | name | JSON value |
 
 use redb::TableDefinition;
 
@@ -31,6 +39,23 @@ pub const MANIFEST_CONTENT: TableDefinition<&str, &[u8]> = TableDefinition::new(
 pub const TAGS: TableDefinition<(&str, &str), &str> = TableDefinition::new("tags");
 /// Manifests whose `subject` is another manifest, per repository.
 pub const REFERRERS: TableDefinition<(&str, &str, &str), &[u8]> = TableDefinition::new("referrers");
+
+/// Users and organizations.
+pub const ACCOUNTS: TableDefinition<&str, &[u8]> = TableDefinition::new("accounts");
+/// Teams of organizations.
+pub const TEAMS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("teams");
+/// Team members, by team.
+pub const TEAM_MEMBERS: TableDefinition<(&str, &str, &str), ()> = TableDefinition::new("team_members");
+/// Team members, by user.
+pub const MEMBERSHIPS: TableDefinition<(&str, &str, &str), ()> = TableDefinition::new("memberships");
+/// A team's access level on one repository.
+pub const REPOSITORY_GRANTS: TableDefinition<(&str, &str, &str), u8> = TableDefinition::new("repository_grants");
+/// A team's access level on every repository of a namespace.
+pub const NAMESPACE_GRANTS: TableDefinition<(&str, &str, &str), u8> = TableDefinition::new("namespace_grants");
+/// Access tokens by id.
+pub const ACCESS_TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("access_tokens");
+/// Registry-wide settings (JSON values).
+pub const SETTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("settings");
 
 /// Key in [`META`] of the index of the last applied command.
 pub const LAST_APPLIED: &str = "last_applied";

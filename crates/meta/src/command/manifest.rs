@@ -61,6 +61,12 @@ impl PutManifest {
         if !missing.is_empty() {
             return Ok(Applied::Rejected(Rejection::MissingReferences(missing)));
         }
+        if let Some(tag) = &self.tag
+            && super::repository::repository(tx, repo)?.is_some_and(|r| r.immutable_tags)
+            && tx.open_table(TAGS)?.get((repo, tag.as_str()))?.is_some_and(|d| d.value() != self.digest.as_str())
+        {
+            return Ok(Applied::Rejected(Rejection::TagImmutable));
+        }
         ensure_repository(tx, repo, self.at)?;
         let digest = self.digest.as_str();
         let size = self.content.len() as u64;

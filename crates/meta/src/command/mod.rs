@@ -4,17 +4,26 @@
 //! Each command checks its preconditions inside the transaction and either writes its
 //! effects or answers [`Applied::Rejected`] having written nothing.
 
+mod account;
 mod blob_link;
+mod grant;
 mod manifest;
 mod repository;
+mod setting;
 mod tag;
+mod token;
 
 use redb::WriteTransaction;
 use serde::{Deserialize, Serialize};
 
+pub use account::{CreateAccount, CreateTeam, DeleteAccount, OWNERS_TEAM, SetTeamMember, UpdateAccount};
 pub use blob_link::{LinkBlob, UnlinkBlob};
+pub use grant::{GrantTarget, SetGrant};
 pub use manifest::{DeleteManifest, PutManifest};
+pub use repository::{CreateRepository, UpdateRepository};
+pub use setting::PutSetting;
 pub use tag::DeleteTag;
+pub use token::{CreateAccessToken, RevokeAccessToken, TouchAccessToken};
 
 use berth_core::Digest;
 
@@ -33,6 +42,30 @@ pub enum Command {
     DeleteManifest(DeleteManifest),
     /// Removes one tag.
     DeleteTag(DeleteTag),
+    /// Creates a user or an organization.
+    CreateAccount(CreateAccount),
+    /// Changes an account.
+    UpdateAccount(UpdateAccount),
+    /// Deletes an account.
+    DeleteAccount(DeleteAccount),
+    /// Creates a team.
+    CreateTeam(CreateTeam),
+    /// Adds or removes a team member.
+    SetTeamMember(SetTeamMember),
+    /// Sets a team's access to a repository or namespace.
+    SetGrant(SetGrant),
+    /// Creates a repository explicitly.
+    CreateRepository(CreateRepository),
+    /// Changes a repository's settings.
+    UpdateRepository(UpdateRepository),
+    /// Stores an access token.
+    CreateAccessToken(CreateAccessToken),
+    /// Revokes an access token.
+    RevokeAccessToken(RevokeAccessToken),
+    /// Records a token's use.
+    TouchAccessToken(TouchAccessToken),
+    /// Sets a registry-wide setting.
+    PutSetting(PutSetting),
 }
 
 /// The result of applying a command.
@@ -55,6 +88,24 @@ pub enum Rejection {
     ManifestUnknown,
     /// The repository has no such tag.
     TagUnknown,
+    /// The tag exists, points elsewhere, and the repository's tags are immutable.
+    TagImmutable,
+    /// The account name is taken.
+    AccountExists,
+    /// No such account (or not a user where a user is needed).
+    AccountUnknown,
+    /// The account is not an organization.
+    NotAnOrganization,
+    /// The team exists.
+    TeamExists,
+    /// No such team.
+    TeamUnknown,
+    /// The repository exists.
+    RepositoryExists,
+    /// No such repository.
+    RepositoryUnknown,
+    /// No such access token.
+    TokenUnknown,
 }
 
 impl Command {
@@ -66,6 +117,18 @@ impl Command {
             Command::PutManifest(c) => c.apply(tx),
             Command::DeleteManifest(c) => c.apply(tx),
             Command::DeleteTag(c) => c.apply(tx),
+            Command::CreateAccount(c) => c.apply(tx),
+            Command::UpdateAccount(c) => c.apply(tx),
+            Command::DeleteAccount(c) => c.apply(tx),
+            Command::CreateTeam(c) => c.apply(tx),
+            Command::SetTeamMember(c) => c.apply(tx),
+            Command::SetGrant(c) => c.apply(tx),
+            Command::CreateRepository(c) => c.apply(tx),
+            Command::UpdateRepository(c) => c.apply(tx),
+            Command::CreateAccessToken(c) => c.apply(tx),
+            Command::RevokeAccessToken(c) => c.apply(tx),
+            Command::TouchAccessToken(c) => c.apply(tx),
+            Command::PutSetting(c) => c.apply(tx),
         }
     }
 }

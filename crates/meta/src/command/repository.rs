@@ -1,16 +1,80 @@
-//! Repositories come into being with their first blob or manifest.
+//! Repositories: created explicitly (API) or with their first blob or manifest (push).
 
 use redb::{ReadableTable, WriteTransaction};
+use serde::{Deserialize, Serialize};
 
+use super::{Applied, Rejection};
 use crate::Error;
 use crate::records::{self, Repository};
 use crate::tables::REPOSITORIES;
 
-/// Creates `name` at `at` unless it exists.
+/// Creates `name` at `at` unless it exists (a push creates repositories private).
 pub(super) fn ensure_repository(tx: &WriteTransaction, name: &str, at: u64) -> Result<(), Error> {
     let mut table = tx.open_table(REPOSITORIES)?;
     if table.get(name)?.is_none() {
-        table.insert(name, records::encode(&Repository { created_at: at }).as_slice())?;
+        let record = Repository {
+            created_at: at,
+            public: false,
+            immutable_tags: false,
+            short_description: String::new(),
+            long_description: String::new(),
+        };
+        table.insert(name, records::encode(&record).as_slice())?;
     }
     Ok(())
+}
+
+/// The stored repository, if any.
+pub(super) fn repository(tx: &WriteTransaction, name: &str) -> Result<Option<Repository>, Error> {
+    let table = tx.open_table(REPOSITORIES)?;
+    let value = table.get(name)?;
+    value.map(|v| records::decode("repositories", v.value())).transpose()
+}
+
+/// Creates a repository with its settings. Refused if it exists.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreateRepository {
+    /// Its name.
+    pub name: String,
+    /// Its settings.
+    pub record: Repository,
+}
+
+impl CreateRepository {
+    pub(super) fn apply(self, tx: &WriteTransaction) -> Result<Applied, Error> {
+        if repository(tx, &self.name)?.is_some() {
+            return Ok(Applied::Rejected(Rejection::RepositoryExists));
+        }
+        tx.open_table(REPOSITORIES)?.insert(self.name.as_str(), records::encode(&self.record).as_slice())?;
+        Ok(Applied::Done)
+    }
+}
+
+/// Changes a repository's settings; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct UpdateRepository {
+    /// Its name.
+    pub name: String,
+    /// Public or private.
+    pub public: Option<bool>,
+    /// Immutable tags.
+    pub immutable_tags: Option<bool>,
+    /// One-line description.
+    pub short_description: Option<String>,
+    /// Long description.
+    pub long_description: Option<String>,
+}
+
+impl UpdateRepository {
+    pub(super) fn apply(self, tx: &WriteTransaction) -> Result<Applied, Error> {
+        let Some(mut record) = repository(tx, &self.name)? else {
+            return Ok(Applied::Rejected(Rejection::RepositoryUnknown));
+        };
+        record.public = self.public.unwrap_or(record.public);
+        record.immutable_tags = self.immutable_tags.unwrap_or(record.immutable_tags);
+        record.short_description = self.short_description.unwrap_or(record.short_description);
+        record.long_description = self.long_description.unwrap_or(record.long_description);
+        tx.open_table(REPOSITORIES)?.insert(self.name.as_str(), records::encode(&record).as_slice())?;
+        Ok(Applied::Done)
+    }
 }

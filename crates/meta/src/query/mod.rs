@@ -1,5 +1,6 @@
 //! The read side: queries over one consistent snapshot of the metadata.
 
+mod accounts;
 mod repositories;
 mod manifests;
 

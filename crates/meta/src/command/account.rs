@@ -1,0 +1,212 @@
+//! Users and organizations (one namespace for both), and their teams and members.
+
+use redb::{ReadableTable, WriteTransaction};
+use serde::{Deserialize, Serialize};
+
+use super::{Applied, Rejection};
+use crate::Error;
+use crate::records::{self, Account, AccountKind, Team};
+use crate::tables::{ACCESS_TOKENS, ACCOUNTS, MEMBERSHIPS, TEAM_MEMBERS, TEAMS};
+
+/// The team every organization has, whose members administer it.
+pub const OWNERS_TEAM: &str = "owners";
+
+/// Creates a user or an organization (with its `owners` team). Refused if the name is taken.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreateAccount {
+    /// The name, which is also the namespace.
+    pub name: String,
+    /// The account as it is to be stored.
+    pub account: Account,
+}
+
+impl CreateAccount {
+    pub(super) fn apply(self, tx: &WriteTransaction) -> Result<Applied, Error> {
+        let mut accounts = tx.open_table(ACCOUNTS)?;
+        if accounts.get(self.name.as_str())?.is_some() {
+            return Ok(Applied::Rejected(Rejection::AccountExists));
+        }
+        accounts.insert(self.name.as_str(), records::encode(&self.account).as_slice())?;
+        if self.account.kind == AccountKind::Org {
+            let team = Team { description: "Owners of the organization".into(), created_at: self.account.created_at };
+            tx.open_table(TEAMS)?.insert((self.name.as_str(), OWNERS_TEAM), records::encode(&team).as_slice())?;
+        }
+        Ok(Applied::Done)
+    }
+}
+
+/// Changes some fields of an account; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct UpdateAccount {
+    /// The account.
+    pub name: String,
+    /// New display name.
+    pub full_name: Option<String>,
+    /// New e-mail address.
+    pub email: Option<String>,
+    /// New password hash.
+    pub password_hash: Option<String>,
+    /// Activate or deactivate.
+    pub active: Option<bool>,
+    /// Grant or withdraw system administration.
+    pub admin: Option<bool>,
+}
+
+impl UpdateAccount {
+    pub(super) fn apply(self, tx: &WriteTransaction) -> Result<Applied, Error> {
+        let mut accounts = tx.open_table(ACCOUNTS)?;
+        let Some(mut account) = accounts.get(self.name.as_str())?.map(|v| records::decode::<Account>("accounts", v.value())).transpose()?
+        else {
+            return Ok(Applied::Rejected(Rejection::AccountUnknown));
+        };
+        account.full_name = self.full_name.unwrap_or(account.full_name);
+        account.email = self.email.unwrap_or(account.email);
+        account.password_hash = self.password_hash.or(account.password_hash);
+        account.active = self.active.unwrap_or(account.active);
+        account.admin = self.admin.unwrap_or(account.admin);
+        accounts.insert(self.name.as_str(), records::encode(&account).as_slice())?;
+        Ok(Applied::Done)
+    }
+}
+
+/// Deletes an account with its memberships, its teams (an org) and its tokens (a user).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeleteAccount {
+    /// The account.
+    pub name: String,
+}
+
+impl DeleteAccount {
+    pub(super) fn apply(self, tx: &WriteTransaction) -> Result<Applied, Error> {
+        let name = self.name.as_str();
+        if tx.open_table(ACCOUNTS)?.remove(name)?.is_none() {
+            return Ok(Applied::Rejected(Rejection::AccountUnknown));
+        }
+        // As a user: leave every team.
+        let mut memberships = tx.open_table(MEMBERSHIPS)?;
+        let mut members = tx.open_table(TEAM_MEMBERS)?;
+        let mine: Vec<(String, String)> = scan3(&memberships, name)?;
+        for (org, team) in mine {
+            memberships.remove((name, org.as_str(), team.as_str()))?;
+            members.remove((org.as_str(), team.as_str(), name))?;
+        }
+        // As an org: drop its teams and their members.
+        let mut teams = tx.open_table(TEAMS)?;
+        let mut org_teams = Vec::new();
+        for entry in teams.range((name, "")..)? {
+            let (key, _) = entry?;
+            let (org, team) = key.value();
+            if org != name {
+                break;
+            }
+            org_teams.push(team.to_owned());
+        }
+        for team in org_teams {
+            teams.remove((name, team.as_str()))?;
+            let users: Vec<(String, String)> = scan3(&members, name)?;
+            for (t, user) in users.into_iter().filter(|(t, _)| *t == team) {
+                members.remove((name, t.as_str(), user.as_str()))?;
+                memberships.remove((user.as_str(), name, t.as_str()))?;
+            }
+        }
+        let mut tokens = tx.open_table(ACCESS_TOKENS)?;
+        let owned: Vec<String> = tokens
+            .iter()?
+            .map_while(|e| e.ok())
+            .filter(|(_, v)| records::decode::<records::AccessToken>("access_tokens", v.value()).is_ok_and(|t| t.user == name))
+            .map(|(k, _)| k.value().to_owned())
+            .collect();
+        for id in owned {
+            tokens.remove(id.as_str())?;
+        }
+        Ok(Applied::Done)
+    }
+}
+
+/// The (second, third) key parts of every `(first, _, _)` entry.
+pub(super) fn scan3<V: redb::Value + 'static>(
+    table: &impl ReadableTable<(&'static str, &'static str, &'static str), V>,
+    first: &str,
+) -> Result<Vec<(String, String)>, Error> {
+    let mut out = Vec::new();
+    for entry in table.range((first, "", "")..)? {
+        let (key, _) = entry?;
+        let (a, b, c) = key.value();
+        if a != first {
+            break;
+        }
+        out.push((b.to_owned(), c.to_owned()));
+    }
+    Ok(out)
+}
+
+/// Creates a team in an organization.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreateTeam {
+    /// The organization.
+    pub org: String,
+    /// The team's name.
+    pub team: String,
+    /// The team as stored.
+    pub record: Team,
+}
+
+impl CreateTeam {
+    pub(super) fn apply(self, tx: &WriteTransaction) -> Result<Applied, Error> {
+        if let Some(rejection) = org_rejection(tx, &self.org)? {
+            return Ok(Applied::Rejected(rejection));
+        }
+        let mut teams = tx.open_table(TEAMS)?;
+        if teams.get((self.org.as_str(), self.team.as_str()))?.is_some() {
+            return Ok(Applied::Rejected(Rejection::TeamExists));
+        }
+        teams.insert((self.org.as_str(), self.team.as_str()), records::encode(&self.record).as_slice())?;
+        Ok(Applied::Done)
+    }
+}
+
+/// `None` when `org` is an organization, else why not.
+fn org_rejection(tx: &WriteTransaction, org: &str) -> Result<Option<Rejection>, Error> {
+    let accounts = tx.open_table(ACCOUNTS)?;
+    let account = accounts.get(org)?.map(|v| records::decode::<Account>("accounts", v.value())).transpose()?;
+    Ok(match account {
+        None => Some(Rejection::AccountUnknown),
+        Some(a) if a.kind != AccountKind::Org => Some(Rejection::NotAnOrganization),
+        Some(_) => None,
+    })
+}
+
+/// Adds a user to a team, or removes them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SetTeamMember {
+    /// The organization.
+    pub org: String,
+    /// The team.
+    pub team: String,
+    /// The user.
+    pub user: String,
+    /// Member or not.
+    pub member: bool,
+}
+
+impl SetTeamMember {
+    pub(super) fn apply(self, tx: &WriteTransaction) -> Result<Applied, Error> {
+        if tx.open_table(TEAMS)?.get((self.org.as_str(), self.team.as_str()))?.is_none() {
+            return Ok(Applied::Rejected(Rejection::TeamUnknown));
+        }
+        let user = tx.open_table(ACCOUNTS)?.get(self.user.as_str())?.map(|v| records::decode::<Account>("accounts", v.value())).transpose()?;
+        if !user.is_some_and(|u| u.kind == AccountKind::User) {
+            return Ok(Applied::Rejected(Rejection::AccountUnknown));
+        }
+        let (org, team, user) = (self.org.as_str(), self.team.as_str(), self.user.as_str());
+        let (mut members, mut memberships) = (tx.open_table(TEAM_MEMBERS)?, tx.open_table(MEMBERSHIPS)?);
+        if self.member {
+            members.insert((org, team, user), ())?;
+            memberships.insert((user, org, team), ())?;
+        } else {
+            members.remove((org, team, user))?;
+            memberships.remove((user, org, team))?;
+        }
+        Ok(Applied::Done)
+    }
+}

@@ -1,0 +1,61 @@
+//! Access tokens.
+
+use redb::{ReadableTable, WriteTransaction};
+use serde::{Deserialize, Serialize};
+
+use super::{Applied, Rejection};
+use crate::Error;
+use crate::records::{self, AccessToken};
+use crate::tables::ACCESS_TOKENS;
+
+/// Stores a new token (its id chosen by the caller).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreateAccessToken {
+    /// The token's id.
+    pub id: String,
+    /// The token.
+    pub token: AccessToken,
+}
+
+impl CreateAccessToken {
+    pub(super) fn apply(self, tx: &WriteTransaction) -> Result<Applied, Error> {
+        tx.open_table(ACCESS_TOKENS)?.insert(self.id.as_str(), records::encode(&self.token).as_slice())?;
+        Ok(Applied::Done)
+    }
+}
+
+/// Revokes a token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RevokeAccessToken {
+    /// The token's id.
+    pub id: String,
+}
+
+impl RevokeAccessToken {
+    pub(super) fn apply(self, tx: &WriteTransaction) -> Result<Applied, Error> {
+        let removed = tx.open_table(ACCESS_TOKENS)?.remove(self.id.as_str())?.is_some();
+        Ok(if removed { Applied::Done } else { Applied::Rejected(Rejection::TokenUnknown) })
+    }
+}
+
+/// Records that a token was used at `at`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TouchAccessToken {
+    /// The token's id.
+    pub id: String,
+    /// When.
+    pub at: u64,
+}
+
+impl TouchAccessToken {
+    pub(super) fn apply(self, tx: &WriteTransaction) -> Result<Applied, Error> {
+        let mut tokens = tx.open_table(ACCESS_TOKENS)?;
+        let Some(mut token) = tokens.get(self.id.as_str())?.map(|v| records::decode::<AccessToken>("access_tokens", v.value())).transpose()?
+        else {
+            return Ok(Applied::Rejected(Rejection::TokenUnknown));
+        };
+        token.last_used = Some(self.at);
+        tokens.insert(self.id.as_str(), records::encode(&token).as_slice())?;
+        Ok(Applied::Done)
+    }
+}

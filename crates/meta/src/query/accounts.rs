@@ -1,0 +1,138 @@
+//! Accounts, teams, memberships, grants, access tokens and settings.
+
+use redb::ReadableTable;
+
+use super::{Listing, Page, Reader};
+use crate::Error;
+use crate::records::{self, AccessToken, Account, Repository, Team};
+use crate::tables::{ACCESS_TOKENS, ACCOUNTS, MEMBERSHIPS, NAMESPACE_GRANTS, REPOSITORIES, REPOSITORY_GRANTS, SETTINGS, TEAM_MEMBERS, TEAMS};
+
+/// A team's grant: (org, team, level).
+pub type Grant = (String, String, u8);
+
+impl Reader {
+    /// An account by name.
+    pub fn account(&self, name: &str) -> Result<Option<Account>, Error> {
+        let table = self.tx.open_table(ACCOUNTS)?;
+        let value = table.get(name)?;
+        value.map(|v| records::decode("accounts", v.value())).transpose()
+    }
+
+    /// A page of account names, sorted.
+    pub fn accounts(&self, page: &Page) -> Result<Listing, Error> {
+        let table = self.tx.open_table(ACCOUNTS)?;
+        let start = page.last.as_deref().map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
+        let limit = page.n.unwrap_or(usize::MAX);
+        let mut items = Vec::new();
+        let mut more = false;
+        for entry in table.range::<&str>((start, std::ops::Bound::Unbounded))? {
+            if items.len() == limit {
+                more = true;
+                break;
+            }
+            items.push(entry?.0.value().to_owned());
+        }
+        Ok(Listing { items, more })
+    }
+
+    /// A repository's record.
+    pub fn repository(&self, name: &str) -> Result<Option<Repository>, Error> {
+        let table = self.tx.open_table(REPOSITORIES)?;
+        let value = table.get(name)?;
+        value.map(|v| records::decode("repositories", v.value())).transpose()
+    }
+
+    /// A team.
+    pub fn team(&self, org: &str, team: &str) -> Result<Option<Team>, Error> {
+        let table = self.tx.open_table(TEAMS)?;
+        let value = table.get((org, team))?;
+        value.map(|v| records::decode("teams", v.value())).transpose()
+    }
+
+    /// The team names of an organization, sorted.
+    pub fn teams(&self, org: &str) -> Result<Vec<String>, Error> {
+        Ok(self.page_in_scope(TEAMS, org, &Page::default())?.items)
+    }
+
+    /// The members of a team, sorted.
+    pub fn team_members(&self, org: &str, team: &str) -> Result<Vec<String>, Error> {
+        let table = self.tx.open_table(TEAM_MEMBERS)?;
+        let mut members = Vec::new();
+        for entry in table.range((org, team, "")..)? {
+            let (key, _) = entry?;
+            let (o, t, user) = key.value();
+            if o != org || t != team {
+                break;
+            }
+            members.push(user.to_owned());
+        }
+        Ok(members)
+    }
+
+    /// The (org, team) pairs a user belongs to.
+    pub fn memberships(&self, user: &str) -> Result<Vec<(String, String)>, Error> {
+        let table = self.tx.open_table(MEMBERSHIPS)?;
+        let mut teams = Vec::new();
+        for entry in table.range((user, "", "")..)? {
+            let (key, _) = entry?;
+            let (u, org, team) = key.value();
+            if u != user {
+                break;
+            }
+            teams.push((org.to_owned(), team.to_owned()));
+        }
+        Ok(teams)
+    }
+
+    /// Team grants on one repository.
+    pub fn repository_grants(&self, repository: &str) -> Result<Vec<Grant>, Error> {
+        self.grants(REPOSITORY_GRANTS, repository)
+    }
+
+    /// Team grants on a whole namespace.
+    pub fn namespace_grants(&self, namespace: &str) -> Result<Vec<Grant>, Error> {
+        self.grants(NAMESPACE_GRANTS, namespace)
+    }
+
+    fn grants(&self, table: redb::TableDefinition<(&str, &str, &str), u8>, target: &str) -> Result<Vec<Grant>, Error> {
+        let table = self.tx.open_table(table)?;
+        let mut grants = Vec::new();
+        for entry in table.range((target, "", "")..)? {
+            let (key, level) = entry?;
+            let (t, org, team) = key.value();
+            if t != target {
+                break;
+            }
+            grants.push((org.to_owned(), team.to_owned(), level.value()));
+        }
+        Ok(grants)
+    }
+
+    /// An access token by id.
+    pub fn access_token(&self, id: &str) -> Result<Option<AccessToken>, Error> {
+        let table = self.tx.open_table(ACCESS_TOKENS)?;
+        let value = table.get(id)?;
+        value.map(|v| records::decode("access_tokens", v.value())).transpose()
+    }
+
+    /// A user's access tokens, with their ids.
+    pub fn access_tokens(&self, user: &str) -> Result<Vec<(String, AccessToken)>, Error> {
+        let table = self.tx.open_table(ACCESS_TOKENS)?;
+        let mut tokens = Vec::new();
+        for entry in table.iter()? {
+            let (id, value) = entry?;
+            let token: AccessToken = records::decode("access_tokens", value.value())?;
+            if token.user == user {
+                tokens.push((id.value().to_owned(), token));
+            }
+        }
+        Ok(tokens)
+    }
+
+    /// A setting's value.
+    pub fn setting(&self, name: &str) -> Result<Option<serde_json::Value>, Error> {
+        let table = self.tx.open_table(SETTINGS)?;
+        let value = table.get(name)?;
+        value.map(|v| serde_json::from_slice(v.value()).map_err(|e| Error::Corrupt { table: "settings", detail: e.to_string() })).transpose()
+    }
+}
