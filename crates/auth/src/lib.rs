@@ -13,10 +13,12 @@ pub mod access_token;
 pub mod jwt;
 pub mod password;
 pub mod policy;
+pub mod service;
 pub mod subject;
 
 pub use policy::{RepositoryFacts, level};
-pub use subject::{Action, Level, Subject};
+pub use service::Auth;
+pub use subject::{Action, Level, Restriction, Subject};
 
 /// Authentication failures.
 #[derive(Debug, thiserror::Error)]

@@ -11,6 +11,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use berth_auth::Auth;
 use berth_meta::Meta;
 use berth_registry::{Limits, Registry};
 use berth_storage::{FsStore, Storage};
@@ -23,6 +24,8 @@ use crate::serve::ConnStats;
 pub struct App {
     /// The registry domain.
     pub registry: Registry,
+    /// Authentication and the token service.
+    pub auth: Auth,
     /// Prometheus metrics.
     pub metrics: Metrics,
     /// Connection and request counters (for `/nginx_status`).
@@ -33,8 +36,10 @@ pub struct App {
 pub type AppState = Arc<App>;
 
 impl App {
-    /// Opens storage and metadata under the configured data directory.
-    pub fn build(config: &Config) -> anyhow::Result<App> {
+    /// Opens storage and metadata under the configured data directory, and on first
+    /// start creates the `admin` account (password from `BERTH_ADMIN_PASSWORD`, or
+    /// generated and returned to be shown once).
+    pub async fn build(config: &Config) -> anyhow::Result<(App, Option<String>)> {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
         let storage = FsStore::open(config.data_dir.join("storage"), config.max_upload_size)
@@ -42,10 +47,15 @@ impl App {
         let meta = Meta::open(&config.data_dir.join("meta.redb"))
             .with_context(|| format!("opening metadata in {}", config.data_dir.display()))?;
         let limits = Limits { max_manifest_size: config.max_manifest_size };
-        Ok(App {
+        let (auth, bootstrap) = Auth::start(meta.clone(), &config.token_service, config.admin_password.clone())
+            .await
+            .context("setting up authentication")?;
+        let app = App {
             registry: Registry::new(Storage::Fs(storage), meta, limits),
+            auth,
             metrics: Metrics::new(),
             conns: Arc::new(ConnStats::default()),
-        })
+        };
+        Ok((app, bootstrap.generated_admin_password))
     }
 }

@@ -117,7 +117,10 @@ fn load(args: &ServeArgs) -> anyhow::Result<Config> {
         log_format: args.log_format.clone(),
         ..FileConfig::default()
     };
-    Ok(file.overlay(flags).resolve()?)
+    let mut config = file.overlay(flags).resolve()?;
+    // Only from the environment: a password on the command line would show in `ps`.
+    config.admin_password = std::env::var("BERTH_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty());
+    Ok(config)
 }
 
 fn init_logging(json: bool) {
@@ -133,7 +136,11 @@ fn run_serve(config: Config) -> anyhow::Result<()> {
 }
 
 async fn serve_until_signal(config: Config) -> anyhow::Result<()> {
-    let app = Arc::new(App::build(&config)?);
+    let (app, generated_password) = App::build(&config).await?;
+    let app = Arc::new(app);
+    if let Some(password) = generated_password {
+        println!("berth: created the administrator account: user \"admin\", password \"{password}\" (shown once; change it)");
+    }
     let (cert, key) = match &config.tls_files {
         Some((cert, key)) => (cert.clone(), key.clone()),
         None => {
@@ -147,17 +154,21 @@ async fn serve_until_signal(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", config.https_listen))?;
     println!("berth: listening on https://{}", https.local_addr()?);
-    let mut listeners = vec![Listener { tcp: https, tls: Some(tokio_rustls::TlsAcceptor::from(tls_config)) }];
+    let router = http::router(app.clone());
+    let mut listeners = vec![Listener {
+        tcp: https,
+        tls: Some(tokio_rustls::TlsAcceptor::from(tls_config)),
+        router: router.clone().layer(axum::Extension(http::auth::Https(true))),
+    }];
     if let Some(addr) = config.http_listen {
         let http = TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
         println!("berth: listening on http://{}", http.local_addr()?);
-        listeners.push(Listener { tcp: http, tls: None });
+        listeners.push(Listener { tcp: http, tls: None, router: router.layer(axum::Extension(http::auth::Https(false))) });
     }
     tracing::info!(data_dir = %config.data_dir.display(), "berth is serving");
 
     let purger = tokio::spawn(purge_abandoned_uploads(app.clone(), config.upload_idle_expiry));
-    let router = http::router(app.clone());
-    serve::serve(router, app.conns.clone(), listeners, config.max_header_size, shutdown_signal()).await;
+    serve::serve(app.conns.clone(), listeners, config.max_header_size, shutdown_signal()).await;
     purger.abort();
     tracing::info!("stopped");
     Ok(())

@@ -73,6 +73,10 @@ pub struct Config {
     pub max_header_size: usize,
     /// Whether logs are JSON.
     pub json_logs: bool,
+    /// The `admin` password for the first start (from `BERTH_ADMIN_PASSWORD` only).
+    pub admin_password: Option<String>,
+    /// The service name in token challenges and tokens.
+    pub token_service: String,
 }
 
 /// A configuration that cannot be used.
@@ -147,6 +151,8 @@ impl FileConfig {
             upload_idle_expiry: Duration::from_secs(self.limits.upload_idle_expiry_secs.unwrap_or(24 * 3600)),
             max_header_size: self.limits.max_header_size.unwrap_or(64 << 10),
             json_logs,
+            admin_password: None,
+            token_service: "berth".into(),
         })
     }
 }

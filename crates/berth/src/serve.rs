@@ -55,17 +55,18 @@ impl Drop for Gauge<'_> {
     }
 }
 
-/// A bound listener and, for HTTPS, its TLS acceptor.
+/// A bound listener, its TLS acceptor (HTTPS), and the router serving it.
 pub struct Listener {
     /// The socket.
     pub tcp: TcpListener,
     /// `Some` for HTTPS.
     pub tls: Option<TlsAcceptor>,
+    /// The application, as this listener serves it.
+    pub router: Router,
 }
 
-/// Serves `router` on every listener until `shutdown` completes, then drains.
+/// Serves every listener until `shutdown` completes, then drains.
 pub async fn serve(
-    router: Router,
     stats: Arc<ConnStats>,
     listeners: Vec<Listener>,
     max_header_size: usize,
@@ -75,7 +76,7 @@ pub async fn serve(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut loops = Vec::new();
     for listener in listeners {
-        let (router, stats, graceful, mut stop) = (router.clone(), stats.clone(), graceful.clone(), stop_rx.clone());
+        let (router, stats, graceful, mut stop) = (listener.router.clone(), stats.clone(), graceful.clone(), stop_rx.clone());
         loops.push(tokio::spawn(async move {
             loop {
                 let accepted = tokio::select! {

@@ -49,6 +49,9 @@ pub enum Error {
     /// The manifest references blobs or manifests the repository does not hold.
     #[error("manifest references unknown blobs or manifests")]
     ManifestBlobUnknown(Vec<Digest>),
+    /// The tag exists and the repository's tags are immutable.
+    #[error("tag {0} already exists and the repository's tags are immutable")]
+    TagImmutable(String),
     /// The range asked for lies outside the blob.
     #[error("requested range not satisfiable")]
     RangeNotSatisfiable {

@@ -2,7 +2,7 @@
 
 use berth_core::{Descriptor, Digest};
 use berth_meta::Page;
-use berth_meta::query::Listing;
+use berth_meta::query::{Listing, Reader};
 
 use crate::{Error, Registry};
 
@@ -17,9 +17,13 @@ impl Registry {
         listing.ok_or(Error::NameUnknown)
     }
 
-    /// A page of repository names, in lexical order.
-    pub async fn catalog(&self, page: Page) -> Result<Listing, Error> {
-        Ok(self.meta.read(move |r| r.repositories(&page)).await?)
+    /// A page of the repository names `visible` accepts, in lexical order.
+    pub async fn catalog(
+        &self,
+        page: Page,
+        visible: impl Fn(&Reader, &str) -> Result<bool, berth_meta::Error> + Send + 'static,
+    ) -> Result<Listing, Error> {
+        Ok(self.meta.read(move |r| r.visible_repositories(&page, visible)).await?)
     }
 
     /// The manifests in `repository` whose subject is `subject`, filtered by artifact type.

@@ -54,6 +54,7 @@ impl Registry {
             Reference::Tag(tag) => (Digest::sha256_of(&content), Some(tag.to_string())),
         };
         let subject = manifest.subject.as_ref().map(|s| s.digest.clone());
+        let tag_name = tag.clone().unwrap_or_default();
         let command = Command::PutManifest(PutManifest {
             repository: repository.to_string(),
             digest: digest.clone(),
@@ -70,6 +71,7 @@ impl Registry {
         match self.meta.apply(command).await? {
             Applied::Done => Ok(ManifestPushed { digest, subject }),
             Applied::Rejected(Rejection::MissingReferences(missing)) => Err(Error::ManifestBlobUnknown(missing)),
+            Applied::Rejected(Rejection::TagImmutable) => Err(Error::TagImmutable(tag_name)),
             Applied::Rejected(other) => Err(Error::ManifestInvalid(format!("{other:?}"))),
         }
     }

@@ -32,6 +32,12 @@ pub enum Code {
     NameUnknown,
     /// Size over a limit, or inconsistent.
     SizeInvalid,
+    /// Authentication required.
+    Unauthorized,
+    /// Authenticated, but not allowed.
+    Denied,
+    /// Too many failed attempts.
+    TooManyRequests,
     /// Operation or endpoint not supported.
     Unsupported,
     /// Anything the server failed at.
@@ -52,6 +58,9 @@ impl Code {
             Code::NameInvalid => "NAME_INVALID",
             Code::NameUnknown => "NAME_UNKNOWN",
             Code::SizeInvalid => "SIZE_INVALID",
+            Code::Unauthorized => "UNAUTHORIZED",
+            Code::Denied => "DENIED",
+            Code::TooManyRequests => "TOOMANYREQUESTS",
             Code::Unsupported => "UNSUPPORTED",
             Code::Unknown => "UNKNOWN",
         }
@@ -163,6 +172,7 @@ impl From<berth_registry::Error> for ApiError {
             E::ManifestInvalid(_) => ApiError::new(StatusCode::BAD_REQUEST, Code::ManifestInvalid, message),
             E::ManifestBlobUnknown(digests) => ApiError::new(StatusCode::BAD_REQUEST, Code::ManifestBlobUnknown, message)
                 .detail(json!({"digests": digests})),
+            E::TagImmutable(_) => ApiError::new(StatusCode::FORBIDDEN, Code::Denied, message),
             E::RangeNotSatisfiable { size } => ApiError::range_not_satisfiable(size),
             E::BodyInterrupted(_) => ApiError::new(StatusCode::BAD_REQUEST, Code::BlobUploadInvalid, message),
             E::Storage(ref inner) => ApiError::storage(inner),

@@ -1,9 +1,12 @@
 //! The HTTP surface: the router, and the one middleware every request passes through
 //! (request id, tracing span, access log, metrics, in-flight accounting).
 
+pub mod api_v0;
+pub mod auth;
 pub mod error;
 pub mod health;
 pub mod metrics;
+pub mod token;
 pub mod v2;
 
 use std::sync::atomic::Ordering;
@@ -32,6 +35,8 @@ pub fn router(app: AppState) -> Router {
         .route("/health", get(health::health))
         .route("/nginx_status", get(health::nginx_status))
         .route("/metrics", get(health::metrics))
+        .route("/auth/token", get(token::get).post(token::post))
+        .merge(api_v0::routes())
         .route("/v2", any(v2::dispatch))
         .route("/v2/", any(v2::dispatch))
         .route("/v2/{*rest}", any(v2::dispatch))
@@ -70,6 +75,7 @@ async fn observe(State(app): State<AppState>, request: Request, next: Next) -> R
         "/health" => "health",
         "/nginx_status" => "nginx_status",
         "/metrics" => "metrics",
+        p if p.starts_with("/api/v0/") || p.starts_with("/enzi/v0/") => "api_v0",
         _ => "other",
     };
     let mut response = next.run(request).instrument(span.clone()).await;

@@ -105,7 +105,7 @@ async fn malformed_names_and_digests() {
     }
     // Client libraries normalise `..` away, so send it raw.
     for name in ["../x", "a/../../etc"] {
-        let head = format!("GET /v2/{name}/tags/list HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let head = format!("GET /v2/{name}/tags/list HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\nConnection: close\r\n\r\n", basic("admin", ADMIN_PASSWORD));
         let answer = tokio::task::spawn_blocking({
             let base = server.http.clone();
             move || raw_request(&base, &head, b"")

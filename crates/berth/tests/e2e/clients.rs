@@ -16,6 +16,15 @@ fn run(cmd: &mut Command) -> Output {
     out
 }
 
+/// Runs `cmd` with `input` on its standard input, expecting success.
+fn login_with_stdin(mut cmd: Command, input: &str) {
+    use std::io::Write;
+    let mut child = cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
@@ -81,6 +90,9 @@ async fn docker_push_and_pull_a_multi_layer_image_and_a_manifest_list() {
             c.env("DOCKER_CONFIG", &config).env("DOCKER_BUILDKIT", "0");
             c
         };
+        let mut login = docker();
+        login.args(["login", "-u", "admin", "--password-stdin", &host]).stdin(std::process::Stdio::piped());
+        login_with_stdin(login, ADMIN_PASSWORD);
         let reference = format!("{host}/e2e/multi:cli{i}");
         run(docker().args(["build", "-q", "-t", &reference]).arg(&context));
         let id = stdout(&run(docker().args(["image", "inspect", "-f", "{{.Id}}", &reference])));
@@ -111,6 +123,9 @@ async fn docker_push_and_pull_a_multi_layer_image_and_a_manifest_list() {
         c.env("DOCKER_CONFIG", &config);
         c
     };
+    let mut login = docker();
+    login.args(["login", "-u", "admin", "--password-stdin", &http_host]).stdin(std::process::Stdio::piped());
+    login_with_stdin(login, ADMIN_PASSWORD);
     run(docker().args(["tag", &pushed[0].1, &image]));
     run(docker().args(["push", &image]));
     run(docker().args(["manifest", "create", "--insecure", &list, &image]));
@@ -180,29 +195,30 @@ async fn skopeo_copy_inspect_list_tags_and_delete() {
         c
     };
     // OCI layout -> Berth, proving the certificate chain with Berth's CA.
-    run(skopeo().args(["copy", "--dest-cert-dir"]).arg(&certs).arg(format!("oci:{}:v1", layout.display())).arg(format!("docker://{host}/sk/app:v1")));
-    let inspect = run(skopeo().args(["inspect", "--raw", "--cert-dir"]).arg(&certs).arg(format!("docker://{host}/sk/app:v1")));
+    let creds = format!("admin:{ADMIN_PASSWORD}");
+    run(skopeo().args(["copy", "--dest-creds", &creds, "--dest-cert-dir"]).arg(&certs).arg(format!("oci:{}:v1", layout.display())).arg(format!("docker://{host}/sk/app:v1")));
+    let inspect = run(skopeo().args(["inspect", "--raw", "--creds", &creds, "--cert-dir"]).arg(&certs).arg(format!("docker://{host}/sk/app:v1")));
     let original = std::fs::read_to_string(layout.join("index.json")).unwrap();
     let index: serde_json::Value = serde_json::from_str(&original).unwrap();
     assert_eq!(digest(&inspect.stdout), index["manifests"][0]["digest"].as_str().unwrap(), "manifest bytes preserved");
     // Berth -> another Berth repository, and Berth -> OCI layout.
     run(skopeo()
-        .args(["copy", "--src-cert-dir"])
+        .args(["copy", "--src-creds", &creds, "--dest-creds", &creds, "--src-cert-dir"])
         .arg(&certs)
         .arg("--dest-cert-dir")
         .arg(&certs)
         .arg(format!("docker://{host}/sk/app:v1"))
         .arg(format!("docker://{host}/sk/copy:v2")));
     let back = temp.path().join("back");
-    run(skopeo().args(["copy", "--src-cert-dir"]).arg(&certs).arg(format!("docker://{host}/sk/copy:v2")).arg(format!("oci:{}:v2", back.display())));
+    run(skopeo().args(["copy", "--src-creds", &creds, "--src-cert-dir"]).arg(&certs).arg(format!("docker://{host}/sk/copy:v2")).arg(format!("oci:{}:v2", back.display())));
     for entry in std::fs::read_dir(layout.join("blobs/sha256")).unwrap() {
         let name = entry.unwrap().file_name();
         assert!(back.join("blobs/sha256").join(&name).exists(), "blob {name:?} missing after the round trip");
     }
-    let tags = stdout(&run(skopeo().args(["list-tags", "--cert-dir"]).arg(&certs).arg(format!("docker://{host}/sk/app"))));
+    let tags = stdout(&run(skopeo().args(["list-tags", "--creds", &creds, "--cert-dir"]).arg(&certs).arg(format!("docker://{host}/sk/app"))));
     let tags: serde_json::Value = serde_json::from_str(&tags).unwrap();
     assert_eq!(tags["Tags"], serde_json::json!(["v1"]));
-    run(skopeo().args(["delete", "--cert-dir"]).arg(&certs).arg(format!("docker://{host}/sk/copy:v2")));
+    run(skopeo().args(["delete", "--creds", &creds, "--cert-dir"]).arg(&certs).arg(format!("docker://{host}/sk/copy:v2")));
     assert_eq!(client().get(server.url("/v2/sk/copy/manifests/v2")).send().await.unwrap().status(), 404);
     assert_eq!(client().get(server.url("/v2/sk/app/manifests/v1")).send().await.unwrap().status(), 200);
 }
@@ -229,8 +245,9 @@ async fn podman_push_and_pull() {
     };
     run(podman().arg("import").arg(&tar).arg(&reference));
     let id = stdout(&run(podman().args(["image", "inspect", "-f", "{{.Id}}", &reference])));
-    run(podman().args(["push", "--cert-dir"]).arg(&certs).arg(&reference));
+    let creds = format!("admin:{ADMIN_PASSWORD}");
+    run(podman().args(["push", "--creds", &creds, "--cert-dir"]).arg(&certs).arg(&reference));
     run(podman().args(["rmi", &reference]));
-    run(podman().args(["pull", "--cert-dir"]).arg(&certs).arg(&reference));
+    run(podman().args(["pull", "--creds", &creds, "--cert-dir"]).arg(&certs).arg(&reference));
     assert_eq!(stdout(&run(podman().args(["image", "inspect", "-f", "{{.Id}}", &reference]))), id);
 }

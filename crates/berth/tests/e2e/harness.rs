@@ -40,6 +40,7 @@ impl Server {
             .args(["--https-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
             .args(extra)
             .env("BERTH_LOG", "info")
+            .env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)
@@ -126,9 +127,25 @@ impl Drop for Server {
     }
 }
 
-/// An HTTP client that trusts nothing special (plain HTTP tests).
+/// The password every test server's `admin` account gets.
+pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+
+/// `Authorization: Basic` for `user:password`.
+pub fn basic(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+}
+
+/// An HTTP client that authenticates as the administrator on every request.
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(300)).build().unwrap()
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::AUTHORIZATION, basic("admin", ADMIN_PASSWORD).parse().unwrap());
+    reqwest::Client::builder().timeout(Duration::from_secs(300)).default_headers(headers).build().unwrap()
+}
+
+/// An HTTP client that sends no credentials.
+pub fn anonymous() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap()
 }
 
 /// `sha256:<hex>` of `bytes`.

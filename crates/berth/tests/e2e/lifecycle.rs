@@ -16,7 +16,7 @@ async fn https_with_the_generated_ca() {
         .unwrap();
     let port = server.https_host().rsplit(':').next().unwrap().to_owned();
     for host in ["localhost", "127.0.0.1"] {
-        let response = c.get(format!("https://{host}:{port}/v2/")).send().await.unwrap();
+        let response = c.get(format!("https://{host}:{port}/_ping")).send().await.unwrap();
         assert_eq!(response.status(), 200, "{host}");
     }
     // A client that does not trust the CA is refused.
@@ -126,12 +126,13 @@ fn environment_variables_configure_serve() {
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
-    let first = lines.next().unwrap().unwrap();
-    let second = lines.next().unwrap().unwrap();
+    let lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    let lines: Vec<String> = lines.take(3).map(Result::unwrap).collect();
     let _ = child.kill();
     let _ = child.wait();
-    assert_eq!(first, format!("berth: CA certificate at {}", dir.join("tls/ca.crt").display()));
-    assert!(second.starts_with("berth: listening on https://127.0.0.1:"), "{second}");
+    // Without BERTH_ADMIN_PASSWORD, a password is generated and shown once.
+    assert!(lines[0].starts_with("berth: created the administrator account: user \"admin\", password \""), "{}", lines[0]);
+    assert_eq!(lines[1], format!("berth: CA certificate at {}", dir.join("tls/ca.crt").display()));
+    assert!(lines[2].starts_with("berth: listening on https://127.0.0.1:"), "{}", lines[2]);
     assert!(dir.join("meta.redb").exists() && dir.join("tls/ca.crt").exists());
 }

@@ -4,6 +4,8 @@
 
 mod harness;
 
+mod auth;
+
 mod clients;
 mod crash;
 mod health;

@@ -134,7 +134,7 @@ async fn interrupted_body_keeps_what_arrived_and_the_upload_resumes() {
     let server = Server::start();
     let location = start_upload(&server, "ns/cut").await;
     let body = random_bytes(100_000, 5);
-    let head = format!("PATCH {location} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", body.len());
+    let head = format!("PATCH {location} HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\nContent-Length: {}\r\n\r\n", basic("admin", ADMIN_PASSWORD), body.len());
     // Half the declared body, then the client goes away.
     tokio::task::spawn_blocking({
         let (server_http, head, half) = (server.http.clone(), head.clone(), body[..50_000].to_vec());
@@ -174,7 +174,7 @@ async fn interrupted_body_keeps_what_arrived_and_the_upload_resumes() {
 async fn body_longer_than_declared_is_cut_at_the_declared_length() {
     let server = Server::start();
     let location = start_upload(&server, "ns/long").await;
-    let head = format!("PATCH {location} HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nConnection: close\r\n\r\n");
+    let head = format!("PATCH {location} HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\nContent-Length: 10\r\nConnection: close\r\n\r\n", basic("admin", ADMIN_PASSWORD));
     let answer = tokio::task::spawn_blocking({
         let base = server.http.clone();
         move || raw_request(&base, &head, b"0123456789-and-twenty-more")

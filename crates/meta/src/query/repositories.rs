@@ -16,6 +16,11 @@ impl Reader {
 
     /// A page of repository names, sorted.
     pub fn repositories(&self, page: &Page) -> Result<Listing, Error> {
+        self.visible_repositories(page, |_, _| Ok(true))
+    }
+
+    /// A page of the repository names `visible` accepts, sorted.
+    pub fn visible_repositories(&self, page: &Page, visible: impl Fn(&Reader, &str) -> Result<bool, Error>) -> Result<Listing, Error> {
         let table = self.tx.open_table(REPOSITORIES)?;
         let start = match &page.last {
             Some(last) => Bound::Excluded(last.as_str()),
@@ -25,11 +30,15 @@ impl Reader {
         let mut items = Vec::new();
         let mut more = false;
         for entry in table.range::<&str>((start, Bound::Unbounded))? {
+            let (name, _) = entry?;
+            if !visible(self, name.value())? {
+                continue;
+            }
             if items.len() == limit {
                 more = true;
                 break;
             }
-            items.push(entry?.0.value().to_owned());
+            items.push(name.value().to_owned());
         }
         Ok(Listing { items, more })
     }

@@ -11,6 +11,8 @@ use berth_storage::{UploadId, UploadState};
 
 use super::{body_stream, content_length, has_body, query_param};
 use crate::app::AppState;
+use crate::http::auth::{self, Caller};
+use berth_auth::Action;
 use crate::http::error::{ApiError, header_value};
 
 fn upload_location(name: &RepositoryName, id: &UploadId) -> String {
@@ -72,12 +74,14 @@ fn with_progress(e: berth_registry::Error, name: &RepositoryName, id: &UploadId)
 }
 
 /// `POST /v2/<name>/blobs/uploads/`.
-pub async fn start(app: &AppState, name: &RepositoryName, query: &str, body: Body) -> Result<Response, ApiError> {
+pub async fn start(app: &AppState, caller: &Caller, name: &RepositoryName, query: &str, body: Body) -> Result<Response, ApiError> {
     let registry = &app.registry;
     if let (Some(mount), Some(from)) = (query_param(query, "mount"), query_param(query, "from")) {
         let digest: Digest = mount.parse().map_err(|e: berth_core::DigestError| ApiError::from(berth_registry::Error::DigestInvalid(e.to_string())))?;
-        // A malformed `from` cannot hold the blob: fall through to a normal upload.
+        // A `from` that is malformed, or that the caller may not pull from, cannot lend
+        // the blob: fall through to a normal upload.
         if let Ok(from) = from.parse::<RepositoryName>()
+            && auth::may(app, caller, from.as_str(), Action::Pull).await?
             && registry.mount_blob(name.as_str(), &digest, from.as_str()).await?.is_some()
         {
             return Ok(blob_created(name, &digest));

@@ -1,0 +1,182 @@
+//! Repositories and team access to them and to whole namespaces.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use berth_auth::{Action, Level};
+use berth_meta::command::{CreateRepository, GrantTarget, SetGrant, UpdateRepository};
+use berth_meta::{Command, Repository};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{ApiV0Error, Caller, apply, now, valid_name};
+use crate::app::AppState;
+
+/// Whether the caller may do `action` on `repository` (which may not exist yet).
+async fn may(app: &AppState, caller: &Caller, repository: &str, action: Action) -> Result<bool, ApiV0Error> {
+    let allowed = app.auth.allowed(&caller.0, repository, &[action]).await.map_err(|e| ApiV0Error::internal(&e))?;
+    Ok(!allowed.is_empty())
+}
+
+fn repository_json(namespace: &str, name: &str, r: &Repository) -> serde_json::Value {
+    json!({
+        "namespace": namespace,
+        "name": name,
+        "visibility": if r.public { "public" } else { "private" },
+        "shortDescription": r.short_description,
+        "longDescription": r.long_description,
+        "immutableTags": r.immutable_tags,
+    })
+}
+
+fn visibility(text: &str) -> Result<bool, ApiV0Error> {
+    match text {
+        "public" => Ok(true),
+        "private" => Ok(false),
+        other => Err(ApiV0Error::invalid(format!("visibility {other:?}: use \"public\" or \"private\""))),
+    }
+}
+
+/// `POST /api/v0/repositories/{ns}` body.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewRepository {
+    name: String,
+    #[serde(default)]
+    visibility: Option<String>,
+    #[serde(default)]
+    short_description: String,
+    #[serde(default)]
+    long_description: String,
+    #[serde(default)]
+    immutable_tags: bool,
+}
+
+/// Creates a repository in a namespace (whoever may push there).
+pub async fn create(State(app): State<AppState>, caller: Caller, Path(ns): Path<String>, Json(new): Json<NewRepository>) -> Result<Response, ApiV0Error> {
+    valid_name(&ns)?;
+    valid_name(&new.name)?;
+    let full = format!("{ns}/{}", new.name);
+    if !may(&app, &caller, &full, Action::Push).await? {
+        return Err(ApiV0Error::forbidden());
+    }
+    let record = Repository {
+        created_at: now(),
+        public: new.visibility.as_deref().map(visibility).transpose()?.unwrap_or(false),
+        immutable_tags: new.immutable_tags,
+        short_description: new.short_description,
+        long_description: new.long_description,
+    };
+    let body = repository_json(&ns, &new.name, &record);
+    apply(&app, Command::CreateRepository(CreateRepository { name: full, record })).await?;
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// Reads a repository (whoever may pull from it).
+pub async fn get(State(app): State<AppState>, caller: Caller, Path((ns, repo)): Path<(String, String)>) -> Result<Response, ApiV0Error> {
+    let full = format!("{ns}/{repo}");
+    let key = full.clone();
+    let record = app.registry.meta().read(move |r| r.repository(&key)).await.map_err(|e| ApiV0Error::internal(&e))?;
+    let unknown = || ApiV0Error::new(StatusCode::NOT_FOUND, "NO_SUCH_REPOSITORY", "no such repository");
+    let record = record.ok_or_else(unknown)?;
+    if !may(&app, &caller, &full, Action::Pull).await? {
+        return Err(unknown());
+    }
+    Ok(Json(repository_json(&ns, &repo, &record)).into_response())
+}
+
+/// `PATCH /api/v0/repositories/{ns}/{repo}` body.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RepositoryChanges {
+    visibility: Option<String>,
+    short_description: Option<String>,
+    long_description: Option<String>,
+    immutable_tags: Option<bool>,
+}
+
+/// Changes a repository's settings (repository admins).
+pub async fn update(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path((ns, repo)): Path<(String, String)>,
+    Json(changes): Json<RepositoryChanges>,
+) -> Result<Response, ApiV0Error> {
+    let full = format!("{ns}/{repo}");
+    if !may(&app, &caller, &full, Action::Admin).await? {
+        return Err(ApiV0Error::forbidden());
+    }
+    let command = UpdateRepository {
+        name: full,
+        public: changes.visibility.as_deref().map(visibility).transpose()?,
+        immutable_tags: changes.immutable_tags,
+        short_description: changes.short_description,
+        long_description: changes.long_description,
+    };
+    apply(&app, Command::UpdateRepository(command)).await?;
+    get(State(app), caller, Path((ns, repo))).await
+}
+
+/// `{"accessLevel": "read-only" | "read-write" | "admin"}`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessLevel {
+    access_level: String,
+}
+
+fn level(body: &AccessLevel) -> Result<Level, ApiV0Error> {
+    Level::parse(&body.access_level).ok_or_else(|| ApiV0Error::invalid("accessLevel must be read-only, read-write or admin"))
+}
+
+async fn set_grant(app: &AppState, target: GrantTarget, org: &str, team: String, level: Option<Level>) -> Result<Response, ApiV0Error> {
+    let body = json!({"team": {"name": team, "orgName": org}, "accessLevel": level.map(Level::as_str)});
+    apply(app, Command::SetGrant(SetGrant { target, org: org.to_owned(), team, level: level.map(|l| l as u8) })).await?;
+    Ok(Json(body).into_response())
+}
+
+/// Gives a team of the namespace's organization access to one repository (repository admins).
+pub async fn grant_team(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path((ns, repo, team)): Path<(String, String, String)>,
+    Json(body): Json<AccessLevel>,
+) -> Result<Response, ApiV0Error> {
+    let full = format!("{ns}/{repo}");
+    if !may(&app, &caller, &full, Action::Admin).await? {
+        return Err(ApiV0Error::forbidden());
+    }
+    let level = level(&body)?;
+    set_grant(&app, GrantTarget::Repository(full), &ns, team, Some(level)).await
+}
+
+/// Withdraws a team's access to a repository.
+pub async fn revoke_team(State(app): State<AppState>, caller: Caller, Path((ns, repo, team)): Path<(String, String, String)>) -> Result<Response, ApiV0Error> {
+    let full = format!("{ns}/{repo}");
+    if !may(&app, &caller, &full, Action::Admin).await? {
+        return Err(ApiV0Error::forbidden());
+    }
+    set_grant(&app, GrantTarget::Repository(full), &ns, team, None).await
+}
+
+/// Gives a team access to every repository of its organization's namespace (org owners).
+pub async fn grant_namespace(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path((ns, team)): Path<(String, String)>,
+    Json(body): Json<AccessLevel>,
+) -> Result<Response, ApiV0Error> {
+    if !caller.owns_org(&ns) {
+        return Err(ApiV0Error::forbidden());
+    }
+    let level = level(&body)?;
+    set_grant(&app, GrantTarget::Namespace(ns.clone()), &ns, team, Some(level)).await
+}
+
+/// Withdraws a team's access to a namespace.
+pub async fn revoke_namespace(State(app): State<AppState>, caller: Caller, Path((ns, team)): Path<(String, String)>) -> Result<Response, ApiV0Error> {
+    if !caller.owns_org(&ns) {
+        return Err(ApiV0Error::forbidden());
+    }
+    set_grant(&app, GrantTarget::Namespace(ns.clone()), &ns, team, None).await
+}

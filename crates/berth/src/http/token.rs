@@ -1,0 +1,138 @@
+//! The Docker token service at `/auth/token`.
+//!
+//! - `GET /auth/token?service=&scope=…[&offline_token=true]`, with Basic credentials or
+//!   none (anonymous callers get a token carrying only what anonymous callers may do).
+//! - `POST /auth/token` (form): `grant_type=password` (`username`, `password`) or
+//!   `grant_type=refresh_token` (`refresh_token`), as `docker login` uses for identity tokens.
+//!
+//! Requested actions are narrowed to what the policy allows; a request for nothing
+//! allowed still gets a token (the registry then refuses the operation).
+
+use axum::body::Bytes;
+use axum::extract::{Extension, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use berth_auth::jwt::Access;
+use berth_auth::{Action, Subject};
+use serde_json::json;
+
+use super::RouteName;
+use super::auth::{Https, basic_credentials, challenge};
+use super::error::{ApiError, Code};
+use crate::app::AppState;
+
+/// Parses `type:name:actions`; the name may itself hold `:` (a registry host and port).
+fn parse_scope(scope: &str) -> Option<(String, String, Vec<String>)> {
+    let (kind, rest) = scope.split_once(':')?;
+    let (name, actions) = rest.rsplit_once(':')?;
+    if name.is_empty() {
+        return None;
+    }
+    Some((kind.to_owned(), name.to_owned(), actions.split(',').filter(|a| !a.is_empty()).map(str::to_owned).collect()))
+}
+
+async fn grant(app: &AppState, subject: &Subject, scopes: &[String]) -> Result<Vec<Access>, ApiError> {
+    let mut granted = Vec::new();
+    for scope in scopes.iter().flat_map(|s| s.split(' ')) {
+        let Some((kind, name, words)) = parse_scope(scope) else { continue };
+        if kind == "registry" && name == "catalog" {
+            let may = !matches!(subject, Subject::Anonymous);
+            granted.push(Access { kind, name, actions: if may { vec!["*".into()] } else { vec![] } });
+            continue;
+        }
+        if kind != "repository" || name.parse::<berth_core::RepositoryName>().is_err() {
+            continue;
+        }
+        let wanted: Vec<Action> = words.iter().filter_map(|w| Action::from_scope_word(w)).collect();
+        let allowed = app.auth.allowed(subject, &name, &wanted).await.map_err(|e| ApiError::internal(&e))?;
+        granted.push(Access { kind, name, actions: allowed.iter().map(|a| a.scope_word().to_owned()).collect() });
+    }
+    Ok(granted)
+}
+
+fn token_response(app: &AppState, subject: &Subject, access: Vec<Access>, refresh: bool) -> Result<Response, ApiError> {
+    let (token, expires_in) = app.auth.issue(subject, access).map_err(|e| ApiError::internal(&e))?;
+    let mut body = json!({"token": token, "access_token": token, "expires_in": expires_in});
+    if refresh && let Some(user) = subject.name() {
+        body["refresh_token"] = app.auth.issue_refresh(user).map_err(|e| ApiError::internal(&e))?.into();
+    }
+    let mut response = (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response();
+    response.extensions_mut().insert(RouteName("token"));
+    Ok(response)
+}
+
+fn pairs(query: &str) -> Vec<(String, String)> {
+    form_urlencoded::parse(query.as_bytes()).into_owned().collect()
+}
+
+fn unauthorized(app: &AppState, headers: &HeaderMap, https: Https) -> Response {
+    challenge(app, headers, https, None, None).into_response()
+}
+
+/// `GET /auth/token`.
+pub async fn get(State(app): State<AppState>, Extension(https): Extension<Https>, headers: HeaderMap, uri: axum::http::Uri) -> Response {
+    let params = pairs(uri.query().unwrap_or(""));
+    let scopes: Vec<String> = params.iter().filter(|(k, _)| k == "scope").map(|(_, v)| v.clone()).collect();
+    let offline = params.iter().any(|(k, v)| k == "offline_token" && v == "true");
+    let subject = match headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        None => Subject::Anonymous,
+        Some(value) => {
+            let Some((user, secret)) = basic_credentials(value) else { return unauthorized(&app, &headers, https) };
+            match app.auth.login(&user, &secret).await {
+                Ok(subject) => subject,
+                Err(berth_auth::Error::InvalidCredentials) => return unauthorized(&app, &headers, https),
+                Err(e) => return ApiError::internal(&e).into_response(),
+            }
+        }
+    };
+    match grant(&app, &subject, &scopes).await {
+        Ok(access) => token_response(&app, &subject, access, offline).unwrap_or_else(IntoResponse::into_response),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /auth/token` (OAuth2 password and refresh-token grants).
+pub async fn post(State(app): State<AppState>, body: Bytes) -> Response {
+    let params = pairs(&String::from_utf8_lossy(&body));
+    let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let scopes: Vec<String> = params.iter().filter(|(k, _)| k == "scope").map(|(_, v)| v.clone()).collect();
+    let denied = || ApiError::new(StatusCode::UNAUTHORIZED, Code::Unauthorized, "invalid credentials").into_response();
+    let (subject, refresh) = match param("grant_type").as_deref() {
+        Some("password") => {
+            let (Some(user), Some(password)) = (param("username"), param("password")) else { return denied() };
+            match app.auth.login(&user, &password).await {
+                Ok(subject) => (subject, param("access_type").as_deref() == Some("offline")),
+                Err(berth_auth::Error::InvalidCredentials) => return denied(),
+                Err(e) => return ApiError::internal(&e).into_response(),
+            }
+        }
+        Some("refresh_token") => {
+            let Some(token) = param("refresh_token") else { return denied() };
+            match app.auth.verify_refresh(&token).await {
+                Ok(subject) => (subject, false),
+                Err(_) => return denied(),
+            }
+        }
+        _ => {
+            return ApiError::new(StatusCode::BAD_REQUEST, Code::Unsupported, "grant_type must be password or refresh_token").into_response();
+        }
+    };
+    match grant(&app, &subject, &scopes).await {
+        Ok(access) => token_response(&app, &subject, access, refresh).unwrap_or_else(IntoResponse::into_response),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes() {
+        assert_eq!(parse_scope("repository:a/b:pull,push"), Some(("repository".into(), "a/b".into(), vec!["pull".into(), "push".into()])));
+        assert_eq!(parse_scope("repository:localhost:5443/a/b:pull").unwrap().1, "localhost:5443/a/b");
+        assert_eq!(parse_scope("registry:catalog:*").unwrap().2, vec!["*".to_owned()]);
+        assert_eq!(parse_scope("nonsense"), None);
+        assert_eq!(parse_scope("repository::pull"), None);
+    }
+}

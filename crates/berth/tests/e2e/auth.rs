@@ -1,0 +1,251 @@
+//! Authentication and authorization over HTTP: the Docker token flow, DTR's roles on
+//! every kind of registry operation, access tokens, and bad credentials.
+
+use serde_json::json;
+
+use crate::harness::*;
+
+const PASSWORD: &str = "correct horse battery";
+
+fn as_user(user: &str, password: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::AUTHORIZATION, basic(user, password).parse().unwrap());
+    reqwest::Client::builder().default_headers(headers).build().unwrap()
+}
+
+async fn api(server: &Server, method: reqwest::Method, path: &str, body: serde_json::Value) -> serde_json::Value {
+    let response = client().request(method.clone(), server.url(path)).json(&body).send().await.unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    assert!(status.is_success(), "{method} {path}: {status} {text}");
+    serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
+}
+
+/// acme (org) with teams readers / writers / admins and owner erin; users alice (no
+/// team), bob (reader), carol (writer), dave (team admin); acme/app private with grants.
+async fn organisation(server: &Server) -> String {
+    use reqwest::Method;
+    for user in ["alice", "bob", "carol", "dave", "erin"] {
+        api(server, Method::POST, "/api/v0/accounts", json!({"name": user, "password": PASSWORD})).await;
+    }
+    api(server, Method::POST, "/api/v0/accounts", json!({"name": "acme", "isOrg": true})).await;
+    for (team, user, level) in [("readers", "bob", "read-only"), ("writers", "carol", "read-write"), ("admins", "dave", "admin")] {
+        api(server, Method::POST, "/api/v0/accounts/acme/teams", json!({"name": team})).await;
+        api(server, Method::PUT, &format!("/api/v0/accounts/acme/teams/{team}/members/{user}"), json!({})).await;
+        api(server, Method::PUT, &format!("/api/v0/repositories/acme/app/teamAccess/{team}"), json!({"accessLevel": level})).await;
+    }
+    api(server, Method::PUT, "/api/v0/accounts/acme/teams/owners/members/erin", json!({})).await;
+    push_image(server, "acme/app", "v1", 1).await
+}
+
+#[tokio::test]
+async fn the_docker_token_flow() {
+    let server = Server::start();
+    push_image(&server, "acme/app", "v1", 1).await;
+    let anon = anonymous();
+    let response = anon.get(server.url("/v2/")).send().await.unwrap();
+    assert_eq!(response.status(), 401);
+    let host = server.http.trim_start_matches("http://");
+    assert_eq!(response.headers()["www-authenticate"], format!("Bearer realm=\"http://{host}/auth/token\",service=\"berth\"").as_str());
+    expect_error(response, 401, "UNAUTHORIZED").await;
+
+    // Over HTTPS the realm is https.
+    let ca = std::fs::read(server.data_dir.join("tls/ca.crt")).unwrap();
+    let tls = reqwest::Client::builder().tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()]).build().unwrap();
+    let response = tls.get(format!("{}/v2/acme/app/manifests/v1", server.https)).send().await.unwrap();
+    let challenge = response.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    assert!(challenge.starts_with("Bearer realm=\"https://") && challenge.contains("scope=\"repository:acme/app:pull\""), "{challenge}");
+
+    // An anonymous token opens /v2/ but not a private repository.
+    let token: serde_json::Value = anon.get(server.url("/auth/token?service=berth&scope=repository:acme/app:pull")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(token["expires_in"], 300);
+    let bearer = format!("Bearer {}", token["token"].as_str().unwrap());
+    assert_eq!(anon.get(server.url("/v2/")).header("authorization", &bearer).send().await.unwrap().status(), 200);
+    let denied = anon.get(server.url("/v2/acme/app/manifests/v1")).header("authorization", &bearer).send().await.unwrap();
+    assert_eq!(denied.status(), 401);
+    assert!(denied.headers()["www-authenticate"].to_str().unwrap().contains("error=\"insufficient_scope\""));
+
+    // The admin's token carries what was asked for, and works.
+    let token: serde_json::Value = client()
+        .get(server.url("/auth/token?service=berth&scope=repository:acme/app:pull,push&offline_token=true"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let bearer = format!("Bearer {}", token["token"].as_str().unwrap());
+    assert_eq!(anon.get(server.url("/v2/acme/app/manifests/v1")).header("authorization", &bearer).send().await.unwrap().status(), 200);
+    let refresh = token["refresh_token"].as_str().unwrap().to_owned();
+
+    // docker login's OAuth flows: password grant, then refresh-token grant.
+    let form = [("grant_type", "password"), ("username", "admin"), ("password", ADMIN_PASSWORD), ("access_type", "offline"), ("client_id", "docker"), ("service", "berth")];
+    let posted: serde_json::Value = anon.post(server.url("/auth/token")).form(&form).send().await.unwrap().json().await.unwrap();
+    assert!(posted["access_token"].is_string() && posted["refresh_token"].is_string(), "{posted}");
+    let form = [("grant_type", "refresh_token"), ("refresh_token", refresh.as_str()), ("scope", "repository:acme/app:pull"), ("service", "berth")];
+    let refreshed = anon.post(server.url("/auth/token")).form(&form).send().await.unwrap();
+    assert_eq!(refreshed.status(), 200);
+    let form = [("grant_type", "password"), ("username", "admin"), ("password", "wrong")];
+    assert_eq!(anon.post(server.url("/auth/token")).form(&form).send().await.unwrap().status(), 401);
+    // A refresh token is not an access token.
+    let misuse = anon.get(server.url("/v2/")).header("authorization", format!("Bearer {refresh}")).send().await.unwrap();
+    assert_eq!(misuse.status(), 401);
+}
+
+/// What a caller may do to acme/app, by operation: [pull, push, delete tag, change settings].
+#[tokio::test]
+async fn roles_on_a_private_org_repository() {
+    let server = Server::start();
+    organisation(&server).await;
+    let expectations: [(&str, [bool; 4]); 7] = [
+        ("anonymous", [false, false, false, false]),
+        ("alice", [false, false, false, false]),
+        ("bob", [true, false, false, false]),
+        ("carol", [true, true, true, false]),
+        ("dave", [true, true, true, true]),
+        ("erin", [true, true, true, true]),
+        ("admin", [true, true, true, true]),
+    ];
+    for (i, (who, [pull, push, delete, settings])) in expectations.iter().enumerate() {
+        let c = match *who {
+            "anonymous" => anonymous(),
+            "admin" => client(),
+            user => as_user(user, PASSWORD),
+        };
+        let refused = if *who == "anonymous" { 401 } else { 403 };
+        let got = c.get(server.url("/v2/acme/app/manifests/v1")).send().await.unwrap().status().as_u16();
+        assert_eq!(got, if *pull { 200 } else { refused }, "{who} pull");
+        let blob = format!("blob of {who}");
+        let got = c.post(server.url(&format!("/v2/acme/app/blobs/uploads/?digest={}", digest(blob.as_bytes())))).body(blob).send().await.unwrap().status().as_u16();
+        assert_eq!(got, if *push { 201 } else { refused }, "{who} push");
+        let tag = format!("t{i}");
+        let manifest = client().get(server.url("/v2/acme/app/manifests/v1")).send().await.unwrap().text().await.unwrap();
+        put_manifest(&server, "acme/app", &tag, "application/vnd.oci.image.manifest.v1+json", &manifest).await;
+        let got = c.delete(server.url(&format!("/v2/acme/app/manifests/{tag}"))).send().await.unwrap().status().as_u16();
+        assert_eq!(got, if *delete { 202 } else { refused }, "{who} delete");
+        let got = c.patch(server.url("/api/v0/repositories/acme/app")).json(&json!({"shortDescription": who})).send().await.unwrap().status().as_u16();
+        let api_refused = if *who == "anonymous" { 401 } else { 403 };
+        assert_eq!(got, if *settings { 200 } else { api_refused }, "{who} settings");
+    }
+}
+
+#[tokio::test]
+async fn private_blobs_stay_private_and_the_catalog_is_filtered() {
+    let server = Server::start();
+    organisation(&server).await;
+    let secret = push_blob(&server, "acme/app", b"private layer").await;
+    let alice = as_user("alice", PASSWORD);
+    // Alice owns her namespace, and may create repositories there on push.
+    let own = format!("/v2/alice/mine/blobs/uploads/?digest={}", digest(b"mine"));
+    assert_eq!(alice.post(server.url(&own)).body("mine").send().await.unwrap().status(), 201);
+    // She cannot reach acme's blob through her own repository, nor push into acme.
+    expect_error(alice.get(server.url(&format!("/v2/alice/mine/blobs/{secret}"))).send().await.unwrap(), 404, "BLOB_UNKNOWN").await;
+    let mount = format!("/v2/alice/mine/blobs/uploads/?mount={secret}&from=acme/app");
+    assert_eq!(alice.post(server.url(&mount)).send().await.unwrap().status(), 202, "no mount from a repository she cannot read");
+    expect_error(alice.post(server.url("/v2/acme/new/blobs/uploads/")).send().await.unwrap(), 403, "DENIED").await;
+
+    let catalog: serde_json::Value = alice.get(server.url("/v2/_catalog")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(catalog["repositories"], json!(["alice/mine"]));
+    let bob: serde_json::Value = as_user("bob", PASSWORD).get(server.url("/v2/_catalog")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(bob["repositories"], json!(["acme/app"]));
+    assert_eq!(anonymous().get(server.url("/v2/_catalog")).send().await.unwrap().status(), 401);
+
+    // Made public, acme/app is readable by everyone, anonymous callers included.
+    api(&server, reqwest::Method::PATCH, "/api/v0/repositories/acme/app", json!({"visibility": "public"})).await;
+    assert_eq!(alice.get(server.url("/v2/acme/app/manifests/v1")).send().await.unwrap().status(), 200);
+    let token: serde_json::Value = anonymous().get(server.url("/auth/token?service=berth&scope=repository:acme/app:pull,push")).send().await.unwrap().json().await.unwrap();
+    let bearer = format!("Bearer {}", token["token"].as_str().unwrap());
+    assert_eq!(anonymous().get(server.url("/v2/acme/app/manifests/v1")).header("authorization", &bearer).send().await.unwrap().status(), 200);
+    let push = anonymous().post(server.url("/v2/acme/app/blobs/uploads/")).header("authorization", &bearer).send().await.unwrap();
+    assert_eq!(push.status(), 401, "the anonymous token carries pull only");
+}
+
+#[tokio::test]
+async fn access_tokens_act_for_their_user_within_their_limits() {
+    let server = Server::start();
+    organisation(&server).await;
+    let carol = as_user("carol", PASSWORD);
+    let created = carol.post(server.url("/api/v0/accounts/carol/tokens")).json(&json!({"name": "ci"})).send().await.unwrap();
+    assert_eq!(created.status(), 201);
+    let created: serde_json::Value = created.json().await.unwrap();
+    let token = created["token"].as_str().unwrap().to_owned();
+    let with_token = as_user("carol", &token);
+    assert_eq!(with_token.get(server.url("/v2/acme/app/manifests/v1")).send().await.unwrap().status(), 200);
+    assert_eq!(as_user("bob", &token).get(server.url("/v2/")).send().await.unwrap().status(), 401, "only for its own user");
+    let listed: serde_json::Value = carol.get(server.url("/api/v0/accounts/carol/tokens")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(listed["tokens"][0]["name"], "ci");
+    assert!(listed["tokens"][0]["lastUsed"].is_u64(), "{listed}");
+    assert!(listed["tokens"][0].get("token").is_none(), "the secret is shown once");
+    let id = created["id"].as_str().unwrap();
+    assert_eq!(carol.delete(server.url(&format!("/api/v0/accounts/carol/tokens/{id}"))).send().await.unwrap().status(), 204);
+    assert_eq!(with_token.get(server.url("/v2/")).send().await.unwrap().status(), 401, "revoked");
+
+    // Restricted to pulls of another repository: nothing here.
+    let limited: serde_json::Value = carol
+        .post(server.url("/api/v0/accounts/carol/tokens"))
+        .json(&json!({"name": "narrow", "repositories": ["acme/other"], "actions": ["pull"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let narrow = as_user("carol", limited["token"].as_str().unwrap());
+    assert_eq!(narrow.get(server.url("/v2/acme/app/manifests/v1")).send().await.unwrap().status(), 403);
+    // Expired.
+    let expired: serde_json::Value =
+        carol.post(server.url("/api/v0/accounts/carol/tokens")).json(&json!({"name": "old", "expiresAt": 1})).send().await.unwrap().json().await.unwrap();
+    assert_eq!(as_user("carol", expired["token"].as_str().unwrap()).get(server.url("/v2/")).send().await.unwrap().status(), 401);
+    // Someone else's tokens are not yours to make.
+    assert_eq!(carol.post(server.url("/api/v0/accounts/bob/tokens")).json(&json!({"name": "x"})).send().await.unwrap().status(), 403);
+}
+
+#[tokio::test]
+async fn immutable_tags_cannot_move() {
+    let server = Server::start();
+    let first = push_image(&server, "ns/app", "v1", 1).await;
+    api(&server, reqwest::Method::PATCH, "/api/v0/repositories/ns/app", json!({"immutableTags": true})).await;
+    let same = client().get(server.url(&format!("/v2/ns/app/manifests/{first}"))).send().await.unwrap().text().await.unwrap();
+    put_manifest(&server, "ns/app", "v1", "application/vnd.oci.image.manifest.v1+json", &same).await;
+    let config = push_blob(&server, "ns/app", b"{}").await;
+    let other = image_manifest((&config, 2), &[], "");
+    let response = client().put(server.url("/v2/ns/app/manifests/v1")).header("content-type", "application/vnd.oci.image.manifest.v1+json").body(other).send().await.unwrap();
+    let body = expect_error(response, 403, "DENIED").await;
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("immutable"), "{body}");
+    let still = client().head(server.url("/v2/ns/app/manifests/v1")).send().await.unwrap();
+    assert_eq!(still.headers()["docker-content-digest"], first.as_str());
+}
+
+#[tokio::test]
+async fn bad_credentials_all_look_the_same() {
+    let server = Server::start();
+    organisation(&server).await;
+    let long = "p".repeat(20_000);
+    let cases: Vec<(&str, String)> = vec![
+        ("wrong password", basic("alice", "nope")),
+        ("unknown user", basic("nobody", "nope")),
+        ("very long password", basic("alice", &long)),
+        ("not base64", "Basic !!!not-base64!!!".into()),
+        ("no colon", format!("Basic {}", "YWxpY2U=")),
+        ("garbage bearer", "Bearer garbage".into()),
+        ("forged bearer", "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJhZG1pbiJ9.".into()),
+        ("unknown scheme", "Digest username=alice".into()),
+    ];
+    let mut messages = std::collections::HashSet::new();
+    for (what, header) in cases {
+        let response = anonymous().get(server.url("/v2/acme/app/tags/list")).header("authorization", header).send().await.unwrap();
+        assert!(response.headers().contains_key("www-authenticate"), "{what}");
+        let body = expect_error(response, 401, "UNAUTHORIZED").await;
+        messages.insert(body["errors"][0]["message"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(messages.len(), 1, "one message for every failure: {messages:?}");
+    // Headers over the configured limit are refused before anything else.
+    let huge = basic("alice", &"p".repeat(100_000));
+    let response = anonymous().get(server.url("/v2/")).header("authorization", huge).send().await.unwrap();
+    assert_eq!(response.status(), 431);
+    // The API answers NOT_AUTHENTICATED the same way.
+    let response = as_user("alice", "nope").get(server.url("/api/v0/accounts/alice")).send().await.unwrap();
+    assert_eq!(response.status(), 401);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["errors"][0]["code"], "NOT_AUTHENTICATED");
+}
