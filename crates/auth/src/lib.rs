@@ -11,6 +11,7 @@
 
 pub mod access_token;
 pub mod jwt;
+pub mod limiter;
 pub mod password;
 pub mod policy;
 pub mod service;
@@ -26,6 +27,9 @@ pub enum Error {
     /// Wrong user name, password or token; deliberately not saying which.
     #[error("invalid credentials")]
     InvalidCredentials,
+    /// Too many failed attempts for the account or from the source; try later.
+    #[error("too many failed login attempts; try again later")]
+    TooManyAttempts,
     /// A token that is malformed, forged, expired or for another service.
     #[error("invalid token: {0}")]
     InvalidToken(String),

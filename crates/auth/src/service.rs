@@ -5,6 +5,7 @@
 //! of user and password), so argon2 runs once, not on every request.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -14,6 +15,7 @@ use berth_meta::{Account, AccountKind, Command, Meta};
 use sha2::{Digest as _, Sha256};
 
 use crate::jwt::{Access, Claims, TokenKeys};
+use crate::limiter::Limiter;
 use crate::subject::{Action, Level, Restriction, Subject};
 use crate::{Error, RepositoryFacts, access_token, password};
 
@@ -34,6 +36,7 @@ pub struct Auth {
     keys: TokenKeys,
     service: String,
     verified: Mutex<HashMap<[u8; 32], (String, Instant)>>,
+    limiter: Limiter,
 }
 
 /// What the first start did.
@@ -73,7 +76,7 @@ impl Auth {
             };
             meta.apply(Command::CreateAccount(CreateAccount { name: "admin".into(), account })).await?;
         }
-        let auth = Auth { meta, keys, service: service.to_owned(), verified: Mutex::default() };
+        let auth = Auth { meta, keys, service: service.to_owned(), verified: Mutex::default(), limiter: Limiter::default() };
         Ok((auth, Bootstrap { generated_admin_password }))
     }
 
@@ -82,9 +85,21 @@ impl Auth {
         &self.service
     }
 
-    /// Checks a user name and a password or access token; the subject on success.
-    /// Every failure is the same `InvalidCredentials`, whatever was wrong.
-    pub async fn login(&self, user: &str, secret: &str) -> Result<Subject, Error> {
+    /// Checks a user name and a password or access token, from `source`; the subject on
+    /// success. Every failure is the same `InvalidCredentials`, whatever was wrong, and
+    /// counts towards `TooManyAttempts` for the account and the source.
+    pub async fn login(&self, user: &str, secret: &str, source: Option<IpAddr>) -> Result<Subject, Error> {
+        if self.limiter.is_blocked(user, source) {
+            return Err(Error::TooManyAttempts);
+        }
+        let result = self.check(user, secret).await;
+        if matches!(result, Err(Error::InvalidCredentials)) {
+            self.limiter.failed(user, source);
+        }
+        result
+    }
+
+    async fn check(&self, user: &str, secret: &str) -> Result<Subject, Error> {
         if let Some((id, secret_hash)) = access_token::parse(secret) {
             return self.login_with_token(user, &id, &secret_hash).await;
         }

@@ -15,6 +15,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
+use tower::Layer as _;
 
 /// How long in-flight requests may run after the shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -37,6 +38,10 @@ pub struct ConnStats {
     /// Requests being processed now.
     pub writing: AtomicU64,
 }
+
+/// The address a request's connection comes from (a request extension).
+#[derive(Clone, Copy, Debug)]
+pub struct Peer(pub std::net::SocketAddr);
 
 /// Decrements a counter when dropped.
 pub struct Gauge<'a>(&'a AtomicU64);
@@ -83,7 +88,7 @@ pub async fn serve(
                     accepted = listener.tcp.accept() => accepted,
                     _ = stop.changed() => break,
                 };
-                let (socket, _peer) = match accepted {
+                let (socket, peer) = match accepted {
                     Ok(pair) => pair,
                     Err(e) => {
                         // Out of file descriptors and the like: back off instead of spinning.
@@ -100,7 +105,7 @@ pub async fn serve(
                     let mut builder = auto::Builder::new(TokioExecutor::new());
                     builder.http1().timer(TokioTimer::new()).half_close(true).header_read_timeout(HEADER_TIMEOUT).max_buf_size(max_header_size.max(8192));
                     builder.http2().timer(TokioTimer::new()).max_header_list_size(max_header_size as u32);
-                    let service = TowerToHyperService::new(router);
+                    let service = TowerToHyperService::new(axum::Extension(Peer(peer)).layer(router));
                     let result = match tls {
                         Some(acceptor) => {
                             let handshake = {

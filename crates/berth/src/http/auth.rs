@@ -10,6 +10,7 @@ use berth_auth::{Action, Auth, Subject};
 use super::error::{ApiError, Code};
 use super::v2::route::V2Route;
 use crate::app::AppState;
+use crate::serve::Peer;
 
 /// Whether the request came over TLS (set per listener), for the realm URL.
 #[derive(Clone, Copy, Debug)]
@@ -53,9 +54,19 @@ pub fn basic_credentials(value: &str) -> Option<(String, String)> {
     Some((user.to_owned(), secret.to_owned()))
 }
 
+/// The source address of a request, when known.
+pub fn source(extensions: &axum::http::Extensions) -> Option<std::net::IpAddr> {
+    extensions.get::<Peer>().map(|p| p.0.ip())
+}
+
+/// `429 TOOMANYREQUESTS` after too many failed logins.
+pub fn too_many() -> ApiError {
+    ApiError::new(StatusCode::TOO_MANY_REQUESTS, Code::TooManyRequests, "too many failed login attempts; try again later")
+}
+
 /// Reads and verifies the credentials. Wrong credentials are a `401` with a challenge,
 /// the same whatever was wrong.
-pub async fn identify(app: &AppState, headers: &HeaderMap, https: Https) -> Result<Caller, ApiError> {
+pub async fn identify(app: &AppState, headers: &HeaderMap, source: Option<std::net::IpAddr>, https: Https) -> Result<Caller, ApiError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(Caller::Anonymous) };
     let value = value.to_str().unwrap_or("");
     if let Some(token) = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")) {
@@ -67,9 +78,10 @@ pub async fn identify(app: &AppState, headers: &HeaderMap, https: Https) -> Resu
     let Some((user, secret)) = basic_credentials(value) else {
         return Err(challenge(app, headers, https, None, None));
     };
-    match app.auth.login(&user, &secret).await {
+    match app.auth.login(&user, &secret, source).await {
         Ok(subject) => Ok(Caller::User(subject)),
         Err(berth_auth::Error::InvalidCredentials) => Err(challenge(app, headers, https, None, None)),
+        Err(berth_auth::Error::TooManyAttempts) => Err(too_many()),
         Err(e) => Err(ApiError::internal(&e)),
     }
 }

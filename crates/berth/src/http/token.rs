@@ -17,9 +17,10 @@ use berth_auth::{Action, Subject};
 use serde_json::json;
 
 use super::RouteName;
-use super::auth::{Https, basic_credentials, challenge};
+use super::auth::{Https, basic_credentials, challenge, too_many};
 use super::error::{ApiError, Code};
 use crate::app::AppState;
+use crate::serve::Peer;
 
 /// Parses `type:name:actions`; the name may itself hold `:` (a registry host and port).
 fn parse_scope(scope: &str) -> Option<(String, String, Vec<String>)> {
@@ -70,7 +71,14 @@ fn unauthorized(app: &AppState, headers: &HeaderMap, https: Https) -> Response {
 }
 
 /// `GET /auth/token`.
-pub async fn get(State(app): State<AppState>, Extension(https): Extension<Https>, headers: HeaderMap, uri: axum::http::Uri) -> Response {
+pub async fn get(
+    State(app): State<AppState>,
+    Extension(https): Extension<Https>,
+    peer: Option<Extension<Peer>>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
+    let source = peer.map(|p| p.0.0.ip());
     let params = pairs(uri.query().unwrap_or(""));
     let scopes: Vec<String> = params.iter().filter(|(k, _)| k == "scope").map(|(_, v)| v.clone()).collect();
     let offline = params.iter().any(|(k, v)| k == "offline_token" && v == "true");
@@ -78,9 +86,10 @@ pub async fn get(State(app): State<AppState>, Extension(https): Extension<Https>
         None => Subject::Anonymous,
         Some(value) => {
             let Some((user, secret)) = basic_credentials(value) else { return unauthorized(&app, &headers, https) };
-            match app.auth.login(&user, &secret).await {
+            match app.auth.login(&user, &secret, source).await {
                 Ok(subject) => subject,
                 Err(berth_auth::Error::InvalidCredentials) => return unauthorized(&app, &headers, https),
+                Err(berth_auth::Error::TooManyAttempts) => return too_many().into_response(),
                 Err(e) => return ApiError::internal(&e).into_response(),
             }
         }
@@ -92,7 +101,8 @@ pub async fn get(State(app): State<AppState>, Extension(https): Extension<Https>
 }
 
 /// `POST /auth/token` (OAuth2 password and refresh-token grants).
-pub async fn post(State(app): State<AppState>, body: Bytes) -> Response {
+pub async fn post(State(app): State<AppState>, peer: Option<Extension<Peer>>, body: Bytes) -> Response {
+    let source = peer.map(|p| p.0.0.ip());
     let params = pairs(&String::from_utf8_lossy(&body));
     let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     let scopes: Vec<String> = params.iter().filter(|(k, _)| k == "scope").map(|(_, v)| v.clone()).collect();
@@ -100,9 +110,10 @@ pub async fn post(State(app): State<AppState>, body: Bytes) -> Response {
     let (subject, refresh) = match param("grant_type").as_deref() {
         Some("password") => {
             let (Some(user), Some(password)) = (param("username"), param("password")) else { return denied() };
-            match app.auth.login(&user, &password).await {
+            match app.auth.login(&user, &password, source).await {
                 Ok(subject) => (subject, param("access_type").as_deref() == Some("offline")),
                 Err(berth_auth::Error::InvalidCredentials) => return denied(),
+                Err(berth_auth::Error::TooManyAttempts) => return too_many().into_response(),
                 Err(e) => return ApiError::internal(&e).into_response(),
             }
         }

@@ -7,12 +7,6 @@ use crate::harness::*;
 
 const PASSWORD: &str = "correct horse battery";
 
-fn as_user(user: &str, password: &str) -> reqwest::Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(reqwest::header::AUTHORIZATION, basic(user, password).parse().unwrap());
-    reqwest::Client::builder().default_headers(headers).build().unwrap()
-}
-
 async fn api(server: &Server, method: reqwest::Method, path: &str, body: serde_json::Value) -> serde_json::Value {
     let response = client().request(method.clone(), server.url(path)).json(&body).send().await.unwrap();
     let status = response.status();
@@ -110,7 +104,7 @@ async fn roles_on_a_private_org_repository() {
         let c = match *who {
             "anonymous" => anonymous(),
             "admin" => client(),
-            user => as_user(user, PASSWORD),
+            user => client_as(user, PASSWORD),
         };
         let refused = if *who == "anonymous" { 401 } else { 403 };
         let got = c.get(server.url("/v2/acme/app/manifests/v1")).send().await.unwrap().status().as_u16();
@@ -134,7 +128,7 @@ async fn private_blobs_stay_private_and_the_catalog_is_filtered() {
     let server = Server::start();
     organisation(&server).await;
     let secret = push_blob(&server, "acme/app", b"private layer").await;
-    let alice = as_user("alice", PASSWORD);
+    let alice = client_as("alice", PASSWORD);
     // Alice owns her namespace, and may create repositories there on push.
     let own = format!("/v2/alice/mine/blobs/uploads/?digest={}", digest(b"mine"));
     assert_eq!(alice.post(server.url(&own)).body("mine").send().await.unwrap().status(), 201);
@@ -146,7 +140,7 @@ async fn private_blobs_stay_private_and_the_catalog_is_filtered() {
 
     let catalog: serde_json::Value = alice.get(server.url("/v2/_catalog")).send().await.unwrap().json().await.unwrap();
     assert_eq!(catalog["repositories"], json!(["alice/mine"]));
-    let bob: serde_json::Value = as_user("bob", PASSWORD).get(server.url("/v2/_catalog")).send().await.unwrap().json().await.unwrap();
+    let bob: serde_json::Value = client_as("bob", PASSWORD).get(server.url("/v2/_catalog")).send().await.unwrap().json().await.unwrap();
     assert_eq!(bob["repositories"], json!(["acme/app"]));
     assert_eq!(anonymous().get(server.url("/v2/_catalog")).send().await.unwrap().status(), 401);
 
@@ -164,14 +158,14 @@ async fn private_blobs_stay_private_and_the_catalog_is_filtered() {
 async fn access_tokens_act_for_their_user_within_their_limits() {
     let server = Server::start();
     organisation(&server).await;
-    let carol = as_user("carol", PASSWORD);
+    let carol = client_as("carol", PASSWORD);
     let created = carol.post(server.url("/api/v0/accounts/carol/tokens")).json(&json!({"name": "ci"})).send().await.unwrap();
     assert_eq!(created.status(), 201);
     let created: serde_json::Value = created.json().await.unwrap();
     let token = created["token"].as_str().unwrap().to_owned();
-    let with_token = as_user("carol", &token);
+    let with_token = client_as("carol", &token);
     assert_eq!(with_token.get(server.url("/v2/acme/app/manifests/v1")).send().await.unwrap().status(), 200);
-    assert_eq!(as_user("bob", &token).get(server.url("/v2/")).send().await.unwrap().status(), 401, "only for its own user");
+    assert_eq!(client_as("bob", &token).get(server.url("/v2/")).send().await.unwrap().status(), 401, "only for its own user");
     let listed: serde_json::Value = carol.get(server.url("/api/v0/accounts/carol/tokens")).send().await.unwrap().json().await.unwrap();
     assert_eq!(listed["tokens"][0]["name"], "ci");
     assert!(listed["tokens"][0]["lastUsed"].is_u64(), "{listed}");
@@ -190,12 +184,12 @@ async fn access_tokens_act_for_their_user_within_their_limits() {
         .json()
         .await
         .unwrap();
-    let narrow = as_user("carol", limited["token"].as_str().unwrap());
+    let narrow = client_as("carol", limited["token"].as_str().unwrap());
     assert_eq!(narrow.get(server.url("/v2/acme/app/manifests/v1")).send().await.unwrap().status(), 403);
     // Expired.
     let expired: serde_json::Value =
         carol.post(server.url("/api/v0/accounts/carol/tokens")).json(&json!({"name": "old", "expiresAt": 1})).send().await.unwrap().json().await.unwrap();
-    assert_eq!(as_user("carol", expired["token"].as_str().unwrap()).get(server.url("/v2/")).send().await.unwrap().status(), 401);
+    assert_eq!(client_as("carol", expired["token"].as_str().unwrap()).get(server.url("/v2/")).send().await.unwrap().status(), 401);
     // Someone else's tokens are not yours to make.
     assert_eq!(carol.post(server.url("/api/v0/accounts/bob/tokens")).json(&json!({"name": "x"})).send().await.unwrap().status(), 403);
 }
@@ -244,8 +238,77 @@ async fn bad_credentials_all_look_the_same() {
     let response = anonymous().get(server.url("/v2/")).header("authorization", huge).send().await.unwrap();
     assert_eq!(response.status(), 431);
     // The API answers NOT_AUTHENTICATED the same way.
-    let response = as_user("alice", "nope").get(server.url("/api/v0/accounts/alice")).send().await.unwrap();
+    let response = client_as("alice", "nope").get(server.url("/api/v0/accounts/alice")).send().await.unwrap();
     assert_eq!(response.status(), 401);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["errors"][0]["code"], "NOT_AUTHENTICATED");
+}
+
+#[tokio::test]
+async fn failed_logins_are_limited_per_account_and_source() {
+    let server = Server::start();
+    api(&server, reqwest::Method::POST, "/api/v0/accounts", json!({"name": "alice", "password": PASSWORD})).await;
+    for _ in 0..10 {
+        let response = client_as("alice", "guess").get(server.url("/v2/")).send().await.unwrap();
+        assert_eq!(response.status(), 401);
+    }
+    // Now even the right password waits, for this account and from this address.
+    let response = client_as("alice", PASSWORD).get(server.url("/v2/")).send().await.unwrap();
+    expect_error(response, 429, "TOOMANYREQUESTS").await;
+    let token = client_as("admin", "guess").get(server.url("/auth/token?service=berth")).send().await.unwrap();
+    assert_eq!(token.status(), 429);
+}
+
+#[tokio::test]
+async fn api_listings_effective_access_and_repository_deletion() {
+    let server = Server::start();
+    organisation(&server).await;
+    for name in ["one", "two", "three", "four"] {
+        api(&server, reqwest::Method::POST, "/api/v0/repositories/acme", json!({"name": name})).await;
+    }
+    // Paged with start/limit, Link and X-Total-Count.
+    let mut next = Some("/api/v0/repositories?limit=2".to_owned());
+    let mut seen = Vec::new();
+    while let Some(path) = next.take() {
+        let response = client().get(server.url(&path)).send().await.unwrap();
+        assert_eq!(response.headers()["x-total-count"], "5");
+        next = response.headers().get("link").map(|l| {
+            let l = l.to_str().unwrap();
+            l[l.find('<').unwrap() + 1..l.find('>').unwrap()].to_owned()
+        });
+        let body: serde_json::Value = response.json().await.unwrap();
+        seen.extend(body["repositories"].as_array().unwrap().iter().map(|r| format!("{}/{}", r["namespace"].as_str().unwrap(), r["name"].as_str().unwrap())));
+    }
+    assert_eq!(seen, ["acme/app", "acme/four", "acme/one", "acme/three", "acme/two"]);
+    // Bob sees only what he may pull.
+    let bob: serde_json::Value = client_as("bob", PASSWORD).get(server.url("/api/v0/repositories/acme")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(bob["repositories"].as_array().unwrap().len(), 1);
+    let accounts = client().get(server.url("/api/v0/accounts?limit=3")).send().await.unwrap();
+    assert_eq!(accounts.headers()["x-total-count"], "7");
+    let accounts: serde_json::Value = accounts.json().await.unwrap();
+    assert_eq!(accounts["accounts"][0]["name"], "acme");
+    assert_eq!(accounts["accounts"][0]["isOrg"], true);
+
+    // Effective access, for oneself or by an admin.
+    let access: serde_json::Value = client_as("bob", PASSWORD).get(server.url("/api/v0/accounts/bob/repositoryAccess/acme/app")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(access["accessLevel"], "read-only");
+    let access: serde_json::Value = client().get(server.url("/api/v0/accounts/erin/repositoryAccess/acme/app")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(access["accessLevel"], "admin");
+    let access: serde_json::Value = client().get(server.url("/api/v0/accounts/alice/repositoryAccess/acme/app")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(access["accessLevel"], serde_json::Value::Null);
+    assert_eq!(client_as("bob", PASSWORD).get(server.url("/api/v0/accounts/carol/repositoryAccess/acme/app")).send().await.unwrap().status(), 403);
+
+    let teams: serde_json::Value = client_as("dave", PASSWORD).get(server.url("/api/v0/repositories/acme/app/teamAccess")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(teams["teamAccessList"].as_array().unwrap().len(), 3, "{teams}");
+    assert_eq!(client_as("carol", PASSWORD).get(server.url("/api/v0/repositories/acme/app/teamAccess")).send().await.unwrap().status(), 403);
+
+    // Deleting a repository takes everything in it.
+    assert_eq!(client_as("carol", PASSWORD).delete(server.url("/api/v0/repositories/acme/app")).send().await.unwrap().status(), 403);
+    assert_eq!(client_as("dave", PASSWORD).delete(server.url("/api/v0/repositories/acme/app")).send().await.unwrap().status(), 204);
+    expect_error(client().get(server.url("/v2/acme/app/tags/list")).send().await.unwrap(), 404, "NAME_UNKNOWN").await;
+    expect_error(client().get(server.url("/v2/acme/app/manifests/v1")).send().await.unwrap(), 404, "NAME_UNKNOWN").await;
+    let gone = client().get(server.url("/api/v0/repositories/acme/app")).send().await.unwrap();
+    assert_eq!(gone.status(), 404);
+    let body: serde_json::Value = gone.json().await.unwrap();
+    assert_eq!(body["errors"][0]["code"], "NO_SUCH_REPOSITORY");
 }

@@ -26,9 +26,7 @@ fn next(state: &mut u64) -> u64 {
 
 /// Pushes images until the server dies; records each image whose manifest was acknowledged.
 async fn pusher(base: String, worker: u64, round: u64, acked: Arc<Mutex<Vec<Acked>>>, blobs_acked: Arc<Mutex<Vec<(String, String)>>>) {
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(reqwest::header::AUTHORIZATION, basic("admin", ADMIN_PASSWORD).parse().unwrap());
-    let c = reqwest::Client::builder().timeout(Duration::from_secs(30)).default_headers(headers).build().unwrap();
+    let c = client();
     let mut rng = (round * 1000 + worker + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     let repo = format!("crash/w{worker}");
     for i in 0.. {

@@ -136,11 +136,16 @@ pub fn basic(user: &str, password: &str) -> String {
     format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
 }
 
+/// An HTTP client that authenticates as `user` (Basic) on every request.
+pub fn client_as(user: &str, password: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::AUTHORIZATION, basic(user, password).parse().unwrap());
+    reqwest::Client::builder().timeout(Duration::from_secs(300)).default_headers(headers).build().unwrap()
+}
+
 /// An HTTP client that authenticates as the administrator on every request.
 pub fn client() -> reqwest::Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(reqwest::header::AUTHORIZATION, basic("admin", ADMIN_PASSWORD).parse().unwrap());
-    reqwest::Client::builder().timeout(Duration::from_secs(300)).default_headers(headers).build().unwrap()
+    client_as("admin", ADMIN_PASSWORD)
 }
 
 /// An HTTP client that sends no credentials.

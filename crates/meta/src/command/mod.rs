@@ -20,7 +20,7 @@ pub use account::{CreateAccount, CreateTeam, DeleteAccount, OWNERS_TEAM, SetTeam
 pub use blob_link::{LinkBlob, UnlinkBlob};
 pub use grant::{GrantTarget, SetGrant};
 pub use manifest::{DeleteManifest, PutManifest};
-pub use repository::{CreateRepository, UpdateRepository};
+pub use repository::{CreateRepository, DeleteRepository, UpdateRepository};
 pub use setting::PutSetting;
 pub use tag::DeleteTag;
 pub use token::{CreateAccessToken, RevokeAccessToken, TouchAccessToken};
@@ -66,6 +66,8 @@ pub enum Command {
     TouchAccessToken(TouchAccessToken),
     /// Sets a registry-wide setting.
     PutSetting(PutSetting),
+    /// Deletes a repository and everything in it.
+    DeleteRepository(DeleteRepository),
 }
 
 /// The result of applying a command.
@@ -126,6 +128,7 @@ impl Command {
             Command::CreateRepository(c) => c.apply(tx),
             Command::UpdateRepository(c) => c.apply(tx),
             Command::CreateAccessToken(c) => c.apply(tx),
+            Command::DeleteRepository(c) => c.apply(tx),
             Command::RevokeAccessToken(c) => c.apply(tx),
             Command::TouchAccessToken(c) => c.apply(tx),
             Command::PutSetting(c) => c.apply(tx),

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::{Applied, Rejection};
 use crate::Error;
 use crate::records::{self, Repository};
-use crate::tables::REPOSITORIES;
+use crate::tables::{BLOB_LINKS, MANIFEST_CONTENT, MANIFEST_REPOSITORIES, MANIFESTS, REFERRERS, REPOSITORIES, REPOSITORY_GRANTS, TAGS};
 
 /// Creates `name` at `at` unless it exists (a push creates repositories private).
 pub(super) fn ensure_repository(tx: &WriteTransaction, name: &str, at: u64) -> Result<(), Error> {
@@ -75,6 +75,74 @@ impl UpdateRepository {
         record.short_description = self.short_description.unwrap_or(record.short_description);
         record.long_description = self.long_description.unwrap_or(record.long_description);
         tx.open_table(REPOSITORIES)?.insert(self.name.as_str(), records::encode(&record).as_slice())?;
+        Ok(Applied::Done)
+    }
+}
+
+/// Deletes a repository with its tags, manifests, blob links, referrers and grants.
+/// Manifest bytes go with their last holder; blob bytes stay until garbage collection.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeleteRepository {
+    /// Its name.
+    pub name: String,
+}
+
+/// Removes every `(repo, …)` key of a two-part-key table; returns the second parts.
+fn drain2<V: redb::Value + 'static>(tx: &WriteTransaction, table: redb::TableDefinition<(&str, &str), V>, repo: &str) -> Result<Vec<String>, Error> {
+    let mut table = tx.open_table(table)?;
+    let mut keys = Vec::new();
+    for entry in table.range((repo, "")..)? {
+        let (key, _) = entry?;
+        let (r, item) = key.value();
+        if r != repo {
+            break;
+        }
+        keys.push(item.to_owned());
+    }
+    for key in &keys {
+        table.remove((repo, key.as_str()))?;
+    }
+    Ok(keys)
+}
+
+/// Removes every `(repo, …, …)` key of a three-part-key table.
+fn drain3<V: redb::Value + 'static>(tx: &WriteTransaction, table: redb::TableDefinition<(&str, &str, &str), V>, repo: &str) -> Result<(), Error> {
+    let mut table = tx.open_table(table)?;
+    let mut keys = Vec::new();
+    for entry in table.range((repo, "", "")..)? {
+        let (key, _) = entry?;
+        let (r, b, c) = key.value();
+        if r != repo {
+            break;
+        }
+        keys.push((b.to_owned(), c.to_owned()));
+    }
+    for (b, c) in &keys {
+        table.remove((repo, b.as_str(), c.as_str()))?;
+    }
+    Ok(())
+}
+
+impl DeleteRepository {
+    pub(super) fn apply(self, tx: &WriteTransaction) -> Result<Applied, Error> {
+        let repo = self.name.as_str();
+        if tx.open_table(REPOSITORIES)?.remove(repo)?.is_none() {
+            return Ok(Applied::Rejected(Rejection::RepositoryUnknown));
+        }
+        drain2(tx, TAGS, repo)?;
+        drain2(tx, BLOB_LINKS, repo)?;
+        let manifests = drain2(tx, MANIFESTS, repo)?;
+        drain3(tx, REFERRERS, repo)?;
+        drain3(tx, REPOSITORY_GRANTS, repo)?;
+        let mut holders = tx.open_table(MANIFEST_REPOSITORIES)?;
+        let mut content = tx.open_table(MANIFEST_CONTENT)?;
+        for digest in &manifests {
+            holders.remove((digest.as_str(), repo))?;
+            let still_held = holders.range((digest.as_str(), "")..)?.next().transpose()?.is_some_and(|(k, _)| k.value().0 == digest);
+            if !still_held {
+                content.remove(digest.as_str())?;
+            }
+        }
         Ok(Applied::Done)
     }
 }

@@ -65,6 +65,23 @@ pub async fn create(State(app): State<AppState>, caller: Caller, Json(new): Json
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
+/// Lists accounts, paged.
+pub async fn list(State(app): State<AppState>, _caller: Caller, uri: axum::http::Uri) -> Result<Response, ApiV0Error> {
+    let page = super::pages::PageQuery::parse(uri.query())?;
+    let accounts = app
+        .registry
+        .meta()
+        .read(|r| {
+            let names = r.accounts(&berth_meta::Page::default())?.items;
+            names.into_iter().map(|n| Ok((r.account(&n)?, n))).collect::<Result<Vec<_>, berth_meta::Error>>()
+        })
+        .await
+        .map_err(|e| ApiV0Error::internal(&e))?;
+    let names: Vec<String> = accounts.iter().map(|(_, n)| n.clone()).collect();
+    let by_name: std::collections::HashMap<&str, &Account> = accounts.iter().filter_map(|(a, n)| a.as_ref().map(|a| (n.as_str(), a))).collect();
+    Ok(page.respond("/api/v0/accounts", "accounts", &names, |name| by_name.get(name).map_or(json!({"name": name}), |a| account_json(name, a))))
+}
+
 /// Reads an account.
 pub async fn get(State(app): State<AppState>, _caller: Caller, Path(name): Path<String>) -> Result<Response, ApiV0Error> {
     let key = name.clone();

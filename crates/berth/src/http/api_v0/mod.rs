@@ -3,6 +3,7 @@
 //! Authentication is Basic (password or access token) or a Bearer token.
 
 mod accounts;
+mod pages;
 mod repositories;
 mod tokens;
 
@@ -22,17 +23,20 @@ use crate::app::AppState;
 /// The routes, mounted under `/api/v0` (accounts also under `/enzi/v0`, where DTR kept them).
 pub fn routes() -> Router<AppState> {
     let accounts = Router::new()
-        .route("/accounts", post(accounts::create))
+        .route("/accounts", post(accounts::create).get(accounts::list))
         .route("/accounts/{name}", get(accounts::get).patch(accounts::update).delete(accounts::delete))
         .route("/accounts/{org}/teams", post(accounts::create_team).get(accounts::list_teams))
         .route("/accounts/{org}/teams/{team}/members", get(accounts::list_members))
         .route("/accounts/{org}/teams/{team}/members/{user}", put(accounts::add_member).delete(accounts::remove_member))
         .route("/accounts/{user}/tokens", post(tokens::create).get(tokens::list))
-        .route("/accounts/{user}/tokens/{id}", axum::routing::delete(tokens::revoke));
+        .route("/accounts/{user}/tokens/{id}", axum::routing::delete(tokens::revoke))
+        .route("/accounts/{user}/repositoryAccess/{ns}/{repo}", get(repositories::user_access));
     let api = accounts
         .clone()
-        .route("/repositories/{ns}", post(repositories::create))
-        .route("/repositories/{ns}/{repo}", get(repositories::get).patch(repositories::update))
+        .route("/repositories", get(repositories::list))
+        .route("/repositories/{ns}", post(repositories::create).get(repositories::list_namespace))
+        .route("/repositories/{ns}/{repo}", get(repositories::get).patch(repositories::update).delete(repositories::delete))
+        .route("/repositories/{ns}/{repo}/teamAccess", get(repositories::list_team_access))
         .route("/repositories/{ns}/{repo}/teamAccess/{team}", put(repositories::grant_team).delete(repositories::revoke_team))
         .route("/repositoryNamespaces/{ns}/teamAccess/{team}", put(repositories::grant_namespace).delete(repositories::revoke_namespace));
     Router::new().nest("/api/v0", api).nest("/enzi/v0", accounts)
@@ -80,7 +84,13 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
         let https = Extension::<Https>::from_request_parts(parts, app).await.map(|e| e.0).unwrap_or(Https(true));
         let not_authenticated = || ApiV0Error::new(StatusCode::UNAUTHORIZED, "NOT_AUTHENTICATED", "authentication required");
-        let caller = auth::identify(app, &parts.headers, https).await.map_err(|_| not_authenticated())?;
+        let caller = match auth::identify(app, &parts.headers, auth::source(&parts.extensions), https).await {
+            Ok(caller) => caller,
+            Err(e) if e.status() == StatusCode::TOO_MANY_REQUESTS => {
+                return Err(ApiV0Error::new(StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS", "too many failed login attempts; try again later"));
+            }
+            Err(_) => return Err(not_authenticated()),
+        };
         match auth::subject(app, &caller).await {
             Ok(Subject::Anonymous) | Err(_) => Err(not_authenticated()),
             Ok(subject) => Ok(Caller(subject)),

@@ -5,7 +5,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use berth_auth::{Action, Level};
-use berth_meta::command::{CreateRepository, GrantTarget, SetGrant, UpdateRepository};
+use berth_auth::{Auth, policy};
+use berth_meta::command::{CreateRepository, DeleteRepository, GrantTarget, SetGrant, UpdateRepository};
 use berth_meta::{Command, Repository};
 use serde::Deserialize;
 use serde_json::json;
@@ -179,4 +180,95 @@ pub async fn revoke_namespace(State(app): State<AppState>, caller: Caller, Path(
         return Err(ApiV0Error::forbidden());
     }
     set_grant(&app, GrantTarget::Namespace(ns.clone()), &ns, team, None).await
+}
+
+/// The repositories (in `namespace`, or all) the caller may pull from, with their records.
+async fn visible(app: &AppState, caller: &Caller, namespace: Option<String>) -> Result<Vec<(String, Repository)>, ApiV0Error> {
+    let subject = caller.0.clone();
+    app.registry
+        .meta()
+        .read(move |r| {
+            let mut found = Vec::new();
+            for name in r.repositories(&berth_meta::Page::default())?.items {
+                if namespace.as_deref().is_some_and(|ns| name.split('/').next() != Some(ns)) {
+                    continue;
+                }
+                if policy::may(&subject, Action::Pull, &Auth::facts(r, &name)?)
+                    && let Some(record) = r.repository(&name)?
+                {
+                    found.push((name, record));
+                }
+            }
+            Ok(found)
+        })
+        .await
+        .map_err(|e| ApiV0Error::internal(&e))
+}
+
+fn respond_repositories(path: &str, query: Option<&str>, found: Vec<(String, Repository)>) -> Result<Response, ApiV0Error> {
+    let page = super::pages::PageQuery::parse(query)?;
+    let names: Vec<String> = found.iter().map(|(n, _)| n.clone()).collect();
+    let records: std::collections::HashMap<&str, &Repository> = found.iter().map(|(n, r)| (n.as_str(), r)).collect();
+    Ok(page.respond(path, "repositories", &names, |name| {
+        let (ns, repo) = name.split_once('/').unwrap_or(("", name));
+        records.get(name).map_or(json!({"name": name}), |r| repository_json(ns, repo, r))
+    }))
+}
+
+/// `GET /api/v0/repositories`: every repository the caller may see, paged.
+pub async fn list(State(app): State<AppState>, caller: Caller, uri: axum::http::Uri) -> Result<Response, ApiV0Error> {
+    let found = visible(&app, &caller, None).await?;
+    respond_repositories("/api/v0/repositories", uri.query(), found)
+}
+
+/// `GET /api/v0/repositories/{ns}`: a namespace's repositories the caller may see, paged.
+pub async fn list_namespace(State(app): State<AppState>, caller: Caller, Path(ns): Path<String>, uri: axum::http::Uri) -> Result<Response, ApiV0Error> {
+    let found = visible(&app, &caller, Some(ns.clone())).await?;
+    respond_repositories(&format!("/api/v0/repositories/{ns}"), uri.query(), found)
+}
+
+/// Deletes a repository and everything in it (repository admins).
+pub async fn delete(State(app): State<AppState>, caller: Caller, Path((ns, repo)): Path<(String, String)>) -> Result<Response, ApiV0Error> {
+    let full = format!("{ns}/{repo}");
+    if !may(&app, &caller, &full, Action::Admin).await? {
+        return Err(ApiV0Error::forbidden());
+    }
+    apply(&app, Command::DeleteRepository(DeleteRepository { name: full })).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET …/{ns}/{repo}/teamAccess`: the teams with access to a repository (repository admins).
+pub async fn list_team_access(State(app): State<AppState>, caller: Caller, Path((ns, repo)): Path<(String, String)>) -> Result<Response, ApiV0Error> {
+    let full = format!("{ns}/{repo}");
+    if !may(&app, &caller, &full, Action::Admin).await? {
+        return Err(ApiV0Error::forbidden());
+    }
+    let grants = app.registry.meta().read(move |r| r.repository_grants(&full)).await.map_err(|e| ApiV0Error::internal(&e))?;
+    let teams: Vec<serde_json::Value> = grants
+        .iter()
+        .map(|(org, team, level)| json!({"team": {"name": team, "orgName": org}, "accessLevel": Level::from_u8(*level).map(Level::as_str)}))
+        .collect();
+    Ok(Json(json!({"repository": {"namespace": ns, "name": repo}, "teamAccessList": teams})).into_response())
+}
+
+/// `GET /api/v0/accounts/{user}/repositoryAccess/{ns}/{repo}`: a user's effective access
+/// (the user themself, or a system admin).
+pub async fn user_access(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path((user, ns, repo)): Path<(String, String, String)>,
+) -> Result<Response, ApiV0Error> {
+    if !(caller.is(&user) || caller.is_admin()) {
+        return Err(ApiV0Error::forbidden());
+    }
+    let subject = app
+        .auth
+        .subject(&user, None)
+        .await
+        .map_err(|e| ApiV0Error::internal(&e))?
+        .ok_or_else(|| ApiV0Error::new(StatusCode::NOT_FOUND, "NO_SUCH_ACCOUNT", "no such account"))?;
+    let full = format!("{ns}/{repo}");
+    let facts = app.registry.meta().read(move |r| Auth::facts(r, &full)).await.map_err(|e| ApiV0Error::internal(&e))?;
+    let level = policy::level(&subject, &facts);
+    Ok(Json(json!({"user": {"name": user}, "repository": {"namespace": ns, "name": repo}, "accessLevel": level.map(Level::as_str)})).into_response())
 }

@@ -41,7 +41,7 @@ pub async fn dispatch(State(app): State<AppState>, Extension(https): Extension<H
 }
 
 async fn admit(app: &AppState, route: V2Route, request: Request, https: Https) -> Result<Response, ApiError> {
-    let caller = auth::identify(app, request.headers(), https).await?;
+    let caller = auth::identify(app, request.headers(), auth::source(request.extensions()), https).await?;
     auth::authorize(app, &caller, &route, request.method(), request.headers(), https).await?;
     handle(app, route, request, &caller).await
 }

@@ -1,0 +1,53 @@
+//! Paged listings: `?start=<last name seen>&limit=<n>`, answered with `X-Total-Count`
+//! and a `Link: <…?start=…&limit=…>; rel="next"` when more remain.
+
+use axum::Json;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+
+use super::ApiV0Error;
+
+/// The default and largest page.
+const DEFAULT_LIMIT: usize = 100;
+const MAX_LIMIT: usize = 1000;
+
+/// A page request.
+pub struct PageQuery {
+    start: Option<String>,
+    limit: usize,
+}
+
+impl PageQuery {
+    /// Parses `start` and `limit` from a query string.
+    pub fn parse(query: Option<&str>) -> Result<PageQuery, ApiV0Error> {
+        let mut page = PageQuery { start: None, limit: DEFAULT_LIMIT };
+        for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            match key.as_ref() {
+                "start" => page.start = Some(value.into_owned()),
+                "limit" => {
+                    let n: usize = value.parse().map_err(|_| ApiV0Error::invalid(format!("limit {value:?} is not a number")))?;
+                    page.limit = n.clamp(1, MAX_LIMIT);
+                }
+                _ => {}
+            }
+        }
+        Ok(page)
+    }
+
+    /// Answers with the page of `all` (sorted names) this request asks for, each rendered by `render`.
+    pub fn respond(&self, path: &str, key: &str, all: &[String], render: impl Fn(&str) -> serde_json::Value) -> Response {
+        let from = self.start.as_ref().map_or(0, |start| all.partition_point(|name| name.as_str() <= start.as_str()));
+        let page: Vec<&String> = all[from..].iter().take(self.limit).collect();
+        let items: Vec<serde_json::Value> = page.iter().map(|name| render(name)).collect();
+        let mut response = Json(serde_json::json!({ key: items })).into_response();
+        let headers = response.headers_mut();
+        headers.insert("x-total-count", HeaderValue::from(all.len()));
+        if let Some(last) = page.last().filter(|_| from + page.len() < all.len()) {
+            let last: String = form_urlencoded::byte_serialize(last.as_bytes()).collect();
+            if let Ok(link) = HeaderValue::from_str(&format!("<{path}?start={last}&limit={}>; rel=\"next\"", self.limit)) {
+                headers.insert(header::LINK, link);
+            }
+        }
+        response
+    }
+}
