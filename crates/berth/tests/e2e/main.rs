@@ -13,6 +13,7 @@ mod manifests;
 mod memory;
 mod uploads;
 mod blobs;
+mod cli;
 mod listings;
 mod lifecycle;
 mod failures;

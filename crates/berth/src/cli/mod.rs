@@ -1,6 +1,9 @@
-//! The `berth` command line: `serve` and `config check`.
+//! The `berth` command line: `serve`, `config check`, and administration commands
+//! that call a running server's API (`admin.rs`).
 //!
 //! Exit codes: 0 success, 1 runtime failure, 2 bad usage or configuration.
+
+mod admin;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -22,6 +25,8 @@ use crate::{http, tls};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    connection: admin::Connection,
 }
 
 #[derive(Subcommand)]
@@ -31,6 +36,27 @@ enum Command {
     /// Configuration tools.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Users (on a running server).
+    #[command(subcommand)]
+    User(admin::UserCommand),
+    /// Organizations (on a running server).
+    #[command(subcommand)]
+    Org(admin::OrgCommand),
+    /// Teams and their members (on a running server).
+    #[command(subcommand)]
+    Team(admin::TeamCommand),
+    /// Give a team access to a repository (ns/repo) or a whole namespace (ns).
+    Grant {
+        /// `ns/repo` or `ns`.
+        target: String,
+        /// A team of the namespace's organization.
+        team: String,
+        /// read-only, read-write or admin.
+        level: String,
+    },
+    /// Access tokens (on a running server).
+    #[command(subcommand)]
+    Token(admin::TokenCommand),
 }
 
 #[derive(Subcommand)]
@@ -89,6 +115,11 @@ pub fn main() -> ExitCode {
                 }
             }
         }
+        Command::User(command) => administer(&cli.connection, |c| admin::user(c, command)),
+        Command::Org(command) => administer(&cli.connection, |c| admin::org(c, command)),
+        Command::Team(command) => administer(&cli.connection, |c| admin::team(c, command)),
+        Command::Grant { target, team, level } => administer(&cli.connection, |c| admin::grant(c, &target, &team, &level)),
+        Command::Token(command) => administer(&cli.connection, |c| admin::token(c, command)),
         Command::Config(ConfigCommand::Check { file }) => match FileConfig::load(&file).and_then(FileConfig::resolve) {
             Ok(config) => {
                 println!("{}: OK", file.display());
@@ -100,6 +131,17 @@ pub fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+    }
+}
+
+/// Runs an administration command; errors go to standard error with exit code 1.
+fn administer(connection: &admin::Connection, run: impl FnOnce(&admin::Client) -> anyhow::Result<()>) -> ExitCode {
+    match admin::Client::new(connection).and_then(|client| run(&client)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("berth: {e:#}");
+            ExitCode::from(1)
+        }
     }
 }
 

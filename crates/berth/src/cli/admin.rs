@@ -1,0 +1,274 @@
+//! Administration commands that talk to a running server's `/api/v0`: users,
+//! organizations, teams, grants and access tokens.
+//!
+//! The server is `--server` (`BERTH_URL`, default `https://localhost:5443`); the caller
+//! is `--user` (`BERTH_USER`, default `admin`) with the password in `BERTH_PASSWORD`
+//! (never a flag: it would show in `ps`). A server with Berth's generated certificate
+//! is trusted through `--cacert` (`BERTH_CACERT`, default `./berth-data/tls/ca.crt`
+//! when it exists). New passwords are read from standard input.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+
+/// How to reach the server.
+#[derive(Args, Clone)]
+pub struct Connection {
+    /// The server's base URL.
+    #[arg(long, env = "BERTH_URL", default_value = "https://localhost:5443", global = true)]
+    server: String,
+    /// The account to act as.
+    #[arg(long = "user", env = "BERTH_USER", default_value = "admin", global = true)]
+    acting_user: String,
+    /// CA certificate to trust for the server.
+    #[arg(long, env = "BERTH_CACERT", global = true)]
+    cacert: Option<PathBuf>,
+}
+
+/// `berth user …`
+#[derive(Subcommand)]
+pub enum UserCommand {
+    /// Create a user; the password is read from standard input.
+    Add {
+        /// The user name.
+        name: String,
+        /// Make the user a system administrator.
+        #[arg(long)]
+        admin: bool,
+        /// Display name.
+        #[arg(long, default_value = "")]
+        full_name: String,
+        /// E-mail address.
+        #[arg(long, default_value = "")]
+        email: String,
+    },
+    /// List accounts.
+    List,
+    /// Set a user's password, read from standard input.
+    Passwd {
+        /// The user name.
+        name: String,
+    },
+}
+
+/// `berth org …`
+#[derive(Subcommand)]
+pub enum OrgCommand {
+    /// Create an organization.
+    Add {
+        /// Its name.
+        name: String,
+    },
+}
+
+/// `berth team …`
+#[derive(Subcommand)]
+pub enum TeamCommand {
+    /// Create a team in an organization.
+    Add {
+        /// The organization.
+        org: String,
+        /// The team.
+        team: String,
+    },
+    /// Team membership.
+    #[command(subcommand)]
+    Member(MemberCommand),
+}
+
+/// `berth team member …`
+#[derive(Subcommand)]
+pub enum MemberCommand {
+    /// Add a user to a team.
+    Add {
+        /// The organization.
+        org: String,
+        /// The team.
+        team: String,
+        /// The user.
+        user: String,
+    },
+}
+
+/// `berth token …`
+#[derive(Subcommand)]
+pub enum TokenCommand {
+    /// Create an access token for a user; prints it once.
+    Create {
+        /// The user.
+        user: String,
+        /// A name for the token.
+        name: String,
+        /// Limit to this repository (repeatable).
+        #[arg(long = "repository")]
+        repositories: Vec<String>,
+        /// Limit to this action: pull, push or delete (repeatable).
+        #[arg(long = "action")]
+        actions: Vec<String>,
+        /// Expiry, in seconds since the epoch.
+        #[arg(long)]
+        expires_at: Option<u64>,
+    },
+    /// List a user's tokens.
+    List {
+        /// The user.
+        user: String,
+    },
+    /// Revoke a token.
+    Revoke {
+        /// The user.
+        user: String,
+        /// The token's id.
+        id: String,
+    },
+}
+
+/// An API client for one invocation.
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    user: String,
+    password: String,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Client {
+    /// Connects (lazily) to the server described by `connection`.
+    pub fn new(connection: &Connection) -> anyhow::Result<Client> {
+        let password = std::env::var("BERTH_PASSWORD").context("set BERTH_PASSWORD to the password of --user")?;
+        let mut builder = reqwest::Client::builder();
+        let cacert = connection.cacert.clone().or_else(|| Some(PathBuf::from("berth-data/tls/ca.crt")).filter(|p| p.exists()));
+        if let Some(path) = cacert {
+            let pem = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            builder = builder.tls_certs_merge([reqwest::Certificate::from_pem(&pem)?]);
+        }
+        Ok(Client {
+            http: builder.build()?,
+            base: connection.server.trim_end_matches('/').to_owned(),
+            user: connection.acting_user.clone(),
+            password,
+            runtime: tokio::runtime::Builder::new_current_thread().enable_all().build()?,
+        })
+    }
+
+    /// Sends a request; the JSON answer, or the server's error as the failure.
+    fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+        self.runtime.block_on(async {
+            let mut request = self.http.request(method, format!("{}/api/v0{path}", self.base)).basic_auth(&self.user, Some(&self.password));
+            if let Some(body) = body {
+                request = request.json(&body);
+            }
+            let response = request.send().await.with_context(|| format!("cannot reach {}", self.base))?;
+            let status = response.status();
+            let text = response.text().await?;
+            let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            if !status.is_success() {
+                let error = &value["errors"][0];
+                bail!("{status}: {} ({})", error["message"].as_str().unwrap_or(&text), error["code"].as_str().unwrap_or("?"));
+            }
+            Ok(value)
+        })
+    }
+}
+
+fn read_password() -> anyhow::Result<String> {
+    let mut text = String::new();
+    std::io::stdin().read_to_string(&mut text)?;
+    let password = text.trim_end_matches(['\n', '\r']).to_owned();
+    if password.is_empty() {
+        bail!("no password on standard input");
+    }
+    Ok(password)
+}
+
+fn print(value: &Value) {
+    println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+}
+
+/// `berth user …`
+pub fn user(client: &Client, command: UserCommand) -> anyhow::Result<()> {
+    use reqwest::Method;
+    match command {
+        UserCommand::Add { name, admin, full_name, email } => {
+            let body = json!({"name": name, "password": read_password()?, "isAdmin": admin, "fullName": full_name, "email": email});
+            print(&client.call(Method::POST, "/accounts", Some(body))?);
+        }
+        UserCommand::List => {
+            let mut start = String::new();
+            loop {
+                let page = client.call(Method::GET, &format!("/accounts?limit=1000&start={start}"), None)?;
+                let accounts = page["accounts"].as_array().cloned().unwrap_or_default();
+                for account in &accounts {
+                    let kind = if account["isOrg"] == true { "org" } else if account["isAdmin"] == true { "admin" } else { "user" };
+                    println!("{}\t{kind}", account["name"].as_str().unwrap_or_default());
+                }
+                match accounts.last().and_then(|a| a["name"].as_str()) {
+                    Some(last) if accounts.len() == 1000 => start = last.to_owned(),
+                    _ => break,
+                }
+            }
+        }
+        UserCommand::Passwd { name } => {
+            client.call(Method::PATCH, &format!("/accounts/{name}"), Some(json!({"password": read_password()?})))?;
+            println!("password of {name} changed");
+        }
+    }
+    Ok(())
+}
+
+/// `berth org …`
+pub fn org(client: &Client, command: OrgCommand) -> anyhow::Result<()> {
+    let OrgCommand::Add { name } = command;
+    print(&client.call(reqwest::Method::POST, "/accounts", Some(json!({"name": name, "isOrg": true})))?);
+    Ok(())
+}
+
+/// `berth team …`
+pub fn team(client: &Client, command: TeamCommand) -> anyhow::Result<()> {
+    match command {
+        TeamCommand::Add { org, team } => print(&client.call(reqwest::Method::POST, &format!("/accounts/{org}/teams"), Some(json!({"name": team})))?),
+        TeamCommand::Member(MemberCommand::Add { org, team, user }) => {
+            client.call(reqwest::Method::PUT, &format!("/accounts/{org}/teams/{team}/members/{user}"), Some(json!({})))?;
+            println!("{user} is a member of {org}/{team}");
+        }
+    }
+    Ok(())
+}
+
+/// `berth grant TARGET TEAM LEVEL`: a repository (`ns/repo`) or a whole namespace (`ns`).
+pub fn grant(client: &Client, target: &str, team: &str, level: &str) -> anyhow::Result<()> {
+    let path = match target.split_once('/') {
+        Some((ns, repo)) => format!("/repositories/{ns}/{repo}/teamAccess/{team}"),
+        None => format!("/repositoryNamespaces/{target}/teamAccess/{team}"),
+    };
+    print(&client.call(reqwest::Method::PUT, &path, Some(json!({"accessLevel": level})))?);
+    Ok(())
+}
+
+/// `berth token …`
+pub fn token(client: &Client, command: TokenCommand) -> anyhow::Result<()> {
+    use reqwest::Method;
+    match command {
+        TokenCommand::Create { user, name, repositories, actions, expires_at } => {
+            let body = json!({"name": name, "repositories": repositories, "actions": actions, "expiresAt": expires_at});
+            let created = client.call(Method::POST, &format!("/accounts/{user}/tokens"), Some(body))?;
+            println!("{}", created["token"].as_str().unwrap_or_default());
+            eprintln!("token {} created; it is shown only this once", created["id"].as_str().unwrap_or_default());
+        }
+        TokenCommand::List { user } => {
+            let listed = client.call(Method::GET, &format!("/accounts/{user}/tokens"), None)?;
+            for t in listed["tokens"].as_array().cloned().unwrap_or_default() {
+                let last_used = t["lastUsed"].as_u64().map_or("never".to_owned(), |s| s.to_string());
+                println!("{}\t{}\tlast used: {last_used}", t["id"].as_str().unwrap_or_default(), t["name"].as_str().unwrap_or_default());
+            }
+        }
+        TokenCommand::Revoke { user, id } => {
+            client.call(Method::DELETE, &format!("/accounts/{user}/tokens/{id}"), None)?;
+            println!("token {id} revoked");
+        }
+    }
+    Ok(())
+}
