@@ -251,3 +251,101 @@ async fn podman_push_and_pull() {
     run(podman().args(["pull", "--creds", &creds, "--cert-dir"]).arg(&certs).arg(&reference));
     assert_eq!(stdout(&run(podman().args(["image", "inspect", "-f", "{{.Id}}", &reference]))), id);
 }
+
+/// A failing command's combined output (for asserting what the client says).
+fn fails(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(!out.status.success(), "{cmd:?} should have failed");
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+#[tokio::test]
+async fn docker_login_with_an_access_token_and_refusals() {
+    if !client_available("docker", &["info"]) {
+        return;
+    }
+    let server = Server::start();
+    let host = server.https_host();
+    let _ca = DockerCa::install(&server);
+    let admin = client();
+    let created = admin.post(server.url("/api/v0/accounts")).json(&serde_json::json!({"name": "dev", "password": "dev password here"})).send().await.unwrap();
+    assert_eq!(created.status(), 201);
+    push_image(&server, "other/private", "v1", 5).await;
+    let token: serde_json::Value = client_as("dev", "dev password here")
+        .post(server.url("/api/v0/accounts/dev/tokens"))
+        .json(&serde_json::json!({"name": "laptop"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["token"].as_str().unwrap().to_owned();
+
+    let temp = tempfile::tempdir().unwrap();
+    let config = temp.path().join("docker-config");
+    std::fs::create_dir_all(&config).unwrap();
+    let docker = || {
+        let mut c = Command::new("/usr/bin/docker");
+        c.env("DOCKER_CONFIG", &config);
+        c
+    };
+    let files = temp.path().join("rootfs");
+    random_files(&files, 2, 400);
+    let tar = temp.path().join("rootfs.tar");
+    run(Command::new("tar").arg("-C").arg(&files).arg("-cf").arg(&tar).arg("."));
+    let mine = format!("{host}/dev/app:1");
+    let theirs = format!("{host}/other/private:stolen");
+    run(docker().arg("import").arg(&tar).arg(&mine));
+    run(docker().args(["tag", &mine, &theirs]));
+
+    // A wrong password is refused at login.
+    let mut bad = docker();
+    bad.args(["login", "-u", "dev", "--password-stdin", &host]).stdin(std::process::Stdio::piped());
+    let mut child = bad.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"not the password").unwrap();
+    assert!(!child.wait_with_output().unwrap().status.success(), "login with a wrong password must fail");
+
+    // The access token logs in; the user's own namespace takes the push, another's refuses it.
+    let mut login = docker();
+    login.args(["login", "-u", "dev", "--password-stdin", &host]).stdin(std::process::Stdio::piped());
+    login_with_stdin(login, &token);
+    run(docker().args(["push", &mine]));
+    let said = fails(docker().args(["push", &theirs]));
+    assert!(said.contains("denied") || said.contains("unauthorized") || said.contains("authentication required"), "{said}");
+    let said = fails(docker().args(["pull", &format!("{host}/other/private:v1")]));
+    assert!(said.contains("denied") || said.contains("unauthorized") || said.contains("not found"), "{said}");
+    run(docker().args(["logout", &host]));
+    let said = fails(docker().args(["push", &mine]));
+    assert!(said.contains("unauthorized") || said.contains("authentication required") || said.contains("denied"), "{said}");
+    let _ = docker().args(["rmi", &mine, &theirs]).output();
+}
+
+#[tokio::test]
+async fn skopeo_refused_with_wrong_or_insufficient_credentials() {
+    if !client_available("skopeo", &["--version"]) {
+        return;
+    }
+    let server = Server::start();
+    let temp = tempfile::tempdir().unwrap();
+    let certs = ca_dir(&server, temp.path());
+    let port = server.https_host().rsplit(':').next().unwrap().to_owned();
+    let host = format!("localhost:{port}");
+    push_image(&server, "team/app", "v1", 6).await;
+    let created = client().post(server.url("/api/v0/accounts")).json(&serde_json::json!({"name": "viewer", "password": "viewer password"})).send().await.unwrap();
+    assert_eq!(created.status(), 201);
+    let skopeo = || {
+        let mut c = Command::new("skopeo");
+        c.env("HOME", temp.path());
+        c
+    };
+    let said = fails(skopeo().args(["inspect", "--creds", "admin:wrong", "--cert-dir"]).arg(&certs).arg(format!("docker://{host}/team/app:v1")));
+    assert!(said.to_lowercase().contains("unauthorized") || said.contains("authentication required"), "{said}");
+    // A user without access to a private repository cannot read it.
+    let said = fails(skopeo().args(["inspect", "--creds", "viewer:viewer password", "--cert-dir"]).arg(&certs).arg(format!("docker://{host}/team/app:v1")));
+    assert!(said.to_lowercase().contains("denied") || said.to_lowercase().contains("unauthorized"), "{said}");
+    // Once the repository is public, the same user can.
+    let made_public = client().patch(server.url("/api/v0/repositories/team/app")).json(&serde_json::json!({"visibility": "public"})).send().await.unwrap();
+    assert_eq!(made_public.status(), 200);
+    run(skopeo().args(["inspect", "--creds", "viewer:viewer password", "--cert-dir"]).arg(&certs).arg(format!("docker://{host}/team/app:v1")));
+}
