@@ -312,3 +312,30 @@ async fn api_listings_effective_access_and_repository_deletion() {
     let body: serde_json::Value = gone.json().await.unwrap();
     assert_eq!(body["errors"][0]["code"], "NO_SUCH_REPOSITORY");
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_api() {
+    let server = Server::start();
+    let response = anonymous().get(server.url("/api/v0/openapi.json")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let doc: serde_json::Value = response.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{}", doc["openapi"]);
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/api/v0/accounts", "post"),
+        ("/api/v0/accounts", "get"),
+        ("/api/v0/accounts/{name}", "patch"),
+        ("/api/v0/accounts/{org}/teams/{team}/members/{user}", "put"),
+        ("/api/v0/repositories", "get"),
+        ("/api/v0/repositories/{ns}/{repo}", "delete"),
+        ("/api/v0/repositories/{ns}/{repo}/teamAccess/{team}", "put"),
+        ("/api/v0/repositoryNamespaces/{ns}/teamAccess/{team}", "put"),
+        ("/api/v0/accounts/{user}/repositoryAccess/{ns}/{repo}", "get"),
+        ("/api/v0/accounts/{user}/tokens", "post"),
+    ] {
+        assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} is not documented");
+    }
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    assert!(schemas["NewAccount"]["properties"].get("isOrg").is_some(), "{}", schemas["NewAccount"]);
+    assert!(schemas["AccessLevel"]["properties"].get("accessLevel").is_some());
+}

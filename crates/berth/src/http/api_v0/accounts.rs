@@ -13,7 +13,7 @@ use super::{ApiV0Error, Caller, apply, now, valid_name};
 use crate::app::AppState;
 
 /// `POST /api/v0/accounts` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NewAccount {
     name: String,
@@ -39,6 +39,7 @@ fn account_json(name: &str, a: &Account) -> serde_json::Value {
     json!({"name": name, "fullName": a.full_name, "email": a.email, "isOrg": a.kind == AccountKind::Org, "isAdmin": a.admin, "isActive": a.active})
 }
 
+#[utoipa::path(post, path = "/api/v0/accounts", tag = "accounts", request_body = NewAccount, responses((status = 201, description = "the account"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
 /// Creates a user or an organization (system admins).
 pub async fn create(State(app): State<AppState>, caller: Caller, Json(new): Json<NewAccount>) -> Result<Response, ApiV0Error> {
     if !caller.is_admin() {
@@ -65,6 +66,7 @@ pub async fn create(State(app): State<AppState>, caller: Caller, Json(new): Json
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
+#[utoipa::path(get, path = "/api/v0/accounts", tag = "accounts", params(("start" = Option<String>, Query, description = "list after this name"), ("limit" = Option<usize>, Query, description = "page size (default 100, at most 1000)")), responses((status = 200, description = "a page of accounts"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
 /// Lists accounts, paged.
 pub async fn list(State(app): State<AppState>, _caller: Caller, uri: axum::http::Uri) -> Result<Response, ApiV0Error> {
     let page = super::pages::PageQuery::parse(uri.query())?;
@@ -82,6 +84,7 @@ pub async fn list(State(app): State<AppState>, _caller: Caller, uri: axum::http:
     Ok(page.respond("/api/v0/accounts", "accounts", &names, |name| by_name.get(name).map_or(json!({"name": name}), |a| account_json(name, a))))
 }
 
+#[utoipa::path(get, path = "/api/v0/accounts/{name}", tag = "accounts", params(("name" = String, Path, description = "account name")), responses((status = 200, description = "the account"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
 /// Reads an account.
 pub async fn get(State(app): State<AppState>, _caller: Caller, Path(name): Path<String>) -> Result<Response, ApiV0Error> {
     let key = name.clone();
@@ -91,7 +94,7 @@ pub async fn get(State(app): State<AppState>, _caller: Caller, Path(name): Path<
 }
 
 /// `PATCH /api/v0/accounts/{name}` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AccountChanges {
     full_name: Option<String>,
@@ -101,6 +104,7 @@ pub struct AccountChanges {
     is_admin: Option<bool>,
 }
 
+#[utoipa::path(patch, path = "/api/v0/accounts/{name}", tag = "accounts", params(("name" = String, Path, description = "account name")), request_body = AccountChanges, responses((status = 200, description = "the account"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
 /// Changes an account: the user themself (name, e-mail, password), or a system admin (anything).
 pub async fn update(State(app): State<AppState>, caller: Caller, Path(name): Path<String>, Json(changes): Json<AccountChanges>) -> Result<Response, ApiV0Error> {
     let privileged = changes.is_active.is_some() || changes.is_admin.is_some();
@@ -123,6 +127,7 @@ pub async fn update(State(app): State<AppState>, caller: Caller, Path(name): Pat
     get(State(app), caller, Path(name)).await
 }
 
+#[utoipa::path(delete, path = "/api/v0/accounts/{name}", tag = "accounts", params(("name" = String, Path, description = "account name")), responses((status = 204, description = "deleted"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
 /// Deletes an account (system admins).
 pub async fn delete(State(app): State<AppState>, caller: Caller, Path(name): Path<String>) -> Result<Response, ApiV0Error> {
     if !caller.is_admin() || name == "admin" {
@@ -133,13 +138,14 @@ pub async fn delete(State(app): State<AppState>, caller: Caller, Path(name): Pat
 }
 
 /// `POST /api/v0/accounts/{org}/teams` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewTeam {
     name: String,
     #[serde(default)]
     description: String,
 }
 
+#[utoipa::path(post, path = "/api/v0/accounts/{org}/teams", tag = "teams", params(("org" = String, Path, description = "organization")), request_body = NewTeam, responses((status = 201, description = "the team"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
 /// Creates a team (org owners, system admins).
 pub async fn create_team(State(app): State<AppState>, caller: Caller, Path(org): Path<String>, Json(new): Json<NewTeam>) -> Result<Response, ApiV0Error> {
     if !caller.owns_org(&org) {
@@ -152,12 +158,14 @@ pub async fn create_team(State(app): State<AppState>, caller: Caller, Path(org):
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
+#[utoipa::path(get, path = "/api/v0/accounts/{org}/teams", tag = "teams", params(("org" = String, Path, description = "organization")), responses((status = 200, description = "the teams"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
 /// Lists an organization's teams.
 pub async fn list_teams(State(app): State<AppState>, _caller: Caller, Path(org): Path<String>) -> Result<Response, ApiV0Error> {
     let teams = app.registry.meta().read(move |r| r.teams(&org)).await.map_err(|e| ApiV0Error::internal(&e))?;
     Ok(Json(json!({"teams": teams.iter().map(|t| json!({"name": t})).collect::<Vec<_>>()})).into_response())
 }
 
+#[utoipa::path(get, path = "/api/v0/accounts/{org}/teams/{team}/members", tag = "teams", params(("org" = String, Path, description = "organization"), ("team" = String, Path, description = "team")), responses((status = 200, description = "the members"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
 /// Lists a team's members.
 pub async fn list_members(State(app): State<AppState>, _caller: Caller, Path((org, team)): Path<(String, String)>) -> Result<Response, ApiV0Error> {
     let members = app.registry.meta().read(move |r| r.team_members(&org, &team)).await.map_err(|e| ApiV0Error::internal(&e))?;
@@ -172,11 +180,13 @@ async fn set_member(app: AppState, caller: Caller, org: String, team: String, us
     Ok(Json(json!({})).into_response())
 }
 
+#[utoipa::path(put, path = "/api/v0/accounts/{org}/teams/{team}/members/{user}", tag = "teams", params(("org" = String, Path, description = "organization"), ("team" = String, Path, description = "team"), ("user" = String, Path, description = "user")), responses((status = 200, description = "added"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
 /// Adds a member.
 pub async fn add_member(State(app): State<AppState>, caller: Caller, Path((org, team, user)): Path<(String, String, String)>) -> Result<Response, ApiV0Error> {
     set_member(app, caller, org, team, user, true).await
 }
 
+#[utoipa::path(delete, path = "/api/v0/accounts/{org}/teams/{team}/members/{user}", tag = "teams", params(("org" = String, Path, description = "organization"), ("team" = String, Path, description = "team"), ("user" = String, Path, description = "user")), responses((status = 200, description = "removed"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
 /// Removes a member.
 pub async fn remove_member(State(app): State<AppState>, caller: Caller, Path((org, team, user)): Path<(String, String, String)>) -> Result<Response, ApiV0Error> {
     set_member(app, caller, org, team, user, false).await

@@ -3,6 +3,7 @@
 //! Authentication is Basic (password or access token) or a Bearer token.
 
 mod accounts;
+mod openapi;
 mod pages;
 mod repositories;
 mod tokens;
@@ -33,6 +34,7 @@ pub fn routes() -> Router<AppState> {
         .route("/accounts/{user}/repositoryAccess/{ns}/{repo}", get(repositories::user_access));
     let api = accounts
         .clone()
+        .route("/openapi.json", get(openapi::document))
         .route("/repositories", get(repositories::list))
         .route("/repositories/{ns}", post(repositories::create).get(repositories::list_namespace))
         .route("/repositories/{ns}/{repo}", get(repositories::get).patch(repositories::update).delete(repositories::delete))

@@ -40,7 +40,7 @@ fn visibility(text: &str) -> Result<bool, ApiV0Error> {
 }
 
 /// `POST /api/v0/repositories/{ns}` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NewRepository {
     name: String,
@@ -54,6 +54,7 @@ pub struct NewRepository {
     immutable_tags: bool,
 }
 
+#[utoipa::path(post, path = "/api/v0/repositories/{ns}", tag = "repositories", params(("ns" = String, Path, description = "namespace")), request_body = NewRepository, responses((status = 201, description = "the repository"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
 /// Creates a repository in a namespace (whoever may push there).
 pub async fn create(State(app): State<AppState>, caller: Caller, Path(ns): Path<String>, Json(new): Json<NewRepository>) -> Result<Response, ApiV0Error> {
     valid_name(&ns)?;
@@ -74,6 +75,7 @@ pub async fn create(State(app): State<AppState>, caller: Caller, Path(ns): Path<
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
+#[utoipa::path(get, path = "/api/v0/repositories/{ns}/{repo}", tag = "repositories", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace")), responses((status = 200, description = "the repository"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
 /// Reads a repository (whoever may pull from it).
 pub async fn get(State(app): State<AppState>, caller: Caller, Path((ns, repo)): Path<(String, String)>) -> Result<Response, ApiV0Error> {
     let full = format!("{ns}/{repo}");
@@ -88,7 +90,7 @@ pub async fn get(State(app): State<AppState>, caller: Caller, Path((ns, repo)): 
 }
 
 /// `PATCH /api/v0/repositories/{ns}/{repo}` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RepositoryChanges {
     visibility: Option<String>,
@@ -97,6 +99,7 @@ pub struct RepositoryChanges {
     immutable_tags: Option<bool>,
 }
 
+#[utoipa::path(patch, path = "/api/v0/repositories/{ns}/{repo}", tag = "repositories", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace")), request_body = RepositoryChanges, responses((status = 200, description = "the repository"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
 /// Changes a repository's settings (repository admins).
 pub async fn update(
     State(app): State<AppState>,
@@ -120,7 +123,7 @@ pub async fn update(
 }
 
 /// `{"accessLevel": "read-only" | "read-write" | "admin"}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AccessLevel {
     access_level: String,
@@ -136,6 +139,7 @@ async fn set_grant(app: &AppState, target: GrantTarget, org: &str, team: String,
     Ok(Json(body).into_response())
 }
 
+#[utoipa::path(put, path = "/api/v0/repositories/{ns}/{repo}/teamAccess/{team}", tag = "access", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace"), ("team" = String, Path, description = "team")), request_body = AccessLevel, responses((status = 200, description = "the grant"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
 /// Gives a team of the namespace's organization access to one repository (repository admins).
 pub async fn grant_team(
     State(app): State<AppState>,
@@ -151,6 +155,7 @@ pub async fn grant_team(
     set_grant(&app, GrantTarget::Repository(full), &ns, team, Some(level)).await
 }
 
+#[utoipa::path(delete, path = "/api/v0/repositories/{ns}/{repo}/teamAccess/{team}", tag = "access", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace"), ("team" = String, Path, description = "team")), responses((status = 200, description = "withdrawn"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
 /// Withdraws a team's access to a repository.
 pub async fn revoke_team(State(app): State<AppState>, caller: Caller, Path((ns, repo, team)): Path<(String, String, String)>) -> Result<Response, ApiV0Error> {
     let full = format!("{ns}/{repo}");
@@ -160,6 +165,7 @@ pub async fn revoke_team(State(app): State<AppState>, caller: Caller, Path((ns, 
     set_grant(&app, GrantTarget::Repository(full), &ns, team, None).await
 }
 
+#[utoipa::path(put, path = "/api/v0/repositoryNamespaces/{ns}/teamAccess/{team}", tag = "access", params(("ns" = String, Path, description = "namespace"), ("team" = String, Path, description = "team")), request_body = AccessLevel, responses((status = 200, description = "the grant"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
 /// Gives a team access to every repository of its organization's namespace (org owners).
 pub async fn grant_namespace(
     State(app): State<AppState>,
@@ -174,6 +180,7 @@ pub async fn grant_namespace(
     set_grant(&app, GrantTarget::Namespace(ns.clone()), &ns, team, Some(level)).await
 }
 
+#[utoipa::path(delete, path = "/api/v0/repositoryNamespaces/{ns}/teamAccess/{team}", tag = "access", params(("ns" = String, Path, description = "namespace"), ("team" = String, Path, description = "team")), responses((status = 200, description = "withdrawn"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
 /// Withdraws a team's access to a namespace.
 pub async fn revoke_namespace(State(app): State<AppState>, caller: Caller, Path((ns, team)): Path<(String, String)>) -> Result<Response, ApiV0Error> {
     if !caller.owns_org(&ns) {
@@ -215,18 +222,21 @@ fn respond_repositories(path: &str, query: Option<&str>, found: Vec<(String, Rep
     }))
 }
 
+#[utoipa::path(get, path = "/api/v0/repositories", tag = "repositories", params(("start" = Option<String>, Query, description = "list after this name"), ("limit" = Option<usize>, Query, description = "page size (default 100, at most 1000)")), responses((status = 200, description = "a page of the repositories the caller may see"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
 /// `GET /api/v0/repositories`: every repository the caller may see, paged.
 pub async fn list(State(app): State<AppState>, caller: Caller, uri: axum::http::Uri) -> Result<Response, ApiV0Error> {
     let found = visible(&app, &caller, None).await?;
     respond_repositories("/api/v0/repositories", uri.query(), found)
 }
 
+#[utoipa::path(get, path = "/api/v0/repositories/{ns}", tag = "repositories", params(("ns" = String, Path, description = "namespace"), ("start" = Option<String>, Query, description = "list after this name"), ("limit" = Option<usize>, Query, description = "page size (default 100, at most 1000)")), responses((status = 200, description = "a page of the namespace's repositories the caller may see"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
 /// `GET /api/v0/repositories/{ns}`: a namespace's repositories the caller may see, paged.
 pub async fn list_namespace(State(app): State<AppState>, caller: Caller, Path(ns): Path<String>, uri: axum::http::Uri) -> Result<Response, ApiV0Error> {
     let found = visible(&app, &caller, Some(ns.clone())).await?;
     respond_repositories(&format!("/api/v0/repositories/{ns}"), uri.query(), found)
 }
 
+#[utoipa::path(delete, path = "/api/v0/repositories/{ns}/{repo}", tag = "repositories", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace")), responses((status = 204, description = "deleted with everything in it"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
 /// Deletes a repository and everything in it (repository admins).
 pub async fn delete(State(app): State<AppState>, caller: Caller, Path((ns, repo)): Path<(String, String)>) -> Result<Response, ApiV0Error> {
     let full = format!("{ns}/{repo}");
@@ -237,6 +247,7 @@ pub async fn delete(State(app): State<AppState>, caller: Caller, Path((ns, repo)
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+#[utoipa::path(get, path = "/api/v0/repositories/{ns}/{repo}/teamAccess", tag = "access", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace")), responses((status = 200, description = "the teams with access"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
 /// `GET …/{ns}/{repo}/teamAccess`: the teams with access to a repository (repository admins).
 pub async fn list_team_access(State(app): State<AppState>, caller: Caller, Path((ns, repo)): Path<(String, String)>) -> Result<Response, ApiV0Error> {
     let full = format!("{ns}/{repo}");
@@ -251,6 +262,7 @@ pub async fn list_team_access(State(app): State<AppState>, caller: Caller, Path(
     Ok(Json(json!({"repository": {"namespace": ns, "name": repo}, "teamAccessList": teams})).into_response())
 }
 
+#[utoipa::path(get, path = "/api/v0/accounts/{user}/repositoryAccess/{ns}/{repo}", tag = "access", params(("user" = String, Path, description = "user"), ("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace")), responses((status = 200, description = "the user's effective access level"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
 /// `GET /api/v0/accounts/{user}/repositoryAccess/{ns}/{repo}`: a user's effective access
 /// (the user themself, or a system admin).
 pub async fn user_access(

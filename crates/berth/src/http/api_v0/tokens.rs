@@ -14,7 +14,7 @@ use super::{ApiV0Error, Caller, apply, now};
 use crate::app::AppState;
 
 /// `POST /api/v0/accounts/{user}/tokens` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NewToken {
     name: String,
@@ -33,6 +33,7 @@ fn token_json(id: &str, t: &AccessToken) -> serde_json::Value {
     json!({"id": id, "name": t.name, "createdAt": t.created_at, "expiresAt": t.expires_at, "lastUsed": t.last_used, "repositories": t.repositories, "actions": t.actions})
 }
 
+#[utoipa::path(post, path = "/api/v0/accounts/{user}/tokens", tag = "tokens", params(("user" = String, Path, description = "user")), request_body = NewToken, responses((status = 201, description = "the token, with its secret shown once"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
 /// Creates a token for `user` (the user themself, or a system admin).
 pub async fn create(State(app): State<AppState>, caller: Caller, Path(user): Path<String>, Json(new): Json<NewToken>) -> Result<Response, ApiV0Error> {
     if !(caller.is(&user) || caller.is_admin()) {
@@ -61,6 +62,7 @@ pub async fn create(State(app): State<AppState>, caller: Caller, Path(user): Pat
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
+#[utoipa::path(get, path = "/api/v0/accounts/{user}/tokens", tag = "tokens", params(("user" = String, Path, description = "user")), responses((status = 200, description = "the tokens (without secrets)"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
 /// Lists a user's tokens (never their secrets).
 pub async fn list(State(app): State<AppState>, caller: Caller, Path(user): Path<String>) -> Result<Response, ApiV0Error> {
     if !(caller.is(&user) || caller.is_admin()) {
@@ -70,6 +72,7 @@ pub async fn list(State(app): State<AppState>, caller: Caller, Path(user): Path<
     Ok(Json(json!({"tokens": tokens.iter().map(|(id, t)| token_json(id, t)).collect::<Vec<_>>()})).into_response())
 }
 
+#[utoipa::path(delete, path = "/api/v0/accounts/{user}/tokens/{id}", tag = "tokens", params(("user" = String, Path, description = "user"), ("id" = String, Path, description = "token id")), responses((status = 204, description = "revoked"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
 /// Revokes a token.
 pub async fn revoke(State(app): State<AppState>, caller: Caller, Path((user, id)): Path<(String, String)>) -> Result<Response, ApiV0Error> {
     if !(caller.is(&user) || caller.is_admin()) {
