@@ -71,8 +71,7 @@ async fn users_orgs_teams_grants_and_tokens_from_the_command_line() {
 
     // Over HTTPS, trusting Berth's CA.
     let ca = server.data_dir.join("tls/ca.crt");
-    let port = server.https_host().rsplit(':').next().unwrap().to_owned();
-    let url = format!("https://localhost:{port}");
+    let url = format!("https://{}", server.https_localhost());
     let out = berth(&server, &["user", "list", "--server", &url, "--cacert", ca.to_str().unwrap()], "");
     assert!(ok(out).contains("alice"));
 }

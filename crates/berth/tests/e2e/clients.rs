@@ -16,13 +16,23 @@ fn run(cmd: &mut Command) -> Output {
     out
 }
 
-/// Runs `cmd` with `input` on its standard input, expecting success.
-fn login_with_stdin(mut cmd: Command, input: &str) {
+/// Runs `cmd` with `input` on its standard input; its output.
+fn with_stdin(mut cmd: Command, input: &str) -> Output {
     use std::io::Write;
-    let mut child = cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let mut child = cmd.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
     child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    child.wait_with_output().unwrap()
+}
+
+/// `docker login -u <user> --password-stdin <host>` with `docker`'s configuration; whether it succeeded.
+fn docker_login(docker: &dyn Fn() -> Command, user: &str, secret: &str, host: &str) -> bool {
+    let mut login = docker();
+    login.args(["login", "-u", user, "--password-stdin", host]);
+    let out = with_stdin(login, secret);
+    if !out.status.success() {
+        eprintln!("docker login: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    out.status.success()
 }
 
 fn stdout(out: &Output) -> String {
@@ -90,9 +100,7 @@ async fn docker_push_and_pull_a_multi_layer_image_and_a_manifest_list() {
             c.env("DOCKER_CONFIG", &config).env("DOCKER_BUILDKIT", "0");
             c
         };
-        let mut login = docker();
-        login.args(["login", "-u", "admin", "--password-stdin", &host]).stdin(std::process::Stdio::piped());
-        login_with_stdin(login, ADMIN_PASSWORD);
+        assert!(docker_login(&docker, "admin", ADMIN_PASSWORD, &host));
         let reference = format!("{host}/e2e/multi:cli{i}");
         run(docker().args(["build", "-q", "-t", &reference]).arg(&context));
         let id = stdout(&run(docker().args(["image", "inspect", "-f", "{{.Id}}", &reference])));
@@ -123,9 +131,7 @@ async fn docker_push_and_pull_a_multi_layer_image_and_a_manifest_list() {
         c.env("DOCKER_CONFIG", &config);
         c
     };
-    let mut login = docker();
-    login.args(["login", "-u", "admin", "--password-stdin", &http_host]).stdin(std::process::Stdio::piped());
-    login_with_stdin(login, ADMIN_PASSWORD);
+    assert!(docker_login(&docker, "admin", ADMIN_PASSWORD, &http_host));
     run(docker().args(["tag", &pushed[0].1, &image]));
     run(docker().args(["push", &image]));
     run(docker().args(["manifest", "create", "--insecure", &list, &image]));
@@ -141,6 +147,31 @@ async fn docker_push_and_pull_a_multi_layer_image_and_a_manifest_list() {
         let _ = docker().args(["rmi", reference]).output();
     }
     let _ = docker().args(["rmi", &image]).output();
+}
+
+/// A server, a temporary home, Berth's CA as a `--cert-dir`, and `localhost:<port>`.
+struct SkopeoEnv {
+    server: Server,
+    temp: tempfile::TempDir,
+    certs: PathBuf,
+    host: String,
+}
+
+impl SkopeoEnv {
+    fn start() -> SkopeoEnv {
+        let server = Server::start();
+        let temp = tempfile::tempdir().unwrap();
+        let certs = ca_dir(&server, temp.path());
+        let host = server.https_localhost();
+        SkopeoEnv { server, temp, certs, host }
+    }
+
+    /// `skopeo`, with its own home directory.
+    fn skopeo(&self) -> Command {
+        let mut c = Command::new("skopeo");
+        c.env("HOME", self.temp.path());
+        c
+    }
 }
 
 /// Writes an OCI image layout with one image of two tar layers, tagged `v1`.
@@ -182,18 +213,11 @@ async fn skopeo_copy_inspect_list_tags_and_delete() {
     if !client_available("skopeo", &["--version"]) {
         return;
     }
-    let server = Server::start();
-    let temp = tempfile::tempdir().unwrap();
-    let certs = ca_dir(&server, temp.path());
-    let port = server.https_host().rsplit(':').next().unwrap().to_owned();
-    let host = format!("localhost:{port}");
-    let layout = temp.path().join("layout");
-    oci_layout(&layout, temp.path());
-    let skopeo = || {
-        let mut c = Command::new("skopeo");
-        c.env("HOME", temp.path());
-        c
-    };
+    let env = SkopeoEnv::start();
+    let (server, certs, host) = (&env.server, &env.certs, &env.host);
+    let layout = env.temp.path().join("layout");
+    oci_layout(&layout, env.temp.path());
+    let skopeo = || env.skopeo();
     // OCI layout -> Berth, proving the certificate chain with Berth's CA.
     let creds = format!("admin:{ADMIN_PASSWORD}");
     run(skopeo().args(["copy", "--dest-creds", &creds, "--dest-cert-dir"]).arg(&certs).arg(format!("oci:{}:v1", layout.display())).arg(format!("docker://{host}/sk/app:v1")));
@@ -209,7 +233,7 @@ async fn skopeo_copy_inspect_list_tags_and_delete() {
         .arg(&certs)
         .arg(format!("docker://{host}/sk/app:v1"))
         .arg(format!("docker://{host}/sk/copy:v2")));
-    let back = temp.path().join("back");
+    let back = env.temp.path().join("back");
     run(skopeo().args(["copy", "--src-creds", &creds, "--src-cert-dir"]).arg(&certs).arg(format!("docker://{host}/sk/copy:v2")).arg(format!("oci:{}:v2", back.display())));
     for entry in std::fs::read_dir(layout.join("blobs/sha256")).unwrap() {
         let name = entry.unwrap().file_name();
@@ -231,8 +255,7 @@ async fn podman_push_and_pull() {
     let server = Server::start();
     let temp = tempfile::tempdir().unwrap();
     let certs = ca_dir(&server, temp.path());
-    let port = server.https_host().rsplit(':').next().unwrap().to_owned();
-    let reference = format!("localhost:{port}/pod/app:1");
+    let reference = format!("{}/pod/app:1", server.https_localhost());
     let files = temp.path().join("rootfs");
     random_files(&files, 3, 300);
     let tar = temp.path().join("rootfs.tar");
@@ -299,17 +322,9 @@ async fn docker_login_with_an_access_token_and_refusals() {
     run(docker().arg("import").arg(&tar).arg(&mine));
     run(docker().args(["tag", &mine, &theirs]));
 
-    // A wrong password is refused at login.
-    let mut bad = docker();
-    bad.args(["login", "-u", "dev", "--password-stdin", &host]).stdin(std::process::Stdio::piped());
-    let mut child = bad.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
-    std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"not the password").unwrap();
-    assert!(!child.wait_with_output().unwrap().status.success(), "login with a wrong password must fail");
-
+    assert!(!docker_login(&docker, "dev", "not the password", &host), "login with a wrong password must fail");
     // The access token logs in; the user's own namespace takes the push, another's refuses it.
-    let mut login = docker();
-    login.args(["login", "-u", "dev", "--password-stdin", &host]).stdin(std::process::Stdio::piped());
-    login_with_stdin(login, &token);
+    assert!(docker_login(&docker, "dev", &token, &host));
     run(docker().args(["push", &mine]));
     let said = fails(docker().args(["push", &theirs]));
     assert!(said.contains("denied") || said.contains("unauthorized") || said.contains("authentication required"), "{said}");
@@ -326,19 +341,12 @@ async fn skopeo_refused_with_wrong_or_insufficient_credentials() {
     if !client_available("skopeo", &["--version"]) {
         return;
     }
-    let server = Server::start();
-    let temp = tempfile::tempdir().unwrap();
-    let certs = ca_dir(&server, temp.path());
-    let port = server.https_host().rsplit(':').next().unwrap().to_owned();
-    let host = format!("localhost:{port}");
-    push_image(&server, "team/app", "v1", 6).await;
+    let env = SkopeoEnv::start();
+    let (server, certs, host) = (&env.server, &env.certs, &env.host);
+    push_image(server, "team/app", "v1", 6).await;
     let created = client().post(server.url("/api/v0/accounts")).json(&serde_json::json!({"name": "viewer", "password": "viewer password"})).send().await.unwrap();
     assert_eq!(created.status(), 201);
-    let skopeo = || {
-        let mut c = Command::new("skopeo");
-        c.env("HOME", temp.path());
-        c
-    };
+    let skopeo = || env.skopeo();
     let said = fails(skopeo().args(["inspect", "--creds", "admin:wrong", "--cert-dir"]).arg(&certs).arg(format!("docker://{host}/team/app:v1")));
     assert!(said.to_lowercase().contains("unauthorized") || said.contains("authentication required"), "{said}");
     // A user without access to a private repository cannot read it.

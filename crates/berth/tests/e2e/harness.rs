@@ -82,6 +82,11 @@ impl Server {
         self.https.trim_start_matches("https://").to_owned()
     }
 
+    /// `localhost:<https port>`, the name Berth's certificate covers.
+    pub fn https_localhost(&self) -> String {
+        format!("localhost:{}", self.https_host().rsplit(':').next().unwrap())
+    }
+
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().unwrap().id()
