@@ -220,29 +220,29 @@ async fn skopeo_copy_inspect_list_tags_and_delete() {
     let skopeo = || env.skopeo();
     // OCI layout -> Berth, proving the certificate chain with Berth's CA.
     let creds = format!("admin:{ADMIN_PASSWORD}");
-    run(skopeo().args(["copy", "--dest-creds", &creds, "--dest-cert-dir"]).arg(&certs).arg(format!("oci:{}:v1", layout.display())).arg(format!("docker://{host}/sk/app:v1")));
-    let inspect = run(skopeo().args(["inspect", "--raw", "--creds", &creds, "--cert-dir"]).arg(&certs).arg(format!("docker://{host}/sk/app:v1")));
+    run(skopeo().args(["copy", "--dest-creds", &creds, "--dest-cert-dir"]).arg(certs).arg(format!("oci:{}:v1", layout.display())).arg(format!("docker://{host}/sk/app:v1")));
+    let inspect = run(skopeo().args(["inspect", "--raw", "--creds", &creds, "--cert-dir"]).arg(certs).arg(format!("docker://{host}/sk/app:v1")));
     let original = std::fs::read_to_string(layout.join("index.json")).unwrap();
     let index: serde_json::Value = serde_json::from_str(&original).unwrap();
     assert_eq!(digest(&inspect.stdout), index["manifests"][0]["digest"].as_str().unwrap(), "manifest bytes preserved");
     // Berth -> another Berth repository, and Berth -> OCI layout.
     run(skopeo()
         .args(["copy", "--src-creds", &creds, "--dest-creds", &creds, "--src-cert-dir"])
-        .arg(&certs)
+        .arg(certs)
         .arg("--dest-cert-dir")
-        .arg(&certs)
+        .arg(certs)
         .arg(format!("docker://{host}/sk/app:v1"))
         .arg(format!("docker://{host}/sk/copy:v2")));
     let back = env.temp.path().join("back");
-    run(skopeo().args(["copy", "--src-creds", &creds, "--src-cert-dir"]).arg(&certs).arg(format!("docker://{host}/sk/copy:v2")).arg(format!("oci:{}:v2", back.display())));
+    run(skopeo().args(["copy", "--src-creds", &creds, "--src-cert-dir"]).arg(certs).arg(format!("docker://{host}/sk/copy:v2")).arg(format!("oci:{}:v2", back.display())));
     for entry in std::fs::read_dir(layout.join("blobs/sha256")).unwrap() {
         let name = entry.unwrap().file_name();
         assert!(back.join("blobs/sha256").join(&name).exists(), "blob {name:?} missing after the round trip");
     }
-    let tags = stdout(&run(skopeo().args(["list-tags", "--creds", &creds, "--cert-dir"]).arg(&certs).arg(format!("docker://{host}/sk/app"))));
+    let tags = stdout(&run(skopeo().args(["list-tags", "--creds", &creds, "--cert-dir"]).arg(certs).arg(format!("docker://{host}/sk/app"))));
     let tags: serde_json::Value = serde_json::from_str(&tags).unwrap();
     assert_eq!(tags["Tags"], serde_json::json!(["v1"]));
-    run(skopeo().args(["delete", "--creds", &creds, "--cert-dir"]).arg(&certs).arg(format!("docker://{host}/sk/copy:v2")));
+    run(skopeo().args(["delete", "--creds", &creds, "--cert-dir"]).arg(certs).arg(format!("docker://{host}/sk/copy:v2")));
     assert_eq!(client().get(server.url("/v2/sk/copy/manifests/v2")).send().await.unwrap().status(), 404);
     assert_eq!(client().get(server.url("/v2/sk/app/manifests/v1")).send().await.unwrap().status(), 200);
 }
@@ -347,13 +347,13 @@ async fn skopeo_refused_with_wrong_or_insufficient_credentials() {
     let created = client().post(server.url("/api/v0/accounts")).json(&serde_json::json!({"name": "viewer", "password": "viewer password"})).send().await.unwrap();
     assert_eq!(created.status(), 201);
     let skopeo = || env.skopeo();
-    let said = fails(skopeo().args(["inspect", "--creds", "admin:wrong", "--cert-dir"]).arg(&certs).arg(format!("docker://{host}/team/app:v1")));
+    let said = fails(skopeo().args(["inspect", "--creds", "admin:wrong", "--cert-dir"]).arg(certs).arg(format!("docker://{host}/team/app:v1")));
     assert!(said.to_lowercase().contains("unauthorized") || said.contains("authentication required"), "{said}");
     // A user without access to a private repository cannot read it.
-    let said = fails(skopeo().args(["inspect", "--creds", "viewer:viewer password", "--cert-dir"]).arg(&certs).arg(format!("docker://{host}/team/app:v1")));
+    let said = fails(skopeo().args(["inspect", "--creds", "viewer:viewer password", "--cert-dir"]).arg(certs).arg(format!("docker://{host}/team/app:v1")));
     assert!(said.to_lowercase().contains("denied") || said.to_lowercase().contains("unauthorized"), "{said}");
     // Once the repository is public, the same user can.
     let made_public = client().patch(server.url("/api/v0/repositories/team/app")).json(&serde_json::json!({"visibility": "public"})).send().await.unwrap();
     assert_eq!(made_public.status(), 200);
-    run(skopeo().args(["inspect", "--creds", "viewer:viewer password", "--cert-dir"]).arg(&certs).arg(format!("docker://{host}/team/app:v1")));
+    run(skopeo().args(["inspect", "--creds", "viewer:viewer password", "--cert-dir"]).arg(certs).arg(format!("docker://{host}/team/app:v1")));
 }
