@@ -21,7 +21,9 @@
 //! | `access_tokens` | token id | [`records::AccessToken`](crate::records::AccessToken) |
 //! | `settings` | name | JSON value |
 
-use redb::TableDefinition;
+use redb::{ReadableTable, TableDefinition};
+
+use crate::Error;
 
 /// Counters: the index of the last applied command, the schema version.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -63,3 +65,37 @@ pub const LAST_APPLIED: &str = "last_applied";
 pub const SCHEMA: &str = "schema";
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: u64 = 1;
+
+/// The second parts of every `(first, _)` key of a table, in key order.
+pub(crate) fn keys_under<V: redb::Value + 'static>(
+    table: &impl ReadableTable<(&'static str, &'static str), V>,
+    first: &str,
+) -> Result<Vec<String>, Error> {
+    let mut out = Vec::new();
+    for entry in table.range((first, "")..)? {
+        let (key, _) = entry?;
+        let (a, b) = key.value();
+        if a != first {
+            break;
+        }
+        out.push(b.to_owned());
+    }
+    Ok(out)
+}
+
+/// The (second, third) parts of every `(first, _, _)` key of a table, in key order.
+pub(crate) fn pairs_under<V: redb::Value + 'static>(
+    table: &impl ReadableTable<(&'static str, &'static str, &'static str), V>,
+    first: &str,
+) -> Result<Vec<(String, String)>, Error> {
+    let mut out = Vec::new();
+    for entry in table.range((first, "", "")..)? {
+        let (key, _) = entry?;
+        let (a, b, c) = key.value();
+        if a != first {
+            break;
+        }
+        out.push((b.to_owned(), c.to_owned()));
+    }
+    Ok(out)
+}

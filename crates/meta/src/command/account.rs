@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::{Applied, Rejection};
 use crate::Error;
 use crate::records::{self, Account, AccountKind, Team};
-use crate::tables::{ACCESS_TOKENS, ACCOUNTS, MEMBERSHIPS, TEAM_MEMBERS, TEAMS};
+use crate::tables::{ACCESS_TOKENS, ACCOUNTS, MEMBERSHIPS, TEAM_MEMBERS, TEAMS, keys_under, pairs_under};
 
 /// The team every organization has, whose members administer it.
 pub const OWNERS_TEAM: &str = "owners";
@@ -85,25 +85,16 @@ impl DeleteAccount {
         // As a user: leave every team.
         let mut memberships = tx.open_table(MEMBERSHIPS)?;
         let mut members = tx.open_table(TEAM_MEMBERS)?;
-        let mine: Vec<(String, String)> = scan3(&memberships, name)?;
+        let mine = pairs_under(&memberships, name)?;
         for (org, team) in mine {
             memberships.remove((name, org.as_str(), team.as_str()))?;
             members.remove((org.as_str(), team.as_str(), name))?;
         }
         // As an org: drop its teams and their members.
         let mut teams = tx.open_table(TEAMS)?;
-        let mut org_teams = Vec::new();
-        for entry in teams.range((name, "")..)? {
-            let (key, _) = entry?;
-            let (org, team) = key.value();
-            if org != name {
-                break;
-            }
-            org_teams.push(team.to_owned());
-        }
-        for team in org_teams {
+        for team in keys_under(&teams, name)? {
             teams.remove((name, team.as_str()))?;
-            let users: Vec<(String, String)> = scan3(&members, name)?;
+            let users = pairs_under(&members, name)?;
             for (t, user) in users.into_iter().filter(|(t, _)| *t == team) {
                 members.remove((name, t.as_str(), user.as_str()))?;
                 memberships.remove((user.as_str(), name, t.as_str()))?;
@@ -121,23 +112,6 @@ impl DeleteAccount {
         }
         Ok(Applied::Done)
     }
-}
-
-/// The (second, third) key parts of every `(first, _, _)` entry.
-pub(super) fn scan3<V: redb::Value + 'static>(
-    table: &impl ReadableTable<(&'static str, &'static str, &'static str), V>,
-    first: &str,
-) -> Result<Vec<(String, String)>, Error> {
-    let mut out = Vec::new();
-    for entry in table.range((first, "", "")..)? {
-        let (key, _) = entry?;
-        let (a, b, c) = key.value();
-        if a != first {
-            break;
-        }
-        out.push((b.to_owned(), c.to_owned()));
-    }
-    Ok(out)
 }
 
 /// Creates a team in an organization.

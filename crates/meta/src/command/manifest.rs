@@ -9,7 +9,7 @@ use super::repository::ensure_repository;
 use super::{Applied, Rejection};
 use crate::Error;
 use crate::records::{self, Referrer};
-use crate::tables::{BLOB_LINKS, MANIFEST_CONTENT, MANIFEST_REPOSITORIES, MANIFESTS, REFERRERS, TAGS};
+use crate::tables::{BLOB_LINKS, MANIFEST_CONTENT, MANIFEST_REPOSITORIES, MANIFESTS, REFERRERS, TAGS, keys_under};
 
 /// Stores a manifest in a repository. Refused with `MissingReferences` unless every blob
 /// it names is linked to the repository and every child manifest is in it.
@@ -146,8 +146,7 @@ impl DeleteManifest {
         }
         let mut holders = tx.open_table(MANIFEST_REPOSITORIES)?;
         holders.remove((digest, repo))?;
-        let still_held = holders.range((digest, "")..)?.next().transpose()?.is_some_and(|(k, _)| k.value().0 == digest);
-        if !still_held {
+        if keys_under(&holders, digest)?.is_empty() {
             tx.open_table(MANIFEST_CONTENT)?.remove(digest)?;
         }
         Ok(Applied::Done)

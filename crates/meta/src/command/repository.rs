@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::{Applied, Rejection};
 use crate::Error;
 use crate::records::{self, Repository};
-use crate::tables::{BLOB_LINKS, MANIFEST_CONTENT, MANIFEST_REPOSITORIES, MANIFESTS, REFERRERS, REPOSITORIES, REPOSITORY_GRANTS, TAGS};
+use crate::tables::{BLOB_LINKS, MANIFEST_CONTENT, MANIFEST_REPOSITORIES, MANIFESTS, REFERRERS, REPOSITORIES, REPOSITORY_GRANTS, TAGS, keys_under, pairs_under};
 
 /// Creates `name` at `at` unless it exists (a push creates repositories private).
 pub(super) fn ensure_repository(tx: &WriteTransaction, name: &str, at: u64) -> Result<(), Error> {
@@ -90,15 +90,7 @@ pub struct DeleteRepository {
 /// Removes every `(repo, …)` key of a two-part-key table; returns the second parts.
 fn drain2<V: redb::Value + 'static>(tx: &WriteTransaction, table: redb::TableDefinition<(&str, &str), V>, repo: &str) -> Result<Vec<String>, Error> {
     let mut table = tx.open_table(table)?;
-    let mut keys = Vec::new();
-    for entry in table.range((repo, "")..)? {
-        let (key, _) = entry?;
-        let (r, item) = key.value();
-        if r != repo {
-            break;
-        }
-        keys.push(item.to_owned());
-    }
+    let keys = keys_under(&table, repo)?;
     for key in &keys {
         table.remove((repo, key.as_str()))?;
     }
@@ -108,16 +100,7 @@ fn drain2<V: redb::Value + 'static>(tx: &WriteTransaction, table: redb::TableDef
 /// Removes every `(repo, …, …)` key of a three-part-key table.
 fn drain3<V: redb::Value + 'static>(tx: &WriteTransaction, table: redb::TableDefinition<(&str, &str, &str), V>, repo: &str) -> Result<(), Error> {
     let mut table = tx.open_table(table)?;
-    let mut keys = Vec::new();
-    for entry in table.range((repo, "", "")..)? {
-        let (key, _) = entry?;
-        let (r, b, c) = key.value();
-        if r != repo {
-            break;
-        }
-        keys.push((b.to_owned(), c.to_owned()));
-    }
-    for (b, c) in &keys {
+    for (b, c) in pairs_under(&table, repo)? {
         table.remove((repo, b.as_str(), c.as_str()))?;
     }
     Ok(())
@@ -138,8 +121,7 @@ impl DeleteRepository {
         let mut content = tx.open_table(MANIFEST_CONTENT)?;
         for digest in &manifests {
             holders.remove((digest.as_str(), repo))?;
-            let still_held = holders.range((digest.as_str(), "")..)?.next().transpose()?.is_some_and(|(k, _)| k.value().0 == digest);
-            if !still_held {
+            if keys_under(&holders, digest)?.is_empty() {
                 content.remove(digest.as_str())?;
             }
         }

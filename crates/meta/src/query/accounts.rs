@@ -5,7 +5,7 @@ use redb::ReadableTable;
 use super::{Listing, Page, Reader};
 use crate::Error;
 use crate::records::{self, AccessToken, Account, Repository, Team};
-use crate::tables::{ACCESS_TOKENS, ACCOUNTS, MEMBERSHIPS, NAMESPACE_GRANTS, REPOSITORIES, REPOSITORY_GRANTS, SETTINGS, TEAM_MEMBERS, TEAMS};
+use crate::tables::{ACCESS_TOKENS, ACCOUNTS, MEMBERSHIPS, NAMESPACE_GRANTS, REPOSITORIES, REPOSITORY_GRANTS, SETTINGS, TEAM_MEMBERS, TEAMS, pairs_under};
 
 /// A team's grant: (org, team, level).
 pub type Grant = (String, String, u8);
@@ -56,32 +56,13 @@ impl Reader {
 
     /// The members of a team, sorted.
     pub fn team_members(&self, org: &str, team: &str) -> Result<Vec<String>, Error> {
-        let table = self.tx.open_table(TEAM_MEMBERS)?;
-        let mut members = Vec::new();
-        for entry in table.range((org, team, "")..)? {
-            let (key, _) = entry?;
-            let (o, t, user) = key.value();
-            if o != org || t != team {
-                break;
-            }
-            members.push(user.to_owned());
-        }
-        Ok(members)
+        let members = pairs_under(&self.tx.open_table(TEAM_MEMBERS)?, org)?;
+        Ok(members.into_iter().filter(|(t, _)| t == team).map(|(_, user)| user).collect())
     }
 
     /// The (org, team) pairs a user belongs to.
     pub fn memberships(&self, user: &str) -> Result<Vec<(String, String)>, Error> {
-        let table = self.tx.open_table(MEMBERSHIPS)?;
-        let mut teams = Vec::new();
-        for entry in table.range((user, "", "")..)? {
-            let (key, _) = entry?;
-            let (u, org, team) = key.value();
-            if u != user {
-                break;
-            }
-            teams.push((org.to_owned(), team.to_owned()));
-        }
-        Ok(teams)
+        pairs_under(&self.tx.open_table(MEMBERSHIPS)?, user)
     }
 
     /// Team grants on one repository.
