@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace, with the real clients the end-to-end tests drive.
 #
-# - installs what the tests need from Debian (docker.io, skopeo, podman) when missing;
+# - installs what the tests need from Debian (docker.io, skopeo, podman, slapd and
+#   ldap-utils for the LDAP tests) when missing;
 # - starts a private dockerd (vfs storage, no networking setup) unless one already
 #   answers, and stops it again by its pid;
 # - runs `cargo test --workspace` with BERTH_REQUIRE_CLIENTS=1, so a client that
@@ -16,6 +17,8 @@ command -v /usr/bin/docker >/dev/null 2>&1 && command -v dockerd >/dev/null 2>&1
 command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
 command -v podman >/dev/null 2>&1 || need+=(podman)
 command -v tar >/dev/null 2>&1 || need+=(tar)
+[ -x /usr/sbin/slapd ] || need+=(slapd)
+command -v ldapadd >/dev/null 2>&1 || need+=(ldap-utils)
 if [ ${#need[@]} -gt 0 ]; then
     echo "test.sh: installing ${need[*]}"
     export DEBIAN_FRONTEND=noninteractive

@@ -6,10 +6,12 @@
 //! - [`password`]: argon2id hashing, off the async threads.
 //! - [`jwt`]: the Docker token service's tokens, signed with a key kept in the metadata.
 //! - [`access_token`]: personal access tokens usable wherever a password is.
+//! - [`identity`]: the LDAP / Active Directory directory: login by bind, and the sync job.
 //!
 //! Nothing here knows HTTP; the top crate parses headers and asks.
 
 pub mod access_token;
+pub mod identity;
 pub mod jwt;
 pub mod limiter;
 pub mod password;
@@ -36,6 +38,12 @@ pub enum Error {
     /// Hashing or key handling failed.
     #[error("crypto failure: {0}")]
     Crypto(String),
+    /// The LDAP directory could not be asked (unreachable, misconfigured, timed out).
+    #[error(transparent)]
+    Directory(#[from] identity::ldap::DirectoryError),
+    /// No LDAP directory is configured.
+    #[error("no LDAP directory is configured")]
+    NoDirectory,
     /// Metadata failed.
     #[error(transparent)]
     Meta(#[from] berth_meta::Error),

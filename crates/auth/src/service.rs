@@ -2,7 +2,12 @@
 //! the policy needs, and issues and verifies the Docker token service's tokens.
 //!
 //! Successful password checks are cached for a minute per credential (keyed by a hash
-//! of user and password), so argon2 runs once, not on every request.
+//! of user and password), so argon2 (or the LDAP bind) runs once, not on every request.
+//!
+//! With an LDAP directory configured, accounts that come from it, and names no account
+//! has yet, are checked by binding to the directory; a first successful login creates
+//! the account. Local accounts (such as `admin`) keep their local passwords, so the
+//! registry stays manageable while the directory is down.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -14,6 +19,7 @@ use berth_meta::query::Reader;
 use berth_meta::{Account, AccountKind, Command, Meta};
 use sha2::{Digest as _, Sha256};
 
+use crate::identity::{Directory, SyncReport, sync};
 use crate::jwt::{Access, Claims, TokenKeys};
 use crate::limiter::Limiter;
 use crate::subject::{Action, Level, Restriction, Subject};
@@ -37,6 +43,9 @@ pub struct Auth {
     service: String,
     verified: Mutex<HashMap<[u8; 32], (String, Instant)>>,
     limiter: Limiter,
+    directory: Option<Directory>,
+    /// One directory sync at a time (the schedule and the API may both start one).
+    syncing: tokio::sync::Mutex<()>,
 }
 
 /// What the first start did.
@@ -47,7 +56,7 @@ pub struct Bootstrap {
 
 impl Auth {
     /// Loads (creating on first start) the signing key and the `admin` account.
-    pub async fn start(meta: Meta, service: &str, admin_password: Option<String>) -> Result<(Auth, Bootstrap), Error> {
+    pub async fn start(meta: Meta, service: &str, admin_password: Option<String>, directory: Option<Directory>) -> Result<(Auth, Bootstrap), Error> {
         let key = TokenKeys::generate()?;
         meta.apply(Command::PutSetting(PutSetting { name: SIGNING_KEY.into(), value: key.into(), only_if_absent: true })).await?;
         let stored = meta.read(|r| r.setting(SIGNING_KEY)).await?;
@@ -76,7 +85,15 @@ impl Auth {
             };
             meta.apply(Command::CreateAccount(CreateAccount { name: "admin".into(), account })).await?;
         }
-        let auth = Auth { meta, keys, service: service.to_owned(), verified: Mutex::default(), limiter: Limiter::default() };
+        let auth = Auth {
+            meta,
+            keys,
+            service: service.to_owned(),
+            verified: Mutex::default(),
+            limiter: Limiter::default(),
+            directory,
+            syncing: tokio::sync::Mutex::default(),
+        };
         Ok((auth, Bootstrap { generated_admin_password }))
     }
 
@@ -111,15 +128,63 @@ impl Auth {
         if !cached {
             let (name, secret) = (user.to_owned(), secret.to_owned());
             let account = self.meta.read(move |r| r.account(&name)).await?;
-            let hash = account.filter(|a| a.kind == AccountKind::User && a.active).and_then(|a| a.password_hash);
-            if !password::verify(secret, hash).await {
-                return Err(Error::InvalidCredentials);
+            match &self.directory {
+                Some(directory) if account.as_ref().is_none_or(|a| a.ldap_dn.is_some()) => {
+                    self.check_directory(directory, user, secret, account).await?;
+                }
+                _ => {
+                    let hash = account.filter(|a| a.kind == AccountKind::User && a.active).and_then(|a| a.password_hash);
+                    if !password::verify(secret, hash).await {
+                        return Err(Error::InvalidCredentials);
+                    }
+                }
             }
             let mut cache = self.verified.lock().unwrap_or_else(|p| p.into_inner());
             cache.retain(|_, (_, at)| at.elapsed() < CACHE_TTL);
             cache.insert(key, (user.to_owned(), Instant::now()));
         }
         self.subject(user, None).await?.ok_or(Error::InvalidCredentials)
+    }
+
+    /// Binds to the directory as `user`; on the first success creates their account.
+    async fn check_directory(&self, directory: &Directory, user: &str, secret: String, account: Option<Account>) -> Result<(), Error> {
+        if secret.len() > password::MAX_PASSWORD_LEN {
+            return Err(Error::InvalidCredentials);
+        }
+        let Some(found) = directory.authenticate(user, &secret).await? else { return Err(Error::InvalidCredentials) };
+        // Account names are lower case; the directory matched `user` case-insensitively.
+        if found.login != user {
+            return Err(Error::InvalidCredentials);
+        }
+        match account {
+            Some(a) if !a.active => Err(Error::InvalidCredentials),
+            Some(_) => Ok(()),
+            None => {
+                let create = CreateAccount { name: user.to_owned(), account: sync::from_directory(&found, now()) };
+                // A concurrent first login may have created it: either way it exists now.
+                self.meta.apply(Command::CreateAccount(create)).await?;
+                tracing::info!(user, dn = %found.dn, "account created at first LDAP login");
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether an LDAP directory is configured.
+    pub fn has_directory(&self) -> bool {
+        self.directory.is_some()
+    }
+
+    /// Runs the directory sync now (waiting for a run in progress to end first).
+    pub async fn sync_directory(&self) -> Result<SyncReport, Error> {
+        let directory = self.directory.as_ref().ok_or(Error::NoDirectory)?;
+        let _one_at_a_time = self.syncing.lock().await;
+        sync::run(&self.meta, directory, now()).await
+    }
+
+    /// The report of the last directory sync, if one ran.
+    pub async fn last_sync(&self) -> Result<Option<SyncReport>, Error> {
+        let value = self.meta.read(|r| r.setting(sync::LAST_SYNC)).await?;
+        Ok(value.and_then(|v| serde_json::from_value(v).ok()))
     }
 
     async fn login_with_token(&self, user: &str, id: &str, secret_hash: &str) -> Result<Subject, Error> {

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use berth_auth::Auth;
+use berth_auth::identity::Directory;
 use berth_meta::Meta;
 use berth_registry::{Limits, Registry};
 use berth_storage::{FsStore, Storage};
@@ -47,7 +48,17 @@ impl App {
         let meta = Meta::open(&config.data_dir.join("meta.redb"))
             .with_context(|| format!("opening metadata in {}", config.data_dir.display()))?;
         let limits = Limits { max_manifest_size: config.max_manifest_size };
-        let (auth, bootstrap) = Auth::start(meta.clone(), &config.token_service, config.admin_password.clone())
+        let directory = match &config.ldap {
+            None => None,
+            Some(ldap) => {
+                let mut options = ldap.options.clone();
+                if let Some(path) = &ldap.ca_file {
+                    options.ca_pem = Some(std::fs::read(path).with_context(|| format!("reading ldap.ca_file {}", path.display()))?);
+                }
+                Some(Directory::new(options).context("setting up the LDAP directory")?)
+            }
+        };
+        let (auth, bootstrap) = Auth::start(meta.clone(), &config.token_service, config.admin_password.clone(), directory)
             .await
             .context("setting up authentication")?;
         let app = App {

@@ -26,6 +26,43 @@ pub struct FileConfig {
     pub limits: LimitsFileConfig,
     /// `text` (default) or `json`.
     pub log_format: Option<String>,
+    /// An LDAP / Active Directory directory for logins and account sync.
+    pub ldap: Option<LdapFileConfig>,
+}
+
+/// `[ldap]`: the directory users log in against and accounts are synced from.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LdapFileConfig {
+    /// `ldap://host:389` or `ldaps://host:636`.
+    pub url: String,
+    /// Upgrade `ldap://` with StartTLS.
+    #[serde(default)]
+    pub start_tls: bool,
+    /// PEM file of the CA(s) to trust for LDAPS/StartTLS (default: the system's roots).
+    pub ca_file: Option<PathBuf>,
+    /// The service account that searches the directory (default: anonymous).
+    #[serde(default)]
+    pub bind_dn: String,
+    /// Its password (or `BERTH_LDAP_BIND_PASSWORD`).
+    #[serde(default)]
+    pub bind_password: String,
+    /// Where user entries are searched.
+    pub user_base_dn: String,
+    /// Which entries are users (default `(objectClass=person)`).
+    pub user_filter: Option<String>,
+    /// Search the whole subtree under `user_base_dn` (default true).
+    pub user_subtree: Option<bool>,
+    /// The login-name attribute (default `uid`; `sAMAccountName` for Active Directory).
+    pub login_attribute: Option<String>,
+    /// The display-name attribute (default `cn`).
+    pub full_name_attribute: Option<String>,
+    /// The e-mail attribute (default `mail`).
+    pub email_attribute: Option<String>,
+    /// Seconds between scheduled syncs; 0 turns the schedule off (default 3600).
+    pub sync_interval_secs: Option<u64>,
+    /// Connection and operation timeout, seconds (default 10).
+    pub timeout_secs: Option<u64>,
 }
 
 /// `[tls]`.
@@ -77,6 +114,19 @@ pub struct Config {
     pub admin_password: Option<String>,
     /// The service name in token challenges and tokens.
     pub token_service: String,
+    /// The LDAP directory, if configured.
+    pub ldap: Option<LdapConfig>,
+}
+
+/// The effective `[ldap]` settings.
+#[derive(Debug, Clone)]
+pub struct LdapConfig {
+    /// How the directory is reached and read (the CA file still to be read).
+    pub options: berth_auth::identity::LdapOptions,
+    /// The CA file for LDAPS/StartTLS.
+    pub ca_file: Option<PathBuf>,
+    /// Time between scheduled syncs, if scheduled.
+    pub sync_interval: Option<Duration>,
 }
 
 /// A configuration that cannot be used.
@@ -122,6 +172,7 @@ impl FileConfig {
         self.limits.upload_idle_expiry_secs = other.limits.upload_idle_expiry_secs.or(self.limits.upload_idle_expiry_secs);
         self.limits.max_header_size = other.limits.max_header_size.or(self.limits.max_header_size);
         self.log_format = other.log_format.or(self.log_format);
+        self.ldap = other.ldap.or(self.ldap);
         self
     }
 
@@ -141,6 +192,7 @@ impl FileConfig {
         if max_manifest_size == 0 {
             return Err(ConfigError::Invalid("limits.max_manifest_size must be positive".into()));
         }
+        let ldap = self.ldap.map(LdapFileConfig::resolve).transpose()?;
         Ok(Config {
             data_dir: self.data_dir.unwrap_or_else(|| PathBuf::from("./berth-data")),
             https_listen: self.https_listen.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 5443))),
@@ -153,7 +205,46 @@ impl FileConfig {
             json_logs,
             admin_password: None,
             token_service: "berth".into(),
+            ldap,
         })
+    }
+}
+
+impl LdapFileConfig {
+    fn resolve(self) -> Result<LdapConfig, ConfigError> {
+        let scheme_ok = self.url.starts_with("ldap://") || self.url.starts_with("ldaps://");
+        if !scheme_ok {
+            return Err(ConfigError::Invalid(format!("ldap.url {:?}: use ldap://host:port or ldaps://host:port", self.url)));
+        }
+        if self.start_tls && self.url.starts_with("ldaps://") {
+            return Err(ConfigError::Invalid("ldap.start_tls is for ldap:// URLs; ldaps:// is TLS already".into()));
+        }
+        if self.user_base_dn.is_empty() {
+            return Err(ConfigError::Invalid("ldap.user_base_dn is required".into()));
+        }
+        let user_filter = self.user_filter.unwrap_or_else(|| "(objectClass=person)".into());
+        if !(user_filter.starts_with('(') && user_filter.ends_with(')')) {
+            return Err(ConfigError::Invalid(format!("ldap.user_filter {user_filter:?}: a filter is written in parentheses")));
+        }
+        let options = berth_auth::identity::LdapOptions {
+            url: self.url,
+            start_tls: self.start_tls,
+            ca_pem: None,
+            bind_dn: self.bind_dn,
+            bind_password: self.bind_password,
+            user_base_dn: self.user_base_dn,
+            user_filter,
+            user_subtree: self.user_subtree.unwrap_or(true),
+            login_attribute: self.login_attribute.unwrap_or_else(|| "uid".into()),
+            full_name_attribute: self.full_name_attribute.unwrap_or_else(|| "cn".into()),
+            email_attribute: self.email_attribute.unwrap_or_else(|| "mail".into()),
+            timeout: Duration::from_secs(self.timeout_secs.unwrap_or(10).max(1)),
+        };
+        let sync_interval = match self.sync_interval_secs.unwrap_or(3600) {
+            0 => None,
+            secs => Some(Duration::from_secs(secs)),
+        };
+        Ok(LdapConfig { options, ca_file: self.ca_file, sync_interval })
     }
 }
 
@@ -178,5 +269,25 @@ mod tests {
         assert!(toml::from_str::<FileConfig>("https_listen = \"not an address\"").is_err());
         let half_tls: FileConfig = toml::from_str("[tls]\ncert = \"/c\"").unwrap();
         assert!(matches!(half_tls.resolve(), Err(ConfigError::Invalid(_))));
+    }
+
+    #[test]
+    fn ldap_section_defaults_and_refusals() {
+        let ok: FileConfig = toml::from_str("[ldap]\nurl = \"ldap://dir:389\"\nuser_base_dn = \"ou=people,dc=x\"\n").unwrap();
+        let ldap = ok.resolve().unwrap().ldap.unwrap();
+        assert_eq!(ldap.options.login_attribute, "uid");
+        assert_eq!(ldap.options.user_filter, "(objectClass=person)");
+        assert!(ldap.options.user_subtree);
+        assert_eq!(ldap.sync_interval, Some(Duration::from_secs(3600)));
+        for bad in [
+            "[ldap]\nurl = \"http://dir\"\nuser_base_dn = \"dc=x\"",
+            "[ldap]\nurl = \"ldaps://dir\"\nstart_tls = true\nuser_base_dn = \"dc=x\"",
+            "[ldap]\nurl = \"ldap://dir\"\nuser_base_dn = \"\"",
+            "[ldap]\nurl = \"ldap://dir\"\nuser_base_dn = \"dc=x\"\nuser_filter = \"uid=*\"",
+        ] {
+            let file: FileConfig = toml::from_str(bad).unwrap();
+            assert!(matches!(file.resolve(), Err(ConfigError::Invalid(_))), "{bad}");
+        }
+        assert!(toml::from_str::<FileConfig>("[ldap]\nurl = \"ldap://dir\"\nuser_base_dn = \"dc=x\"\nbogus = 1").is_err());
     }
 }

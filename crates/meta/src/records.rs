@@ -67,6 +67,30 @@ pub struct Team {
     pub description: String,
     /// When it was created.
     pub created_at: u64,
+    /// Where the directory sync takes the members from; `None` for a team managed by hand.
+    #[serde(default)]
+    pub ldap_sync: Option<TeamSync>,
+}
+
+/// How a team's members are taken from the LDAP directory: either the members of a group
+/// entry, or the entries a search finds. Members are matched to accounts by their DN.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TeamSync {
+    /// Whether the sync job sets this team's members.
+    pub enabled: bool,
+    /// `true`: the values of `group_member_attribute` of the entry `group_dn`;
+    /// `false`: the entries under `search_base_dn` matching `search_filter`.
+    pub select_group_members: bool,
+    /// The group entry.
+    pub group_dn: String,
+    /// The group's attribute listing member DNs (`member`, `uniqueMember`).
+    pub group_member_attribute: String,
+    /// Where the search starts.
+    pub search_base_dn: String,
+    /// The search filter.
+    pub search_filter: String,
+    /// Whole subtree (`true`) or one level below the base.
+    pub search_subtree: bool,
 }
 
 /// An access token: usable wherever the user's password is.

@@ -162,6 +162,9 @@ fn load(args: &ServeArgs) -> anyhow::Result<Config> {
     let mut config = file.overlay(flags).resolve()?;
     // Only from the environment: a password on the command line would show in `ps`.
     config.admin_password = std::env::var("BERTH_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty());
+    if let (Some(ldap), Ok(password)) = (config.ldap.as_mut(), std::env::var("BERTH_LDAP_BIND_PASSWORD")) {
+        ldap.options.bind_password = password;
+    }
     Ok(config)
 }
 
@@ -209,9 +212,12 @@ async fn serve_until_signal(config: Config) -> anyhow::Result<()> {
     }
     tracing::info!(data_dir = %config.data_dir.display(), "berth is serving");
 
-    let purger = tokio::spawn(purge_abandoned_uploads(app.clone(), config.upload_idle_expiry));
+    let mut jobs = vec![tokio::spawn(purge_abandoned_uploads(app.clone(), config.upload_idle_expiry))];
+    if let Some(every) = config.ldap.as_ref().and_then(|l| l.sync_interval) {
+        jobs.push(tokio::spawn(sync_directory(app.clone(), every)));
+    }
     serve::serve(app.conns.clone(), listeners, config.max_header_size, shutdown_signal()).await;
-    purger.abort();
+    jobs.iter().for_each(tokio::task::JoinHandle::abort);
     tracing::info!("stopped");
     Ok(())
 }
@@ -226,6 +232,25 @@ async fn purge_abandoned_uploads(app: Arc<App>, idle: std::time::Duration) {
             Ok(0) => {}
             Ok(n) => tracing::info!(purged = n, "purged abandoned uploads"),
             Err(e) => tracing::warn!(error = %e, "purging abandoned uploads"),
+        }
+    }
+}
+
+/// Syncs accounts and team members from the LDAP directory, at start and every `every`.
+async fn sync_directory(app: Arc<App>, every: std::time::Duration) {
+    let mut ticker = tokio::time::interval(every);
+    loop {
+        ticker.tick().await;
+        match app.auth.sync_directory().await {
+            Ok(report) => tracing::info!(
+                created = report.users_created,
+                updated = report.users_updated,
+                deactivated = report.users_deactivated,
+                teams = report.teams_synced,
+                problems = report.problems.len(),
+                "LDAP sync done"
+            ),
+            Err(e) => tracing::warn!(error = %e, "LDAP sync failed"),
         }
     }
 }

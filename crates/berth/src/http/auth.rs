@@ -59,9 +59,20 @@ pub fn source(extensions: &axum::http::Extensions) -> Option<std::net::IpAddr> {
     extensions.get::<Peer>().map(|p| p.0.ip())
 }
 
-/// `429 TOOMANYREQUESTS` after too many failed logins.
-pub fn too_many() -> ApiError {
-    ApiError::new(StatusCode::TOO_MANY_REQUESTS, Code::TooManyRequests, "too many failed login attempts; try again later")
+/// The answer to a login that failed for another reason than wrong credentials (which
+/// each endpoint answers in its own way): `429` after too many failed attempts, `503`
+/// when the LDAP directory cannot be asked, `500` otherwise.
+pub fn login_failed(e: &berth_auth::Error) -> ApiError {
+    match e {
+        berth_auth::Error::TooManyAttempts => {
+            ApiError::new(StatusCode::TOO_MANY_REQUESTS, Code::TooManyRequests, "too many failed login attempts; try again later")
+        }
+        berth_auth::Error::Directory(cause) => {
+            tracing::warn!(error = %cause, "LDAP directory unavailable for a login");
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, Code::Unavailable, "the LDAP directory cannot be reached; try again later")
+        }
+        other => ApiError::internal(other),
+    }
 }
 
 /// Reads and verifies the credentials. Wrong credentials are a `401` with a challenge,
@@ -81,8 +92,7 @@ pub async fn identify(app: &AppState, headers: &HeaderMap, source: Option<std::n
     match app.auth.login(&user, &secret, source).await {
         Ok(subject) => Ok(Caller::User(subject)),
         Err(berth_auth::Error::InvalidCredentials) => Err(challenge(app, headers, https, None, None)),
-        Err(berth_auth::Error::TooManyAttempts) => Err(too_many()),
-        Err(e) => Err(ApiError::internal(&e)),
+        Err(e) => Err(login_failed(&e)),
     }
 }
 

@@ -40,6 +40,8 @@ pub enum Code {
     TooManyRequests,
     /// Operation or endpoint not supported.
     Unsupported,
+    /// A service the request depends on (the LDAP directory) cannot be reached.
+    Unavailable,
     /// Anything the server failed at.
     Unknown,
 }
@@ -62,6 +64,7 @@ impl Code {
             Code::Denied => "DENIED",
             Code::TooManyRequests => "TOOMANYREQUESTS",
             Code::Unsupported => "UNSUPPORTED",
+            Code::Unavailable => "UNAVAILABLE",
             Code::Unknown => "UNKNOWN",
         }
     }

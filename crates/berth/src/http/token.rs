@@ -17,7 +17,7 @@ use berth_auth::{Action, Subject};
 use serde_json::json;
 
 use super::RouteName;
-use super::auth::{Https, basic_credentials, challenge, too_many};
+use super::auth::{Https, basic_credentials, challenge, login_failed};
 use super::error::{ApiError, Code};
 use crate::app::AppState;
 use crate::serve::Peer;
@@ -89,8 +89,7 @@ pub async fn get(
             match app.auth.login(&user, &secret, source).await {
                 Ok(subject) => subject,
                 Err(berth_auth::Error::InvalidCredentials) => return unauthorized(&app, &headers, https),
-                Err(berth_auth::Error::TooManyAttempts) => return too_many().into_response(),
-                Err(e) => return ApiError::internal(&e).into_response(),
+                Err(e) => return login_failed(&e).into_response(),
             }
         }
     };
@@ -113,8 +112,7 @@ pub async fn post(State(app): State<AppState>, peer: Option<Extension<Peer>>, bo
             match app.auth.login(&user, &password, source).await {
                 Ok(subject) => (subject, param("access_type").as_deref() == Some("offline")),
                 Err(berth_auth::Error::InvalidCredentials) => return denied(),
-                Err(berth_auth::Error::TooManyAttempts) => return too_many().into_response(),
-                Err(e) => return ApiError::internal(&e).into_response(),
+                Err(e) => return login_failed(&e).into_response(),
             }
         }
         Some("refresh_token") => {

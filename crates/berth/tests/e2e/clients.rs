@@ -17,7 +17,7 @@ fn run(cmd: &mut Command) -> Output {
 }
 
 /// Runs `cmd` with `input` on its standard input; its output.
-fn with_stdin(mut cmd: Command, input: &str) -> Output {
+pub(crate) fn with_stdin(mut cmd: Command, input: &str) -> Output {
     use std::io::Write;
     let mut child = cmd.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
     child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
@@ -25,7 +25,7 @@ fn with_stdin(mut cmd: Command, input: &str) -> Output {
 }
 
 /// `docker login -u <user> --password-stdin <host>` with `docker`'s configuration; whether it succeeded.
-fn docker_login(docker: &dyn Fn() -> Command, user: &str, secret: &str, host: &str) -> bool {
+pub(crate) fn docker_login(docker: &dyn Fn() -> Command, user: &str, secret: &str, host: &str) -> bool {
     let mut login = docker();
     login.args(["login", "-u", user, "--password-stdin", host]);
     let out = with_stdin(login, secret);
@@ -57,10 +57,10 @@ fn random_files(dir: &Path, count: usize, seed: u64) {
 
 /// Berth's CA installed where the docker daemon and CLI look for a registry's CA
 /// (`/etc/docker/certs.d/<host:port>/ca.crt`), removed again on drop.
-struct DockerCa(PathBuf);
+pub(crate) struct DockerCa(PathBuf);
 
 impl DockerCa {
-    fn install(server: &Server) -> DockerCa {
+    pub(crate) fn install(server: &Server) -> DockerCa {
         let dir = PathBuf::from("/etc/docker/certs.d").join(server.https_host());
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::copy(server.data_dir.join("tls/ca.crt"), dir.join("ca.crt")).unwrap();

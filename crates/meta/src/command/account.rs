@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Applied, Rejection};
 use crate::Error;
-use crate::records::{self, Account, AccountKind, Team};
+use crate::records::{self, Account, AccountKind, Team, TeamSync};
 use crate::tables::{ACCESS_TOKENS, ACCOUNTS, MEMBERSHIPS, TEAM_MEMBERS, TEAMS, keys_under, pairs_under};
 
 /// The team every organization has, whose members administer it.
@@ -28,7 +28,7 @@ impl CreateAccount {
         }
         accounts.insert(self.name.as_str(), records::encode(&self.account).as_slice())?;
         if self.account.kind == AccountKind::Org {
-            let team = Team { description: "Owners of the organization".into(), created_at: self.account.created_at };
+            let team = Team { description: "Owners of the organization".into(), created_at: self.account.created_at, ldap_sync: None };
             tx.open_table(TEAMS)?.insert((self.name.as_str(), OWNERS_TEAM), records::encode(&team).as_slice())?;
         }
         Ok(Applied::Done)
@@ -50,6 +50,9 @@ pub struct UpdateAccount {
     pub active: Option<bool>,
     /// Grant or withdraw system administration.
     pub admin: Option<bool>,
+    /// The LDAP entry the account now comes from.
+    #[serde(default)]
+    pub ldap_dn: Option<String>,
 }
 
 impl UpdateAccount {
@@ -64,6 +67,7 @@ impl UpdateAccount {
         account.password_hash = self.password_hash.or(account.password_hash);
         account.active = self.active.unwrap_or(account.active);
         account.admin = self.admin.unwrap_or(account.admin);
+        account.ldap_dn = self.ldap_dn.or(account.ldap_dn);
         accounts.insert(self.name.as_str(), records::encode(&account).as_slice())?;
         Ok(Applied::Done)
     }
@@ -181,6 +185,30 @@ impl SetTeamMember {
             members.remove((org, team, user))?;
             memberships.remove((user, org, team))?;
         }
+        Ok(Applied::Done)
+    }
+}
+
+/// Links a team to the LDAP directory (or unlinks it with `None`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SetTeamSync {
+    /// The organization.
+    pub org: String,
+    /// The team.
+    pub team: String,
+    /// The new sync configuration.
+    pub sync: Option<TeamSync>,
+}
+
+impl SetTeamSync {
+    pub(super) fn apply(self, tx: &WriteTransaction) -> Result<Applied, Error> {
+        let mut teams = tx.open_table(TEAMS)?;
+        let key = (self.org.as_str(), self.team.as_str());
+        let Some(mut team) = teams.get(key)?.map(|v| records::decode::<Team>("teams", v.value())).transpose()? else {
+            return Ok(Applied::Rejected(Rejection::TeamUnknown));
+        };
+        team.ldap_sync = self.sync;
+        teams.insert(key, records::encode(&team).as_slice())?;
         Ok(Applied::Done)
     }
 }

@@ -16,7 +16,7 @@ mod token;
 use redb::WriteTransaction;
 use serde::{Deserialize, Serialize};
 
-pub use account::{CreateAccount, CreateTeam, DeleteAccount, OWNERS_TEAM, SetTeamMember, UpdateAccount};
+pub use account::{CreateAccount, CreateTeam, DeleteAccount, OWNERS_TEAM, SetTeamMember, SetTeamSync, UpdateAccount};
 pub use blob_link::{LinkBlob, UnlinkBlob};
 pub use grant::{GrantTarget, SetGrant};
 pub use manifest::{DeleteManifest, PutManifest};
@@ -52,6 +52,8 @@ pub enum Command {
     CreateTeam(CreateTeam),
     /// Adds or removes a team member.
     SetTeamMember(SetTeamMember),
+    /// Links a team to the LDAP directory, or unlinks it.
+    SetTeamSync(SetTeamSync),
     /// Sets a team's access to a repository or namespace.
     SetGrant(SetGrant),
     /// Creates a repository explicitly.
@@ -124,6 +126,7 @@ impl Command {
             Command::DeleteAccount(c) => c.apply(tx),
             Command::CreateTeam(c) => c.apply(tx),
             Command::SetTeamMember(c) => c.apply(tx),
+            Command::SetTeamSync(c) => c.apply(tx),
             Command::SetGrant(c) => c.apply(tx),
             Command::CreateRepository(c) => c.apply(tx),
             Command::UpdateRepository(c) => c.apply(tx),

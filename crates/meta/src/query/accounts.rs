@@ -4,7 +4,7 @@ use redb::ReadableTable;
 
 use super::{Listing, Page, Reader};
 use crate::Error;
-use crate::records::{self, AccessToken, Account, Repository, Team};
+use crate::records::{self, AccessToken, Account, Repository, Team, TeamSync};
 use crate::tables::{ACCESS_TOKENS, ACCOUNTS, MEMBERSHIPS, NAMESPACE_GRANTS, REPOSITORIES, REPOSITORY_GRANTS, SETTINGS, TEAM_MEMBERS, TEAMS, pairs_under};
 
 /// A team's grant: (org, team, level).
@@ -52,6 +52,35 @@ impl Reader {
     /// The team names of an organization, sorted.
     pub fn teams(&self, org: &str) -> Result<Vec<String>, Error> {
         Ok(self.page_in_scope(TEAMS, org, &Page::default())?.items)
+    }
+
+    /// The accounts that come from the LDAP directory, with their records.
+    pub fn directory_accounts(&self) -> Result<Vec<(String, Account)>, Error> {
+        let table = self.tx.open_table(ACCOUNTS)?;
+        let mut found = Vec::new();
+        for entry in table.iter()? {
+            let (name, value) = entry?;
+            let account: Account = records::decode("accounts", value.value())?;
+            if account.ldap_dn.is_some() {
+                found.push((name.value().to_owned(), account));
+            }
+        }
+        Ok(found)
+    }
+
+    /// The teams linked to the LDAP directory with sync enabled: (org, team, how).
+    pub fn synced_teams(&self) -> Result<Vec<(String, String, TeamSync)>, Error> {
+        let table = self.tx.open_table(TEAMS)?;
+        let mut found = Vec::new();
+        for entry in table.iter()? {
+            let (key, value) = entry?;
+            let team: Team = records::decode("teams", value.value())?;
+            if let Some(sync) = team.ldap_sync.filter(|s| s.enabled) {
+                let (org, name) = key.value();
+                found.push((org.to_owned(), name.to_owned(), sync));
+            }
+        }
+        Ok(found)
     }
 
     /// The members of a team, sorted.

@@ -122,6 +122,7 @@ pub async fn update(State(app): State<AppState>, caller: Caller, Path(name): Pat
         password_hash,
         active: changes.is_active,
         admin: changes.is_admin,
+        ldap_dn: None,
     };
     apply(&app, Command::UpdateAccount(command)).await?;
     get(State(app), caller, Path(name)).await
@@ -153,7 +154,7 @@ pub async fn create_team(State(app): State<AppState>, caller: Caller, Path(org):
     }
     valid_name(&new.name)?;
     let body = json!({"name": new.name, "description": new.description, "orgName": org});
-    let record = Team { description: new.description, created_at: now() };
+    let record = Team { description: new.description, created_at: now(), ldap_sync: None };
     apply(&app, Command::CreateTeam(CreateTeam { org, team: new.name, record })).await?;
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }

@@ -3,6 +3,7 @@
 //! Authentication is Basic (password or access token) or a Bearer token.
 
 mod accounts;
+mod ldap;
 mod openapi;
 mod pages;
 mod repositories;
@@ -28,6 +29,7 @@ pub fn routes() -> Router<AppState> {
         .route("/accounts/{name}", get(accounts::get).patch(accounts::update).delete(accounts::delete))
         .route("/accounts/{org}/teams", post(accounts::create_team).get(accounts::list_teams))
         .route("/accounts/{org}/teams/{team}/members", get(accounts::list_members))
+        .route("/accounts/{org}/teams/{team}/memberSyncConfig", get(ldap::get_team_sync).put(ldap::put_team_sync))
         .route("/accounts/{org}/teams/{team}/members/{user}", put(accounts::add_member).delete(accounts::remove_member))
         .route("/accounts/{user}/tokens", post(tokens::create).get(tokens::list))
         .route("/accounts/{user}/tokens/{id}", axum::routing::delete(tokens::revoke))
@@ -35,6 +37,7 @@ pub fn routes() -> Router<AppState> {
     let api = accounts
         .clone()
         .route("/openapi.json", get(openapi::document))
+        .route("/ldap/sync", post(ldap::run_sync).get(ldap::last_sync))
         .route("/repositories", get(repositories::list))
         .route("/repositories/{ns}", post(repositories::create).get(repositories::list_namespace))
         .route("/repositories/{ns}/{repo}", get(repositories::get).patch(repositories::update).delete(repositories::delete))
