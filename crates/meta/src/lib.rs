@@ -62,37 +62,103 @@ store_error_from!(redb::TransactionError, redb::TableError, redb::StorageError, 
 /// The metadata handle: cheap to clone, shared by every request.
 #[derive(Clone)]
 pub struct Meta {
-    machine: Arc<StateMachine>,
+    inner: Arc<Inner>,
 }
 
+struct Inner {
+    machine: Arc<StateMachine>,
+    writer: Option<std::sync::mpsc::Sender<Pending>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Inner {
+    /// Stops the writer thread and waits for it, so the database is closed (and can be
+    /// opened again) once the last handle is gone.
+    fn drop(&mut self) {
+        self.writer.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A command waiting for the writer, with where its answer goes.
+type Pending = (Command, tokio::sync::oneshot::Sender<Result<Applied, Error>>);
+
+/// The most commands committed together.
+const MAX_BATCH: usize = 256;
+
 impl Meta {
-    /// Opens (creating if needed) the metadata database at `path`.
+    /// Opens (creating if needed) the metadata database at `path`, and starts its writer
+    /// thread (stopped when the last handle is dropped).
     pub fn open(path: &Path) -> Result<Meta, Error> {
-        Ok(Meta { machine: Arc::new(StateMachine::open(path)?) })
+        let machine = Arc::new(StateMachine::open(path)?);
+        let (writer, queue) = std::sync::mpsc::channel();
+        let for_writer = machine.clone();
+        let thread = std::thread::Builder::new()
+            .name("berth-meta-writer".into())
+            .spawn(move || write_loop(&for_writer, &queue))
+            .map_err(|e| Error::Task(e.to_string()))?;
+        Ok(Meta { inner: Arc::new(Inner { machine, writer: Some(writer), thread: Some(thread) }) })
     }
 
     /// Applies one command: the only way metadata changes. Returns once the
-    /// transaction is durably committed.
+    /// transaction is durably committed. Commands arriving while a commit is under way
+    /// are committed together in the next one (group commit), in arrival order.
     pub async fn apply(&self, command: Command) -> Result<Applied, Error> {
-        let machine = self.machine.clone();
-        tokio::task::spawn_blocking(move || machine.apply(command))
-            .await
-            .map_err(|e| Error::Task(e.to_string()))?
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let stopped = || Error::Task("the metadata writer has stopped".into());
+        self.inner.writer.as_ref().ok_or_else(stopped)?.send((command, answer)).map_err(|_| stopped())?;
+        answered.await.map_err(|_| Error::Task("the metadata writer dropped a command".into()))?
     }
 
-    /// Runs a read query on a consistent snapshot, off the async threads.
+    /// Runs a read query on a consistent snapshot. Queries run on the caller's thread:
+    /// they are B-tree lookups and bounded scans over pages redb mostly holds in memory
+    /// (microseconds), far cheaper than handing them to another thread and back.
     pub async fn read<T: Send + 'static>(
         &self,
         query: impl FnOnce(&query::Reader) -> Result<T, Error> + Send + 'static,
     ) -> Result<T, Error> {
-        let machine = self.machine.clone();
-        tokio::task::spawn_blocking(move || query(&machine.reader()?))
-            .await
-            .map_err(|e| Error::Task(e.to_string()))?
+        query(&self.inner.machine.reader()?)
     }
 
     /// Whether the store answers a read (for health checks).
     pub async fn check(&self) -> Result<(), Error> {
         self.read(|r| r.last_applied().map(|_| ())).await
+    }
+}
+
+/// The writer thread: takes every command waiting, applies them in one transaction, and
+/// answers each. When a batch fails, its commands are retried one by one, so one bad
+/// command cannot fail its neighbours.
+fn write_loop(machine: &StateMachine, queue: &std::sync::mpsc::Receiver<Pending>) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let (commands, answers): (Vec<Command>, Vec<_>) = batch.into_iter().unzip();
+        if commands.len() == 1 {
+            let result = commands.into_iter().next().map(|c| machine.apply(c));
+            if let (Some(result), Some(answer)) = (result, answers.into_iter().next()) {
+                let _ = answer.send(result);
+            }
+            continue;
+        }
+        match machine.apply_batch(commands.clone()) {
+            Ok(results) => {
+                for (answer, result) in answers.into_iter().zip(results) {
+                    let _ = answer.send(Ok(result));
+                }
+            }
+            Err(_) => {
+                for (answer, command) in answers.into_iter().zip(commands) {
+                    let _ = answer.send(machine.apply(command));
+                }
+            }
+        }
     }
 }

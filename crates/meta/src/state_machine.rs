@@ -49,15 +49,28 @@ impl StateMachine {
     /// Applies `command` in one transaction. A refusal is `Ok(Applied::Rejected(_))` and
     /// changes nothing but the applied index, so every replica reaches the same answer.
     pub fn apply(&self, command: Command) -> Result<Applied, Error> {
+        let mut results = self.apply_batch(vec![command])?;
+        results.pop().ok_or_else(|| Error::Task("an empty batch answered nothing".into()))
+    }
+
+    /// Applies `commands` in order, in one transaction with one durable commit (group
+    /// commit: concurrent writers share the fsync). Each command sees the effects of those
+    /// before it, exactly as if applied one by one; the applied index advances by one per
+    /// command. An error aborts the whole batch, which then changed nothing.
+    pub fn apply_batch(&self, commands: Vec<Command>) -> Result<Vec<Applied>, Error> {
         let tx = self.db.begin_write()?;
-        let applied = command.apply(&tx)?;
+        let count = commands.len() as u64;
+        let mut results = Vec::with_capacity(commands.len());
+        for command in commands {
+            results.push(command.apply(&tx)?);
+        }
         {
             let mut meta = tx.open_table(META)?;
             let index = meta.get(LAST_APPLIED)?.map(|v| v.value()).unwrap_or(0);
-            meta.insert(LAST_APPLIED, index + 1)?;
+            meta.insert(LAST_APPLIED, index + count)?;
         }
         tx.commit()?;
-        Ok(applied)
+        Ok(results)
     }
 
     /// A reader over a consistent snapshot.
