@@ -105,7 +105,8 @@ pub fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            init_logging(config.json_logs);
+            // Held until the server stops: dropping it flushes the log lines still queued.
+            let _log_flush = init_logging(config.json_logs);
             match run_serve(config) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
@@ -168,11 +169,18 @@ fn load(args: &ServeArgs) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-fn init_logging(json: bool) {
+/// Logs to stderr through a writer thread, so a request never waits for the write
+/// (an access line per request would otherwise cost a system call each). The queue
+/// blocks rather than drops when full: log lines are not lost. Colours only on a
+/// terminal.
+fn init_logging(json: bool) -> tracing_appender::non_blocking::WorkerGuard {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default().lossy(false).finish(std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(std::io::stderr().is_terminal()).with_writer(writer);
     if json { builder.json().init() } else { builder.init() }
+    guard
 }
 
 fn run_serve(config: Config) -> anyhow::Result<()> {
