@@ -9,7 +9,6 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::Digest as _;
-use sha2::digest::common::hazmat::SerializableState;
 
 /// A digest algorithm the registry accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -81,6 +80,11 @@ impl Digest {
         hasher.finish()
     }
 
+    /// The digest whose raw hash value is `value` (as a hash function returned it).
+    pub fn from_hash(algorithm: DigestAlgorithm, value: &[u8]) -> Digest {
+        Digest::from_parts(algorithm, &hex::encode(value))
+    }
+
     fn from_parts(algorithm: DigestAlgorithm, hex: &str) -> Digest {
         Digest { text: format!("{}:{hex}", algorithm.as_str()), algorithm }
     }
@@ -142,9 +146,8 @@ impl<'de> Deserialize<'de> for Digest {
     }
 }
 
-/// A running hash over a stream of bytes, whose state can be saved and restored, so
-/// that an upload continued after a restart (or on another replica) need not re-read
-/// what it already has.
+/// A running hash over a stream of bytes (the portable implementation; the blob store
+/// has its own, faster one for uploads).
 #[derive(Clone)]
 pub enum Hasher {
     /// SHA-256 state.
@@ -152,11 +155,6 @@ pub enum Hasher {
     /// SHA-512 state.
     Sha512(sha2::Sha512),
 }
-
-/// A saved hasher state that could not be restored.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("saved hash state is corrupt")]
-pub struct HashStateError;
 
 impl Hasher {
     /// A fresh hasher for `algorithm`.
@@ -190,28 +188,6 @@ impl Hasher {
             Hasher::Sha512(h) => (DigestAlgorithm::Sha512, hex::encode(h.clone().finalize())),
         };
         Digest::from_parts(algorithm, &hex)
-    }
-
-    /// The internal state as bytes, to be stored beside an upload's data.
-    pub fn save(&self) -> Vec<u8> {
-        match self {
-            Hasher::Sha256(h) => h.serialize().to_vec(),
-            Hasher::Sha512(h) => h.serialize().to_vec(),
-        }
-    }
-
-    /// Rebuilds a hasher from [`Hasher::save`] output.
-    pub fn restore(algorithm: DigestAlgorithm, saved: &[u8]) -> Result<Hasher, HashStateError> {
-        match algorithm {
-            DigestAlgorithm::Sha256 => {
-                let state = saved.try_into().map_err(|_| HashStateError)?;
-                sha2::Sha256::deserialize(state).map(Hasher::Sha256).map_err(|_| HashStateError)
-            }
-            DigestAlgorithm::Sha512 => {
-                let state = saved.try_into().map_err(|_| HashStateError)?;
-                sha2::Sha512::deserialize(state).map(Hasher::Sha512).map_err(|_| HashStateError)
-            }
-        }
     }
 }
 
@@ -250,20 +226,6 @@ mod tests {
         }
     }
 
-    #[test]
-    fn saved_state_resumes_the_same_hash() {
-        for algorithm in [DigestAlgorithm::Sha256, DigestAlgorithm::Sha512] {
-            let mut whole = Hasher::new(algorithm);
-            whole.update(b"hello, world");
-            let mut first = Hasher::new(algorithm);
-            first.update(b"hello, ");
-            let mut resumed = Hasher::restore(algorithm, &first.save()).unwrap();
-            resumed.update(b"world");
-            assert_eq!(resumed.finish(), whole.finish());
-        }
-        assert_eq!(Hasher::restore(DigestAlgorithm::Sha256, b"short").err(), Some(HashStateError));
-    }
-
     proptest! {
         #[test]
         fn parse_never_panics(s in "\\PC{0,200}") {
@@ -281,9 +243,8 @@ mod tests {
             let cut = cut.min(bytes.len());
             let mut a = Hasher::new(DigestAlgorithm::Sha256);
             a.update(&bytes[..cut]);
-            let mut b = Hasher::restore(DigestAlgorithm::Sha256, &a.save()).unwrap();
-            b.update(&bytes[cut..]);
-            prop_assert_eq!(b.finish(), Digest::sha256_of(&bytes));
+            a.update(&bytes[cut..]);
+            prop_assert_eq!(a.finish(), Digest::sha256_of(&bytes));
         }
     }
 }

@@ -4,6 +4,10 @@
 //! bounded channel, so that receiving (TLS, HTTP framing) and hashing + writing overlap
 //! and memory stays flat whatever the blob size. Publishing a blob is `fsync(data)`,
 //! `rename`, `fsync(directory)`.
+//!
+//! An upload's running hash stays in memory between its requests (keyed by session and
+//! the offset it covers); when it is not there (after a restart, or a session begun by
+//! another process) the data received so far is read and hashed again, once.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -12,12 +16,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use berth_core::{ByteRange, Digest, Hasher};
+use berth_core::{ByteRange, Digest, DigestAlgorithm};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::OwnedMutexGuard;
 
+use crate::hashing::StreamHasher;
 use crate::upload::{UploadId, UploadState};
 use crate::{BlobInfo, BlobReader, BlobStore, ByteStream, Error, layout};
 
@@ -30,6 +35,8 @@ pub struct FsStore {
     root: PathBuf,
     max_upload_size: u64,
     locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+    /// Running SHA-256 hashes of open uploads: id → (bytes covered, hash).
+    hashes: Mutex<HashMap<String, (u64, StreamHasher)>>,
 }
 
 /// Holds one upload's lock; removes the table entry when nobody else waits for it.
@@ -94,7 +101,7 @@ impl FsStore {
         let root = root.into();
         create_dir_durable(&layout::blobs_dir(&root))?;
         create_dir_durable(&layout::uploads_dir(&root))?;
-        Ok(FsStore { root, max_upload_size, locks: Arc::default() })
+        Ok(FsStore { root, max_upload_size, locks: Arc::default(), hashes: Mutex::default() })
     }
 
     async fn lock(&self, id: &UploadId) -> UploadLock {
@@ -120,30 +127,52 @@ impl FsStore {
         Ok(blocking(move || write_atomic(&path, &bytes)).await?)
     }
 
-    /// Hashes the first `len` bytes of `path` with `hasher` (used when the client's digest
-    /// uses another algorithm than the running hash).
-    fn rehash(path: &Path, len: u64, mut hasher: Hasher) -> io::Result<Digest> {
+    /// Feeds the first `len` bytes of `path` to a fresh `algorithm` hash.
+    fn hash_prefix(path: &Path, len: u64, algorithm: DigestAlgorithm) -> io::Result<StreamHasher> {
+        let mut hasher = StreamHasher::new(algorithm);
         let mut file = File::open(path)?.take(len);
         let mut buf = vec![0u8; WRITE_CHUNK];
         loop {
             let n = file.read(&mut buf)?;
             if n == 0 {
-                return Ok(hasher.finish());
+                return Ok(hasher);
             }
             hasher.update(&buf[..n]);
         }
+    }
+
+    /// The running SHA-256 of upload `id`'s first `offset` bytes: the one kept in memory,
+    /// or, when it is missing or covers another length, computed from the data. Taken out
+    /// of the table: the caller puts it back with [`FsStore::keep_hash`] when it is valid.
+    async fn take_hash(&self, id: &UploadId, offset: u64) -> Result<StreamHasher, Error> {
+        let kept = self.hashes.lock().unwrap_or_else(|p| p.into_inner()).remove(id.as_str());
+        match kept {
+            Some((covered, hasher)) if covered == offset => Ok(hasher),
+            _ => {
+                let path = layout::upload_data(&self.root, id);
+                Ok(blocking(move || FsStore::hash_prefix(&path, offset, DigestAlgorithm::Sha256)).await?)
+            }
+        }
+    }
+
+    fn keep_hash(&self, id: &UploadId, offset: u64, hasher: StreamHasher) {
+        self.hashes.lock().unwrap_or_else(|p| p.into_inner()).insert(id.as_str().to_owned(), (offset, hasher));
+    }
+
+    fn forget_hash(&self, id: &UploadId) {
+        self.hashes.lock().unwrap_or_else(|p| p.into_inner()).remove(id.as_str());
     }
 }
 
 /// What the writer thread reports: the hash of everything written, how much was written,
 /// and the error that stopped it, if any.
 struct Written {
-    hasher: Hasher,
+    hasher: StreamHasher,
     bytes: u64,
     error: Option<io::Error>,
 }
 
-fn run_writer(path: PathBuf, offset: u64, mut hasher: Hasher, mut rx: tokio::sync::mpsc::Receiver<Bytes>) -> Written {
+fn run_writer(path: PathBuf, offset: u64, mut hasher: StreamHasher, mut rx: tokio::sync::mpsc::Receiver<Bytes>) -> Written {
     let mut bytes = 0;
     let result = (|| -> io::Result<()> {
         let mut file = OpenOptions::new().write(true).create(true).truncate(false).open(&path)?;
@@ -223,9 +252,9 @@ impl BlobStore for FsStore {
         if state.offset != offset {
             return Err(Error::OffsetMismatch { current: state.offset, requested: offset });
         }
+        let hasher = self.take_hash(id, offset).await?;
         let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
         let path = layout::upload_data(&self.root, id);
-        let hasher = state.hasher.clone();
         let writer = tokio::task::spawn_blocking(move || run_writer(path, offset, hasher, rx));
 
         let mut buffer = BytesMut::new();
@@ -273,9 +302,9 @@ impl BlobStore for FsStore {
             return Err(stop.unwrap_or(Error::TooLarge { limit: self.max_upload_size }));
         }
         state.offset += written.bytes;
-        state.hasher = written.hasher;
         state.updated_at = now;
         self.write_state(&state).await?;
+        self.keep_hash(id, state.offset, written.hasher);
         match stop {
             Some(error) => Err(error),
             None => Ok(state),
@@ -286,15 +315,20 @@ impl BlobStore for FsStore {
         let _lock = self.lock(id).await;
         let state = self.read_state(id).await?.ok_or_else(|| Error::UploadUnknown(id.to_string()))?;
         let data = layout::upload_data(&self.root, id);
-        let actual = if expected.algorithm() == state.hasher.algorithm() {
-            state.hasher.finish()
+        let actual = if expected.algorithm() == DigestAlgorithm::Sha256 {
+            let hasher = self.take_hash(id, state.offset).await?;
+            let actual = hasher.finish();
+            // Kept for a retry with the right digest.
+            self.keep_hash(id, state.offset, hasher);
+            actual
         } else {
-            let (path, len, hasher) = (data.clone(), state.offset, Hasher::new(expected.algorithm()));
-            blocking(move || FsStore::rehash(&path, len, hasher)).await?
+            let (path, len, algorithm) = (data.clone(), state.offset, expected.algorithm());
+            blocking(move || FsStore::hash_prefix(&path, len, algorithm)).await?.finish()
         };
         if &actual != expected {
             return Err(Error::DigestMismatch { expected: expected.clone(), actual });
         }
+        self.forget_hash(id);
         let target = layout::blob_path(&self.root, expected);
         let dir = layout::upload_dir(&self.root, id);
         let size = state.offset;
@@ -318,6 +352,7 @@ impl BlobStore for FsStore {
 
     async fn cancel(&self, id: &UploadId) -> Result<(), Error> {
         let _lock = self.lock(id).await;
+        self.forget_hash(id);
         match tokio::fs::remove_dir_all(layout::upload_dir(&self.root, id)).await {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),

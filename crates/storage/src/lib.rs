@@ -8,11 +8,13 @@
 //! - [`layout`]: the one description of where things live on disk.
 //! - [`upload`]: the upload state record kept beside the upload's data.
 //! - [`fs`]: the local filesystem backend (default; also shared filesystems for clusters).
+//! - [`hashing`]: the running hash of an upload, computed while it is written.
 //!
 //! [`Storage`] is what the rest of Berth holds; it delegates to a backend implementing
 //! [`BlobStore`]. Adding a backend (S3) adds a variant and runs the same behaviour suite.
 
 pub mod fs;
+pub mod hashing;
 pub mod layout;
 pub mod upload;
 

@@ -1,11 +1,10 @@
 //! The state of an upload session, stored beside its data so that any process sharing
-//! the storage can continue it: the offset, and the running hash state, so that a chunk
-//! never requires re-reading what came before.
+//! the storage can continue it. The running hash is not stored (see `hashing.rs`): the
+//! process that received the bytes keeps it in memory, another one re-reads the data.
 
 use std::fmt;
 use std::str::FromStr;
 
-use berth_core::{DigestAlgorithm, Hasher};
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
@@ -41,10 +40,11 @@ impl fmt::Display for UploadId {
     }
 }
 
-/// The stored record. Versioned: add a variant for a new shape, never change `V1`.
+/// The stored record. Versioned: add a variant for a new shape, never change old ones.
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "version")]
 enum StoredUploadState {
+    /// With a serialized hash state (no longer used: the hash is recomputed).
     #[serde(rename = "1")]
     V1 {
         repository: String,
@@ -54,6 +54,8 @@ enum StoredUploadState {
         started_at: u64,
         updated_at: u64,
     },
+    #[serde(rename = "2")]
+    V2 { repository: String, offset: u64, started_at: u64, updated_at: u64 },
 }
 
 /// An upload session's state.
@@ -65,8 +67,6 @@ pub struct UploadState {
     pub repository: String,
     /// Bytes received so far.
     pub offset: u64,
-    /// The running hash of those bytes.
-    pub hasher: Hasher,
     /// When the session started (seconds since the epoch).
     pub started_at: u64,
     /// When it last received bytes.
@@ -90,7 +90,6 @@ impl UploadState {
             id: UploadId::random(),
             repository: repository.to_owned(),
             offset: 0,
-            hasher: Hasher::new(DigestAlgorithm::Sha256),
             started_at: now,
             updated_at: now,
         }
@@ -98,11 +97,9 @@ impl UploadState {
 
     /// The stored form.
     pub fn encode(&self) -> Vec<u8> {
-        let stored = StoredUploadState::V1 {
+        let stored = StoredUploadState::V2 {
             repository: self.repository.clone(),
             offset: self.offset,
-            algorithm: self.hasher.algorithm().as_str().to_owned(),
-            hash_state: hex::encode(self.hasher.save()),
             started_at: self.started_at,
             updated_at: self.updated_at,
         };
@@ -114,15 +111,11 @@ impl UploadState {
     pub fn decode(id: UploadId, bytes: &[u8]) -> Result<UploadState, Error> {
         let corrupt = |what: String| Error::Corrupt(format!("upload {id} state: {what}"));
         let stored: StoredUploadState = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
-        let StoredUploadState::V1 { repository, offset, algorithm, hash_state, started_at, updated_at } = stored;
-        let algorithm = match algorithm.as_str() {
-            "sha256" => DigestAlgorithm::Sha256,
-            "sha512" => DigestAlgorithm::Sha512,
-            other => return Err(corrupt(format!("unknown algorithm {other}"))),
+        let (repository, offset, started_at, updated_at) = match stored {
+            StoredUploadState::V1 { repository, offset, started_at, updated_at, .. } => (repository, offset, started_at, updated_at),
+            StoredUploadState::V2 { repository, offset, started_at, updated_at } => (repository, offset, started_at, updated_at),
         };
-        let saved = hex::decode(hash_state).map_err(|e| corrupt(e.to_string()))?;
-        let hasher = Hasher::restore(algorithm, &saved).map_err(|e| corrupt(e.to_string()))?;
-        Ok(UploadState { id: id.clone(), repository, offset, hasher, started_at, updated_at })
+        Ok(UploadState { id, repository, offset, started_at, updated_at })
     }
 }
 
@@ -141,12 +134,14 @@ mod tests {
     #[test]
     fn state_round_trips() {
         let mut state = UploadState::new("a/b", 7);
-        state.hasher.update(b"abc");
         state.offset = 3;
         let back = UploadState::decode(state.id.clone(), &state.encode()).unwrap();
         assert_eq!(back.offset, 3);
         assert_eq!(back.repository, "a/b");
-        assert_eq!(back.hasher.finish(), state.hasher.finish());
-        assert!(UploadState::decode(state.id, b"{}").is_err());
+        assert!(UploadState::decode(state.id.clone(), b"{}").is_err());
+        // Version 1 records, written with a hash state, still decode.
+        let v1 = br#"{"version":"1","repository":"a/b","offset":5,"algorithm":"sha256","hash_state":"00","started_at":1,"updated_at":2}"#;
+        let old = UploadState::decode(state.id, v1).unwrap();
+        assert_eq!((old.offset, old.updated_at), (5, 2));
     }
 }
