@@ -31,6 +31,8 @@ const SIGNING_KEY: &str = "token_signing_key";
 pub const ANONYMOUS_PULLS: &str = "anonymous_pulls";
 const CACHE_TTL: Duration = Duration::from_secs(60);
 const TOUCH_EVERY_SECS: u64 = 60;
+/// Bound on the verified-token cache (a few MiB at most).
+const MAX_VERIFIED_TOKENS: usize = 10_000;
 
 fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
@@ -42,6 +44,10 @@ pub struct Auth {
     keys: TokenKeys,
     service: String,
     verified: Mutex<HashMap<[u8; 32], (String, Instant)>>,
+    /// Access tokens whose signature was checked, until they expire: a client sends the
+    /// same token with every request for its five minutes, and checking an Ed25519
+    /// signature costs more than the rest of a manifest GET.
+    verified_tokens: Mutex<HashMap<Box<str>, Claims>>,
     limiter: Limiter,
     directory: Option<Directory>,
     /// One directory sync at a time (the schedule and the API may both start one).
@@ -90,6 +96,7 @@ impl Auth {
             keys,
             service: service.to_owned(),
             verified: Mutex::default(),
+            verified_tokens: Mutex::default(),
             limiter: Limiter::default(),
             directory,
             syncing: tokio::sync::Mutex::default(),
@@ -275,10 +282,25 @@ impl Auth {
 
     /// Verifies an access token (not a refresh token).
     pub fn verify_access(&self, token: &str) -> Result<Claims, Error> {
+        let now = now();
+        {
+            let cache = self.verified_tokens.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(claims) = cache.get(token).filter(|c| c.exp > now) {
+                return Ok(claims.clone());
+            }
+        }
         let claims = self.keys.verify(token, &self.service)?;
         if claims.typ.is_some() {
             return Err(Error::InvalidToken("a refresh token is not an access token".into()));
         }
+        let mut cache = self.verified_tokens.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= MAX_VERIFIED_TOKENS {
+            cache.retain(|_, c| c.exp > now);
+            if cache.len() >= MAX_VERIFIED_TOKENS {
+                cache.clear();
+            }
+        }
+        cache.insert(token.into(), claims.clone());
         Ok(claims)
     }
 
