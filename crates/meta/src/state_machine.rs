@@ -11,6 +11,11 @@ use crate::query::Reader;
 use crate::Error;
 use crate::tables::*;
 
+/// redb's page cache. Its default (1 GiB) lets the process grow with the database; the
+/// pages requests keep touching (tags, manifests being pulled, accounts) fit in far
+/// less, and the rest comes from the kernel's page cache.
+const CACHE_BYTES: usize = 32 << 20;
+
 /// The state machine over the metadata database.
 pub struct StateMachine {
     db: Database,
@@ -19,7 +24,7 @@ pub struct StateMachine {
 impl StateMachine {
     /// Opens the database, creating its tables on first use.
     pub fn open(path: &Path) -> Result<StateMachine, Error> {
-        let db = Database::create(path)?;
+        let db = Database::builder().set_cache_size(CACHE_BYTES).create(path)?;
         let tx = db.begin_write()?;
         {
             let mut meta = tx.open_table(META)?;

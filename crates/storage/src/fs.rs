@@ -29,6 +29,8 @@ use crate::{BlobInfo, BlobReader, BlobStore, ByteStream, Error, layout};
 /// Size of the buffers handed to the writer thread, and of reads when serving.
 const WRITE_CHUNK: usize = 1 << 20;
 const READ_CHUNK: usize = 256 << 10;
+/// First capacity of an append's coalescing buffer.
+const SMALL_BUFFER: usize = 64 << 10;
 
 /// Blobs and uploads in a directory.
 pub struct FsStore {
@@ -280,7 +282,9 @@ impl BlobStore for FsStore {
                 continue;
             }
             if buffer.capacity() == 0 {
-                buffer.reserve(WRITE_CHUNK);
+                // Grown as bytes arrive (up to WRITE_CHUNK), not reserved whole: most
+                // blobs are small, and many uploads run at once.
+                buffer.reserve(frame.len().clamp(SMALL_BUFFER, WRITE_CHUNK));
             }
             buffer.extend_from_slice(&frame);
             if buffer.len() >= WRITE_CHUNK && tx.send(buffer.split().freeze()).await.is_err() {

@@ -18,3 +18,4 @@ mod listings;
 mod lifecycle;
 mod failures;
 mod ldap;
+mod load;
