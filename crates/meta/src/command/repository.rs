@@ -117,6 +117,7 @@ impl DeleteRepository {
         let manifests = drain2(tx, MANIFESTS, repo)?;
         drain3(tx, REFERRERS, repo)?;
         drain3(tx, REPOSITORY_GRANTS, repo)?;
+        super::trust::delete_repository_trust(tx, repo)?;
         let mut holders = tx.open_table(MANIFEST_REPOSITORIES)?;
         let mut content = tx.open_table(MANIFEST_CONTENT)?;
         for digest in &manifests {
