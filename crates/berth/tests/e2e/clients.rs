@@ -5,7 +5,7 @@ use std::process::{Command, Output};
 
 use crate::harness::*;
 
-fn run(cmd: &mut Command) -> Output {
+pub(crate) fn run(cmd: &mut Command) -> Output {
     let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
@@ -17,7 +17,7 @@ fn run(cmd: &mut Command) -> Output {
 }
 
 /// Runs `cmd` with `input` on its standard input; its output.
-fn with_stdin(mut cmd: Command, input: &str) -> Output {
+pub(crate) fn with_stdin(mut cmd: Command, input: &str) -> Output {
     use std::io::Write;
     let mut child = cmd.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
     child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
@@ -25,7 +25,7 @@ fn with_stdin(mut cmd: Command, input: &str) -> Output {
 }
 
 /// `docker login -u <user> --password-stdin <host>` with `docker`'s configuration; whether it succeeded.
-fn docker_login(docker: &dyn Fn() -> Command, user: &str, secret: &str, host: &str) -> bool {
+pub(crate) fn docker_login(docker: &dyn Fn() -> Command, user: &str, secret: &str, host: &str) -> bool {
     let mut login = docker();
     login.args(["login", "-u", user, "--password-stdin", host]);
     let out = with_stdin(login, secret);
@@ -35,7 +35,7 @@ fn docker_login(docker: &dyn Fn() -> Command, user: &str, secret: &str, host: &s
     out.status.success()
 }
 
-fn stdout(out: &Output) -> String {
+pub(crate) fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
@@ -48,7 +48,7 @@ fn ca_dir(server: &Server, temp: &Path) -> PathBuf {
 }
 
 /// Writes `count` files of random content into `dir`.
-fn random_files(dir: &Path, count: usize, seed: u64) {
+pub(crate) fn random_files(dir: &Path, count: usize, seed: u64) {
     std::fs::create_dir_all(dir).unwrap();
     for i in 0..count {
         std::fs::write(dir.join(format!("file{i}")), random_bytes(50_000 + i * 1000, seed + i as u64)).unwrap();
@@ -57,11 +57,16 @@ fn random_files(dir: &Path, count: usize, seed: u64) {
 
 /// Berth's CA installed where the docker daemon and CLI look for a registry's CA
 /// (`/etc/docker/certs.d/<host:port>/ca.crt`), removed again on drop.
-struct DockerCa(PathBuf);
+pub(crate) struct DockerCa(PathBuf);
 
 impl DockerCa {
-    fn install(server: &Server) -> DockerCa {
-        let dir = PathBuf::from("/etc/docker/certs.d").join(server.https_host());
+    pub(crate) fn install(server: &Server) -> DockerCa {
+        DockerCa::install_for(server, &server.https_host())
+    }
+
+    /// The same for `host` (`localhost:<port>`).
+    pub(crate) fn install_for(server: &Server, host: &str) -> DockerCa {
+        let dir = PathBuf::from("/etc/docker/certs.d").join(host);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::copy(server.data_dir.join("tls/ca.crt"), dir.join("ca.crt")).unwrap();
         DockerCa(dir)
@@ -75,7 +80,7 @@ impl Drop for DockerCa {
 }
 
 /// The docker CLIs on this machine: Debian's 20.10 and a newer one, when present.
-fn docker_clis() -> Vec<&'static str> {
+pub(crate) fn docker_clis() -> Vec<&'static str> {
     ["/usr/bin/docker", "/usr/local/bin/docker"].into_iter().filter(|p| Path::new(p).exists()).collect()
 }
 

@@ -17,3 +17,4 @@ mod cli;
 mod listings;
 mod lifecycle;
 mod failures;
+mod trust;

@@ -1,0 +1,151 @@
+//! Content trust with the real clients: `DOCKER_CONTENT_TRUST=1 docker push` / trusted
+//! `docker pull` / `docker trust inspect` and the notary CLI against Berth's own HTTPS
+//! port, with `docker login`.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use base64::Engine as _;
+
+use crate::clients::{DockerCa, docker_clis, docker_login, random_files, run, stdout};
+use crate::harness::*;
+
+const PASSPHRASE: &str = "trust-passphrase-for-tests";
+
+/// A docker CLI with its own configuration directory and content trust set to `trust`.
+fn docker(cli: &str, config: &Path, trust: bool) -> Command {
+    let mut c = Command::new(cli);
+    c.env("DOCKER_CONFIG", config)
+        .env("DOCKER_BUILDKIT", "0")
+        .env("DOCKER_CONTENT_TRUST", if trust { "1" } else { "0" })
+        .env("DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE", PASSPHRASE)
+        .env("DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE", PASSPHRASE);
+    c
+}
+
+/// Builds a one-file image from scratch as `reference`; its image id.
+fn build(cli: &str, config: &Path, dir: &Path, seed: u64, reference: &str) -> String {
+    let context = dir.join(format!("context{seed}"));
+    random_files(&context, 1, seed);
+    std::fs::write(context.join("Dockerfile"), "FROM scratch\nCOPY file0 /a\n").unwrap();
+    run(docker(cli, config, false).args(["build", "-q", "-t", reference]).arg(&context));
+    stdout(&run(docker(cli, config, false).args(["image", "inspect", "-f", "{{.Id}}", reference])))
+}
+
+fn fails(out: &Output) -> String {
+    assert!(!out.status.success(), "expected a failure:\n{}", String::from_utf8_lossy(&out.stdout));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The notary CLI against Berth, proving Berth's certificate chain with its CA.
+fn notary(server: &Server, trust_dir: &Path) -> Command {
+    let mut c = Command::new("notary");
+    c.arg("-s")
+        .arg(format!("https://{}", server.https_localhost()))
+        .arg("-d")
+        .arg(trust_dir)
+        .arg("--tlscacert")
+        .arg(server.data_dir.join("tls/ca.crt"))
+        .env("NOTARY_AUTH", base64::engine::general_purpose::STANDARD.encode(format!("admin:{ADMIN_PASSWORD}")))
+        .env("NOTARY_ROOT_PASSPHRASE", PASSPHRASE)
+        .env("NOTARY_TARGETS_PASSPHRASE", PASSPHRASE)
+        .env("NOTARY_SNAPSHOT_PASSPHRASE", PASSPHRASE)
+        .env("NOTARY_DELEGATION_PASSPHRASE", PASSPHRASE);
+    c
+}
+
+async fn manifest_digest(server: &Server, repo: &str, tag: &str) -> String {
+    let response = client()
+        .head(server.url(&format!("/v2/{repo}/manifests/{tag}")))
+        .header("accept", "application/vnd.docker.distribution.manifest.v2+json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.headers()["docker-content-digest"].to_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn signed_push_trusted_pull_inspect_tamper_and_notary() {
+    if !client_available("docker", &["info"]) || !client_available("notary", &["version"]) {
+        return;
+    }
+    let server = Server::start();
+    let host = server.https_localhost();
+    let _ca = DockerCa::install_for(&server, &host);
+    let temp = tempfile::tempdir().unwrap();
+    for (i, cli) in docker_clis().into_iter().enumerate() {
+        let repo = format!("e2e/signed{i}");
+        let gun = format!("{host}/{repo}");
+        let signer = temp.path().join(format!("signer{i}"));
+        std::fs::create_dir_all(&signer).unwrap();
+        assert!(docker_login(&|| docker(cli, &signer, false), "admin", ADMIN_PASSWORD, &host));
+
+        // A signed push initialises the repository's trust data; a second tag adds to it.
+        let one = format!("{gun}:1");
+        let id_one = build(cli, &signer, temp.path(), 10 + i as u64 * 10, &one);
+        let out = run(docker(cli, &signer, true).args(["push", &one]));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("Successfully signed"), "{cli}: {}", stdout(&out));
+        let two = format!("{gun}:2");
+        build(cli, &signer, temp.path(), 11 + i as u64 * 10, &two);
+        run(docker(cli, &signer, true).args(["push", &two]));
+        let signed_one = manifest_digest(&server, &repo, "1").await;
+        let signed_two = manifest_digest(&server, &repo, "2").await;
+
+        // `docker trust inspect` reads back both signed tags with their digests.
+        let out = run(docker(cli, &signer, false).args(["trust", "inspect", &gun]));
+        let inspect: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let tags = inspect[0]["SignedTags"].as_array().unwrap();
+        let digest_of = |t: &str| tags.iter().find(|x| x["SignedTag"] == t).map(|x| format!("sha256:{}", x["Digest"].as_str().unwrap()));
+        assert_eq!(digest_of("1"), Some(signed_one.clone()), "{inspect}");
+        assert_eq!(digest_of("2"), Some(signed_two.clone()), "{inspect}");
+
+        // Tampering: an unsigned push over the signed tag moves the registry's tag only.
+        build(cli, &signer, temp.path(), 12 + i as u64 * 10, &one);
+        run(docker(cli, &signer, false).args(["push", &one]));
+        assert_ne!(manifest_digest(&server, &repo, "1").await, signed_one);
+        // An unsigned tag.
+        let three = format!("{gun}:3");
+        build(cli, &signer, temp.path(), 13 + i as u64 * 10, &three);
+        run(docker(cli, &signer, false).args(["push", &three]));
+        for reference in [&one, &two, &three] {
+            let _ = docker(cli, &signer, false).args(["rmi", "-f", reference]).output();
+        }
+        let _ = docker(cli, &signer, false).args(["rmi", "-f", &id_one]).output();
+
+        // A consumer that never saw the repository gets exactly the signed image.
+        let consumer = temp.path().join(format!("consumer{i}"));
+        std::fs::create_dir_all(&consumer).unwrap();
+        assert!(docker_login(&|| docker(cli, &consumer, false), "admin", ADMIN_PASSWORD, &host));
+        let out = run(docker(cli, &consumer, true).args(["pull", &one]));
+        assert!(stdout(&out).contains(&signed_one), "{cli}: {}", stdout(&out));
+        let pulled = stdout(&run(docker(cli, &consumer, false).args(["image", "inspect", "-f", "{{.Id}}", &one])));
+        assert_eq!(pulled, id_one, "{cli}: the trusted pull must give the signed image");
+        let refused = fails(&docker(cli, &consumer, true).args(["pull", &three]).output().unwrap());
+        assert!(refused.contains("No valid trust data"), "{cli}: {refused}");
+
+        // The notary CLI reads the same trust data, with Berth's CA verified.
+        let notary_dir = temp.path().join(format!("notary{i}"));
+        let out = run(notary(&server, &notary_dir).args(["list", &gun]));
+        let listing = stdout(&out);
+        assert!(listing.contains(signed_one.trim_start_matches("sha256:")) && listing.contains(signed_two.trim_start_matches("sha256:")), "{listing}");
+
+        // Rotating the timestamp key with the signer's keys publishes root version 2.
+        run(notary(&server, &signer.join("trust")).args(["key", "rotate", &gun, "timestamp", "-r"]));
+        for version in ["1", "2"] {
+            let response = client().get(server.url(&format!("/v2/{gun}/_trust/tuf/{version}.root.json"))).send().await.unwrap();
+            assert_eq!(response.status(), 200, "{version}.root.json");
+        }
+        let out = run(notary(&server, &temp.path().join(format!("notary-after{i}"))).args(["list", &gun]));
+        assert!(stdout(&out).contains(signed_two.trim_start_matches("sha256:")));
+        let _ = docker(cli, &consumer, false).args(["rmi", "-f", &one]).output();
+        let out = run(docker(cli, &consumer, true).args(["pull", &two]));
+        assert!(stdout(&out).contains(&signed_two), "{cli}: pull after rotation: {}", stdout(&out));
+
+        // `notary delete --remote` removes the trust data.
+        run(notary(&server, &signer.join("trust")).args(["delete", &gun, "--remote"]));
+        let response = client().get(server.url(&format!("/v2/{gun}/_trust/tuf/root.json"))).send().await.unwrap();
+        assert_eq!(response.status(), 404);
+        let _ = docker(cli, &consumer, false).args(["rmi", "-f", &one, &two]).output();
+    }
+}
