@@ -149,3 +149,70 @@ async fn signed_push_trusted_pull_inspect_tamper_and_notary() {
         let _ = docker(cli, &consumer, false).args(["rmi", "-f", &one, &two]).output();
     }
 }
+
+/// A multipart body as the trust clients send it: parts named `files`, filename = role.
+fn multipart(parts: &[(&str, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "4139d9berthtrustboundary";
+    let mut body = Vec::new();
+    for (name, bytes) in parts {
+        body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes());
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+#[tokio::test]
+async fn trust_endpoints_answer_with_notary_codes_and_leave_data_unchanged() {
+    let server = Server::start();
+    let gun = format!("{}/e2e/codes", server.https_localhost());
+    let url = |file: &str| server.url(&format!("/v2/{gun}/_trust/tuf/{file}"));
+    let post = |body: (String, Vec<u8>)| client().post(url("")).header("content-type", body.0).body(body.1).send();
+
+    expect_error(client().get(url("root.json")).send().await.unwrap(), 404, "METADATA_NOT_FOUND").await;
+    expect_error(client().get(url("2.targets.json")).send().await.unwrap(), 404, "METADATA_NOT_FOUND").await;
+    expect_error(client().get(url("root.key")).send().await.unwrap(), 404, "METADATA_NOT_FOUND").await;
+    expect_error(client().get(url("nonsense.json")).send().await.unwrap(), 404, "METADATA_NOT_FOUND").await;
+
+    // Anonymous callers are challenged for the host-qualified scope, and get an anonymous token.
+    let response = anonymous().get(url("root.json")).send().await.unwrap();
+    assert_eq!(response.status(), 401);
+    let challenge = response.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    assert!(challenge.contains(&format!("scope=\"repository:{gun}:pull\"")), "{challenge}");
+    let response = anonymous().get(server.url(&format!("/auth/token?service=berth&scope=repository:{gun}:pull"))).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+
+    // A token asked for with the trust client's host-qualified scope works on the trust routes.
+    let token: serde_json::Value = client()
+        .get(server.url(&format!("/auth/token?service=berth&scope=repository:{gun}:push,pull")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let bearer = format!("Bearer {}", token["token"].as_str().unwrap());
+    let key: serde_json::Value = anonymous().get(url("timestamp.key")).header("authorization", &bearer).send().await.unwrap().json().await.unwrap();
+    assert_eq!(key["keytype"], "ed25519", "{key}");
+    let again: serde_json::Value = client().get(url("timestamp.key")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(again, key, "the pending key is the same until rotated");
+    let rotated: serde_json::Value = client().post(url("timestamp.key")).send().await.unwrap().json().await.unwrap();
+    assert_ne!(rotated, key);
+
+    let response = client().post(url("")).header("content-type", "application/json").body("{}").send().await.unwrap();
+    expect_error(response, 400, "MALFORMED_UPLOAD").await;
+    let response = client().post(url("")).header("content-type", "multipart/form-data; boundary=x").body("--x\r\ngarbage").send().await.unwrap();
+    expect_error(response, 400, "MALFORMED_UPLOAD").await;
+    let doc = br#"{"signed":{"_type":"Targets","expires":"2099-01-01T00:00:00Z","version":2,"targets":{}},"signatures":[]}"#;
+    expect_error(post(multipart(&[("foo", doc)])).await.unwrap(), 400, "INVALID_ROLE").await;
+    expect_error(post(multipart(&[("targets", b"not json")])).await.unwrap(), 400, "MALFORMED_JSON").await;
+    let error = expect_error(post(multipart(&[("targets", doc)])).await.unwrap(), 400, "INVALID_UPDATE").await;
+    assert_eq!(error["errors"][0]["detail"]["Name"], "ErrValidation", "{error}");
+    let huge = vec![b' '; 17 << 20];
+    expect_error(post(multipart(&[("targets", &huge)])).await.unwrap(), 400, "MALFORMED_UPLOAD").await;
+
+    // Nothing was stored.
+    expect_error(client().get(url("targets.json")).send().await.unwrap(), 404, "METADATA_NOT_FOUND").await;
+    assert_eq!(client().delete(url("")).send().await.unwrap().status(), 200);
+}
