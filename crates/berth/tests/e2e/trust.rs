@@ -142,10 +142,32 @@ async fn signed_push_trusted_pull_inspect_tamper_and_notary() {
         let out = run(docker(cli, &consumer, true).args(["pull", &two]));
         assert!(stdout(&out).contains(&signed_two), "{cli}: pull after rotation: {}", stdout(&out));
 
-        // `notary delete --remote` removes the trust data.
-        run(notary(&server, &signer.join("trust")).args(["delete", &gun, "--remote"]));
-        let response = client().get(server.url(&format!("/v2/{gun}/_trust/tuf/root.json"))).send().await.unwrap();
-        assert_eq!(response.status(), 404);
+        // The tags API reports the trust state; a signed tag cannot be deleted.
+        let tags: serde_json::Value = client().get(server.url(&format!("/api/v0/repositories/{repo}/tags"))).send().await.unwrap().json().await.unwrap();
+        let state = |t: &str| {
+            let tag = tags.as_array().unwrap().iter().find(|x| x["name"] == t).unwrap();
+            (tag["inNotary"].as_bool().unwrap(), tag["hashMismatch"].as_bool().unwrap())
+        };
+        assert_eq!((state("1"), state("2"), state("3")), ((true, true), (true, false), (false, false)), "{tags}");
+        let trust: serde_json::Value = client().get(server.url(&format!("/api/v0/repositories/{repo}/tags/2/trust"))).send().await.unwrap().json().await.unwrap();
+        assert_eq!(trust["signedDigest"], signed_two.as_str(), "{trust}");
+        assert_eq!(trust["signers"][0]["name"], "Repo Admin", "{trust}");
+        let tag_url = |t: &str| server.url(&format!("/api/v0/repositories/{repo}/tags/{t}"));
+        expect_error(client().delete(tag_url("2")).send().await.unwrap(), 400, "TAG_IN_NOTARY").await;
+        assert_eq!(client().delete(tag_url("3")).send().await.unwrap().status(), 204);
+
+        let root_url = server.url(&format!("/v2/{gun}/_trust/tuf/root.json"));
+        if i == 0 {
+            // `notary delete --remote` removes the trust data; the tag can go then.
+            run(notary(&server, &signer.join("trust")).args(["delete", &gun, "--remote"]));
+            assert_eq!(client().get(&root_url).send().await.unwrap().status(), 404);
+            assert_eq!(client().delete(tag_url("2")).send().await.unwrap().status(), 204);
+        } else {
+            // Deleting the repository deletes its trust data.
+            let response = client().delete(server.url(&format!("/api/v0/repositories/{repo}"))).send().await.unwrap();
+            assert_eq!(response.status(), 204);
+            assert_eq!(client().get(&root_url).send().await.unwrap().status(), 404);
+        }
         let _ = docker(cli, &consumer, false).args(["rmi", "-f", &one, &two]).output();
     }
 }

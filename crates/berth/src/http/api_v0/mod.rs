@@ -6,6 +6,7 @@ mod accounts;
 mod openapi;
 mod pages;
 mod repositories;
+mod tags;
 mod tokens;
 
 use axum::Router;
@@ -38,6 +39,9 @@ pub fn routes() -> Router<AppState> {
         .route("/repositories", get(repositories::list))
         .route("/repositories/{ns}", post(repositories::create).get(repositories::list_namespace))
         .route("/repositories/{ns}/{repo}", get(repositories::get).patch(repositories::update).delete(repositories::delete))
+        .route("/repositories/{ns}/{repo}/tags", get(tags::list))
+        .route("/repositories/{ns}/{repo}/tags/{tag}", get(tags::get).delete(tags::delete))
+        .route("/repositories/{ns}/{repo}/tags/{tag}/trust", get(tags::trust))
         .route("/repositories/{ns}/{repo}/teamAccess", get(repositories::list_team_access))
         .route("/repositories/{ns}/{repo}/teamAccess/{team}", put(repositories::grant_team).delete(repositories::revoke_team))
         .route("/repositoryNamespaces/{ns}/teamAccess/{team}", put(repositories::grant_namespace).delete(repositories::revoke_namespace));
