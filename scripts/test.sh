@@ -16,6 +16,7 @@ command -v /usr/bin/docker >/dev/null 2>&1 && command -v dockerd >/dev/null 2>&1
 command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
 command -v podman >/dev/null 2>&1 || need+=(podman)
 command -v tar >/dev/null 2>&1 || need+=(tar)
+command -v notary >/dev/null 2>&1 || need+=(notary)
 if [ ${#need[@]} -gt 0 ]; then
     echo "test.sh: installing ${need[*]}"
     export DEBIAN_FRONTEND=noninteractive

@@ -142,6 +142,24 @@ async fn signed_push_trusted_pull_inspect_tamper_and_notary() {
         let out = run(docker(cli, &consumer, true).args(["pull", &two]));
         assert!(stdout(&out).contains(&signed_two), "{cli}: pull after rotation: {}", stdout(&out));
 
+        // Delegations: a signer added with `docker trust signer add`, then `docker trust sign`.
+        let keys = temp.path().join(format!("keys{i}"));
+        std::fs::create_dir_all(&keys).unwrap();
+        run(docker(cli, &signer, false).args(["trust", "key", "generate", "alice", "--dir"]).arg(&keys));
+        run(docker(cli, &signer, false).args(["trust", "signer", "add", "--key"]).arg(keys.join("alice.pub")).args(["alice", &gun]));
+        let four = format!("{gun}:4");
+        build(cli, &signer, temp.path(), 14 + i as u64 * 10, &four);
+        run(docker(cli, &signer, false).args(["trust", "sign", &four]));
+        let signed_four = manifest_digest(&server, &repo, "4").await;
+        let out = run(docker(cli, &signer, false).args(["trust", "inspect", &four]));
+        let inspect: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let tag = &inspect[0]["SignedTags"][0];
+        assert_eq!(format!("sha256:{}", tag["Digest"].as_str().unwrap()), signed_four, "{inspect}");
+        assert_eq!(tag["Signers"], serde_json::json!(["alice"]), "{inspect}");
+        let out = run(docker(cli, &consumer, true).args(["pull", &four]));
+        assert!(stdout(&out).contains(&signed_four), "{cli}: {}", stdout(&out));
+        let _ = docker(cli, &consumer, false).args(["rmi", "-f", &four]).output();
+
         // The tags API reports the trust state; a signed tag cannot be deleted.
         let tags: serde_json::Value = client().get(server.url(&format!("/api/v0/repositories/{repo}/tags"))).send().await.unwrap().json().await.unwrap();
         let state = |t: &str| {
