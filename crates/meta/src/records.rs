@@ -25,6 +25,9 @@ pub struct Repository {
     /// Long description (Markdown).
     #[serde(default)]
     pub long_description: String,
+    /// Pulls by tag answer only for tags signed in the repository's trust data.
+    #[serde(default)]
+    pub signed_pulls_only: bool,
 }
 
 /// Whether an account is a person or an organization.

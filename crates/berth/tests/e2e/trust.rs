@@ -170,6 +170,24 @@ async fn signed_push_trusted_pull_inspect_tamper_and_notary() {
         let trust: serde_json::Value = client().get(server.url(&format!("/api/v0/repositories/{repo}/tags/2/trust"))).send().await.unwrap().json().await.unwrap();
         assert_eq!(trust["signedDigest"], signed_two.as_str(), "{trust}");
         assert_eq!(trust["signers"][0]["name"], "Repo Admin", "{trust}");
+        // "Signed pulls only": pulls by tag answer for signed tags with the signed digest only.
+        let response = client().patch(server.url(&format!("/api/v0/repositories/{repo}"))).json(&serde_json::json!({"signedPullsOnly": true})).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        let pull = |reference: &str| {
+            client().get(server.url(&format!("/v2/{repo}/manifests/{reference}"))).header("accept", "application/vnd.docker.distribution.manifest.v2+json").send()
+        };
+        assert_eq!(pull("2").await.unwrap().status(), 200);
+        assert_eq!(pull("4").await.unwrap().status(), 200, "signed in targets/releases");
+        let error = expect_error(pull("1").await.unwrap(), 403, "DENIED").await;
+        assert!(error.to_string().contains("signed pulls only"), "{error}");
+        expect_error(pull("3").await.unwrap(), 403, "DENIED").await;
+        assert_eq!(pull(&signed_one).await.unwrap().status(), 200, "pulls by digest pass");
+        let refused = fails(&docker(cli, &consumer, false).args(["pull", &three]).output().unwrap());
+        assert!(refused.contains("signed pulls only"), "{cli}: {refused}");
+        let _ = docker(cli, &consumer, false).args(["rmi", "-f", &two]).output();
+        let out = run(docker(cli, &consumer, true).args(["pull", &two]));
+        assert!(stdout(&out).contains(&signed_two), "{cli}: {}", stdout(&out));
+
         let tag_url = |t: &str| server.url(&format!("/api/v0/repositories/{repo}/tags/{t}"));
         expect_error(client().delete(tag_url("2")).send().await.unwrap(), 400, "TAG_IN_NOTARY").await;
         assert_eq!(client().delete(tag_url("3")).send().await.unwrap().status(), 204);

@@ -18,6 +18,7 @@ pub(super) fn ensure_repository(tx: &WriteTransaction, name: &str, at: u64) -> R
             immutable_tags: false,
             short_description: String::new(),
             long_description: String::new(),
+            signed_pulls_only: false,
         };
         table.insert(name, records::encode(&record).as_slice())?;
     }
@@ -63,6 +64,9 @@ pub struct UpdateRepository {
     pub short_description: Option<String>,
     /// Long description.
     pub long_description: Option<String>,
+    /// Pulls by tag must be signed.
+    #[serde(default)]
+    pub signed_pulls_only: Option<bool>,
 }
 
 impl UpdateRepository {
@@ -74,6 +78,7 @@ impl UpdateRepository {
         record.immutable_tags = self.immutable_tags.unwrap_or(record.immutable_tags);
         record.short_description = self.short_description.unwrap_or(record.short_description);
         record.long_description = self.long_description.unwrap_or(record.long_description);
+        record.signed_pulls_only = self.signed_pulls_only.unwrap_or(record.signed_pulls_only);
         tx.open_table(REPOSITORIES)?.insert(self.name.as_str(), records::encode(&record).as_slice())?;
         Ok(Applied::Done)
     }

@@ -8,11 +8,14 @@ use http_body_util::BodyExt;
 
 use super::{content_length, discard};
 use crate::app::AppState;
-use crate::http::error::{ApiError, header_value};
+use crate::http::error::{ApiError, Code, header_value};
 
 /// Serves a manifest with its media type, digest, length and ETag.
 pub async fn get(app: &AppState, name: &RepositoryName, reference: &Reference, head: bool) -> Result<Response, ApiError> {
     let manifest = app.registry.get_manifest(name.as_str(), reference).await?;
+    if let Reference::Tag(tag) = reference {
+        signed_pull(app, name, tag.as_str(), manifest.digest.as_str()).await?;
+    }
     let headers = [
         (header::CONTENT_TYPE, header_value(&manifest.media_type)),
         (header::CONTENT_LENGTH, header_value(&manifest.content.len().to_string())),
@@ -65,4 +68,29 @@ pub async fn put(
 pub async fn delete(app: &AppState, name: &RepositoryName, reference: &Reference) -> Result<Response, ApiError> {
     app.registry.delete_manifest(name.as_str(), reference).await?;
     Ok((StatusCode::ACCEPTED, [(header::CONTENT_LENGTH, "0")]).into_response())
+}
+
+/// The "signed pulls only" policy: with it on, a pull by tag answers only when the tag
+/// is signed in the repository's trust data with this very digest. Pulls by digest are
+/// not affected (a trusted pull resolves the tag itself, then pulls by digest).
+async fn signed_pull(app: &AppState, name: &RepositoryName, tag: &str, digest: &str) -> Result<(), ApiError> {
+    let repo = name.as_str().to_owned();
+    let record = app.registry.meta().read(move |r| r.repository(&repo)).await.map_err(|e| ApiError::internal(&e))?;
+    if !record.is_some_and(|r| r.signed_pulls_only) {
+        return Ok(());
+    }
+    let signed = app.trust.signed_tags(name.as_str()).await?;
+    match signed.get(tag) {
+        Some(target) if target.digest == digest => Ok(()),
+        Some(_) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            Code::Denied,
+            format!("policy \"signed pulls only\" of {name}: tag {tag} points at {digest}, which is not the digest signed in the repository's trust data"),
+        )),
+        None => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            Code::Denied,
+            format!("policy \"signed pulls only\" of {name}: tag {tag} is not signed in the repository's trust data"),
+        )),
+    }
 }
