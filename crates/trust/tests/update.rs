@@ -275,3 +275,28 @@ async fn malformed_parts_are_refused() {
     assert!(matches!(f.refused(vec![("root", b"{not json".to_vec())]).await, Error::MalformedJson(_)));
     assert!(matches!(f.refused(vec![("root", br#"{"signed":{},"signatures":[]}"#.to_vec())]).await, Error::MalformedJson(_)));
 }
+
+#[tokio::test]
+async fn an_expired_timestamp_is_re_signed_when_read() {
+    let f = fixture().await;
+    f.publish().await;
+    let held = f.meta.read(|r| r.trust_keys(GUN, "timestamp")).await.unwrap();
+    let key = ServerKey::from_record(&held[0].1).unwrap();
+    let snapshot = f.state().await["snapshot"].1.clone();
+    let signed = json!({"_type": "Timestamp", "expires": expires(-1), "meta": {"snapshot": file_meta(&snapshot)}, "version": 2});
+    let signature = key.sign(&canonical::encode(&signed).unwrap());
+    let stale = serde_json::to_vec(&json!({"signed": signed, "signatures": [signature]})).unwrap();
+    let put = berth_meta::command::PutTrustMetadata {
+        gun: GUN.into(),
+        repository: "dev/app".into(),
+        files: vec![berth_meta::command::TrustFile { role: "timestamp".into(), version: 2, sha256: berth_trust::tuf::sha256_hex(&stale), bytes: stale }],
+    };
+    assert_eq!(f.meta.apply(berth_meta::Command::PutTrustMetadata(put)).await.unwrap(), berth_meta::Applied::Done);
+
+    let served = Parsed::parse(f.trust.get(GUN, "timestamp", Selector::Current).await.unwrap()).unwrap();
+    assert_eq!(served.common.version, 3);
+    assert!(!berth_trust::validate::expired(&served.common.expires, OffsetDateTime::now_utc()));
+    assert!(verify(&f.timestamp, &served.envelope.signatures[0], &served.canonical));
+    assert_eq!(served.envelope.signed["meta"]["snapshot"], json!(file_meta(&snapshot)));
+    assert_eq!(f.state().await["timestamp"].0, 3, "the re-signed timestamp is stored");
+}
