@@ -171,8 +171,15 @@ async fn signed_push_trusted_pull_inspect_tamper_and_notary() {
         assert_eq!(trust["signedDigest"], signed_two.as_str(), "{trust}");
         assert_eq!(trust["signers"][0]["name"], "Repo Admin", "{trust}");
         // "Signed pulls only": pulls by tag answer for signed tags with the signed digest only.
-        let response = client().patch(server.url(&format!("/api/v0/repositories/{repo}"))).json(&serde_json::json!({"signedPullsOnly": true})).send().await.unwrap();
+        // Set on the repository with the first CLI, on its whole namespace with the second.
+        let policy = serde_json::json!({"signedPullsOnly": true});
+        let response = if i == 0 {
+            client().patch(server.url(&format!("/api/v0/repositories/{repo}"))).json(&policy).send().await.unwrap()
+        } else {
+            client().put(server.url("/api/v0/repositoryNamespaces/e2e/signingPolicy")).json(&policy).send().await.unwrap()
+        };
         assert_eq!(response.status(), 200);
+        assert_eq!(response.json::<serde_json::Value>().await.unwrap()["signedPullsOnly"], true);
         let pull = |reference: &str| {
             client().get(server.url(&format!("/v2/{repo}/manifests/{reference}"))).header("accept", "application/vnd.docker.distribution.manifest.v2+json").send()
         };

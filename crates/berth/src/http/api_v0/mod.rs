@@ -6,6 +6,7 @@ mod accounts;
 mod openapi;
 mod pages;
 mod repositories;
+pub mod signing;
 mod tags;
 mod tokens;
 
@@ -39,6 +40,7 @@ pub fn routes() -> Router<AppState> {
         .route("/repositories", get(repositories::list))
         .route("/repositories/{ns}", post(repositories::create).get(repositories::list_namespace))
         .route("/repositories/{ns}/{repo}", get(repositories::get).patch(repositories::update).delete(repositories::delete))
+        .route("/repositoryNamespaces/{ns}/signingPolicy", get(signing::get).put(signing::put))
         .route("/repositories/{ns}/{repo}/tags", get(tags::list))
         .route("/repositories/{ns}/{repo}/tags/{tag}", get(tags::get).delete(tags::delete))
         .route("/repositories/{ns}/{repo}/tags/{tag}/trust", get(tags::trust))

@@ -5,7 +5,7 @@ use axum::Json;
 use axum::response::{IntoResponse, Response};
 use utoipa::OpenApi;
 
-use super::{accounts, repositories, tags, tokens};
+use super::{accounts, repositories, signing, tags, tokens};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -17,7 +17,7 @@ use super::{accounts, repositories, tags, tokens};
         repositories::delete, repositories::list_team_access, repositories::grant_team, repositories::revoke_team,
         repositories::grant_namespace, repositories::revoke_namespace, repositories::user_access,
         tokens::create, tokens::list, tokens::revoke,
-        tags::list, tags::get, tags::trust, tags::delete,
+        tags::list, tags::get, tags::trust, tags::delete, signing::get, signing::put,
     )
 )]
 struct Document;

@@ -70,13 +70,21 @@ pub async fn delete(app: &AppState, name: &RepositoryName, reference: &Reference
     Ok((StatusCode::ACCEPTED, [(header::CONTENT_LENGTH, "0")]).into_response())
 }
 
-/// The "signed pulls only" policy: with it on, a pull by tag answers only when the tag
+/// The "signed pulls only" policy (of the repository or its namespace): with it on, a pull by tag answers only when the tag
 /// is signed in the repository's trust data with this very digest. Pulls by digest are
 /// not affected (a trusted pull resolves the tag itself, then pulls by digest).
 async fn signed_pull(app: &AppState, name: &RepositoryName, tag: &str, digest: &str) -> Result<(), ApiError> {
-    let repo = name.as_str().to_owned();
-    let record = app.registry.meta().read(move |r| r.repository(&repo)).await.map_err(|e| ApiError::internal(&e))?;
-    if !record.is_some_and(|r| r.signed_pulls_only) {
+    let (repo, namespace) = (name.as_str().to_owned(), crate::http::api_v0::signing::setting_name(name.namespace()));
+    let enforced = app
+        .registry
+        .meta()
+        .read(move |r| {
+            let repository = r.repository(&repo)?.is_some_and(|r| r.signed_pulls_only);
+            Ok(repository || r.setting(&namespace)?.and_then(|v| v.as_bool()).unwrap_or(false))
+        })
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    if !enforced {
         return Ok(());
     }
     let signed = app.trust.signed_tags(name.as_str()).await?;
