@@ -28,6 +28,9 @@ pub struct Repository {
     /// Pulls by tag answer only for tags signed in the repository's trust data.
     #[serde(default)]
     pub signed_pulls_only: bool,
+    /// PEM public keys whose cosign signatures (OCI referrers) also count as signed.
+    #[serde(default)]
+    pub signature_keys: Vec<String>,
 }
 
 /// Whether an account is a person or an organization.

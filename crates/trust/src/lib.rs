@@ -11,6 +11,7 @@
 //! - [`service`]: reads, updates, server-signed snapshot and timestamp, keys, deletion.
 
 pub mod canonical;
+pub mod cosign;
 pub mod keys;
 pub mod service;
 pub mod tuf;

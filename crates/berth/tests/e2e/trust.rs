@@ -281,3 +281,59 @@ async fn trust_endpoints_answer_with_notary_codes_and_leave_data_unchanged() {
     expect_error(client().get(url("targets.json")).send().await.unwrap(), 404, "METADATA_NOT_FOUND").await;
     assert_eq!(client().delete(url("")).send().await.unwrap().status(), 200);
 }
+
+/// An ECDSA P-256 key as cosign uses it, with its PEM public key.
+fn cosign_key() -> (aws_lc_rs::signature::EcdsaKeyPair, String) {
+    use aws_lc_rs::encoding::AsDer;
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair};
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &aws_lc_rs::rand::SystemRandom::new()).unwrap();
+    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref()).unwrap();
+    let der = pair.public_key().as_der().unwrap();
+    let pem = format!("-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n", base64::engine::general_purpose::STANDARD.encode(der.as_ref()));
+    (pair, pem)
+}
+
+#[tokio::test]
+async fn signed_pulls_only_accepts_a_cosign_referrer_from_a_configured_key() {
+    let server = Server::start();
+    let repo = "e2e/cosigned";
+    let signed = push_image(&server, repo, "1", 71).await;
+    let unsigned = push_image(&server, repo, "2", 72).await;
+    let size = client().get(server.url(&format!("/v2/{repo}/manifests/{signed}"))).send().await.unwrap().bytes().await.unwrap().len();
+
+    // A cosign signature of tag 1's manifest, stored as an OCI 1.1 referrer.
+    let (pair, pem) = cosign_key();
+    let payload = format!(
+        r#"{{"critical":{{"identity":{{"docker-reference":"{repo}"}},"image":{{"docker-manifest-digest":"{signed}"}},"type":"cosign container image signature"}},"optional":null}}"#
+    );
+    let signature = base64::engine::general_purpose::STANDARD.encode(pair.sign(&aws_lc_rs::rand::SystemRandom::new(), payload.as_bytes()).unwrap().as_ref());
+    let payload_digest = push_blob(&server, repo, payload.as_bytes()).await;
+    let empty = push_blob(&server, repo, b"{}").await;
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/vnd.dev.cosign.artifact.sig.v1+json","config":{{"mediaType":"application/vnd.oci.empty.v1+json","digest":"{empty}","size":2}},"layers":[{{"mediaType":"application/vnd.dev.cosign.simplesigning.v1+json","digest":"{payload_digest}","size":{},"annotations":{{"dev.cosignproject.cosign/signature":"{signature}"}}}}],"subject":{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{signed}","size":{size}}}}}"#,
+        payload.len()
+    );
+    let signature_manifest = digest(manifest.as_bytes());
+    put_manifest(&server, repo, &signature_manifest, "application/vnd.oci.image.manifest.v1+json", &manifest).await;
+
+    let settings = |body: serde_json::Value| client().patch(server.url(&format!("/api/v0/repositories/{repo}"))).json(&body).send();
+    let pull = |tag: &str| client().get(server.url(&format!("/v2/{repo}/manifests/{tag}"))).send();
+    assert_eq!(pull("1").await.unwrap().status(), 200, "no policy yet");
+    assert_eq!(settings(serde_json::json!({"signedPullsOnly": true})).await.unwrap().status(), 200);
+    // No key configured: the signature does not count.
+    let error = expect_error(pull("1").await.unwrap(), 403, "DENIED").await;
+    assert!(error.to_string().contains("signed pulls only"), "{error}");
+    // Another key configured: still refused.
+    let (_, other) = cosign_key();
+    assert_eq!(settings(serde_json::json!({"signatureKeys": [other]})).await.unwrap().status(), 200);
+    expect_error(pull("1").await.unwrap(), 403, "DENIED").await;
+    // The signer's key configured: tag 1 passes, the unsigned tag 2 does not.
+    assert_eq!(settings(serde_json::json!({"signatureKeys": [pem]})).await.unwrap().status(), 200);
+    assert_eq!(pull("1").await.unwrap().status(), 200);
+    expect_error(pull("2").await.unwrap(), 403, "DENIED").await;
+    assert_eq!(pull(&unsigned).await.unwrap().status(), 200, "pulls by digest pass");
+    // Keys that are not PEM public keys are refused.
+    let response = settings(serde_json::json!({"signatureKeys": ["not a key"]})).await.unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(pull("1").await.unwrap().status(), 200, "the configured keys are unchanged");
+}

@@ -19,6 +19,7 @@ pub(super) fn ensure_repository(tx: &WriteTransaction, name: &str, at: u64) -> R
             short_description: String::new(),
             long_description: String::new(),
             signed_pulls_only: false,
+            signature_keys: Vec::new(),
         };
         table.insert(name, records::encode(&record).as_slice())?;
     }
@@ -67,6 +68,9 @@ pub struct UpdateRepository {
     /// Pulls by tag must be signed.
     #[serde(default)]
     pub signed_pulls_only: Option<bool>,
+    /// Public keys (PEM) of accepted cosign signatures.
+    #[serde(default)]
+    pub signature_keys: Option<Vec<String>>,
 }
 
 impl UpdateRepository {
@@ -79,6 +83,7 @@ impl UpdateRepository {
         record.short_description = self.short_description.unwrap_or(record.short_description);
         record.long_description = self.long_description.unwrap_or(record.long_description);
         record.signed_pulls_only = self.signed_pulls_only.unwrap_or(record.signed_pulls_only);
+        record.signature_keys = self.signature_keys.unwrap_or(record.signature_keys);
         tx.open_table(REPOSITORIES)?.insert(self.name.as_str(), records::encode(&record).as_slice())?;
         Ok(Applied::Done)
     }
