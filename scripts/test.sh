@@ -19,6 +19,7 @@ command -v podman >/dev/null 2>&1 || need+=(podman)
 command -v tar >/dev/null 2>&1 || need+=(tar)
 [ -x /usr/sbin/slapd ] || need+=(slapd)
 command -v ldapadd >/dev/null 2>&1 || need+=(ldap-utils)
+command -v notary >/dev/null 2>&1 || need+=(notary)
 if [ ${#need[@]} -gt 0 ]; then
     echo "test.sh: installing ${need[*]}"
     export DEBIAN_FRONTEND=noninteractive

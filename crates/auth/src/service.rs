@@ -313,10 +313,11 @@ impl Auth {
         self.subject(&claims.sub, None).await?.ok_or(Error::InvalidCredentials)
     }
 
-    /// Whether a token's claims grant `action` on `repository`.
+    /// Whether a token's claims grant `action` on `repository` (named bare, or
+    /// host-qualified as the trust client names it).
     pub fn grants(claims: &Claims, repository: &str, action: Action) -> bool {
         claims.access.iter().any(|a| {
-            a.kind == "repository" && a.name == repository && a.actions.iter().any(|w| w == "*" || w == action.scope_word())
+            a.kind == "repository" && berth_core::split_host(&a.name).1 == repository && a.actions.iter().any(|w| w == "*" || w == action.scope_word())
         })
     }
 }

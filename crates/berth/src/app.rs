@@ -27,6 +27,8 @@ pub struct App {
     pub registry: Registry,
     /// Authentication and the token service.
     pub auth: Auth,
+    /// The trust (Notary) service.
+    pub trust: berth_trust::Trust,
     /// Prometheus metrics.
     pub metrics: Metrics,
     /// Connection and request counters (for `/nginx_status`).
@@ -62,8 +64,9 @@ impl App {
             .await
             .context("setting up authentication")?;
         let app = App {
-            registry: Registry::new(Storage::Fs(storage), meta, limits),
+            registry: Registry::new(Storage::Fs(storage), meta.clone(), limits),
             auth,
+            trust: berth_trust::Trust::new(meta),
             metrics: Metrics::new(),
             conns: Arc::new(ConnStats::default()),
         };

@@ -20,6 +20,6 @@ pub mod reference;
 
 pub use digest::{Digest, DigestAlgorithm, DigestError, Hasher};
 pub use manifest::{Descriptor, Manifest, ManifestError};
-pub use name::{NameError, RepositoryName};
+pub use name::{NameError, RepositoryName, split_host};
 pub use range::{ByteRange, RangeError};
 pub use reference::{Reference, ReferenceError, Tag};

@@ -24,6 +24,17 @@ pub enum NameError {
     InvalidComponent(String),
 }
 
+/// Splits a registry host off a host-qualified name (`localhost:5443/dev/app` →
+/// `(Some("localhost:5443"), "dev/app")`), the way the Docker clients tell a host from a
+/// namespace: the first component is a host when it holds a `.` or a `:`, or is
+/// `localhost`. Trust scopes and GUNs arrive host-qualified; the daemon's scopes do not.
+pub fn split_host(name: &str) -> (Option<&str>, &str) {
+    match name.split_once('/') {
+        Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => (Some(first), rest),
+        _ => (None, name),
+    }
+}
+
 /// A validated repository name such as `library/nginx` or `org/team/app`.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RepositoryName(String);
@@ -117,6 +128,15 @@ impl<'de> Deserialize<'de> for RepositoryName {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn splits_registry_hosts() {
+        assert_eq!(split_host("localhost:5443/dev/app"), (Some("localhost:5443"), "dev/app"));
+        assert_eq!(split_host("registry.example.org/dev/app"), (Some("registry.example.org"), "dev/app"));
+        assert_eq!(split_host("localhost/dev"), (Some("localhost"), "dev"));
+        assert_eq!(split_host("dev/app"), (None, "dev/app"));
+        assert_eq!(split_host("app"), (None, "app"));
+    }
 
     #[test]
     fn accepts_spec_names() {

@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 pub use command::{Applied, Command, Rejection};
 pub use query::Page;
-pub use records::{AccessToken, Account, AccountKind, Repository, Team, TeamSync};
+pub use records::{AccessToken, Account, AccountKind, Repository, Team, TeamSync, TrustKey};
 pub use state_machine::StateMachine;
 
 /// Metadata failures: the store itself failed. Refusals are [`Rejection`]s, not errors.

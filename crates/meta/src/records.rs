@@ -25,6 +25,12 @@ pub struct Repository {
     /// Long description (Markdown).
     #[serde(default)]
     pub long_description: String,
+    /// Pulls by tag answer only for tags signed in the repository's trust data.
+    #[serde(default)]
+    pub signed_pulls_only: bool,
+    /// PEM public keys whose cosign signatures (OCI referrers) also count as signed.
+    #[serde(default)]
+    pub signature_keys: Vec<String>,
 }
 
 /// Whether an account is a person or an organization.
@@ -162,4 +168,18 @@ pub fn encode<T: Serialize>(record: &T) -> Vec<u8> {
 /// Decodes a stored record, naming the table on failure.
 pub fn decode<T: DeserializeOwned>(table: &'static str, bytes: &[u8]) -> Result<T, Error> {
     serde_json::from_slice(bytes).map_err(|e| Error::Corrupt { table, detail: e.to_string() })
+}
+
+/// A private key the trust service holds for one role of a GUN (timestamp or snapshot).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "version", rename = "1")]
+pub struct TrustKey {
+    /// The TUF key type (`ed25519`).
+    pub keytype: String,
+    /// The public key as TUF writes it (base64).
+    pub public: String,
+    /// The private key, PKCS#8 DER in base64.
+    pub private_pkcs8: String,
+    /// When it was created; the newest key of a role is the one handed out.
+    pub created_at: u64,
 }

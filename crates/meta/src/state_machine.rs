@@ -46,6 +46,11 @@ impl StateMachine {
             tx.open_table(NAMESPACE_GRANTS)?;
             tx.open_table(ACCESS_TOKENS)?;
             tx.open_table(SETTINGS)?;
+            tx.open_table(TRUST_FILES)?;
+            tx.open_table(TRUST_CHECKSUMS)?;
+            tx.open_table(TRUST_CURRENT)?;
+            tx.open_table(TRUST_KEYS)?;
+            tx.open_table(TRUST_GUNS)?;
         }
         tx.commit()?;
         Ok(StateMachine { db })

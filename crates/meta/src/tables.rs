@@ -20,6 +20,11 @@
 //! | `namespace_grants` | (namespace, org, team) | access level (`u8`) |
 //! | `access_tokens` | token id | [`records::AccessToken`](crate::records::AccessToken) |
 //! | `settings` | name | JSON value |
+//! | `trust_files` | (GUN, role, version) | a TUF metadata file's bytes, exactly as received or signed |
+//! | `trust_checksums` | (GUN, role, sha256 hex of the bytes) | version |
+//! | `trust_current` | (GUN, role) | the current version |
+//! | `trust_keys` | (GUN, role, key id) | [`records::TrustKey`](crate::records::TrustKey): a server-held key |
+//! | `trust_guns` | (repository, GUN) | `()`: the GUNs holding trust data of a repository |
 
 use redb::{ReadableTable, TableDefinition};
 
@@ -58,6 +63,17 @@ pub const NAMESPACE_GRANTS: TableDefinition<(&str, &str, &str), u8> = TableDefin
 pub const ACCESS_TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("access_tokens");
 /// Registry-wide settings (JSON values).
 pub const SETTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("settings");
+
+/// Every version of every TUF metadata file.
+pub const TRUST_FILES: TableDefinition<(&str, &str, u64), &[u8]> = TableDefinition::new("trust_files");
+/// TUF metadata versions by the sha256 of their bytes.
+pub const TRUST_CHECKSUMS: TableDefinition<(&str, &str, &str), u64> = TableDefinition::new("trust_checksums");
+/// The current version of each role of a GUN.
+pub const TRUST_CURRENT: TableDefinition<(&str, &str), u64> = TableDefinition::new("trust_current");
+/// Server-held timestamp and snapshot keys.
+pub const TRUST_KEYS: TableDefinition<(&str, &str, &str), &[u8]> = TableDefinition::new("trust_keys");
+/// Which GUNs hold trust data of a repository.
+pub const TRUST_GUNS: TableDefinition<(&str, &str), ()> = TableDefinition::new("trust_guns");
 
 /// Key in [`META`] of the index of the last applied command.
 pub const LAST_APPLIED: &str = "last_applied";

@@ -8,7 +8,7 @@ use berth_auth::jwt::Claims;
 use berth_auth::{Action, Auth, Subject};
 
 use super::error::{ApiError, Code};
-use super::v2::route::V2Route;
+use super::v2::route::{TrustEndpoint, V2Route};
 use crate::app::AppState;
 use crate::serve::Peer;
 
@@ -118,6 +118,13 @@ pub fn needed(route: &V2Route, method: &axum::http::Method) -> Option<(String, A
             _ => (name, Action::Pull),
         },
         V2Route::Uploads { name } | V2Route::Upload { name, .. } => (name, Action::Push),
+        // Notary's scopes: reads need pull, updates and key reads push (and pull, which
+        // every push grant includes), deletion and key rotation `*`.
+        V2Route::Trust { name, endpoint, .. } => match (endpoint, method.clone()) {
+            (TrustEndpoint::Metadata { .. }, _) => (name, Action::Pull),
+            (TrustEndpoint::Tuf, Method::POST) | (TrustEndpoint::Key { .. }, Method::GET) => (name, Action::Push),
+            _ => (name, Action::Admin),
+        },
     };
     Some((name.to_string(), action))
 }
@@ -155,11 +162,15 @@ pub async fn authorize(
     if may(app, caller, &repository, action).await? {
         return Ok(());
     }
+    let scoped = match route {
+        V2Route::Trust { gun, .. } => gun.as_str(),
+        _ => repository.as_str(),
+    };
     let scope = match action {
-        Action::Pull => format!("repository:{repository}:pull"),
-        Action::Push => format!("repository:{repository}:pull,push"),
-        Action::Delete => format!("repository:{repository}:delete"),
-        Action::Admin => format!("repository:{repository}:*"),
+        Action::Pull => format!("repository:{scoped}:pull"),
+        Action::Push => format!("repository:{scoped}:pull,push"),
+        Action::Delete => format!("repository:{scoped}:delete"),
+        Action::Admin => format!("repository:{scoped}:*"),
     };
     match caller {
         Caller::User(_) => Err(ApiError::new(StatusCode::FORBIDDEN, Code::Denied, format!("requested access to {repository} is denied"))),

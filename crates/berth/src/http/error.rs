@@ -44,6 +44,18 @@ pub enum Code {
     Unavailable,
     /// Anything the server failed at.
     Unknown,
+    /// Trust: no such metadata.
+    MetadataNotFound,
+    /// Trust: an update part names no role.
+    InvalidRole,
+    /// Trust: an update part is not TUF metadata.
+    MalformedJson,
+    /// Trust: the update is not a readable multipart body.
+    MalformedUpload,
+    /// Trust: the update breaks a validation rule.
+    InvalidUpdate,
+    /// Trust: a newer version is stored.
+    Version,
 }
 
 impl Code {
@@ -66,6 +78,12 @@ impl Code {
             Code::Unsupported => "UNSUPPORTED",
             Code::Unavailable => "UNAVAILABLE",
             Code::Unknown => "UNKNOWN",
+            Code::MetadataNotFound => "METADATA_NOT_FOUND",
+            Code::InvalidRole => "INVALID_ROLE",
+            Code::MalformedJson => "MALFORMED_JSON",
+            Code::MalformedUpload => "MALFORMED_UPLOAD",
+            Code::InvalidUpdate => "INVALID_UPDATE",
+            Code::Version => "VERSION",
         }
     }
 }
@@ -201,6 +219,25 @@ impl From<RouteError> for ApiError {
                 ApiError::new(StatusCode::BAD_REQUEST, Code::ManifestInvalid, message)
             }
             RouteError::UploadId => ApiError::new(StatusCode::NOT_FOUND, Code::BlobUploadUnknown, message),
+            RouteError::TrustNotFound => ApiError::new(StatusCode::NOT_FOUND, Code::MetadataNotFound, message),
+        }
+    }
+}
+
+impl From<berth_trust::Error> for ApiError {
+    fn from(e: berth_trust::Error) -> ApiError {
+        use berth_trust::Error as E;
+        let message = e.to_string();
+        match e {
+            E::MetadataNotFound => ApiError::new(StatusCode::NOT_FOUND, Code::MetadataNotFound, message),
+            E::InvalidRole(_) => ApiError::new(StatusCode::BAD_REQUEST, Code::InvalidRole, message),
+            E::MalformedJson(_) => ApiError::new(StatusCode::BAD_REQUEST, Code::MalformedJson, message),
+            E::InvalidUpdate(ref invalid) => {
+                ApiError::new(StatusCode::BAD_REQUEST, Code::InvalidUpdate, message).detail(invalid.detail())
+            }
+            E::OldVersion(_) => ApiError::new(StatusCode::BAD_REQUEST, Code::Version, message),
+            E::Crypto(ref inner) => ApiError::internal(inner),
+            E::Meta(ref inner) => ApiError::internal(inner),
         }
     }
 }

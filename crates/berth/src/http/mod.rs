@@ -7,6 +7,7 @@ pub mod error;
 pub mod health;
 pub mod metrics;
 pub mod token;
+pub mod trust;
 pub mod v2;
 
 use std::sync::atomic::Ordering;

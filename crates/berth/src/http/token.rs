@@ -41,11 +41,13 @@ async fn grant(app: &AppState, subject: &Subject, scopes: &[String]) -> Result<V
             granted.push(Access { kind, name, actions: if may { vec!["*".into()] } else { vec![] } });
             continue;
         }
-        if kind != "repository" || name.parse::<berth_core::RepositoryName>().is_err() {
+        // The trust client names the repository host-qualified (its GUN); the daemon bare.
+        let repository = berth_core::split_host(&name).1;
+        if kind != "repository" || repository.parse::<berth_core::RepositoryName>().is_err() {
             continue;
         }
         let wanted: Vec<Action> = words.iter().filter_map(|w| Action::from_scope_word(w)).collect();
-        let allowed = app.auth.allowed(subject, &name, &wanted).await.map_err(|e| ApiError::internal(&e))?;
+        let allowed = app.auth.allowed(subject, repository, &wanted).await.map_err(|e| ApiError::internal(&e))?;
         granted.push(Access { kind, name, actions: allowed.iter().map(|a| a.scope_word().to_owned()).collect() });
     }
     Ok(granted)

@@ -5,7 +5,7 @@ use std::process::{Command, Output};
 
 use crate::harness::*;
 
-fn run(cmd: &mut Command) -> Output {
+pub(crate) fn run(cmd: &mut Command) -> Output {
     let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
@@ -35,7 +35,7 @@ pub(crate) fn docker_login(docker: &dyn Fn() -> Command, user: &str, secret: &st
     out.status.success()
 }
 
-fn stdout(out: &Output) -> String {
+pub(crate) fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
@@ -48,7 +48,7 @@ fn ca_dir(server: &Server, temp: &Path) -> PathBuf {
 }
 
 /// Writes `count` files of random content into `dir`.
-fn random_files(dir: &Path, count: usize, seed: u64) {
+pub(crate) fn random_files(dir: &Path, count: usize, seed: u64) {
     std::fs::create_dir_all(dir).unwrap();
     for i in 0..count {
         std::fs::write(dir.join(format!("file{i}")), random_bytes(50_000 + i * 1000, seed + i as u64)).unwrap();
@@ -61,7 +61,12 @@ pub(crate) struct DockerCa(PathBuf);
 
 impl DockerCa {
     pub(crate) fn install(server: &Server) -> DockerCa {
-        let dir = PathBuf::from("/etc/docker/certs.d").join(server.https_host());
+        DockerCa::install_for(server, &server.https_host())
+    }
+
+    /// The same for `host` (`localhost:<port>`).
+    pub(crate) fn install_for(server: &Server, host: &str) -> DockerCa {
+        let dir = PathBuf::from("/etc/docker/certs.d").join(host);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::copy(server.data_dir.join("tls/ca.crt"), dir.join("ca.crt")).unwrap();
         DockerCa(dir)
@@ -75,7 +80,7 @@ impl Drop for DockerCa {
 }
 
 /// The docker CLIs on this machine: Debian's 20.10 and a newer one, when present.
-fn docker_clis() -> Vec<&'static str> {
+pub(crate) fn docker_clis() -> Vec<&'static str> {
     ["/usr/bin/docker", "/usr/local/bin/docker"].into_iter().filter(|p| Path::new(p).exists()).collect()
 }
 

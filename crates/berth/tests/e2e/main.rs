@@ -19,3 +19,4 @@ mod lifecycle;
 mod failures;
 mod ldap;
 mod load;
+mod trust;

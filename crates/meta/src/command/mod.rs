@@ -12,6 +12,7 @@ mod repository;
 mod setting;
 mod tag;
 mod token;
+mod trust;
 
 use redb::WriteTransaction;
 use serde::{Deserialize, Serialize};
@@ -24,6 +25,7 @@ pub use repository::{CreateRepository, DeleteRepository, UpdateRepository};
 pub use setting::PutSetting;
 pub use tag::DeleteTag;
 pub use token::{CreateAccessToken, RevokeAccessToken, TouchAccessToken};
+pub use trust::{DeleteTrust, PutTrustKey, PutTrustMetadata, TrustFile};
 
 use berth_core::Digest;
 
@@ -70,6 +72,12 @@ pub enum Command {
     PutSetting(PutSetting),
     /// Deletes a repository and everything in it.
     DeleteRepository(DeleteRepository),
+    /// Stores an accepted trust (TUF) update of a GUN.
+    PutTrustMetadata(PutTrustMetadata),
+    /// Stores a server-held trust key.
+    PutTrustKey(PutTrustKey),
+    /// Deletes all trust data of a GUN.
+    DeleteTrust(DeleteTrust),
 }
 
 /// The result of applying a command.
@@ -110,6 +118,8 @@ pub enum Rejection {
     RepositoryUnknown,
     /// No such access token.
     TokenUnknown,
+    /// A trust metadata file's version is not newer than the stored one of its role.
+    TrustVersionStale(String),
 }
 
 impl Command {
@@ -135,6 +145,9 @@ impl Command {
             Command::RevokeAccessToken(c) => c.apply(tx),
             Command::TouchAccessToken(c) => c.apply(tx),
             Command::PutSetting(c) => c.apply(tx),
+            Command::PutTrustMetadata(c) => c.apply(tx),
+            Command::PutTrustKey(c) => c.apply(tx),
+            Command::DeleteTrust(c) => c.apply(tx),
         }
     }
 }

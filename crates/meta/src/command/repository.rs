@@ -18,6 +18,8 @@ pub(super) fn ensure_repository(tx: &WriteTransaction, name: &str, at: u64) -> R
             immutable_tags: false,
             short_description: String::new(),
             long_description: String::new(),
+            signed_pulls_only: false,
+            signature_keys: Vec::new(),
         };
         table.insert(name, records::encode(&record).as_slice())?;
     }
@@ -63,6 +65,12 @@ pub struct UpdateRepository {
     pub short_description: Option<String>,
     /// Long description.
     pub long_description: Option<String>,
+    /// Pulls by tag must be signed.
+    #[serde(default)]
+    pub signed_pulls_only: Option<bool>,
+    /// Public keys (PEM) of accepted cosign signatures.
+    #[serde(default)]
+    pub signature_keys: Option<Vec<String>>,
 }
 
 impl UpdateRepository {
@@ -74,6 +82,8 @@ impl UpdateRepository {
         record.immutable_tags = self.immutable_tags.unwrap_or(record.immutable_tags);
         record.short_description = self.short_description.unwrap_or(record.short_description);
         record.long_description = self.long_description.unwrap_or(record.long_description);
+        record.signed_pulls_only = self.signed_pulls_only.unwrap_or(record.signed_pulls_only);
+        record.signature_keys = self.signature_keys.unwrap_or(record.signature_keys);
         tx.open_table(REPOSITORIES)?.insert(self.name.as_str(), records::encode(&record).as_slice())?;
         Ok(Applied::Done)
     }
@@ -117,6 +127,7 @@ impl DeleteRepository {
         let manifests = drain2(tx, MANIFESTS, repo)?;
         drain3(tx, REFERRERS, repo)?;
         drain3(tx, REPOSITORY_GRANTS, repo)?;
+        super::trust::delete_repository_trust(tx, repo)?;
         let mut holders = tx.open_table(MANIFEST_REPOSITORIES)?;
         let mut content = tx.open_table(MANIFEST_CONTENT)?;
         for digest in &manifests {

@@ -3,6 +3,7 @@
 mod accounts;
 mod repositories;
 mod manifests;
+mod trust;
 
 use std::ops::Bound;
 

@@ -7,6 +7,8 @@ mod ldap;
 mod openapi;
 mod pages;
 mod repositories;
+pub mod signing;
+mod tags;
 mod tokens;
 
 use axum::Router;
@@ -41,6 +43,10 @@ pub fn routes() -> Router<AppState> {
         .route("/repositories", get(repositories::list))
         .route("/repositories/{ns}", post(repositories::create).get(repositories::list_namespace))
         .route("/repositories/{ns}/{repo}", get(repositories::get).patch(repositories::update).delete(repositories::delete))
+        .route("/repositoryNamespaces/{ns}/signingPolicy", get(signing::get).put(signing::put))
+        .route("/repositories/{ns}/{repo}/tags", get(tags::list))
+        .route("/repositories/{ns}/{repo}/tags/{tag}", get(tags::get).delete(tags::delete))
+        .route("/repositories/{ns}/{repo}/tags/{tag}/trust", get(tags::trust))
         .route("/repositories/{ns}/{repo}/teamAccess", get(repositories::list_team_access))
         .route("/repositories/{ns}/{repo}/teamAccess/{team}", put(repositories::grant_team).delete(repositories::revoke_team))
         .route("/repositoryNamespaces/{ns}/teamAccess/{team}", put(repositories::grant_namespace).delete(repositories::revoke_namespace));

@@ -5,7 +5,7 @@ use axum::Json;
 use axum::response::{IntoResponse, Response};
 use utoipa::OpenApi;
 
-use super::{accounts, ldap, repositories, tokens};
+use super::{accounts, ldap, repositories, signing, tags, tokens};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -18,6 +18,7 @@ use super::{accounts, ldap, repositories, tokens};
         repositories::grant_namespace, repositories::revoke_namespace, repositories::user_access,
         tokens::create, tokens::list, tokens::revoke,
         ldap::get_team_sync, ldap::put_team_sync, ldap::run_sync, ldap::last_sync,
+        tags::list, tags::get, tags::trust, tags::delete, signing::get, signing::put,
     )
 )]
 struct Document;

@@ -28,6 +28,8 @@ fn repository_json(namespace: &str, name: &str, r: &Repository) -> serde_json::V
         "shortDescription": r.short_description,
         "longDescription": r.long_description,
         "immutableTags": r.immutable_tags,
+        "signedPullsOnly": r.signed_pulls_only,
+        "signatureKeys": r.signature_keys,
     })
 }
 
@@ -52,6 +54,8 @@ pub struct NewRepository {
     long_description: String,
     #[serde(default)]
     immutable_tags: bool,
+    #[serde(default)]
+    signed_pulls_only: bool,
 }
 
 #[utoipa::path(post, path = "/api/v0/repositories/{ns}", tag = "repositories", params(("ns" = String, Path, description = "namespace")), request_body = NewRepository, responses((status = 201, description = "the repository"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
@@ -69,6 +73,8 @@ pub async fn create(State(app): State<AppState>, caller: Caller, Path(ns): Path<
         immutable_tags: new.immutable_tags,
         short_description: new.short_description,
         long_description: new.long_description,
+        signed_pulls_only: new.signed_pulls_only,
+        signature_keys: Vec::new(),
     };
     let body = repository_json(&ns, &new.name, &record);
     apply(&app, Command::CreateRepository(CreateRepository { name: full, record })).await?;
@@ -97,6 +103,8 @@ pub struct RepositoryChanges {
     short_description: Option<String>,
     long_description: Option<String>,
     immutable_tags: Option<bool>,
+    signed_pulls_only: Option<bool>,
+    signature_keys: Option<Vec<String>>,
 }
 
 #[utoipa::path(patch, path = "/api/v0/repositories/{ns}/{repo}", tag = "repositories", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace")), request_body = RepositoryChanges, responses((status = 200, description = "the repository"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
@@ -111,12 +119,19 @@ pub async fn update(
     if !may(&app, &caller, &full, Action::Admin).await? {
         return Err(ApiV0Error::forbidden());
     }
+    if let Some(keys) = &changes.signature_keys
+        && keys.iter().any(|k| berth_trust::cosign::public_key_der(k).is_none())
+    {
+        return Err(ApiV0Error::invalid("signatureKeys must be PEM public keys (-----BEGIN PUBLIC KEY-----)"));
+    }
     let command = UpdateRepository {
         name: full,
         public: changes.visibility.as_deref().map(visibility).transpose()?,
         immutable_tags: changes.immutable_tags,
         short_description: changes.short_description,
         long_description: changes.long_description,
+        signed_pulls_only: changes.signed_pulls_only,
+        signature_keys: changes.signature_keys,
     };
     apply(&app, Command::UpdateRepository(command)).await?;
     get(State(app), caller, Path((ns, repo))).await

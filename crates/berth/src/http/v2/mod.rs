@@ -66,6 +66,7 @@ async fn handle(app: &AppState, route: V2Route, request: Request, caller: &Calle
         (V2Route::Upload { name, id }, Method::PATCH) => uploads::patch(app, &name, &id, headers, body).await,
         (V2Route::Upload { name, id }, Method::PUT) => uploads::finish(app, &name, &id, query, headers, body).await,
         (V2Route::Upload { name, id }, _) => uploads::cancel(app, &name, &id).await,
+        (V2Route::Trust { gun, endpoint, .. }, method) => super::trust::handle(app, &gun, endpoint, &method, headers, body).await,
     }
 }
 

@@ -4,6 +4,7 @@
 use axum::http::Method;
 use berth_core::{Digest, DigestError, NameError, Reference, ReferenceError, RepositoryName};
 use berth_storage::UploadId;
+pub use berth_trust::service::Selector;
 
 /// A registry endpoint, with its path parameters parsed and validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +25,20 @@ pub enum V2Route {
     Upload { name: RepositoryName, id: UploadId },
     /// `/v2/<name>/referrers/<digest>`.
     Referrers { name: RepositoryName, digest: Digest },
+    /// `/v2/<gun>/_trust/tuf/…`: the trust service. The GUN is host-qualified
+    /// (`localhost:5443/dev/app`); `name` is the repository it names.
+    Trust { gun: String, name: RepositoryName, endpoint: TrustEndpoint },
+}
+
+/// A trust service endpoint under `/v2/<gun>/_trust/tuf/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrustEndpoint {
+    /// `<role>.json`, `<N>.<role>.json`, `<role>.<sha256>.json`.
+    Metadata { role: String, selector: Selector },
+    /// `` (POST: an update; DELETE: delete all trust data).
+    Tuf,
+    /// `timestamp.key`, `snapshot.key` (GET: the key; POST: rotate).
+    Key { role: String },
 }
 
 /// A path or method that names no endpoint, or a malformed parameter.
@@ -50,6 +65,9 @@ pub enum RouteError {
     /// The upload id is not one Berth issues.
     #[error("blob upload unknown to registry")]
     UploadId,
+    /// No trust metadata or endpoint has this path.
+    #[error("You have requested metadata that does not exist.")]
+    TrustNotFound,
 }
 
 impl V2Route {
@@ -74,6 +92,11 @@ impl V2Route {
         if rest == "_catalog" {
             return Ok(V2Route::Catalog);
         }
+        // The GUN starts with the registry's host:port, which the name grammar refuses:
+        // trust paths are recognised by their marker first.
+        if let Some((gun, tail)) = rest.split_once("/_trust/") {
+            return Self::parse_trust(gun, tail);
+        }
         let name = |n: &str| n.parse::<RepositoryName>().map_err(RouteError::from);
         if let Some(n) = rest.strip_suffix("/tags/list") {
             return Ok(V2Route::Tags { name: name(n)? });
@@ -96,6 +119,40 @@ impl V2Route {
         }
     }
 
+    fn parse_trust(gun: &str, tail: &str) -> Result<V2Route, RouteError> {
+        if gun.is_empty() || gun.contains('*') {
+            return Err(RouteError::TrustNotFound);
+        }
+        let name = berth_core::split_host(gun).1.parse::<RepositoryName>()?;
+        let file = tail.strip_prefix("tuf/").ok_or(RouteError::TrustNotFound)?;
+        let endpoint = if file.is_empty() {
+            TrustEndpoint::Tuf
+        } else if let Some(role) = file.strip_suffix(".key") {
+            if role != "timestamp" && role != "snapshot" {
+                return Err(RouteError::TrustNotFound);
+            }
+            TrustEndpoint::Key { role: role.to_owned() }
+        } else {
+            let stem = file.strip_suffix(".json").ok_or(RouteError::TrustNotFound)?;
+            let (role, selector) = match stem.split_once('.') {
+                Some((n, role)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => {
+                    (role, Selector::Version(n.parse().map_err(|_| RouteError::TrustNotFound)?))
+                }
+                _ => match stem.rsplit_once('.') {
+                    Some((role, sum)) if matches!(sum.len(), 64 | 96 | 128) && sum.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                        (role, Selector::Checksum(sum.to_ascii_lowercase()))
+                    }
+                    _ => (stem, Selector::Current),
+                },
+            };
+            if !berth_trust::tuf::valid_role(role) {
+                return Err(RouteError::TrustNotFound);
+            }
+            TrustEndpoint::Metadata { role: role.to_owned(), selector }
+        };
+        Ok(V2Route::Trust { gun: gun.to_owned(), name, endpoint })
+    }
+
     /// The methods the endpoint takes, as an `Allow` header value.
     pub fn methods(&self) -> &'static str {
         match self {
@@ -104,6 +161,9 @@ impl V2Route {
             V2Route::Blob { .. } => "GET, HEAD, DELETE",
             V2Route::Uploads { .. } => "POST",
             V2Route::Upload { .. } => "GET, PATCH, PUT, DELETE",
+            V2Route::Trust { endpoint: TrustEndpoint::Metadata { .. }, .. } => "GET, HEAD",
+            V2Route::Trust { endpoint: TrustEndpoint::Tuf, .. } => "POST, DELETE",
+            V2Route::Trust { endpoint: TrustEndpoint::Key { .. }, .. } => "GET, POST",
         }
     }
 
@@ -122,6 +182,9 @@ impl V2Route {
             V2Route::Uploads { .. } => "uploads",
             V2Route::Upload { .. } => "upload",
             V2Route::Referrers { .. } => "referrers",
+            V2Route::Trust { endpoint: TrustEndpoint::Metadata { .. }, .. } => "trust_metadata",
+            V2Route::Trust { endpoint: TrustEndpoint::Tuf, .. } => "trust_update",
+            V2Route::Trust { endpoint: TrustEndpoint::Key { .. }, .. } => "trust_key",
         }
     }
 }
@@ -174,6 +237,29 @@ mod tests {
             (Method::PUT, "/v2/a/manifests/.invalid".into(), Err(RouteError::Reference(ReferenceError::InvalidTag(".invalid".into())))),
         ];
         for (method, path, expected) in cases {
+            assert_eq!(V2Route::parse(&method, &path), expected, "{method} {path}");
+        }
+        let gun = "localhost:5443/dev/app";
+        let trust = |endpoint| Ok(V2Route::Trust { gun: gun.into(), name: n("dev/app"), endpoint });
+        let meta = |role: &str, selector| trust(TrustEndpoint::Metadata { role: role.into(), selector });
+        let hex = "9efa601f".repeat(8);
+        let trust_cases: Vec<(Method, String, Result<V2Route, RouteError>)> = vec![
+            (get.clone(), format!("/v2/{gun}/_trust/tuf/root.json"), meta("root", Selector::Current)),
+            (get.clone(), format!("/v2/{gun}/_trust/tuf/2.root.json"), meta("root", Selector::Version(2))),
+            (get.clone(), format!("/v2/{gun}/_trust/tuf/targets.{hex}.json"), meta("targets", Selector::Checksum(hex.clone()))),
+            (get.clone(), format!("/v2/{gun}/_trust/tuf/targets/releases.json"), meta("targets/releases", Selector::Current)),
+            (get.clone(), format!("/v2/{gun}/_trust/tuf/targets/releases.{hex}.json"), meta("targets/releases", Selector::Checksum(hex.clone()))),
+            (Method::POST, format!("/v2/{gun}/_trust/tuf/"), trust(TrustEndpoint::Tuf)),
+            (Method::DELETE, format!("/v2/{gun}/_trust/tuf/"), trust(TrustEndpoint::Tuf)),
+            (get.clone(), format!("/v2/{gun}/_trust/tuf/timestamp.key"), trust(TrustEndpoint::Key { role: "timestamp".into() })),
+            (Method::POST, format!("/v2/{gun}/_trust/tuf/snapshot.key"), trust(TrustEndpoint::Key { role: "snapshot".into() })),
+            (get.clone(), format!("/v2/{gun}/_trust/tuf/root.key"), Err(RouteError::TrustNotFound)),
+            (get.clone(), format!("/v2/{gun}/_trust/tuf/foo.json"), Err(RouteError::TrustNotFound)),
+            (get.clone(), format!("/v2/{gun}/_trust/changefeed"), Err(RouteError::TrustNotFound)),
+            (Method::PUT, format!("/v2/{gun}/_trust/tuf/root.json"), Err(RouteError::MethodNotAllowed("GET, HEAD"))),
+            (get.clone(), "/v2/localhost:5443/UP/_trust/tuf/root.json".into(), Err(RouteError::Name(NameError::InvalidComponent("UP".into())))),
+        ];
+        for (method, path, expected) in trust_cases {
             assert_eq!(V2Route::parse(&method, &path), expected, "{method} {path}");
         }
         let long = format!("/v2/{}/tags/list", "a".repeat(256));

@@ -1,0 +1,49 @@
+//! A namespace's signing policy: with `signedPullsOnly`, every repository of the
+//! namespace answers pulls by tag only for tags signed in its trust data (as the
+//! repository setting of the same name does for one repository). Kept as the setting
+//! `signed_pulls_only/<namespace>`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use berth_meta::Command;
+use berth_meta::command::PutSetting;
+use serde::{Deserialize, Serialize};
+
+use super::{ApiV0Error, Caller, apply};
+use crate::app::AppState;
+
+/// The setting's name for `namespace`.
+pub fn setting_name(namespace: &str) -> String {
+    format!("signed_pulls_only/{namespace}")
+}
+
+/// `{"signedPullsOnly": bool}`.
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SigningPolicy {
+    signed_pulls_only: bool,
+}
+
+async fn read(app: &AppState, namespace: &str) -> Result<SigningPolicy, ApiV0Error> {
+    let name = setting_name(namespace);
+    let value = app.registry.meta().read(move |r| r.setting(&name)).await.map_err(|e| ApiV0Error::internal(&e))?;
+    Ok(SigningPolicy { signed_pulls_only: value.and_then(|v| v.as_bool()).unwrap_or(false) })
+}
+
+#[utoipa::path(get, path = "/api/v0/repositoryNamespaces/{ns}/signingPolicy", tag = "trust", params(("ns" = String, Path, description = "namespace")), responses((status = 200, description = "the namespace's signing policy", body = SigningPolicy), (status = 401, description = "NOT_AUTHENTICATED")))]
+/// Reads a namespace's signing policy.
+pub async fn get(State(app): State<AppState>, _caller: Caller, Path(ns): Path<String>) -> Result<Response, ApiV0Error> {
+    Ok(Json(read(&app, &ns).await?).into_response())
+}
+
+#[utoipa::path(put, path = "/api/v0/repositoryNamespaces/{ns}/signingPolicy", tag = "trust", params(("ns" = String, Path, description = "namespace")), request_body = SigningPolicy, responses((status = 200, description = "the namespace's signing policy", body = SigningPolicy), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
+/// Sets a namespace's signing policy (system admins, org owners, a user for their own namespace).
+pub async fn put(State(app): State<AppState>, caller: Caller, Path(ns): Path<String>, Json(policy): Json<SigningPolicy>) -> Result<Response, ApiV0Error> {
+    if !caller.owns_org(&ns) && !caller.is(&ns) {
+        return Err(ApiV0Error::forbidden());
+    }
+    let command = PutSetting { name: setting_name(&ns), value: policy.signed_pulls_only.into(), only_if_absent: false };
+    apply(&app, Command::PutSetting(command)).await?;
+    Ok(Json(read(&app, &ns).await?).into_response())
+}

@@ -1,0 +1,60 @@
+//! Trust data: metadata files by role, version and checksum; server-held keys.
+
+use std::collections::BTreeMap;
+
+
+use super::Reader;
+use crate::Error;
+use crate::records::{self, TrustKey};
+use crate::tables::{TRUST_CHECKSUMS, TRUST_CURRENT, TRUST_FILES, TRUST_GUNS, TRUST_KEYS, keys_under, pairs_under};
+
+impl Reader {
+    /// The current version of a role and its bytes; `None` when the GUN has no such role.
+    pub fn trust_current(&self, gun: &str, role: &str) -> Result<Option<(u64, Vec<u8>)>, Error> {
+        let Some(version) = self.tx.open_table(TRUST_CURRENT)?.get((gun, role))?.map(|v| v.value()) else { return Ok(None) };
+        Ok(self.trust_version(gun, role, version)?.map(|bytes| (version, bytes)))
+    }
+
+    /// Every role of a GUN at its current version, with its bytes.
+    pub fn trust_state(&self, gun: &str) -> Result<BTreeMap<String, (u64, Vec<u8>)>, Error> {
+        let roles = keys_under(&self.tx.open_table(TRUST_CURRENT)?, gun)?;
+        let mut out = BTreeMap::new();
+        for role in roles {
+            if let Some(current) = self.trust_current(gun, &role)? {
+                out.insert(role, current);
+            }
+        }
+        Ok(out)
+    }
+
+    /// One version of a role.
+    pub fn trust_version(&self, gun: &str, role: &str, version: u64) -> Result<Option<Vec<u8>>, Error> {
+        Ok(self.tx.open_table(TRUST_FILES)?.get((gun, role, version))?.map(|v| v.value().to_vec()))
+    }
+
+    /// The version of a role whose bytes have this sha256 (lower hex).
+    pub fn trust_by_checksum(&self, gun: &str, role: &str, sha256: &str) -> Result<Option<Vec<u8>>, Error> {
+        let Some(version) = self.tx.open_table(TRUST_CHECKSUMS)?.get((gun, role, sha256))?.map(|v| v.value()) else { return Ok(None) };
+        self.trust_version(gun, role, version)
+    }
+
+    /// The server-held keys of a role of a GUN, by key id.
+    pub fn trust_keys(&self, gun: &str, role: &str) -> Result<Vec<(String, TrustKey)>, Error> {
+        let table = self.tx.open_table(TRUST_KEYS)?;
+        let mut out = Vec::new();
+        for (r, id) in pairs_under(&table, gun)? {
+            if r != role {
+                continue;
+            }
+            if let Some(value) = table.get((gun, r.as_str(), id.as_str()))? {
+                out.push((id, records::decode("trust_keys", value.value())?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The GUNs holding trust data of a repository.
+    pub fn trust_guns(&self, repository: &str) -> Result<Vec<String>, Error> {
+        keys_under(&self.tx.open_table(TRUST_GUNS)?, repository)
+    }
+}

@@ -1,0 +1,47 @@
+//! Content trust: the Notary v1 (TUF) service the Docker and notary CLIs talk to, kept in
+//! Berth's metadata store. Knows nothing of HTTP: the top crate parses requests and maps
+//! [`Error`] to Notary's wire codes.
+//!
+//! # Layout
+//! - [`canonical`]: canonical JSON, the bytes every signature covers.
+//! - [`tuf`]: the role files (root, targets and delegations, snapshot, timestamp).
+//! - [`keys`]: key ids, signature verification (ecdsa, ecdsa-x509, ed25519, rsa), and the
+//!   server-held signing keys.
+//! - [`validate`]: the pure check of an update against the stored state (Notary's rules).
+//! - [`service`]: reads, updates, server-signed snapshot and timestamp, keys, deletion.
+
+pub mod canonical;
+pub mod cosign;
+pub mod keys;
+pub mod service;
+pub mod tuf;
+pub mod validate;
+
+pub use service::{Trust, TrustedTarget};
+pub use validate::Invalid;
+
+/// Why a trust request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No such metadata (or key route) for this GUN.
+    #[error("You have requested metadata that does not exist.")]
+    MetadataNotFound,
+    /// A file name in an update is not a role name.
+    #[error("invalid role: {0}")]
+    InvalidRole(String),
+    /// A file in an update is not TUF metadata.
+    #[error("malformed JSON in {0}")]
+    MalformedJson(String),
+    /// The update breaks a validation rule; nothing was stored.
+    #[error("{0}")]
+    InvalidUpdate(Invalid),
+    /// A file's version is not newer than the stored one of its role; nothing was stored.
+    #[error("A newer version of metadata is already available for {0}.")]
+    OldVersion(String),
+    /// Signing with a server-held key failed, or a stored key is unusable.
+    #[error("trust signing: {0}")]
+    Crypto(String),
+    /// The metadata store failed.
+    #[error(transparent)]
+    Meta(#[from] berth_meta::Error),
+}
