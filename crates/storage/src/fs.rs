@@ -84,16 +84,28 @@ fn create_dir_durable(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// Replaces `path` with `bytes` atomically and durably.
-fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+/// Whether a write must be on disk before the caller answers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    /// Acknowledged progress: fsync before answering.
+    Durable,
+    /// Nothing a client relies on after a crash (a session no byte was sent to yet: losing
+    /// it costs the client a new `POST`).
+    BestEffort,
+}
+
+/// Replaces `path` with `bytes` atomically (and durably when asked).
+fn write_atomic(path: &Path, bytes: &[u8], durability: Durability) -> io::Result<()> {
     let tmp = path.with_extension("tmp");
     let mut file = File::create(&tmp)?;
     file.write_all(bytes)?;
-    file.sync_all()?;
+    if durability == Durability::Durable {
+        file.sync_all()?;
+    }
     std::fs::rename(&tmp, path)?;
     match path.parent() {
-        Some(dir) => fsync_dir(dir),
-        None => Ok(()),
+        Some(dir) if durability == Durability::Durable => fsync_dir(dir),
+        _ => Ok(()),
     }
 }
 
@@ -123,10 +135,10 @@ impl FsStore {
         }
     }
 
-    async fn write_state(&self, state: &UploadState) -> Result<(), Error> {
+    async fn write_state(&self, state: &UploadState, durability: Durability) -> Result<(), Error> {
         let path = layout::upload_state(&self.root, &state.id);
         let bytes = state.encode();
-        Ok(blocking(move || write_atomic(&path, &bytes)).await?)
+        Ok(blocking(move || write_atomic(&path, &bytes, durability)).await?)
     }
 
     /// Feeds the first `len` bytes of `path` to a fresh `algorithm` hash.
@@ -240,7 +252,7 @@ impl BlobStore for FsStore {
             Ok(())
         })
         .await?;
-        self.write_state(&state).await?;
+        self.write_state(&state, Durability::BestEffort).await?;
         Ok(state)
     }
 
@@ -307,7 +319,13 @@ impl BlobStore for FsStore {
         }
         state.offset += written.bytes;
         state.updated_at = now;
-        self.write_state(&state).await?;
+        self.write_state(&state, Durability::Durable).await?;
+        if offset == 0 && written.bytes > 0 {
+            // The first acknowledged bytes: make the session's directory entry durable too
+            // (it was created best-effort).
+            let uploads = layout::uploads_dir(&self.root);
+            blocking(move || fsync_dir(&uploads)).await?;
+        }
         self.keep_hash(id, state.offset, written.hasher);
         match stop {
             Some(error) => Err(error),
