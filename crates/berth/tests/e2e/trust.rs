@@ -337,3 +337,68 @@ async fn signed_pulls_only_accepts_a_cosign_referrer_from_a_configured_key() {
     assert_eq!(response.status(), 400);
     assert_eq!(pull("1").await.unwrap().status(), 200, "the configured keys are unchanged");
 }
+
+#[tokio::test]
+async fn namespace_signed_pulls_accept_a_notation_signature_from_a_namespace_key() {
+    use aws_lc_rs::encoding::AsDer;
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    let server = Server::start();
+    let repo = "notated/app";
+    let signed = push_image(&server, repo, "1", 81).await;
+    push_image(&server, repo, "2", 82).await;
+    let size = client().get(server.url(&format!("/v2/{repo}/manifests/{signed}"))).send().await.unwrap().bytes().await.unwrap().len();
+
+    // A signing key, its certificate, and a JWS envelope over tag 1's manifest, as notation makes them.
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap();
+    let key = rcgen::KeyPair::try_from(pkcs8.as_ref()).unwrap();
+    let certificate = rcgen::CertificateParams::new(vec!["signer.example".to_owned()]).unwrap().self_signed(&key).unwrap();
+    let pem = format!("-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n", STANDARD.encode(pair.public_key().as_der().unwrap().as_ref()));
+    let protected = URL_SAFE_NO_PAD.encode(
+        r#"{"alg":"ES256","crit":["io.cncf.notary.signingScheme"],"cty":"application/vnd.cncf.notary.payload.v1+json","io.cncf.notary.signingScheme":"notary.x509","io.cncf.notary.signingTime":"2026-11-27T00:00:00Z"}"#,
+    );
+    let payload = URL_SAFE_NO_PAD.encode(format!(
+        r#"{{"targetArtifact":{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{signed}","size":{size}}}}}"#
+    ));
+    let signature = URL_SAFE_NO_PAD.encode(pair.sign(&rng, format!("{protected}.{payload}").as_bytes()).unwrap().as_ref());
+    let envelope = format!(
+        r#"{{"payload":"{payload}","protected":"{protected}","header":{{"x5c":["{}"],"io.cncf.notary.signingAgent":"berth-test"}},"signature":"{signature}"}}"#,
+        STANDARD.encode(certificate.der().as_ref())
+    );
+    let envelope_digest = push_blob(&server, repo, envelope.as_bytes()).await;
+    let empty = push_blob(&server, repo, b"{}").await;
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/vnd.cncf.notary.signature","config":{{"mediaType":"application/vnd.oci.empty.v1+json","digest":"{empty}","size":2}},"layers":[{{"mediaType":"application/jose+json","digest":"{envelope_digest}","size":{}}}],"subject":{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{signed}","size":{size}}}}}"#,
+        envelope.len()
+    );
+    put_manifest(&server, repo, &digest(manifest.as_bytes()), "application/vnd.oci.image.manifest.v1+json", &manifest).await;
+
+    let policy = |body: serde_json::Value| client().put(server.url("/api/v0/repositoryNamespaces/notated/signingPolicy")).json(&body).send();
+    let pull = |tag: &str| client().get(server.url(&format!("/v2/{repo}/manifests/{tag}"))).send();
+    assert_eq!(pull("1").await.unwrap().status(), 200, "no policy yet");
+    assert_eq!(policy(serde_json::json!({"signedPullsOnly": true})).await.unwrap().status(), 200);
+    let error = expect_error(pull("1").await.unwrap(), 403, "DENIED").await;
+    assert!(error.to_string().contains("notation"), "{error}");
+    // Someone else's key: refused.
+    let (_, other) = cosign_key();
+    assert_eq!(policy(serde_json::json!({"signedPullsOnly": true, "signatureKeys": [other]})).await.unwrap().status(), 200);
+    expect_error(pull("1").await.unwrap(), 403, "DENIED").await;
+    // The signer's key for the whole namespace: tag 1 passes, unsigned tag 2 does not.
+    let set = policy(serde_json::json!({"signedPullsOnly": true, "signatureKeys": [pem]})).await.unwrap();
+    let body: serde_json::Value = set.json().await.unwrap();
+    assert_eq!(body["signatureKeys"][0], pem.as_str());
+    assert_eq!(pull("1").await.unwrap().status(), 200);
+    expect_error(pull("2").await.unwrap(), 403, "DENIED").await;
+    // Not a key: refused, and the policy stays as it was.
+    let bad = policy(serde_json::json!({"signedPullsOnly": true, "signatureKeys": ["nope"]})).await.unwrap();
+    expect_error_v0(bad, 400).await;
+    assert_eq!(pull("1").await.unwrap().status(), 200);
+}
+
+async fn expect_error_v0(response: reqwest::Response, status: u16) {
+    assert_eq!(response.status(), status);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["errors"][0]["code"], "INVALID_INPUT", "{body}");
+}

@@ -8,6 +8,7 @@ use http_body_util::BodyExt;
 
 use super::{content_length, discard};
 use crate::app::AppState;
+use crate::http::api_v0::signing::SigningPolicy;
 use crate::http::error::{ApiError, Code, header_value};
 
 /// Serves a manifest with its media type, digest, length and ETag.
@@ -81,15 +82,17 @@ async fn signed_pull(app: &AppState, name: &RepositoryName, tag: &str, digest: &
         .read(move |r| {
             let record = r.repository(&repo)?;
             let repository = record.as_ref().is_some_and(|r| r.signed_pulls_only);
-            let keys = record.map(|r| r.signature_keys).unwrap_or_default();
-            Ok((repository || r.setting(&namespace)?.and_then(|v| v.as_bool()).unwrap_or(false), keys))
+            let mut keys = record.map(|r| r.signature_keys).unwrap_or_default();
+            let namespace = SigningPolicy::from_setting(r.setting(&namespace)?);
+            keys.extend(namespace.signature_keys);
+            Ok((repository || namespace.signed_pulls_only, keys))
         })
         .await
         .map_err(|e| ApiError::internal(&e))?;
     if !enforced {
         return Ok(());
     }
-    if !keys.is_empty() && cosign_signed(app, name, digest, &keys).await? {
+    if !keys.is_empty() && oci_signed(app, name, digest, &keys).await? {
         return Ok(());
     }
     let signed = app.trust.signed_tags(name.as_str()).await?;
@@ -103,25 +106,25 @@ async fn signed_pull(app: &AppState, name: &RepositoryName, tag: &str, digest: &
         None => Err(ApiError::new(
             StatusCode::FORBIDDEN,
             Code::Denied,
-            format!("policy \"signed pulls only\" of {name}: tag {tag} is not signed in the repository's trust data, nor by a cosign signature from a configured key"),
+            format!("policy \"signed pulls only\" of {name}: tag {tag} is not signed in the repository's trust data, nor by a cosign or notation signature from a configured key"),
         )),
     }
 }
 
-/// Whether a cosign signature of `digest` by one of `keys` is in the repository: an OCI
-/// referrer of cosign's artifact type, or the classic `sha256-<hex>.sig` tag.
-async fn cosign_signed(app: &AppState, name: &RepositoryName, digest: &str, keys: &[String]) -> Result<bool, ApiError> {
-    use berth_trust::cosign;
+/// Whether an OCI signature of `digest` by one of `keys` is in the repository: a cosign
+/// signature (an OCI 1.1 referrer of cosign's artifact type, or the classic
+/// `sha256-<hex>.sig` tag) or a notation signature (a referrer holding a JWS envelope).
+async fn oci_signed(app: &AppState, name: &RepositoryName, digest: &str, keys: &[String]) -> Result<bool, ApiError> {
+    use berth_trust::{cosign, notation};
     let (repo, subject) = (name.as_str().to_owned(), digest.to_owned());
     let manifests = app
         .registry
         .meta()
         .read(move |r| {
-            let mut candidates: Vec<String> = r
-                .referrers(&repo, &subject, Some(cosign::ARTIFACT_TYPE))?
-                .into_iter()
-                .map(|d| d.digest.to_string())
-                .collect();
+            let mut candidates: Vec<String> = Vec::new();
+            for kind in [cosign::ARTIFACT_TYPE, notation::ARTIFACT_TYPE] {
+                candidates.extend(r.referrers(&repo, &subject, Some(kind))?.into_iter().map(|d| d.digest.to_string()));
+            }
             if let Some(tagged) = r.tag(&repo, &format!("{}.sig", subject.replacen(':', "-", 1)))? {
                 candidates.push(tagged.to_string());
             }
@@ -138,13 +141,20 @@ async fn cosign_signed(app: &AppState, name: &RepositoryName, digest: &str, keys
     for content in manifests {
         let Ok(manifest) = serde_json::from_slice::<serde_json::Value>(&content) else { continue };
         for layer in manifest["layers"].as_array().into_iter().flatten() {
-            let signature = layer["annotations"][cosign::SIGNATURE_ANNOTATION].as_str();
-            let payload_digest = layer["digest"].as_str().and_then(|d| d.parse::<berth_core::Digest>().ok());
-            let (Some(signature), Some(payload_digest), Some(cosign::SIMPLE_SIGNING)) = (signature, payload_digest, layer["mediaType"].as_str()) else {
-                continue;
+            let Some(blob) = layer["digest"].as_str().and_then(|d| d.parse::<berth_core::Digest>().ok()) else { continue };
+            let verified = match layer["mediaType"].as_str() {
+                Some(cosign::SIMPLE_SIGNING) => {
+                    let Some(signature) = layer["annotations"][cosign::SIGNATURE_ANNOTATION].as_str() else { continue };
+                    let Some(payload) = read_small_blob(app, name, &blob).await else { continue };
+                    cosign::verify_simple_signing(&payload, signature, keys, digest)
+                }
+                Some(notation::JWS_ENVELOPE) => {
+                    let Some(envelope) = read_small_blob(app, name, &blob).await else { continue };
+                    notation::verify_jws(&envelope, keys, digest)
+                }
+                _ => false,
             };
-            let Some(payload) = read_small_blob(app, name, &payload_digest).await else { continue };
-            if cosign::verify_simple_signing(&payload, signature, keys, digest) {
+            if verified {
                 return Ok(true);
             }
         }
