@@ -294,9 +294,10 @@ impl BlobStore for FsStore {
                 continue;
             }
             if buffer.capacity() == 0 {
-                // Grown as bytes arrive (up to WRITE_CHUNK), not reserved whole: most
-                // blobs are small, and many uploads run at once.
-                buffer.reserve(frame.len().clamp(SMALL_BUFFER, WRITE_CHUNK));
+                // The first buffer grows as bytes arrive, not reserved whole: most blobs
+                // are small, and many uploads run at once. Once a body has filled one,
+                // the next ones are reserved whole.
+                buffer.reserve(if received > WRITE_CHUNK as u64 { WRITE_CHUNK } else { frame.len().clamp(SMALL_BUFFER, WRITE_CHUNK) });
             }
             buffer.extend_from_slice(&frame);
             if buffer.len() >= WRITE_CHUNK && tx.send(buffer.split().freeze()).await.is_err() {

@@ -169,6 +169,11 @@ fn load(args: &ServeArgs) -> anyhow::Result<Config> {
     Ok(config)
 }
 
+/// Lines queued for the log writer thread. The queue's slots are allocated up front, so
+/// the default (128,000 lines, ~5 MiB) would be resident for nothing; a few thousand
+/// absorb any burst a disk keeps up with.
+const LOG_QUEUE_LINES: usize = 4096;
+
 /// Logs to stderr through a writer thread, so a request never waits for the write
 /// (an access line per request would otherwise cost a system call each). The queue
 /// blocks rather than drops when full: log lines are not lost. Colours only on a
@@ -177,7 +182,10 @@ fn init_logging(json: bool) -> tracing_appender::non_blocking::WorkerGuard {
     use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default().lossy(false).finish(std::io::stderr());
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .buffered_lines_limit(LOG_QUEUE_LINES)
+        .finish(std::io::stderr());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(std::io::stderr().is_terminal()).with_writer(writer);
     if json { builder.json().init() } else { builder.init() }
     guard

@@ -124,6 +124,19 @@ impl Server {
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.data_dir.join("server.log")).unwrap_or_default()
     }
+
+    /// The server's log once `wanted` holds for it (lines are written by a background
+    /// thread, so a line may come a moment after the answer), or after 10 s as it is.
+    pub fn log_when(&self, wanted: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.log();
+            if wanted(&log) || Instant::now() > deadline {
+                return log;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 impl Drop for Server {
