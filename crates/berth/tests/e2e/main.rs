@@ -5,6 +5,7 @@
 mod harness;
 
 mod auth;
+mod bench;
 
 mod clients;
 mod crash;

@@ -1,0 +1,42 @@
+//! The benchmark tool (`berth-bench`) against a test server: every scenario of the reference
+//! workload with a tiny workload, through the token flow, so the tool keeps working. Nothing is timed.
+
+use crate::harness::{ADMIN_PASSWORD, Server};
+
+fn bench(server: &Server, extra: &[&str]) {
+    let pid = server.pid().to_string();
+    let mut args = vec![
+        "berth-bench", "--url", &server.http, "--user", "admin", "--password", ADMIN_PASSWORD, "--server-pid", &pid,
+        "--max-seconds", "300",
+    ];
+    args.extend_from_slice(extra);
+    berth_bench::main_with_args(args).unwrap();
+}
+
+#[test]
+fn the_benchmark_tool_runs_every_scenario_on_a_tiny_workload() {
+    let server = Server::start();
+    let json = tempfile::NamedTempFile::new().unwrap();
+    bench(
+        &server,
+        &[
+            "--scenario", "all", "--blob-mib", "3", "--chunk-mib", "1", "--images", "6", "--concurrency", "3",
+            "--connections", "3", "--duration", "0.5", "--tags", "25", "--tags-page", "10", "--repos", "12",
+            "--catalog-page", "5", "--json", json.path().to_str().unwrap(),
+        ],
+    );
+    let results: serde_json::Value = serde_json::from_slice(&std::fs::read(json.path()).unwrap()).unwrap();
+    let scenarios: Vec<&str> = results.as_array().unwrap().iter().map(|r| r["scenario"].as_str().unwrap()).collect();
+    assert_eq!(scenarios, berth_bench::SCENARIOS);
+    assert!(results.as_array().unwrap().iter().all(|r| r["auth"] == "token" && r["figure"]["value"].as_f64().unwrap() > 0.0));
+}
+
+/// The load test: 64 clients mixing pulls (80%) and pushes (20%) for a minute; no error, every
+/// acknowledged push readable afterwards, and the server's RSS sampled each second. Not run in CI
+/// (`cargo test -p berth --test e2e -- --ignored load`); `berth-bench --scenario load` runs it on any server.
+#[test]
+#[ignore = "a minute of load; run by hand"]
+fn load_64_clients_mixing_pushes_and_pulls() {
+    let server = Server::start();
+    bench(&server, &["--scenario", "load", "--load-clients", "64", "--duration", "60"]);
+}

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Starts CNCF Distribution (Debian's `docker-registry`) on a loopback port with its storage and
+# config in a fresh temporary directory, for side-by-side benchmarks.
+#
+#   scripts/peer-distribution.sh PORT [USER PASSWORD]
+#
+# With USER and PASSWORD it uses htpasswd auth (bcrypt, cost 5 as `htpasswd -B` makes it).
+# Prints `pid=<pid> dir=<dir> url=http://127.0.0.1:PORT` once it answers; stop it with `kill <pid>`
+# and remove the directory.
+set -euo pipefail
+port=${1:?usage: peer-distribution.sh PORT [USER PASSWORD]}
+user=${2:-}
+password=${3:-}
+command -v docker-registry >/dev/null || { echo "peer-distribution.sh: apt-get install docker-registry" >&2; exit 1; }
+
+dir=$(mktemp -d /tmp/distribution.XXXXXX)
+auth=""
+if [ -n "$user" ]; then
+    # bcrypt through libxcrypt's crypt(3); the salt is 22 characters of bcrypt's alphabet.
+    salt=$(head -c 64 /dev/urandom | base64 | tr -dc './A-Za-z0-9' | head -c 22)
+    hash=$(PW="$password" SALT="$salt" perl -e 'print crypt($ENV{PW}, "\$2y\$05\$" . $ENV{SALT})')
+    case "$hash" in \$2y\$05\$*) ;; *) echo "peer-distribution.sh: crypt(3) has no bcrypt" >&2; exit 1 ;; esac
+    echo "$user:$hash" >"$dir/htpasswd"
+    auth="auth:
+  htpasswd:
+    realm: distribution
+    path: $dir/htpasswd"
+fi
+cat >"$dir/config.yml" <<YAML
+version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  cache:
+    blobdescriptor: inmemory
+  filesystem:
+    rootdirectory: $dir/storage
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$port
+$auth
+YAML
+docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
+pid=$!
+for _ in $(seq 100); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/v2/" || true)
+    case "$code" in 200|401) echo "pid=$pid dir=$dir url=http://127.0.0.1:$port"; exit 0 ;; esac
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+done
+echo "peer-distribution.sh: docker-registry did not answer; its log:" >&2
+cat "$dir/log" >&2
+kill "$pid" 2>/dev/null || true
+exit 1
