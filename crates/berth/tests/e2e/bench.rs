@@ -30,13 +30,3 @@ fn the_benchmark_tool_runs_every_scenario_on_a_tiny_workload() {
     assert_eq!(scenarios, berth_bench::SCENARIOS);
     assert!(results.as_array().unwrap().iter().all(|r| r["auth"] == "token" && r["figure"]["value"].as_f64().unwrap() > 0.0));
 }
-
-/// The load test: 64 clients mixing pulls (80%) and pushes (20%) for a minute; no error, every
-/// acknowledged push readable afterwards, and the server's RSS sampled each second. Not run in CI
-/// (`cargo test -p berth --test e2e -- --ignored load`); `berth-bench --scenario load` runs it on any server.
-#[test]
-#[ignore = "a minute of load; run by hand"]
-fn load_64_clients_mixing_pushes_and_pulls() {
-    let server = Server::start();
-    bench(&server, &["--scenario", "load", "--load-clients", "64", "--duration", "60"]);
-}
