@@ -67,6 +67,8 @@ curl -sf -u "admin:$BENCH_PASSWORD" -X PATCH -H 'Content-Type: application/json'
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 command="scripts/benchmarks.sh"
 [ -z "${BENCH_ARGS:-}" ] || command="BENCH_ARGS='$BENCH_ARGS' scripts/benchmarks.sh"
+workload="the reference workload of berth-bench's defaults (1 GiB blobs, 16 MiB chunks, 500 images, 16 clients, 64 connections for 15 s, 10,000 tags, 2,000 repositories)"
+[ -z "${BENCH_ARGS:-}" ] || workload="$BENCH_ARGS on top of berth-bench's defaults (see \`berth-bench --help\`)"
 
 {
     cat <<MD
@@ -80,7 +82,7 @@ started by \`scripts/benchmarks.sh\` on loopback ports and measured **alternatel
 $command
 \`\`\`
 
-Workload: ${BENCH_ARGS:-the reference workload of berth-bench's defaults (1 GiB blobs, 16 MiB chunks, 500 images, 16 clients, 64 connections for 15 s, 10,000 tags, 2,000 repositories)}${BENCH_ARGS:+ on top of berth-bench's defaults (see \`berth-bench --help\`)}.
+Workload: $workload.
 
 Machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), SHA extensions: $(grep -qw sha_ni /proc/cpuinfo && echo yes || echo no)),
 load average $load_before before and $load_after after the run (the machine is shared, so figures are noisy:
