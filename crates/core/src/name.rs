@@ -22,6 +22,24 @@ pub enum NameError {
     /// A path component breaks the grammar.
     #[error("repository name component {0:?} is invalid: use lower-case letters and digits, separated by '.', '_', '__' or '-'")]
     InvalidComponent(String),
+    /// An account name that clients would read as a registry host.
+    #[error("{0:?} reads as a registry host (it holds a '.' or is \"localhost\"); choose a name without dots")]
+    HostLike(String),
+}
+
+/// Checks an account (user or organization) name: one repository-name component that no
+/// client would read as a registry host. Docker and the token scopes take the first
+/// component of `a.b/app` (or `localhost/app`) as a host, so such a namespace could not be
+/// reached by its own name.
+pub fn check_account_name(name: &str) -> Result<(), NameError> {
+    if name.contains('/') {
+        return Err(NameError::InvalidComponent(name.to_owned()));
+    }
+    name.parse::<RepositoryName>()?;
+    if name.contains('.') || name == "localhost" {
+        return Err(NameError::HostLike(name.to_owned()));
+    }
+    Ok(())
 }
 
 /// Splits a registry host off a host-qualified name (`localhost:5443/dev/app` →
@@ -136,6 +154,17 @@ mod tests {
         assert_eq!(split_host("localhost/dev"), (Some("localhost"), "dev"));
         assert_eq!(split_host("dev/app"), (None, "dev/app"));
         assert_eq!(split_host("app"), (None, "app"));
+    }
+
+    #[test]
+    fn account_names() {
+        for ok in ["alice", "acme", "dev-ops", "a_b", "x9"] {
+            assert!(check_account_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["evil.com", "localhost", "john.doe", "a/b", "UP", "", "a:1"] {
+            assert!(check_account_name(bad).is_err(), "{bad}");
+        }
+        assert!(matches!(check_account_name("evil.com"), Err(NameError::HostLike(_))));
     }
 
     #[test]
