@@ -14,10 +14,12 @@
 //! - [`command`]: the commands, one file per aggregate, each with its `apply`.
 //! - [`state_machine`]: runs commands in transactions.
 //! - [`query`]: the read side.
+//! - [`seal`]: the master key that seals secrets kept in the metadata.
 
 pub mod command;
 pub mod query;
 pub mod records;
+pub mod seal;
 pub mod state_machine;
 pub mod tables;
 
@@ -26,7 +28,7 @@ use std::sync::Arc;
 
 pub use command::{Applied, Command, Rejection};
 pub use query::Page;
-pub use records::{AccessToken, Account, AccountKind, Repository, Team, TeamSync, TrustKey};
+pub use records::{AccessToken, Account, AccountKind, Repository, SignedTarget, Team, TeamSync, TrustKey};
 pub use state_machine::StateMachine;
 
 /// Metadata failures: the store itself failed. Refusals are [`Rejection`]s, not errors.

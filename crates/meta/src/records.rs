@@ -1,7 +1,7 @@
 //! Stored values. Each is serialized with a `version` tag: a new shape is a new variant,
 //! decoded into the current type; old variants are never changed.
 
-use berth_core::{Descriptor, Digest};
+use berth_core::{Action, Descriptor, Digest};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::Error;
@@ -63,6 +63,11 @@ pub struct Account {
     pub ldap_dn: Option<String>,
     /// When it was created.
     pub created_at: u64,
+    /// Advanced by every password change and every (de)activation: credentials derived
+    /// from the account (cached logins, bearer and refresh tokens) record the epoch they
+    /// were made in and stop working when it moves.
+    #[serde(default)]
+    pub credential_epoch: u64,
 }
 
 /// A team of an organization.
@@ -117,8 +122,8 @@ pub struct AccessToken {
     pub last_used: Option<u64>,
     /// Repositories it is limited to (empty: all the user may reach).
     pub repositories: Vec<String>,
-    /// Actions it is limited to (`pull`, `push`, `delete`; empty: all).
-    pub actions: Vec<String>,
+    /// Actions it is limited to (`pull`, `push`, `delete`; empty: all three).
+    pub actions: Vec<Action>,
 }
 
 /// A repository's link to a blob: the repository may serve it.
@@ -182,4 +187,15 @@ pub struct TrustKey {
     pub private_pkcs8: String,
     /// When it was created; the newest key of a role is the one handed out.
     pub created_at: u64,
+}
+
+/// A tag signed in a repository's trust data: the digest its signature names, and the
+/// role that signed it (`targets` or a delegation such as `targets/releases`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "version", rename = "1")]
+pub struct SignedTarget {
+    /// The signed manifest digest, `sha256:<hex>`.
+    pub digest: String,
+    /// The role whose metadata lists it.
+    pub role: String,
 }

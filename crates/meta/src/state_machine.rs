@@ -51,6 +51,7 @@ impl StateMachine {
             tx.open_table(TRUST_CURRENT)?;
             tx.open_table(TRUST_KEYS)?;
             tx.open_table(TRUST_GUNS)?;
+            tx.open_table(SIGNED_TAGS)?;
         }
         tx.commit()?;
         Ok(StateMachine { db })

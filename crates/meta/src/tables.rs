@@ -24,7 +24,8 @@
 //! | `trust_checksums` | (GUN, role, sha256 hex of the bytes) | version |
 //! | `trust_current` | (GUN, role) | the current version |
 //! | `trust_keys` | (GUN, role, key id) | [`records::TrustKey`](crate::records::TrustKey): a server-held key |
-//! | `trust_guns` | (repository, GUN) | `()`: the GUNs holding trust data of a repository |
+//! | `trust_guns` | (repository, GUN) | `()`: the one GUN (trust collection) of a repository |
+//! | `signed_tags` | (repository, tag) | [`records::SignedTarget`](crate::records::SignedTarget): derived from the current trust data |
 
 use redb::{ReadableTable, TableDefinition};
 
@@ -72,8 +73,12 @@ pub const TRUST_CHECKSUMS: TableDefinition<(&str, &str, &str), u64> = TableDefin
 pub const TRUST_CURRENT: TableDefinition<(&str, &str), u64> = TableDefinition::new("trust_current");
 /// Server-held timestamp and snapshot keys.
 pub const TRUST_KEYS: TableDefinition<(&str, &str, &str), &[u8]> = TableDefinition::new("trust_keys");
-/// Which GUNs hold trust data of a repository.
+/// The GUN holding a repository's trust data: one per repository, bound by its first
+/// server key or update.
 pub const TRUST_GUNS: TableDefinition<(&str, &str), ()> = TableDefinition::new("trust_guns");
+/// The tags signed in a repository's current trust data, replaced with every update:
+/// what deletes check (inside their transaction) and what the tags API reports.
+pub const SIGNED_TAGS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("signed_tags");
 
 /// Key in [`META`] of the index of the last applied command.
 pub const LAST_APPLIED: &str = "last_applied";

@@ -3,8 +3,8 @@
 #![allow(clippy::unwrap_used)]
 
 use berth_core::Digest;
-use berth_meta::command::{DeleteManifest, DeleteTag, LinkBlob, PutManifest, UnlinkBlob};
-use berth_meta::{Applied, Command, Meta, Page, Rejection};
+use berth_meta::command::{CreateAccount, DeleteManifest, DeleteTag, LinkBlob, PutManifest, UnlinkBlob};
+use berth_meta::{Account, AccountKind, Applied, Command, Meta, Page, Rejection};
 
 fn d(s: &str) -> Digest {
     Digest::sha256_of(s.as_bytes())
@@ -30,8 +30,26 @@ fn link(repo: &str, blob: &str) -> Command {
     Command::LinkBlob(LinkBlob { repository: repo.into(), digest: d(blob), size: blob.len() as u64, at: 41 })
 }
 
+fn org(name: &str) -> Command {
+    let account = Account {
+        kind: AccountKind::Org,
+        full_name: String::new(),
+        email: String::new(),
+        password_hash: None,
+        active: true,
+        admin: false,
+        ldap_dn: None,
+        created_at: 40,
+        credential_epoch: 0,
+    };
+    Command::CreateAccount(CreateAccount { name: name.into(), account, adopt_repositories: false })
+}
+
 fn log() -> Vec<Command> {
     vec![
+        org("a"),
+        link("z/none", "layer1"),
+        org("b"),
         link("a/x", "layer1"),
         link("a/x", "config"),
         put("a/x", "m1", &["layer1", "config"], Some("v1"), None),
@@ -81,10 +99,12 @@ async fn the_same_log_gives_the_same_state() {
     }
     assert_eq!(results[0], results[1]);
     let (applied, state) = &results[0];
-    assert_eq!(applied[5], Applied::Rejected(Rejection::MissingReferences(vec![d("missing")])));
-    assert_eq!(applied[9], Applied::Rejected(Rejection::TagUnknown));
+    assert_eq!(applied[1], Applied::Rejected(Rejection::NamespaceUnknown), "a repository lives in an account's namespace");
+    assert_eq!(applied[8], Applied::Rejected(Rejection::MissingReferences(vec![d("missing")])));
+    assert_eq!(applied[12], Applied::Rejected(Rejection::TagUnknown));
     assert!(state.contains("repo a/x tags=[\"v1\"]"), "{state}");
-    assert!(state.contains("applied=12"), "{state}");
+    assert!(!state.contains("z/none"), "{state}");
+    assert!(state.contains("applied=15"), "{state}");
     assert!(state.contains("bad: None"), "a refused manifest leaves nothing: {state}");
 }
 
@@ -113,6 +133,7 @@ async fn state_survives_reopen() {
 async fn concurrent_commands_are_committed_together_with_their_own_answers() {
     let dir = tempfile::tempdir().unwrap();
     let meta = Meta::open(&dir.path().join("meta.redb")).unwrap();
+    meta.apply(org("c")).await.unwrap();
     let mut tasks = Vec::new();
     for i in 0..200 {
         let meta = meta.clone();
@@ -130,8 +151,8 @@ async fn concurrent_commands_are_committed_together_with_their_own_answers() {
         assert_eq!(put, Applied::Done, "its blob was linked before it, by its own task");
     }
     let applied = meta.read(|r| r.last_applied()).await.unwrap();
-    assert_eq!(applied, 400);
+    assert_eq!(applied, 401);
     drop(meta);
     let meta = Meta::open(&dir.path().join("meta.redb")).unwrap();
-    assert_eq!(meta.read(|r| r.last_applied()).await.unwrap(), 400);
+    assert_eq!(meta.read(|r| r.last_applied()).await.unwrap(), 401);
 }

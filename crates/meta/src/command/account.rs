@@ -7,25 +7,34 @@ use super::{Applied, Rejection};
 use crate::Error;
 use crate::records::{self, Account, AccountKind, Team, TeamSync};
 use crate::tables::{ACCESS_TOKENS, ACCOUNTS, MEMBERSHIPS, TEAM_MEMBERS, TEAMS, keys_under, pairs_under};
+use super::repository::namespace_in_use;
 
 /// The team every organization has, whose members administer it.
 pub const OWNERS_TEAM: &str = "owners";
 
-/// Creates a user or an organization (with its `owners` team). Refused if the name is taken.
+/// Creates a user or an organization (with its `owners` team). Refused if the name is
+/// taken, or if repositories already live in the namespace and the command does not say
+/// to adopt them (an administrator's explicit decision).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CreateAccount {
     /// The name, which is also the namespace.
     pub name: String,
     /// The account as it is to be stored.
     pub account: Account,
+    /// Take over the repositories already in the namespace.
+    #[serde(default)]
+    pub adopt_repositories: bool,
 }
 
 impl CreateAccount {
     pub(super) fn apply(self, tx: &WriteTransaction) -> Result<Applied, Error> {
-        let mut accounts = tx.open_table(ACCOUNTS)?;
-        if accounts.get(self.name.as_str())?.is_some() {
+        if tx.open_table(ACCOUNTS)?.get(self.name.as_str())?.is_some() {
             return Ok(Applied::Rejected(Rejection::AccountExists));
         }
+        if !self.adopt_repositories && namespace_in_use(tx, &self.name)? {
+            return Ok(Applied::Rejected(Rejection::NamespaceInUse));
+        }
+        let mut accounts = tx.open_table(ACCOUNTS)?;
         accounts.insert(self.name.as_str(), records::encode(&self.account).as_slice())?;
         if self.account.kind == AccountKind::Org {
             let team = Team { description: "Owners of the organization".into(), created_at: self.account.created_at, ldap_sync: None };
@@ -62,12 +71,20 @@ impl UpdateAccount {
         else {
             return Ok(Applied::Rejected(Rejection::AccountUnknown));
         };
+        let was_administrator = is_administrator(&account);
+        // A new password or a change of state ends every credential derived from the old one.
+        if self.password_hash.is_some() || self.active.is_some_and(|a| a != account.active) {
+            account.credential_epoch += 1;
+        }
         account.full_name = self.full_name.unwrap_or(account.full_name);
         account.email = self.email.unwrap_or(account.email);
         account.password_hash = self.password_hash.or(account.password_hash);
         account.active = self.active.unwrap_or(account.active);
         account.admin = self.admin.unwrap_or(account.admin);
         account.ldap_dn = self.ldap_dn.or(account.ldap_dn);
+        if was_administrator && !is_administrator(&account) && !other_administrator(&accounts, &self.name)? {
+            return Ok(Applied::Rejected(Rejection::LastAdministrator));
+        }
         accounts.insert(self.name.as_str(), records::encode(&account).as_slice())?;
         Ok(Applied::Done)
     }
@@ -83,9 +100,20 @@ pub struct DeleteAccount {
 impl DeleteAccount {
     pub(super) fn apply(self, tx: &WriteTransaction) -> Result<Applied, Error> {
         let name = self.name.as_str();
-        if tx.open_table(ACCOUNTS)?.remove(name)?.is_none() {
-            return Ok(Applied::Rejected(Rejection::AccountUnknown));
+        {
+            let accounts = tx.open_table(ACCOUNTS)?;
+            let Some(account) = accounts.get(name)?.map(|v| records::decode::<Account>("accounts", v.value())).transpose()? else {
+                return Ok(Applied::Rejected(Rejection::AccountUnknown));
+            };
+            if is_administrator(&account) && !other_administrator(&accounts, name)? {
+                return Ok(Applied::Rejected(Rejection::LastAdministrator));
+            }
         }
+        // Its repositories would pass to whoever takes the name next.
+        if namespace_in_use(tx, name)? {
+            return Ok(Applied::Rejected(Rejection::NamespaceInUse));
+        }
+        tx.open_table(ACCOUNTS)?.remove(name)?;
         // As a user: leave every team.
         let mut memberships = tx.open_table(MEMBERSHIPS)?;
         let mut members = tx.open_table(TEAM_MEMBERS)?;
@@ -105,17 +133,33 @@ impl DeleteAccount {
             }
         }
         let mut tokens = tx.open_table(ACCESS_TOKENS)?;
-        let owned: Vec<String> = tokens
-            .iter()?
-            .map_while(|e| e.ok())
-            .filter(|(_, v)| records::decode::<records::AccessToken>("access_tokens", v.value()).is_ok_and(|t| t.user == name))
-            .map(|(k, _)| k.value().to_owned())
-            .collect();
+        let mut owned = Vec::new();
+        for entry in tokens.iter()? {
+            let (id, value) = entry?;
+            if records::decode::<records::AccessToken>("access_tokens", value.value())?.user == name {
+                owned.push(id.value().to_owned());
+            }
+        }
         for id in owned {
             tokens.remove(id.as_str())?;
         }
         Ok(Applied::Done)
     }
+}
+
+fn is_administrator(account: &Account) -> bool {
+    account.kind == AccountKind::User && account.admin && account.active
+}
+
+/// Whether an active system administrator other than `name` exists.
+fn other_administrator(accounts: &impl ReadableTable<&'static str, &'static [u8]>, name: &str) -> Result<bool, Error> {
+    for entry in accounts.iter()? {
+        let (key, value) = entry?;
+        if key.value() != name && is_administrator(&records::decode::<Account>("accounts", value.value())?) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Creates a team in an organization.

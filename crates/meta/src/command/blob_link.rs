@@ -25,7 +25,9 @@ pub struct LinkBlob {
 
 impl LinkBlob {
     pub(super) fn apply(self, tx: &WriteTransaction) -> Result<Applied, Error> {
-        ensure_repository(tx, &self.repository, self.at)?;
+        if let Some(rejection) = ensure_repository(tx, &self.repository, self.at)? {
+            return Ok(Applied::Rejected(rejection));
+        }
         let record = records::encode(&BlobLink { size: self.size, linked_at: self.at });
         tx.open_table(BLOB_LINKS)?.insert((self.repository.as_str(), self.digest.as_str()), record.as_slice())?;
         Ok(Applied::Done)

@@ -1,5 +1,6 @@
 //! Team grants: an access level on one repository, or on every repository of a namespace.
 
+use berth_core::Level;
 use redb::{ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
@@ -17,7 +18,6 @@ pub enum GrantTarget {
 }
 
 /// Sets (or, with `level: None`, removes) a team's access level on a target.
-/// Levels: 1 read-only, 2 read-write, 3 admin.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SetGrant {
     /// The repository or namespace.
@@ -27,7 +27,7 @@ pub struct SetGrant {
     /// The team.
     pub team: String,
     /// The level, or none.
-    pub level: Option<u8>,
+    pub level: Option<Level>,
 }
 
 impl SetGrant {
@@ -42,7 +42,7 @@ impl SetGrant {
         let mut grants = tx.open_table(table)?;
         let key = (target, self.org.as_str(), self.team.as_str());
         match self.level {
-            Some(level) => grants.insert(key, level)?,
+            Some(level) => grants.insert(key, level.as_u8())?,
             None => grants.remove(key)?,
         };
         Ok(Applied::Done)

@@ -5,7 +5,8 @@ use berth_core::{Descriptor, Digest};
 use redb::{ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
-use super::repository::ensure_repository;
+use super::repository::{ensure_repository, new_repository_rejection};
+use super::tag::signed_rejection;
 use super::{Applied, Rejection};
 use crate::Error;
 use crate::records::{self, Referrer};
@@ -42,6 +43,9 @@ pub struct PutManifest {
 impl PutManifest {
     pub(super) fn apply(self, tx: &WriteTransaction) -> Result<Applied, Error> {
         let repo = self.repository.as_str();
+        if let Some(rejection) = new_repository_rejection(tx, repo)? {
+            return Ok(Applied::Rejected(rejection));
+        }
         let mut missing = Vec::new();
         {
             let links = tx.open_table(BLOB_LINKS)?;
@@ -67,7 +71,9 @@ impl PutManifest {
         {
             return Ok(Applied::Rejected(Rejection::TagImmutable));
         }
-        ensure_repository(tx, repo, self.at)?;
+        if let Some(rejection) = ensure_repository(tx, repo, self.at)? {
+            return Ok(Applied::Rejected(rejection));
+        }
         let digest = self.digest.as_str();
         let size = self.content.len() as u64;
         {
@@ -120,23 +126,21 @@ impl DeleteManifest {
     pub(super) fn apply(self, tx: &WriteTransaction) -> Result<Applied, Error> {
         let repo = self.repository.as_str();
         let digest = self.digest.as_str();
+        if tx.open_table(MANIFESTS)?.get((repo, digest))?.is_none() {
+            return Ok(Applied::Rejected(Rejection::ManifestUnknown));
+        }
+        let doomed = tags_pointing_at(tx, repo, digest)?;
+        // A signed tag goes only with its signature: neither the tags that would go with
+        // the manifest nor the manifest a signature names may be removed.
+        if let Some(rejection) = signed_rejection(tx, repo, |tag, signed| doomed.iter().any(|t| t == tag) || signed == digest)? {
+            return Ok(Applied::Rejected(rejection));
+        }
         let Some(removed) = tx.open_table(MANIFESTS)?.remove((repo, digest))?.map(|g| g.value().to_vec()) else {
             return Ok(Applied::Rejected(Rejection::ManifestUnknown));
         };
         let record: records::Manifest = records::decode("manifests", &removed)?;
         {
             let mut tags = tx.open_table(TAGS)?;
-            let mut doomed = Vec::new();
-            for entry in tags.range((repo, "")..)? {
-                let (key, value) = entry?;
-                let (key_repo, tag) = key.value();
-                if key_repo != repo {
-                    break;
-                }
-                if value.value() == digest {
-                    doomed.push(tag.to_owned());
-                }
-            }
             for tag in doomed {
                 tags.remove((repo, tag.as_str()))?;
             }
@@ -151,4 +155,21 @@ impl DeleteManifest {
         }
         Ok(Applied::Done)
     }
+}
+
+/// The tags of `repo` pointing at `digest`.
+fn tags_pointing_at(tx: &WriteTransaction, repo: &str, digest: &str) -> Result<Vec<String>, Error> {
+    let tags = tx.open_table(TAGS)?;
+    let mut found = Vec::new();
+    for entry in tags.range((repo, "")..)? {
+        let (key, value) = entry?;
+        let (key_repo, tag) = key.value();
+        if key_repo != repo {
+            break;
+        }
+        if value.value() == digest {
+            found.push(tag.to_owned());
+        }
+    }
+    Ok(found)
 }

@@ -25,7 +25,7 @@ pub use repository::{CreateRepository, DeleteRepository, UpdateRepository};
 pub use setting::PutSetting;
 pub use tag::DeleteTag;
 pub use token::{CreateAccessToken, RevokeAccessToken, TouchAccessToken};
-pub use trust::{DeleteTrust, PutTrustKey, PutTrustMetadata, TrustFile};
+pub use trust::{DeleteTrust, PutTrustKey, PutTrustMetadata, SignedTag, TrustFile};
 
 use berth_core::Digest;
 
@@ -118,8 +118,22 @@ pub enum Rejection {
     RepositoryUnknown,
     /// No such access token.
     TokenUnknown,
-    /// A trust metadata file's version is not newer than the stored one of its role.
+    /// A trust metadata file's version is not newer than the stored one of its role, or
+    /// the trust data changed since the update was validated.
     TrustVersionStale(String),
+    /// The repository's namespace is no user's or organization's.
+    NamespaceUnknown,
+    /// The namespace holds repositories: an account cannot be made over them (without
+    /// adopting them) nor deleted from under them.
+    NamespaceInUse,
+    /// The change would leave the registry without an active system administrator.
+    LastAdministrator,
+    /// The tag is signed in the repository's trust data; its signature must go first.
+    TagSigned(String),
+    /// The repository's trust data is held under another GUN (named).
+    TrustCollectionExists(String),
+    /// An access token's expiry is not in the future.
+    ExpiryInThePast,
 }
 
 impl Command {

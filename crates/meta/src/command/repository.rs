@@ -6,12 +6,50 @@ use serde::{Deserialize, Serialize};
 use super::{Applied, Rejection};
 use crate::Error;
 use crate::records::{self, Repository};
-use crate::tables::{BLOB_LINKS, MANIFEST_CONTENT, MANIFEST_REPOSITORIES, MANIFESTS, REFERRERS, REPOSITORIES, REPOSITORY_GRANTS, TAGS, keys_under, pairs_under};
+use crate::tables::{
+    ACCOUNTS, BLOB_LINKS, MANIFEST_CONTENT, MANIFEST_REPOSITORIES, MANIFESTS, REFERRERS, REPOSITORIES, REPOSITORY_GRANTS, SIGNED_TAGS, TAGS,
+    keys_under, pairs_under,
+};
 
-/// Creates `name` at `at` unless it exists (a push creates repositories private).
-pub(super) fn ensure_repository(tx: &WriteTransaction, name: &str, at: u64) -> Result<(), Error> {
+/// The namespace (first component) of a repository name.
+pub(super) fn namespace_of(repository: &str) -> &str {
+    repository.split('/').next().unwrap_or(repository)
+}
+
+/// Whether any repository lives in `namespace`.
+pub(super) fn namespace_in_use(tx: &WriteTransaction, namespace: &str) -> Result<bool, Error> {
+    let table = tx.open_table(REPOSITORIES)?;
+    // Names in the namespace sort right after `<namespace>/` ('/' is the smallest byte a name may hold there).
+    let prefix = format!("{namespace}/");
+    let mut after = table.range::<&str>(prefix.as_str()..)?;
+    Ok(match after.next() {
+        Some(entry) => entry?.0.value().starts_with(&prefix),
+        None => false,
+    })
+}
+
+/// `None` when `repository` may exist: its namespace is a user's or an organization's.
+fn namespace_rejection(tx: &WriteTransaction, repository: &str) -> Result<Option<Rejection>, Error> {
+    let known = tx.open_table(ACCOUNTS)?.get(namespace_of(repository))?.is_some();
+    Ok((!known).then_some(Rejection::NamespaceUnknown))
+}
+
+/// `None` when `name` exists or may be created (its namespace is an account's).
+pub(super) fn new_repository_rejection(tx: &WriteTransaction, name: &str) -> Result<Option<Rejection>, Error> {
+    if tx.open_table(REPOSITORIES)?.get(name)?.is_some() {
+        return Ok(None);
+    }
+    namespace_rejection(tx, name)
+}
+
+/// Creates `name` at `at` unless it exists (a push creates repositories private). Refused
+/// when the namespace belongs to no account.
+pub(super) fn ensure_repository(tx: &WriteTransaction, name: &str, at: u64) -> Result<Option<Rejection>, Error> {
     let mut table = tx.open_table(REPOSITORIES)?;
     if table.get(name)?.is_none() {
+        if let Some(rejection) = namespace_rejection(tx, name)? {
+            return Ok(Some(rejection));
+        }
         let record = Repository {
             created_at: at,
             public: false,
@@ -23,7 +61,7 @@ pub(super) fn ensure_repository(tx: &WriteTransaction, name: &str, at: u64) -> R
         };
         table.insert(name, records::encode(&record).as_slice())?;
     }
-    Ok(())
+    Ok(None)
 }
 
 /// The stored repository, if any.
@@ -46,6 +84,9 @@ impl CreateRepository {
     pub(super) fn apply(self, tx: &WriteTransaction) -> Result<Applied, Error> {
         if repository(tx, &self.name)?.is_some() {
             return Ok(Applied::Rejected(Rejection::RepositoryExists));
+        }
+        if let Some(rejection) = namespace_rejection(tx, &self.name)? {
+            return Ok(Applied::Rejected(rejection));
         }
         tx.open_table(REPOSITORIES)?.insert(self.name.as_str(), records::encode(&self.record).as_slice())?;
         Ok(Applied::Done)
@@ -127,6 +168,7 @@ impl DeleteRepository {
         let manifests = drain2(tx, MANIFESTS, repo)?;
         drain3(tx, REFERRERS, repo)?;
         drain3(tx, REPOSITORY_GRANTS, repo)?;
+        drain2(tx, SIGNED_TAGS, repo)?;
         super::trust::delete_repository_trust(tx, repo)?;
         let mut holders = tx.open_table(MANIFEST_REPOSITORIES)?;
         let mut content = tx.open_table(MANIFEST_CONTENT)?;

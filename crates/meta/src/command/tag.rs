@@ -1,13 +1,15 @@
 //! Tags.
 
-use redb::WriteTransaction;
+use redb::{ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
 use super::{Applied, Rejection};
 use crate::Error;
-use crate::tables::TAGS;
+use crate::records::{self, SignedTarget};
+use crate::tables::{SIGNED_TAGS, TAGS};
 
-/// Removes one tag; the manifest and its other tags stay.
+/// Removes one tag; the manifest and its other tags stay. Refused while the tag is
+/// signed in the repository's trust data.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DeleteTag {
     /// The repository.
@@ -18,7 +20,31 @@ pub struct DeleteTag {
 
 impl DeleteTag {
     pub(super) fn apply(self, tx: &WriteTransaction) -> Result<Applied, Error> {
-        let removed = tx.open_table(TAGS)?.remove((self.repository.as_str(), self.tag.as_str()))?.is_some();
-        Ok(if removed { Applied::Done } else { Applied::Rejected(Rejection::TagUnknown) })
+        let (repo, tag) = (self.repository.as_str(), self.tag.as_str());
+        if tx.open_table(TAGS)?.get((repo, tag))?.is_none() {
+            return Ok(Applied::Rejected(Rejection::TagUnknown));
+        }
+        if let Some(rejection) = signed_rejection(tx, repo, |signed_tag, _| signed_tag == tag)? {
+            return Ok(Applied::Rejected(rejection));
+        }
+        tx.open_table(TAGS)?.remove((repo, tag))?;
+        Ok(Applied::Done)
     }
+}
+
+/// `TagSigned` for the first signed tag of `repo` that `hits(tag, signed digest)` accepts.
+pub(super) fn signed_rejection(tx: &WriteTransaction, repo: &str, hits: impl Fn(&str, &str) -> bool) -> Result<Option<Rejection>, Error> {
+    let signed = tx.open_table(SIGNED_TAGS)?;
+    for entry in signed.range((repo, "")..)? {
+        let (key, value) = entry?;
+        let (key_repo, tag) = key.value();
+        if key_repo != repo {
+            break;
+        }
+        let target: SignedTarget = records::decode("signed_tags", value.value())?;
+        if hits(tag, &target.digest) {
+            return Ok(Some(Rejection::TagSigned(tag.to_owned())));
+        }
+    }
+    Ok(None)
 }

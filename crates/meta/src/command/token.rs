@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{Applied, Rejection};
 use crate::Error;
-use crate::records::{self, AccessToken};
-use crate::tables::ACCESS_TOKENS;
+use crate::records::{self, AccessToken, Account, AccountKind};
+use crate::tables::{ACCESS_TOKENS, ACCOUNTS};
 
 /// Stores a new token (its id chosen by the caller).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -18,7 +18,16 @@ pub struct CreateAccessToken {
 }
 
 impl CreateAccessToken {
+    /// Refused unless the token's user is an active user and its expiry (if any) lies
+    /// after its creation.
     pub(super) fn apply(self, tx: &WriteTransaction) -> Result<Applied, Error> {
+        let user = tx.open_table(ACCOUNTS)?.get(self.token.user.as_str())?.map(|v| records::decode::<Account>("accounts", v.value())).transpose()?;
+        if !user.is_some_and(|u| u.kind == AccountKind::User && u.active) {
+            return Ok(Applied::Rejected(Rejection::AccountUnknown));
+        }
+        if self.token.expires_at.is_some_and(|at| at <= self.token.created_at) {
+            return Ok(Applied::Rejected(Rejection::ExpiryInThePast));
+        }
         tx.open_table(ACCESS_TOKENS)?.insert(self.id.as_str(), records::encode(&self.token).as_slice())?;
         Ok(Applied::Done)
     }

@@ -1,5 +1,6 @@
 //! Accounts, teams, memberships, grants, access tokens and settings.
 
+use berth_core::Level;
 use redb::ReadableTable;
 
 use super::{Listing, Page, Reader};
@@ -8,7 +9,7 @@ use crate::records::{self, AccessToken, Account, Repository, Team, TeamSync};
 use crate::tables::{ACCESS_TOKENS, ACCOUNTS, MEMBERSHIPS, NAMESPACE_GRANTS, REPOSITORIES, REPOSITORY_GRANTS, SETTINGS, TEAM_MEMBERS, TEAMS, pairs_under};
 
 /// A team's grant: (org, team, level).
-pub type Grant = (String, String, u8);
+pub type Grant = (String, String, Level);
 
 impl Reader {
     /// An account by name.
@@ -113,7 +114,8 @@ impl Reader {
             if t != target {
                 break;
             }
-            grants.push((org.to_owned(), team.to_owned(), level.value()));
+            let level = Level::from_u8(level.value()).ok_or_else(|| Error::Corrupt { table: "grants", detail: format!("level {}", level.value()) })?;
+            grants.push((org.to_owned(), team.to_owned(), level));
         }
         Ok(grants)
     }

@@ -2,16 +2,21 @@
 
 use std::ops::Bound;
 
-
 use super::{Listing, Page, Reader};
 use crate::Error;
 use crate::records::{self, BlobLink};
-use crate::tables::{BLOB_LINKS, REPOSITORIES};
+use crate::tables::{ACCOUNTS, BLOB_LINKS, REPOSITORIES};
 
 impl Reader {
     /// Whether the repository exists.
     pub fn repository_exists(&self, name: &str) -> Result<bool, Error> {
         Ok(self.tx.open_table(REPOSITORIES)?.get(name)?.is_some())
+    }
+
+    /// Whether the repository exists or may be created: its namespace is an account's.
+    pub fn repository_may_exist(&self, name: &str) -> Result<bool, Error> {
+        let namespace = name.split('/').next().unwrap_or(name);
+        Ok(self.repository_exists(name)? || self.tx.open_table(ACCOUNTS)?.get(namespace)?.is_some())
     }
 
     /// A page of repository names, sorted.

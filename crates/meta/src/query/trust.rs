@@ -2,11 +2,12 @@
 
 use std::collections::BTreeMap;
 
+use redb::ReadableTable;
 
 use super::Reader;
 use crate::Error;
-use crate::records::{self, TrustKey};
-use crate::tables::{TRUST_CHECKSUMS, TRUST_CURRENT, TRUST_FILES, TRUST_GUNS, TRUST_KEYS, keys_under, pairs_under};
+use crate::records::{self, SignedTarget, TrustKey};
+use crate::tables::{SIGNED_TAGS, TRUST_CHECKSUMS, TRUST_CURRENT, TRUST_FILES, TRUST_GUNS, TRUST_KEYS, keys_under, pairs_under};
 
 impl Reader {
     /// The current version of a role and its bytes; `None` when the GUN has no such role.
@@ -53,8 +54,46 @@ impl Reader {
         Ok(out)
     }
 
-    /// The GUNs holding trust data of a repository.
+    /// Every server-held key: (GUN, role, key id, key).
+    pub fn all_trust_keys(&self) -> Result<Vec<(String, String, String, TrustKey)>, Error> {
+        let mut out = Vec::new();
+        for entry in self.tx.open_table(TRUST_KEYS)?.iter()? {
+            let (key, value) = entry?;
+            let (gun, role, id) = key.value();
+            out.push((gun.to_owned(), role.to_owned(), id.to_owned(), records::decode("trust_keys", value.value())?));
+        }
+        Ok(out)
+    }
+
+    /// The GUNs holding trust data of a repository: one, or none yet (more only in data
+    /// written before a repository was limited to one).
     pub fn trust_guns(&self, repository: &str) -> Result<Vec<String>, Error> {
         keys_under(&self.tx.open_table(TRUST_GUNS)?, repository)
+    }
+
+    /// Every (repository, GUN) binding.
+    pub fn trust_collections(&self) -> Result<Vec<(String, String)>, Error> {
+        let mut out = Vec::new();
+        for entry in self.tx.open_table(TRUST_GUNS)?.iter()? {
+            let (key, _) = entry?;
+            let (repository, gun) = key.value();
+            out.push((repository.to_owned(), gun.to_owned()));
+        }
+        Ok(out)
+    }
+
+    /// The tags signed in a repository's trust data, sorted.
+    pub fn signed_tags(&self, repository: &str) -> Result<Vec<(String, SignedTarget)>, Error> {
+        let table = self.tx.open_table(SIGNED_TAGS)?;
+        let mut out = Vec::new();
+        for entry in table.range((repository, "")..)? {
+            let (key, value) = entry?;
+            let (repo, tag) = key.value();
+            if repo != repository {
+                break;
+            }
+            out.push((tag.to_owned(), records::decode("signed_tags", value.value())?));
+        }
+        Ok(out)
     }
 }
