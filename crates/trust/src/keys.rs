@@ -93,26 +93,14 @@ pub struct ServerKey {
 }
 
 impl ServerKey {
-    /// A new random key, as a record to store, with its id.
-    pub fn generate(created_at: u64) -> Result<(String, TrustKey), Error> {
+    /// A new random key, with its PKCS#8 form (to be sealed and stored).
+    pub fn generate() -> Result<(ServerKey, Vec<u8>), Error> {
         let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).map_err(|e| Error::Crypto(e.to_string()))?;
-        let key = ServerKey::from_pkcs8(pkcs8.as_ref())?;
-        let record = TrustKey {
-            keytype: "ed25519".into(),
-            public: key.public.keyval.public.clone(),
-            private_pkcs8: B64.encode(pkcs8.as_ref()),
-            created_at,
-        };
-        Ok((key.id, record))
+        Ok((ServerKey::from_pkcs8(pkcs8.as_ref())?, pkcs8.as_ref().to_vec()))
     }
 
-    /// Loads a stored key.
-    pub fn from_record(record: &TrustKey) -> Result<ServerKey, Error> {
-        let pkcs8 = B64.decode(&record.private_pkcs8).map_err(|e| Error::Crypto(e.to_string()))?;
-        ServerKey::from_pkcs8(&pkcs8)
-    }
-
-    fn from_pkcs8(pkcs8: &[u8]) -> Result<ServerKey, Error> {
+    /// Loads a key from its PKCS#8 form.
+    pub fn from_pkcs8(pkcs8: &[u8]) -> Result<ServerKey, Error> {
         let pair = Ed25519KeyPair::from_pkcs8(pkcs8).map_err(|e| Error::Crypto(e.to_string()))?;
         let public = PublicKey {
             keytype: "ed25519".into(),
@@ -139,10 +127,8 @@ mod tests {
 
     #[test]
     fn server_key_signs_what_verify_accepts() {
-        let (id, record) = ServerKey::generate(1).unwrap();
-        let key = ServerKey::from_record(&record).unwrap();
-        assert_eq!(key.id, id);
-        assert_eq!(key_id(&public_of(&record)), id);
+        let (key, pkcs8) = ServerKey::generate().unwrap();
+        assert_eq!(ServerKey::from_pkcs8(&pkcs8).unwrap().id, key.id);
         let sig = key.sign(b"message");
         assert!(verify(&key.public, &sig, b"message"));
         assert!(!verify(&key.public, &sig, b"messagf"));

@@ -20,7 +20,7 @@ pub mod service;
 pub mod tuf;
 pub mod validate;
 
-pub use service::{Trust, TrustedTarget};
+pub use service::{Trust, TrustOptions, TrustedTarget};
 pub use validate::Invalid;
 
 /// Why a trust request failed.
@@ -44,6 +44,20 @@ pub enum Error {
     /// Signing with a server-held key failed, or a stored key is unusable.
     #[error("trust signing: {0}")]
     Crypto(String),
+    /// The GUN does not start with one of the registry's own names.
+    #[error("{gun} does not name this registry; trust data is accepted for GUNs starting with {hosts} (set external_url to the name clients use)")]
+    ForeignGun {
+        /// The GUN.
+        gun: String,
+        /// The accepted hosts.
+        hosts: String,
+    },
+    /// The GUN names no repository of the registry (push the image first).
+    #[error("the repository does not exist; push it before publishing its trust data")]
+    RepositoryUnknown,
+    /// The repository's trust data is held under another GUN.
+    #[error("the repository's trust data is held under {0}; one repository has one trust collection")]
+    CollectionExists(String),
     /// The metadata store failed.
     #[error(transparent)]
     Meta(#[from] berth_meta::Error),

@@ -9,11 +9,15 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use berth_meta::Meta;
+use std::sync::Arc;
+
+use berth_meta::command::{CreateAccount, CreateRepository, DeleteTag};
+use berth_meta::seal::MasterKey;
+use berth_meta::{Account, AccountKind, Applied, Command, Meta, Rejection, Repository};
 use berth_trust::keys::{ServerKey, key_id, verify};
 use berth_trust::service::Selector;
 use berth_trust::tuf::{KeyVal, Parsed, PublicKey, Signature, file_meta};
-use berth_trust::{Error, Invalid, Trust, canonical};
+use berth_trust::{Error, Invalid, Trust, TrustOptions, canonical};
 use serde_json::{Value, json};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
@@ -38,8 +42,7 @@ impl Signer {
     }
 
     fn plain() -> Signer {
-        let (_, record) = ServerKey::generate(0).unwrap();
-        Signer::Plain(ServerKey::from_record(&record).unwrap())
+        Signer::Plain(ServerKey::generate().unwrap().0)
     }
 
     fn public(&self) -> PublicKey {
@@ -101,6 +104,7 @@ struct Fixture {
     _dir: tempfile::TempDir,
     trust: Trust,
     meta: Meta,
+    master: Arc<MasterKey>,
     root: Signer,
     targets: Signer,
     snapshot: PublicKey,
@@ -111,14 +115,44 @@ async fn server_key(trust: &Trust, role: &str) -> PublicKey {
     serde_json::from_slice(&trust.key(GUN, role).await.unwrap()).unwrap()
 }
 
-/// A store with the server's keys created, nothing published yet.
+/// Creates the organization `org` and the repository `org/name`.
+async fn repository(meta: &Meta, org: &str, name: &str) {
+    let account = Account {
+        kind: AccountKind::Org,
+        full_name: String::new(),
+        email: String::new(),
+        password_hash: None,
+        active: true,
+        admin: false,
+        ldap_dn: None,
+        created_at: 0,
+        credential_epoch: 0,
+    };
+    meta.apply(Command::CreateAccount(CreateAccount { name: org.into(), account, adopt_repositories: false })).await.unwrap();
+    let record = Repository {
+        created_at: 0,
+        public: false,
+        immutable_tags: false,
+        short_description: String::new(),
+        long_description: String::new(),
+        signed_pulls_only: false,
+        signature_keys: vec![],
+    };
+    let create = CreateRepository { name: format!("{org}/{name}"), record };
+    assert_eq!(meta.apply(Command::CreateRepository(create)).await.unwrap(), Applied::Done);
+}
+
+/// A store with the repository and the server's keys created, nothing published yet.
 async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let meta = Meta::open(&dir.path().join("meta.redb")).unwrap();
-    let trust = Trust::new(meta.clone());
+    repository(&meta, "dev", "app").await;
+    let master = Arc::new(MasterKey::load_or_create(&dir.path().join("master.key"), None).unwrap());
+    let options = TrustOptions { hosts: vec!["localhost:5443".into(), "127.0.0.1:5443".into()] };
+    let trust = Trust::start(meta.clone(), master.clone(), options).await.unwrap();
     let timestamp = server_key(&trust, "timestamp").await;
     let snapshot = server_key(&trust, "snapshot").await;
-    Fixture { _dir: dir, trust, meta, root: Signer::root(GUN), targets: Signer::plain(), snapshot, timestamp }
+    Fixture { _dir: dir, trust, meta, master, root: Signer::root(GUN), targets: Signer::plain(), snapshot, timestamp }
 }
 
 impl Fixture {
@@ -281,8 +315,12 @@ async fn an_expired_timestamp_is_re_signed_when_read() {
     let f = fixture().await;
     f.publish().await;
     let held = f.meta.read(|r| r.trust_keys(GUN, "timestamp")).await.unwrap();
-    let key = ServerKey::from_record(&held[0].1).unwrap();
-    let snapshot = f.state().await["snapshot"].1.clone();
+    let (id, record) = &held[0];
+    let sealed = &record.private_pkcs8;
+    assert!(MasterKey::is_sealed(sealed), "server keys are stored sealed");
+    let key = ServerKey::from_pkcs8(&f.master.open(&berth_trust::service::key_purpose(GUN, "timestamp", id), sealed).unwrap()).unwrap();
+    let state = f.state().await;
+    let snapshot = state["snapshot"].1.clone();
     let signed = json!({"_type": "Timestamp", "expires": expires(-1), "meta": {"snapshot": file_meta(&snapshot)}, "version": 2});
     let signature = key.sign(&canonical::encode(&signed).unwrap());
     let stale = serde_json::to_vec(&json!({"signed": signed, "signatures": [signature]})).unwrap();
@@ -290,6 +328,8 @@ async fn an_expired_timestamp_is_re_signed_when_read() {
         gun: GUN.into(),
         repository: "dev/app".into(),
         files: vec![berth_meta::command::TrustFile { role: "timestamp".into(), version: 2, sha256: berth_trust::tuf::sha256_hex(&stale), bytes: stale }],
+        expected: state.iter().map(|(role, (version, _))| (role.clone(), *version)).collect(),
+        signed: f.meta.read(|r| r.signed_tags("dev/app")).await.unwrap().into_iter().map(|(tag, t)| berth_meta::command::SignedTag { tag, digest: t.digest, role: t.role }).collect(),
     };
     assert_eq!(f.meta.apply(berth_meta::Command::PutTrustMetadata(put)).await.unwrap(), berth_meta::Applied::Done);
 
@@ -299,4 +339,59 @@ async fn an_expired_timestamp_is_re_signed_when_read() {
     assert!(verify(&f.timestamp, &served.envelope.signatures[0], &served.canonical));
     assert_eq!(served.envelope.signed["meta"]["snapshot"], json!(file_meta(&snapshot)));
     assert_eq!(f.state().await["timestamp"].0, 3, "the re-signed timestamp is stored");
+}
+
+#[tokio::test]
+async fn one_trust_collection_per_repository() {
+    let f = fixture().await;
+    f.publish().await;
+    // The same repository under another of the registry's names, or under a host that is
+    // not the registry's: no key, no data.
+    let alias = "127.0.0.1:5443/dev/app";
+    assert!(matches!(f.trust.key(alias, "timestamp").await, Err(Error::CollectionExists(ref g)) if g == GUN));
+    let alias_root = Signer::root(alias);
+    let parts = vec![("root".to_owned(), root(1, &alias_root, &f.targets, &f.snapshot, &f.timestamp, &[&alias_root]))];
+    assert!(matches!(f.trust.update(alias, parts).await, Err(Error::CollectionExists(_))));
+    for foreign in ["evil.example.com/dev/app", "localhost:9999/dev/app", "dev/app"] {
+        assert!(matches!(f.trust.key(foreign, "timestamp").await, Err(Error::ForeignGun { .. })), "{foreign}");
+        assert!(matches!(f.trust.get(foreign, "root", Selector::Current).await, Err(Error::ForeignGun { .. })), "{foreign}");
+    }
+    // A repository that does not exist gets no keys (and so no trust data).
+    assert!(matches!(f.trust.key("localhost:5443/dev/missing", "timestamp").await, Err(Error::RepositoryUnknown)));
+    assert!(f.meta.read(|r| r.trust_keys("127.0.0.1:5443/dev/app", "timestamp")).await.unwrap().is_empty());
+    assert_eq!(f.meta.read(|r| r.trust_guns("dev/app")).await.unwrap(), vec![GUN.to_owned()]);
+}
+
+#[tokio::test]
+async fn signed_tags_are_indexed_and_cannot_be_deleted() {
+    let f = fixture().await;
+    // A manifest tagged `1` whose digest the targets file signs.
+    let manifest = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#.to_vec();
+    let digest = berth_core::Digest::sha256_of(&manifest);
+    let put = berth_meta::command::PutManifest {
+        repository: "dev/app".into(),
+        digest: digest.clone(),
+        content: manifest.clone(),
+        media_type: "application/vnd.oci.image.index.v1+json".into(),
+        artifact_type: None,
+        annotations: None,
+        blobs: vec![],
+        children: vec![],
+        subject: None,
+        tag: Some("1".into()),
+        at: 1,
+    };
+    assert_eq!(f.meta.apply(Command::PutManifest(put)).await.unwrap(), Applied::Done);
+    let parts = vec![("root".into(), f.root_v(1, &[&f.root])), ("targets".into(), targets(2, &[("1", &manifest)], no_delegations(), &[&f.targets]))];
+    f.trust.update(GUN, parts).await.unwrap();
+    let signed = f.trust.signed_tags("dev/app").await.unwrap();
+    assert_eq!(signed["1"].digest, digest.to_string());
+    let delete_tag = Command::DeleteTag(DeleteTag { repository: "dev/app".into(), tag: "1".into() });
+    assert_eq!(f.meta.apply(delete_tag.clone()).await.unwrap(), Applied::Rejected(Rejection::TagSigned("1".into())));
+    let delete_manifest = Command::DeleteManifest(berth_meta::command::DeleteManifest { repository: "dev/app".into(), digest });
+    assert_eq!(f.meta.apply(delete_manifest).await.unwrap(), Applied::Rejected(Rejection::TagSigned("1".into())));
+    // Once the signature is gone, the tag can go.
+    f.trust.update(GUN, vec![("targets".into(), targets(3, &[], no_delegations(), &[&f.targets]))]).await.unwrap();
+    assert!(f.trust.signed_tags("dev/app").await.unwrap().is_empty());
+    assert_eq!(f.meta.apply(delete_tag).await.unwrap(), Applied::Done);
 }
