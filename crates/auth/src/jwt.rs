@@ -2,7 +2,6 @@
 //! replicated metadata (so every replica can verify what any replica issued), listing
 //! the repositories and actions granted.
 
-use base64::Engine as _;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
@@ -16,7 +15,7 @@ pub const ACCESS_TTL_SECS: u64 = 300;
 pub const REFRESH_TTL_SECS: u64 = 30 * 24 * 3600;
 
 /// One granted scope, as in the Docker token specification.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Access {
     /// `repository` (or `registry` for the catalog).
     #[serde(rename = "type")]
@@ -50,6 +49,14 @@ pub struct Claims {
     /// `refresh` for refresh tokens, absent for access tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub typ: Option<String>,
+    /// The user's credential epoch when the token was issued: a password change or a
+    /// deactivation since ends the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u64>,
+    /// The access token the token was obtained with: its revocation or expiry ends the
+    /// token, and its limits travel with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tid: Option<String>,
 }
 
 /// Signs and verifies tokens.
@@ -60,21 +67,20 @@ pub struct TokenKeys {
 }
 
 impl TokenKeys {
-    /// A new random key, as base64 PKCS#8 (what is stored in the settings).
-    pub fn generate() -> Result<String, Error> {
+    /// A new random key, as PKCS#8 (sealed before it is stored).
+    pub fn generate() -> Result<Vec<u8>, Error> {
         let rng = aws_lc_rs::rand::SystemRandom::new();
         let pkcs8 = aws_lc_rs::signature::Ed25519KeyPair::generate_pkcs8(&rng).map_err(|e| Error::Crypto(e.to_string()))?;
-        Ok(base64::engine::general_purpose::STANDARD.encode(pkcs8.as_ref()))
+        Ok(pkcs8.as_ref().to_vec())
     }
 
-    /// Loads a stored key.
-    pub fn from_stored(stored: &str) -> Result<TokenKeys, Error> {
-        let pkcs8 = base64::engine::general_purpose::STANDARD.decode(stored).map_err(|e| Error::Crypto(e.to_string()))?;
-        let pair = aws_lc_rs::signature::Ed25519KeyPair::from_pkcs8(&pkcs8).map_err(|e| Error::Crypto(e.to_string()))?;
+    /// Loads a key from its PKCS#8 form.
+    pub fn from_pkcs8(pkcs8: &[u8]) -> Result<TokenKeys, Error> {
+        let pair = aws_lc_rs::signature::Ed25519KeyPair::from_pkcs8(pkcs8).map_err(|e| Error::Crypto(e.to_string()))?;
         use aws_lc_rs::signature::KeyPair as _;
         let public = pair.public_key().as_ref().to_vec();
         let kid = hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(&public)[..8]);
-        Ok(TokenKeys { encoding: EncodingKey::from_ed_der(&pkcs8), decoding: DecodingKey::from_ed_der(&public), kid })
+        Ok(TokenKeys { encoding: EncodingKey::from_ed_der(pkcs8), decoding: DecodingKey::from_ed_der(&public), kid })
     }
 
     /// Signs `claims`.
@@ -111,6 +117,8 @@ mod tests {
             jti: "1".into(),
             access: vec![Access { kind: "repository".into(), name: "a/b".into(), actions: vec!["pull".into()] }],
             typ: None,
+            epoch: Some(0),
+            tid: None,
         }
     }
 
@@ -120,14 +128,14 @@ mod tests {
 
     #[test]
     fn sign_verify_and_refuse() {
-        let keys = TokenKeys::from_stored(&TokenKeys::generate().unwrap()).unwrap();
+        let keys = TokenKeys::from_pkcs8(&TokenKeys::generate().unwrap()).unwrap();
         let token = keys.sign(&claims(now() + 60)).unwrap();
         let back = keys.verify(&token, "berth").unwrap();
         assert_eq!(back.access[0].name, "a/b");
         assert!(keys.verify(&token, "other-service").is_err());
         let expired = keys.sign(&claims(now() - 600)).unwrap();
         assert!(keys.verify(&expired, "berth").is_err());
-        let other = TokenKeys::from_stored(&TokenKeys::generate().unwrap()).unwrap();
+        let other = TokenKeys::from_pkcs8(&TokenKeys::generate().unwrap()).unwrap();
         assert!(other.verify(&token, "berth").is_err(), "forged with another key");
         let mut tampered = token.clone();
         tampered.replace_range(token.len() - 4.., "AAAA");

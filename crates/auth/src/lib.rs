@@ -1,27 +1,36 @@
 //! Who you are and what you may do.
 //!
 //! # Layout
-//! - [`subject`]: the caller (`Subject`), access levels and actions.
-//! - [`policy`]: the pure rule `level(subject, repository)`, DTR's model, table-tested.
-//! - [`password`]: argon2id hashing, off the async threads.
-//! - [`jwt`]: the Docker token service's tokens, signed with a key kept in the metadata.
+//! - [`subject`]: the caller (`Subject`): the user and the credential they presented.
+//! - [`policy`]: the pure rules, DTR's model narrowed by the credential, table-tested.
+//! - [`password`]: argon2id hashing on a small bounded pool, and the password rules.
+//! - [`limiter`]: failed-login limits per source and per account and source.
+//! - [`cache`]: the bounded caches of checked passwords and token signatures.
+//! - [`jwt`]: the Docker token service's tokens, signed with a key kept (sealed) in the metadata.
 //! - [`access_token`]: personal access tokens usable wherever a password is.
 //! - [`identity`]: the LDAP / Active Directory directory: login by bind, and the sync job.
+//! - [`service`]: credentials into subjects; bearer and refresh tokens.
+//! - [`manage`]: accounts, teams, members, grants and access tokens.
 //!
 //! Nothing here knows HTTP; the top crate parses headers and asks.
 
 pub mod access_token;
+pub mod cache;
 pub mod identity;
 pub mod jwt;
 pub mod limiter;
+pub mod manage;
 pub mod password;
 pub mod policy;
 pub mod service;
 pub mod subject;
 
+pub use berth_meta::{AccessToken, Account, AccountKind, Rejection, Team, TeamSync};
+pub use manage::{AccountChanges, CreatedToken, NewAccount, NewToken};
+pub use password::PasswordOptions;
 pub use policy::{RepositoryFacts, level};
-pub use service::Auth;
-pub use subject::{Action, Level, Restriction, Subject};
+pub use service::{Auth, AuthOptions};
+pub use subject::{Action, Credential, Level, Restriction, Subject, User};
 
 /// Authentication failures.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +53,19 @@ pub enum Error {
     /// No LDAP directory is configured.
     #[error("no LDAP directory is configured")]
     NoDirectory,
+    /// The caller's credential does not allow this (not the right user, not an
+    /// administrator, or a restricted or bearer token where the password is needed).
+    #[error("you are not authorized to do this")]
+    NotAuthorized,
+    /// The change was refused by a rule checked inside its command.
+    #[error("refused: {0:?}")]
+    Rejected(berth_meta::Rejection),
+    /// The request is malformed (a name, a password, a limit), with why.
+    #[error("{0}")]
+    Invalid(String),
+    /// Too many password checks are waiting; try again shortly.
+    #[error("the server is busy checking passwords; try again shortly")]
+    Busy,
     /// Metadata failed.
     #[error(transparent)]
     Meta(#[from] berth_meta::Error),

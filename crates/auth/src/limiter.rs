@@ -1,22 +1,86 @@
-//! Failed-login limiting: after too many failures in a window, for one account or from
-//! one source address, further attempts are refused without checking the password,
-//! until the window passes. Kept in memory: a restart forgives, which only costs an
-//! attacker a restart of the server they cannot cause.
+//! Failed-login limiting. Failures are counted per source address and per (account,
+//! source): after too many in a window, further password checks from that source (or for
+//! that account from that source) are refused without checking, until the window passes.
+//! An attacker elsewhere can therefore never lock a user out, and access tokens (whose
+//! secrets cannot be guessed) are not limited at all.
+//!
+//! A check reserves its place before the password is verified ([`Limiter::begin`]), and
+//! the reservation counts like a failure until the outcome is known: forty concurrent
+//! wrong guesses cannot all slip past a limit of ten. Kept in memory, bounded: a
+//! restart forgives, and the tables never grow past [`MAX_ENTRIES`] each.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Failures allowed per window, per account and per source.
-pub const MAX_FAILURES: u32 = 10;
+/// Failures allowed per window for one account from one source.
+pub const MAX_PER_ACCOUNT_AND_SOURCE: u32 = 10;
+/// Failures allowed per window from one source, whatever the accounts (password spraying).
+pub const MAX_PER_SOURCE: u32 = 50;
 /// The window.
 pub const WINDOW: Duration = Duration::from_secs(300);
+/// The most sources (and account-source pairs) remembered.
+pub const MAX_ENTRIES: usize = 100_000;
+
+#[derive(Clone, Copy)]
+struct Count {
+    failures: u32,
+    in_flight: u32,
+    since: Instant,
+}
+
+impl Count {
+    fn fresh() -> Count {
+        Count { failures: 0, in_flight: 0, since: Instant::now() }
+    }
+
+    fn current(&mut self) -> &mut Count {
+        if self.since.elapsed() >= WINDOW {
+            *self = Count { in_flight: self.in_flight, ..Count::fresh() };
+        }
+        self
+    }
+}
+
+/// A table of counts that never holds more than [`MAX_ENTRIES`].
+struct Table<K>(HashMap<K, Count>);
+
+impl<K: Hash + Eq + Clone> Table<K> {
+    fn entry(&mut self, key: &K) -> &mut Count {
+        if self.0.len() >= MAX_ENTRIES && !self.0.contains_key(key) {
+            self.0.retain(|_, c| c.in_flight > 0 || c.since.elapsed() < WINDOW);
+            if self.0.len() >= MAX_ENTRIES {
+                // Under a flood of distinct sources, forget the idle ones: a flood must not
+                // cost memory, and the in-flight reservations stay exact.
+                self.0.retain(|_, c| c.in_flight > 0);
+            }
+        }
+        self.0.entry(key.clone()).or_insert_with(Count::fresh).current()
+    }
+
+    fn release(&mut self, key: &K, failed: bool) {
+        if let Some(count) = self.0.get_mut(key) {
+            let count = count.current();
+            count.in_flight = count.in_flight.saturating_sub(1);
+            if failed {
+                count.failures += 1;
+            }
+        }
+    }
+}
 
 #[derive(Default)]
 struct Counts {
-    accounts: HashMap<String, (u32, Instant)>,
-    sources: HashMap<IpAddr, (u32, Instant)>,
+    sources: Table<IpAddr>,
+    pairs: Table<(String, IpAddr)>,
+}
+
+impl<K> Default for Table<K> {
+    fn default() -> Self {
+        Table(HashMap::new())
+    }
 }
 
 /// Counts failed logins.
@@ -25,34 +89,71 @@ pub struct Limiter {
     counts: Mutex<Counts>,
 }
 
-fn blocked<K: std::hash::Hash + Eq>(map: &HashMap<K, (u32, Instant)>, key: &K) -> bool {
-    map.get(key).is_some_and(|(n, since)| *n >= MAX_FAILURES && since.elapsed() < WINDOW)
+/// A password check in progress: report its outcome, or drop it to release it unused.
+pub struct Attempt<'a> {
+    limiter: &'a Limiter,
+    source: IpAddr,
+    pair: (String, IpAddr),
+    done: bool,
 }
 
-fn bump<K: std::hash::Hash + Eq>(map: &mut HashMap<K, (u32, Instant)>, key: K) {
-    let entry = map.entry(key).or_insert((0, Instant::now()));
-    if entry.1.elapsed() >= WINDOW {
-        *entry = (0, Instant::now());
+/// The key a source is counted under: the address, or its /64 for IPv6 (one host
+/// commonly holds a whole /64).
+fn source_key(source: Option<IpAddr>) -> IpAddr {
+    match source {
+        Some(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let mut octets = v6.octets();
+            octets[8..].fill(0);
+            IpAddr::from(octets)
+        }
+        Some(IpAddr::V6(v6)) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        Some(v4) => v4,
+        None => IpAddr::from([0, 0, 0, 0]),
     }
-    entry.0 += 1;
 }
 
 impl Limiter {
-    /// Whether attempts for `account` or from `source` are refused now.
-    pub fn is_blocked(&self, account: &str, source: Option<IpAddr>) -> bool {
-        let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        blocked(&counts.accounts, &account.to_owned()) || source.is_some_and(|s| blocked(&counts.sources, &s))
+    /// Reserves a password check for `account` from `source`; `None` when failures and
+    /// checks in flight have reached a limit, and the check must be refused unmade.
+    pub fn begin(&self, account: &str, source: Option<IpAddr>) -> Option<Attempt<'_>> {
+        let source = source_key(source);
+        let pair = (account.to_owned(), source);
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let by_source = *counts.sources.entry(&source);
+        let by_pair = *counts.pairs.entry(&pair);
+        if by_source.failures + by_source.in_flight >= MAX_PER_SOURCE || by_pair.failures + by_pair.in_flight >= MAX_PER_ACCOUNT_AND_SOURCE {
+            return None;
+        }
+        counts.sources.entry(&source).in_flight += 1;
+        counts.pairs.entry(&pair).in_flight += 1;
+        Some(Attempt { limiter: self, source, pair, done: false })
+    }
+}
+
+impl Attempt<'_> {
+    /// The password was wrong.
+    pub fn failed(mut self) {
+        self.finish(true);
     }
 
-    /// Records a failure.
-    pub fn failed(&self, account: &str, source: Option<IpAddr>) {
-        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        counts.accounts.retain(|_, (_, since)| since.elapsed() < WINDOW);
-        counts.sources.retain(|_, (_, since)| since.elapsed() < WINDOW);
-        bump(&mut counts.accounts, account.to_owned());
-        if let Some(source) = source {
-            bump(&mut counts.sources, source);
+    /// The password was right (or the check could not be made): the reservation goes.
+    pub fn succeeded(mut self) {
+        self.finish(false);
+    }
+
+    fn finish(&mut self, failed: bool) {
+        if std::mem::replace(&mut self.done, true) {
+            return;
         }
+        let mut counts = self.limiter.counts.lock().unwrap_or_else(|p| p.into_inner());
+        counts.sources.release(&self.source, failed);
+        counts.pairs.release(&self.pair, failed);
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        self.finish(false);
     }
 }
 
@@ -60,16 +161,44 @@ impl Limiter {
 mod tests {
     use super::*;
 
+    fn ip(text: &str) -> Option<IpAddr> {
+        Some(text.parse().unwrap())
+    }
+
     #[test]
-    fn blocks_after_the_limit_per_account_and_per_source() {
+    fn an_account_is_limited_per_source_only() {
         let limiter = Limiter::default();
-        let here: IpAddr = "127.0.0.1".parse().unwrap();
-        for _ in 0..MAX_FAILURES {
-            assert!(!limiter.is_blocked("alice", Some(here)));
-            limiter.failed("alice", Some(here));
+        for _ in 0..MAX_PER_ACCOUNT_AND_SOURCE {
+            limiter.begin("alice", ip("10.0.0.1")).unwrap().failed();
         }
-        assert!(limiter.is_blocked("alice", None), "the account");
-        assert!(limiter.is_blocked("bob", Some(here)), "the source");
-        assert!(!limiter.is_blocked("bob", Some("10.0.0.1".parse().unwrap())));
+        assert!(limiter.begin("alice", ip("10.0.0.1")).is_none(), "the guessing source");
+        assert!(limiter.begin("alice", ip("10.0.0.2")).is_some(), "another address is never locked out");
+        assert!(limiter.begin("bob", ip("10.0.0.1")).is_some(), "other accounts from the source, up to its own limit");
+    }
+
+    #[test]
+    fn a_source_is_limited_across_accounts() {
+        let limiter = Limiter::default();
+        for i in 0..MAX_PER_SOURCE {
+            limiter.begin(&format!("user{i}"), ip("10.0.0.9")).unwrap().failed();
+        }
+        assert!(limiter.begin("someone", ip("10.0.0.9")).is_none());
+        assert!(limiter.begin("someone", ip("10.0.0.8")).is_some());
+    }
+
+    #[test]
+    fn concurrent_checks_count_before_their_outcome() {
+        let limiter = Limiter::default();
+        let held: Vec<Attempt> = (0..MAX_PER_ACCOUNT_AND_SOURCE).map(|_| limiter.begin("alice", ip("10.0.0.1")).unwrap()).collect();
+        assert!(limiter.begin("alice", ip("10.0.0.1")).is_none(), "ten checks in flight fill the limit");
+        drop(held);
+        assert!(limiter.begin("alice", ip("10.0.0.1")).is_some(), "released unused, they cost nothing");
+    }
+
+    #[test]
+    fn ipv6_hosts_are_counted_by_their_64() {
+        assert_eq!(source_key(ip("2001:db8::1")), source_key(ip("2001:db8::ffff:1")));
+        assert_ne!(source_key(ip("2001:db8::1")), source_key(ip("2001:db8:0:1::1")));
+        assert_eq!(source_key(ip("::ffff:10.0.0.1")), ip("10.0.0.1").unwrap());
     }
 }

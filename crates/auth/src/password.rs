@@ -1,11 +1,17 @@
-//! argon2id password hashes (PHC strings), computed off the async threads: one hash
-//! costs ~100 ms of CPU, so callers cache successful checks rather than repeat them.
+//! argon2id password hashes (PHC strings), computed by a small pool of dedicated threads.
+//!
+//! One hash costs ~100 ms of CPU and 7 MiB of memory. Run on the runtime's blocking
+//! pool, forty concurrent logins would take forty threads and 280 MiB, and the
+//! allocator would keep it; here at most [`PasswordOptions::hashers`] hashes run at once
+//! (each thread reusing its own memory), at most [`PasswordOptions::queue`] wait, and
+//! past that a check is refused at once as busy. Callers cache successful checks.
 
-use std::sync::OnceLock;
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use argon2::password_hash::phc::PasswordHash;
-use argon2::{Algorithm, Argon2, Params, Version};
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::{Algorithm, Argon2, Params, Version};
 
 use crate::Error;
 
@@ -13,10 +19,28 @@ use crate::Error;
 /// request would be a cheap denial of service.
 pub const MAX_PASSWORD_LEN: usize = 1024;
 
+/// How passwords are checked and what a new one must be.
+#[derive(Debug, Clone)]
+pub struct PasswordOptions {
+    /// The fewest characters a new password may have (NIST SP 800-63B: at least 8, and
+    /// no composition rules).
+    pub min_length: usize,
+    /// Hashes computed at once.
+    pub hashers: usize,
+    /// Checks that may wait for a hasher before further ones are refused as busy.
+    pub queue: usize,
+}
+
+impl Default for PasswordOptions {
+    fn default() -> Self {
+        PasswordOptions { min_length: 8, hashers: 2, queue: 256 }
+    }
+}
+
 /// OWASP's argon2id profile with the least memory among its equivalent ones (m = 7 MiB,
 /// t = 5, p = 1): as costly to attack as the crate's default (m = 19 MiB, t = 2), but a
-/// login holds 12 MiB less, which counts in a server that keeps its memory flat. Hashes
-/// record their parameters, so hashes made with other ones still verify.
+/// hash holds 12 MiB less. Hashes record their parameters, so hashes made with other
+/// ones still verify.
 fn argon2() -> Argon2<'static> {
     match Params::new(7 * 1024, 5, 1, None) {
         Ok(params) => Argon2::new(Algorithm::Argon2id, Version::V0x13, params),
@@ -24,32 +48,94 @@ fn argon2() -> Argon2<'static> {
     }
 }
 
-/// Hashes `password` with a fresh salt.
-pub async fn hash(password: String) -> Result<String, Error> {
-    if password.len() > MAX_PASSWORD_LEN {
-        return Err(Error::InvalidCredentials);
-    }
-    tokio::task::spawn_blocking(move || {
-        argon2().hash_password(password.as_bytes()).map(|h| h.to_string()).map_err(|e| Error::Crypto(e.to_string()))
-    })
-    .await
-    .map_err(|e| Error::Crypto(e.to_string()))?
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The hashing pool.
+pub struct Passwords {
+    jobs: SyncSender<Job>,
+    options: PasswordOptions,
 }
 
-/// Whether `password` matches `phc`. A malformed stored hash never matches.
-pub async fn verify(password: String, phc: Option<String>) -> bool {
-    if password.len() > MAX_PASSWORD_LEN {
-        return false;
+impl Passwords {
+    /// Starts the pool's threads (they stop when the pool is dropped).
+    pub fn new(options: PasswordOptions) -> Passwords {
+        let (jobs, queue) = std::sync::mpsc::sync_channel::<Job>(options.queue.max(1));
+        let queue = Arc::new(Mutex::new(queue));
+        for i in 0..options.hashers.max(1) {
+            let queue = queue.clone();
+            let spawned = std::thread::Builder::new().name(format!("berth-argon2-{i}")).spawn(move || work(&queue));
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "starting a password hashing thread");
+            }
+        }
+        Passwords { jobs, options }
     }
-    tokio::task::spawn_blocking(move || {
-        // Without a stored hash, still spend the time of a check, so that timing does
-        // not tell which accounts exist.
-        let dummy = dummy_hash();
-        let phc = phc.unwrap_or_else(|| dummy.to_owned());
-        PasswordHash::new(&phc).is_ok_and(|hash| argon2().verify_password(password.as_bytes(), &hash).is_ok()) && phc != dummy
-    })
-    .await
-    .unwrap_or(false)
+
+    /// The options in force.
+    pub fn options(&self) -> &PasswordOptions {
+        &self.options
+    }
+
+    /// Runs `f` on the pool; `Busy` when the queue is full.
+    async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T, Error> {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = answer.send(f());
+        });
+        match self.jobs.try_send(job) {
+            Ok(()) => answered.await.map_err(|_| Error::Crypto("a password hashing thread stopped".into())),
+            Err(TrySendError::Full(_)) => Err(Error::Busy),
+            Err(TrySendError::Disconnected(_)) => Err(Error::Crypto("the password hashing threads have stopped".into())),
+        }
+    }
+
+    /// Checks that `password` may be set: long enough, not too long.
+    pub fn acceptable(&self, password: &str) -> Result<(), Error> {
+        let min = self.options.min_length;
+        if password.chars().count() < min {
+            return Err(Error::Invalid(format!("a password has at least {min} characters")));
+        }
+        if password.len() > MAX_PASSWORD_LEN {
+            return Err(Error::Invalid(format!("a password has at most {MAX_PASSWORD_LEN} bytes")));
+        }
+        Ok(())
+    }
+
+    /// Hashes a new `password` with a fresh salt, after checking it is acceptable.
+    pub async fn hash(&self, password: &str) -> Result<String, Error> {
+        self.acceptable(password)?;
+        let password = password.to_owned();
+        self.run(move || argon2().hash_password(password.as_bytes()).map(|h| h.to_string()).map_err(|e| Error::Crypto(e.to_string()))).await?
+    }
+
+    /// Whether `password` matches `phc`. A malformed stored hash never matches; without a
+    /// stored hash, the time of a check is spent anyway, so that timing does not tell
+    /// which accounts exist.
+    pub async fn verify(&self, password: &str, phc: Option<String>) -> Result<bool, Error> {
+        if password.len() > MAX_PASSWORD_LEN {
+            return Ok(false);
+        }
+        let password = password.to_owned();
+        self.run(move || {
+            let dummy = dummy_hash();
+            let phc = phc.unwrap_or_else(|| dummy.to_owned());
+            PasswordHash::new(&phc).is_ok_and(|hash| argon2().verify_password(password.as_bytes(), &hash).is_ok()) && phc != dummy
+        })
+        .await
+    }
+}
+
+fn work(queue: &Mutex<Receiver<Job>>) {
+    loop {
+        let job = {
+            let queue = queue.lock().unwrap_or_else(|p| p.into_inner());
+            queue.recv()
+        };
+        match job {
+            Ok(job) => job(),
+            Err(_) => return,
+        }
+    }
 }
 
 /// The hash of a random password nobody knows, with the current parameters (checked
@@ -68,17 +154,44 @@ mod tests {
 
     #[tokio::test]
     async fn hash_and_verify() {
-        let h = hash("correct horse".into()).await.unwrap();
+        let passwords = Passwords::new(PasswordOptions::default());
+        let h = passwords.hash("correct horse").await.unwrap();
         assert!(h.starts_with("$argon2id$v=19$m=7168,t=5,p=1$"), "{h}");
         // A hash made with other parameters (the crate's defaults) still verifies.
         let old = Argon2::default().hash_password(b"older").unwrap().to_string();
         assert!(old.contains("m=19456,t=2"), "{old}");
-        assert!(verify("older".into(), Some(old.clone())).await);
-        assert!(!verify("newer".into(), Some(old)).await);
-        assert!(verify("correct horse".into(), Some(h.clone())).await);
-        assert!(!verify("wrong".into(), Some(h)).await);
-        assert!(!verify("x".into(), None).await);
-        assert!(!verify("x".into(), Some("garbage".into())).await);
-        assert!(hash("x".repeat(MAX_PASSWORD_LEN + 1)).await.is_err());
+        assert!(passwords.verify("older", Some(old.clone())).await.unwrap());
+        assert!(!passwords.verify("newer", Some(old)).await.unwrap());
+        assert!(passwords.verify("correct horse", Some(h.clone())).await.unwrap());
+        assert!(!passwords.verify("wrong", Some(h)).await.unwrap());
+        assert!(!passwords.verify("x", None).await.unwrap());
+        assert!(!passwords.verify("x", Some("garbage".into())).await.unwrap());
+        assert!(passwords.hash(&"x".repeat(MAX_PASSWORD_LEN + 1)).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn short_passwords_are_refused_and_counted_in_characters() {
+        let passwords = Passwords::new(PasswordOptions { min_length: 8, ..PasswordOptions::default() });
+        assert!(matches!(passwords.hash("short").await, Err(Error::Invalid(_))));
+        assert!(passwords.acceptable("ünïcödé").is_err(), "7 characters, 11 bytes");
+        assert!(passwords.acceptable("ünïcödés").is_ok());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_queue_answers_busy() {
+        let passwords = Arc::new(Passwords::new(PasswordOptions { min_length: 1, hashers: 1, queue: 1 }));
+        let checks: Vec<_> = (0..8)
+            .map(|_| {
+                let passwords = passwords.clone();
+                tokio::spawn(async move { passwords.verify("guess", None).await })
+            })
+            .collect();
+        let mut busy = 0;
+        for check in checks {
+            if matches!(check.await.unwrap(), Err(Error::Busy)) {
+                busy += 1;
+            }
+        }
+        assert!(busy >= 1, "one hashing, one waiting: the rest are refused");
     }
 }

@@ -6,9 +6,11 @@
 //! - Team grants, on a repository or on its whole namespace, add up: the highest wins.
 //! - A public repository may be read by every user, and by anonymous callers when the
 //!   registry allows anonymous pulls.
-//! - An access token can only narrow what its user may do.
+//! - A credential can only narrow what its user may do: a restricted access token
+//!   reaches its repositories and actions only, a bearer token what it lists, and
+//!   neither manages accounts, teams, grants, tokens or settings.
 
-use crate::subject::{Action, Level, Subject};
+use crate::subject::{Action, Level, Subject, User};
 
 /// What the policy needs to know of a repository (which may not exist yet).
 #[derive(Debug, Clone, Default)]
@@ -28,14 +30,12 @@ pub struct RepositoryFacts {
 /// The team whose members administer an organization.
 pub const OWNERS: &str = "owners";
 
-/// The caller's access level on the repository, `None` for no access at all.
-pub fn level(subject: &Subject, repo: &RepositoryFacts) -> Option<Level> {
-    let Subject::User { name, admin, teams, restriction } = subject else {
+/// The user's access level on the repository, `None` for no access at all (their
+/// credential aside).
+pub fn level(user: Option<&User>, repo: &RepositoryFacts) -> Option<Level> {
+    let Some(User { name, admin, teams, .. }) = user else {
         return (repo.public && repo.anonymous_pulls).then_some(Level::ReadOnly);
     };
-    if restriction.as_ref().is_some_and(|r| !r.repositories.is_empty() && !r.repositories.contains(&repo.name)) {
-        return None;
-    }
     let member = |org: &str, team: &str| teams.iter().any(|(o, t)| o == org && t == team);
     let owner = *admin || *name == repo.namespace || member(&repo.namespace, OWNERS);
     let granted = repo.grants.iter().filter(|(org, team, _)| member(org, team)).map(|(_, _, level)| *level).max();
@@ -43,29 +43,57 @@ pub fn level(subject: &Subject, repo: &RepositoryFacts) -> Option<Level> {
     if owner { Some(Level::Admin) } else { granted.max(public) }
 }
 
-/// Whether the caller may perform `action` on the repository.
+/// Whether the caller may perform `action` on the repository: their level allows it,
+/// and their credential permits it.
 pub fn may(subject: &Subject, action: Action, repo: &RepositoryFacts) -> bool {
-    if let Subject::User { restriction: Some(r), .. } = subject
-        && !r.actions.is_empty()
-        && !r.actions.contains(&action)
-    {
-        return false;
-    }
-    level(subject, repo).is_some_and(|l| l >= action.needs())
+    subject.credential.permits(&repo.name, action) && level(subject.user.as_ref(), repo).is_some_and(|l| l >= action.needs())
+}
+
+/// Whether the caller sees the repository in listings (the catalog, `/api/v0`): they may
+/// read it, and their credential reaches it.
+pub fn sees(subject: &Subject, repo: &RepositoryFacts) -> bool {
+    subject.credential.reaches(&repo.name) && level(subject.user.as_ref(), repo).is_some()
+}
+
+/// Whether the caller administers organization `org`: a system administrator or an
+/// owner, with a credential that may manage.
+pub fn owns_org(subject: &Subject, org: &str) -> bool {
+    subject.may_manage()
+        && subject.user.as_ref().is_some_and(|u| u.admin || u.teams.iter().any(|(o, t)| o == org && t == OWNERS))
+}
+
+/// Whether the caller may manage `user`'s own things (tokens, password, details): the
+/// user themself or a system administrator, with a credential that may manage.
+pub fn manages_user(subject: &Subject, user: &str) -> bool {
+    subject.may_manage() && subject.user.as_ref().is_some_and(|u| u.admin || u.name == user)
+}
+
+/// Whether the caller administers namespace `namespace` (its signing policy, grants on
+/// it): its user, an owner of its organization, or a system administrator, with a
+/// credential that may manage.
+pub fn owns_namespace(subject: &Subject, namespace: &str) -> bool {
+    owns_org(subject, namespace) || (subject.may_manage() && subject.name() == Some(namespace))
+}
+
+/// Whether the caller administers the registry: a system administrator with a
+/// credential that may manage.
+pub fn administers(subject: &Subject) -> bool {
+    subject.may_manage() && subject.is_admin()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::subject::Restriction;
+    use crate::jwt::Access;
+    use crate::subject::{Credential, Restriction};
 
     fn user(name: &str, teams: &[(&str, &str)]) -> Subject {
-        Subject::User {
-            name: name.into(),
-            admin: false,
-            teams: teams.iter().map(|(o, t)| (o.to_string(), t.to_string())).collect(),
-            restriction: None,
-        }
+        with(name, teams, Credential::Password)
+    }
+
+    fn with(name: &str, teams: &[(&str, &str)], credential: Credential) -> Subject {
+        let teams = teams.iter().map(|(o, t)| (o.to_string(), t.to_string())).collect();
+        Subject { user: Some(User { name: name.into(), admin: false, teams, epoch: 0 }), credential }
     }
 
     fn repo(name: &str, public: bool, grants: &[(&str, &str, Level)], anonymous_pulls: bool) -> RepositoryFacts {
@@ -78,26 +106,24 @@ mod tests {
         }
     }
 
+    fn restricted(repositories: &[&str], actions: &[Action]) -> Credential {
+        let restriction = Restriction { repositories: repositories.iter().map(|r| r.to_string()).collect(), actions: actions.to_vec() };
+        Credential::AccessToken { id: "t".into(), restriction: Some(restriction) }
+    }
+
+    fn bearer(name: &str, actions: &[&str]) -> Credential {
+        Credential::Bearer(vec![Access { kind: "repository".into(), name: name.into(), actions: actions.iter().map(|a| a.to_string()).collect() }])
+    }
+
     /// Every role × every action × public/private repository of an org.
     #[test]
     fn role_action_table() {
         use Action::*;
         let grants = [("acme", "readers", Level::ReadOnly), ("acme", "writers", Level::ReadWrite), ("acme", "admins", Level::Admin)];
-        let admin = Subject::User { name: "root".into(), admin: true, teams: vec![], restriction: None };
-        let token_other = Subject::User {
-            name: "w".into(),
-            admin: false,
-            teams: vec![("acme".into(), "writers".into())],
-            restriction: Some(Restriction { repositories: vec!["acme/other".into()], actions: vec![] }),
-        };
-        let token_pull_only = Subject::User {
-            name: "w".into(),
-            admin: false,
-            teams: vec![("acme".into(), "writers".into())],
-            restriction: Some(Restriction { repositories: vec![], actions: vec![Pull] }),
-        };
+        let admin = Subject { user: Some(User { name: "root".into(), admin: true, teams: vec![], epoch: 0 }), credential: Credential::Password };
+        let admin_pull_token = Subject { credential: restricted(&[], &[Pull]), ..admin.clone() };
         let roles: Vec<(&str, Subject)> = vec![
-            ("anonymous", Subject::Anonymous),
+            ("anonymous", Subject::anonymous()),
             ("stranger", user("bob", &[])),
             ("reader", user("r", &[("acme", "readers")])),
             ("writer", user("w", &[("acme", "writers")])),
@@ -105,8 +131,13 @@ mod tests {
             ("owner", user("o", &[("acme", "owners")])),
             ("other org's team", user("x", &[("other", "writers")])),
             ("system admin", admin),
-            ("token for another repo", token_other),
-            ("pull-only token", token_pull_only),
+            ("token for another repo", with("w", &[("acme", "writers")], restricted(&["acme/other"], &[]))),
+            ("pull-only token", with("w", &[("acme", "writers")], restricted(&[], &[Pull]))),
+            ("owner's token for the repo", with("o", &[("acme", "owners")], restricted(&["acme/app"], &[]))),
+            ("admin's pull token", admin_pull_token),
+            ("owner's bearer with pull", with("o", &[("acme", "owners")], bearer("acme/app", &["pull"]))),
+            ("owner's bearer with *", with("o", &[("acme", "owners")], bearer("localhost:5443/acme/app", &["*"]))),
+            ("reader's bearer with push", with("r", &[("acme", "readers")], bearer("acme/app", &["pull", "push"]))),
         ];
         // Expected: [pull, push, delete, admin] on a private repo, then on a public one.
         let expected: &[(&str, [bool; 4], [bool; 4])] = &[
@@ -120,6 +151,11 @@ mod tests {
             ("system admin", [true, true, true, true], [true, true, true, true]),
             ("token for another repo", [false, false, false, false], [false, false, false, false]),
             ("pull-only token", [true, false, false, false], [true, false, false, false]),
+            ("owner's token for the repo", [true, true, true, false], [true, true, true, false]),
+            ("admin's pull token", [true, false, false, false], [true, false, false, false]),
+            ("owner's bearer with pull", [true, false, false, false], [true, false, false, false]),
+            ("owner's bearer with *", [true, true, true, true], [true, true, true, true]),
+            ("reader's bearer with push", [true, false, false, false], [true, false, false, false]),
         ];
         for ((role, subject), (name, private_expected, public_expected)) in roles.iter().zip(expected) {
             assert_eq!(role, name);
@@ -132,22 +168,53 @@ mod tests {
     }
 
     #[test]
+    fn only_full_credentials_manage() {
+        let admin = |credential| Subject { user: Some(User { name: "root".into(), admin: true, teams: vec![], epoch: 0 }), credential };
+        assert!(administers(&admin(Credential::Password)));
+        assert!(administers(&admin(Credential::AccessToken { id: "t".into(), restriction: None })));
+        assert!(!administers(&admin(restricted(&["a/b"], &[Action::Pull]))));
+        assert!(!administers(&admin(bearer("a/b", &["*"]))));
+        let owner = |credential| with("o", &[("acme", "owners")], credential);
+        assert!(owns_org(&owner(Credential::Password), "acme"));
+        assert!(!owns_org(&owner(restricted(&[], &[])), "acme"), "a restricted token, even without limits listed, does not manage");
+        assert!(!owns_org(&owner(Credential::Password), "other"));
+        assert!(manages_user(&with("alice", &[], Credential::Password), "alice"));
+        assert!(!manages_user(&with("alice", &[], restricted(&["alice/x"], &[Action::Pull])), "alice"));
+        assert!(!manages_user(&with("alice", &[], bearer("alice/x", &["*"])), "alice"));
+        assert!(!manages_user(&with("alice", &[], Credential::Password), "bob"));
+        assert!(owns_namespace(&with("alice", &[], Credential::Password), "alice"));
+        assert!(!manages_user(&Subject::anonymous(), "alice"));
+    }
+
+    #[test]
     fn own_namespace_and_namespace_grants() {
         let alice = user("alice", &[("acme", "devs")]);
-        assert_eq!(level(&alice, &repo("alice/anything", false, &[], false)), Some(Level::Admin));
-        assert_eq!(level(&alice, &repo("bob/thing", false, &[], false)), None);
+        assert_eq!(level(alice.user.as_ref(), &repo("alice/anything", false, &[], false)), Some(Level::Admin));
+        assert_eq!(level(alice.user.as_ref(), &repo("bob/thing", false, &[], false)), None);
         // A namespace grant reaches repositories that do not exist yet (create on push).
         let ns = repo("acme/new", false, &[("acme", "devs", Level::ReadWrite)], false);
         assert!(may(&alice, Action::Push, &ns));
         // Grants add up: the highest level wins.
         let both = repo("acme/app", false, &[("acme", "devs", Level::ReadOnly), ("acme", "devs", Level::Admin)], false);
-        assert_eq!(level(&alice, &both), Some(Level::Admin));
+        assert_eq!(level(alice.user.as_ref(), &both), Some(Level::Admin));
     }
 
     #[test]
     fn anonymous_pulls_can_be_switched_off() {
-        assert_eq!(level(&Subject::Anonymous, &repo("a/b", true, &[], false)), None);
-        assert_eq!(level(&Subject::Anonymous, &repo("a/b", true, &[], true)), Some(Level::ReadOnly));
-        assert_eq!(level(&Subject::Anonymous, &repo("a/b", false, &[], true)), None);
+        assert_eq!(level(None, &repo("a/b", true, &[], false)), None);
+        assert_eq!(level(None, &repo("a/b", true, &[], true)), Some(Level::ReadOnly));
+        assert_eq!(level(None, &repo("a/b", false, &[], true)), None);
+    }
+
+    #[test]
+    fn listings_follow_the_credential() {
+        let facts = repo("acme/app", false, &[], false);
+        let owner = |credential| with("o", &[("acme", "owners")], credential);
+        assert!(sees(&owner(Credential::Password), &facts));
+        assert!(sees(&owner(restricted(&["acme/app"], &[Action::Pull])), &facts));
+        assert!(!sees(&owner(restricted(&["acme/other"], &[])), &facts));
+        assert!(!Credential::Bearer(vec![]).lists_catalog());
+        let catalog = Access { kind: "registry".into(), name: "catalog".into(), actions: vec!["*".into()] };
+        assert!(Credential::Bearer(vec![catalog]).lists_catalog());
     }
 }

@@ -2,54 +2,65 @@
 //! the policy needs, and issues and verifies the Docker token service's tokens.
 //!
 //! Successful password checks are cached for a minute per credential (keyed by a hash
-//! of user and password), so argon2 (or the LDAP bind) runs once, not on every request.
+//! of user and password), so argon2 (or the LDAP bind) runs once, not on every request;
+//! the account is read on every request all the same, so a password change or a
+//! deactivation takes effect at once ([`crate::cache`]). Bearer and refresh tokens name
+//! the credential they were obtained with and die with it.
 //!
 //! With an LDAP directory configured, accounts that come from it, and names no account
 //! has yet, are checked by binding to the directory; a first successful login creates
 //! the account. Local accounts (such as `admin`) keep their local passwords, so the
 //! registry stays manageable while the directory is down.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use berth_meta::command::{CreateAccount, PutSetting, TouchAccessToken};
 use berth_meta::query::Reader;
-use berth_meta::{Account, AccountKind, Command, Meta};
+use berth_meta::seal::MasterKey;
+use berth_meta::{AccessToken, Account, AccountKind, Command, Meta};
 use sha2::{Digest as _, Sha256};
 
+use crate::cache::{Logins, Signatures};
 use crate::identity::{Directory, SyncReport, sync};
 use crate::jwt::{Access, Claims, TokenKeys};
 use crate::limiter::Limiter;
-use crate::subject::{Action, Level, Restriction, Subject};
-use crate::{Error, RepositoryFacts, access_token, password};
+use crate::password::{PasswordOptions, Passwords};
+use crate::subject::{Action, Credential, Restriction, Subject, User};
+use crate::{Error, RepositoryFacts, access_token};
 
-/// The setting holding the token signing key.
+/// The setting holding the token signing key (sealed with the master key).
 const SIGNING_KEY: &str = "token_signing_key";
+/// What the sealed signing key is bound to.
+const SIGNING_KEY_PURPOSE: &str = "berth token signing key";
 /// The setting allowing anonymous pulls of public repositories.
 pub const ANONYMOUS_PULLS: &str = "anonymous_pulls";
-const CACHE_TTL: Duration = Duration::from_secs(60);
 const TOUCH_EVERY_SECS: u64 = 60;
-/// Bound on the verified-token cache (a few MiB at most).
-const MAX_VERIFIED_TOKENS: usize = 10_000;
 
-fn now() -> u64 {
+/// Seconds since the epoch.
+pub(crate) fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// What the authentication service is configured with.
+#[derive(Debug, Clone)]
+pub struct AuthOptions {
+    /// The service name tokens are issued for.
+    pub service: String,
+    /// Password rules and the hashing pool.
+    pub passwords: PasswordOptions,
 }
 
 /// Authentication and token issuing.
 pub struct Auth {
-    meta: Meta,
+    pub(crate) meta: Meta,
     keys: TokenKeys,
     service: String,
-    verified: Mutex<HashMap<[u8; 32], (String, Instant)>>,
-    /// Access tokens whose signature was checked, until they expire: a client sends the
-    /// same token with every request for its five minutes, and checking an Ed25519
-    /// signature costs more than the rest of a manifest GET.
-    verified_tokens: Mutex<HashMap<Box<str>, Claims>>,
+    pub(crate) passwords: Passwords,
+    logins: Logins,
+    signatures: Signatures,
     limiter: Limiter,
-    directory: Option<Directory>,
+    pub(crate) directory: Option<Directory>,
     /// One directory sync at a time (the schedule and the API may both start one).
     syncing: tokio::sync::Mutex<()>,
 }
@@ -60,48 +71,93 @@ pub struct Bootstrap {
     pub generated_admin_password: Option<String>,
 }
 
+/// The token signing key: opened from the metadata, sealed there first if an earlier
+/// version stored it in the clear, or made on the first start.
+async fn signing_key(meta: &Meta, master: &MasterKey) -> Result<TokenKeys, Error> {
+    let crypto = |e: berth_meta::seal::SealError| Error::Crypto(e.to_string());
+    let stored = meta.read(|r| r.setting(SIGNING_KEY)).await?.and_then(|v| v.as_str().map(str::to_owned));
+    let pkcs8 = match stored {
+        Some(sealed) if MasterKey::is_sealed(&sealed) => master.open(SIGNING_KEY_PURPOSE, &sealed).map_err(crypto)?,
+        Some(clear) => {
+            use base64::Engine as _;
+            let pkcs8 = base64::engine::general_purpose::STANDARD.decode(clear.trim()).map_err(|e| Error::Crypto(e.to_string()))?;
+            let sealed = master.seal(SIGNING_KEY_PURPOSE, &pkcs8).map_err(crypto)?;
+            meta.apply(Command::PutSetting(PutSetting { name: SIGNING_KEY.into(), value: sealed.into(), only_if_absent: false })).await?;
+            pkcs8
+        }
+        None => {
+            let sealed = master.seal(SIGNING_KEY_PURPOSE, &TokenKeys::generate()?).map_err(crypto)?;
+            // Concurrent first starts agree on one key: the first stored wins, and is read back.
+            meta.apply(Command::PutSetting(PutSetting { name: SIGNING_KEY.into(), value: sealed.into(), only_if_absent: true })).await?;
+            let stored = meta.read(|r| r.setting(SIGNING_KEY)).await?.and_then(|v| v.as_str().map(str::to_owned));
+            master.open(SIGNING_KEY_PURPOSE, &stored.ok_or_else(|| Error::Crypto("the signing key was not stored".into()))?).map_err(crypto)?
+        }
+    };
+    TokenKeys::from_pkcs8(&pkcs8)
+}
+
+/// The limits an access token record puts on its user, if any.
+pub(crate) fn restriction_of(token: &AccessToken) -> Option<Restriction> {
+    let restriction = Restriction { repositories: token.repositories.clone(), actions: token.actions.clone() };
+    (!restriction.repositories.is_empty() || !restriction.actions.is_empty()).then_some(restriction)
+}
+
 impl Auth {
     /// Loads (creating on first start) the signing key and the `admin` account.
-    pub async fn start(meta: Meta, service: &str, admin_password: Option<String>, directory: Option<Directory>) -> Result<(Auth, Bootstrap), Error> {
-        let key = TokenKeys::generate()?;
-        meta.apply(Command::PutSetting(PutSetting { name: SIGNING_KEY.into(), value: key.into(), only_if_absent: true })).await?;
-        let stored = meta.read(|r| r.setting(SIGNING_KEY)).await?;
-        let stored = stored.as_ref().and_then(|v| v.as_str()).ok_or_else(|| Error::Crypto("no signing key".into()))?;
-        let keys = TokenKeys::from_stored(stored)?;
-
-        let mut generated_admin_password = None;
-        if meta.read(|r| r.account("admin")).await?.is_none() {
-            let password = match admin_password {
-                Some(p) => p,
-                None => {
-                    let p = access_token::generate().secret_sha256[..24].to_owned();
-                    generated_admin_password = Some(p.clone());
-                    p
-                }
-            };
-            let account = Account {
-                kind: AccountKind::User,
-                full_name: "Administrator".into(),
-                email: String::new(),
-                password_hash: Some(password::hash(password).await?),
-                active: true,
-                admin: true,
-                ldap_dn: None,
-                created_at: now(),
-            };
-            meta.apply(Command::CreateAccount(CreateAccount { name: "admin".into(), account })).await?;
-        }
+    pub async fn start(
+        meta: Meta,
+        master: &MasterKey,
+        options: AuthOptions,
+        admin_password: Option<String>,
+        directory: Option<Directory>,
+    ) -> Result<(Auth, Bootstrap), Error> {
+        let keys = signing_key(&meta, master).await?;
         let auth = Auth {
             meta,
             keys,
-            service: service.to_owned(),
-            verified: Mutex::default(),
-            verified_tokens: Mutex::default(),
+            service: options.service,
+            passwords: Passwords::new(options.passwords),
+            logins: Logins::default(),
+            signatures: Signatures::default(),
             limiter: Limiter::default(),
             directory,
             syncing: tokio::sync::Mutex::default(),
         };
+        let generated_admin_password = auth.bootstrap_admin(admin_password).await?;
         Ok((auth, Bootstrap { generated_admin_password }))
+    }
+
+    /// Creates the `admin` account on the first start; the password when it was generated.
+    async fn bootstrap_admin(&self, password: Option<String>) -> Result<Option<String>, Error> {
+        if self.meta.read(|r| r.account("admin")).await?.is_some() {
+            return Ok(None);
+        }
+        let (password, generated) = match password {
+            Some(p) => (p, None),
+            None => {
+                let p = access_token::generate().secret_sha256[..24].to_owned();
+                (p.clone(), Some(p))
+            }
+        };
+        let password_hash = self.passwords.hash(&password).await.map_err(|e| match e {
+            Error::Invalid(why) => Error::Invalid(format!("BERTH_ADMIN_PASSWORD: {why}")),
+            other => other,
+        })?;
+        let account = Account {
+            kind: AccountKind::User,
+            full_name: "Administrator".into(),
+            email: String::new(),
+            password_hash: Some(password_hash),
+            active: true,
+            admin: true,
+            ldap_dn: None,
+            created_at: now(),
+            credential_epoch: 0,
+        };
+        // Refused only when a concurrent start made it first.
+        let create = CreateAccount { name: "admin".into(), account, adopt_repositories: false };
+        self.meta.apply(Command::CreateAccount(create)).await?;
+        Ok(generated)
     }
 
     /// The service name tokens are issued for.
@@ -110,55 +166,61 @@ impl Auth {
     }
 
     /// Checks a user name and a password or access token, from `source`; the subject on
-    /// success. Every failure is the same `InvalidCredentials`, whatever was wrong, and
-    /// counts towards `TooManyAttempts` for the account and the source.
+    /// success. Every failure is the same `InvalidCredentials`, whatever was wrong. Wrong
+    /// passwords count towards `TooManyAttempts` for the source and for the account from
+    /// the source; access tokens, whose secrets cannot be guessed, are not limited.
     pub async fn login(&self, user: &str, secret: &str, source: Option<IpAddr>) -> Result<Subject, Error> {
-        if self.limiter.is_blocked(user, source) {
-            return Err(Error::TooManyAttempts);
-        }
-        let result = self.check(user, secret).await;
-        if matches!(result, Err(Error::InvalidCredentials)) {
-            self.limiter.failed(user, source);
-        }
-        result
-    }
-
-    async fn check(&self, user: &str, secret: &str) -> Result<Subject, Error> {
         if let Some((id, secret_hash)) = access_token::parse(secret) {
             return self.login_with_token(user, &id, &secret_hash).await;
         }
+        let attempt = self.limiter.begin(user, source).ok_or(Error::TooManyAttempts)?;
+        match self.check_password(user, secret).await {
+            Ok(subject) => {
+                attempt.succeeded();
+                Ok(subject)
+            }
+            Err(Error::InvalidCredentials) => {
+                attempt.failed();
+                Err(Error::InvalidCredentials)
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    async fn check_password(&self, user: &str, secret: &str) -> Result<Subject, Error> {
         let key: [u8; 32] = Sha256::new().chain_update(user.as_bytes()).chain_update([0]).chain_update(secret.as_bytes()).finalize().into();
-        let cached = {
-            let cache = self.verified.lock().unwrap_or_else(|p| p.into_inner());
-            cache.get(&key).is_some_and(|(u, at)| u == user && at.elapsed() < CACHE_TTL)
-        };
-        if !cached {
-            let (name, secret) = (user.to_owned(), secret.to_owned());
-            let account = self.meta.read(move |r| r.account(&name)).await?;
+        let name = user.to_owned();
+        let account = self.meta.read(move |r| r.account(&name)).await?;
+        let epoch = account.as_ref().map_or(0, |a| a.credential_epoch);
+        let usable = account.as_ref().is_some_and(|a| a.kind == AccountKind::User && a.active);
+        if !(usable && self.logins.remembers(&key, user, epoch)) {
             match &self.directory {
                 Some(directory) if account.as_ref().is_none_or(|a| a.ldap_dn.is_some()) => {
                     self.check_directory(directory, user, secret, account).await?;
                 }
                 _ => {
-                    let hash = account.filter(|a| a.kind == AccountKind::User && a.active).and_then(|a| a.password_hash);
-                    if !password::verify(secret, hash).await {
+                    let hash = account.filter(|_| usable).and_then(|a| a.password_hash);
+                    if !self.passwords.verify(secret, hash).await? {
                         return Err(Error::InvalidCredentials);
                     }
                 }
             }
-            let mut cache = self.verified.lock().unwrap_or_else(|p| p.into_inner());
-            cache.retain(|_, (_, at)| at.elapsed() < CACHE_TTL);
-            cache.insert(key, (user.to_owned(), Instant::now()));
         }
-        self.subject(user, None).await?.ok_or(Error::InvalidCredentials)
+        let subject = self.user_subject(user, Credential::Password).await?.ok_or(Error::InvalidCredentials)?;
+        // A password changed between the check and now: the checked one is no longer it.
+        if subject.user.as_ref().is_none_or(|u| u.epoch != epoch) {
+            return Err(Error::InvalidCredentials);
+        }
+        self.logins.remember(key, user, epoch);
+        Ok(subject)
     }
 
     /// Binds to the directory as `user`; on the first success creates their account.
-    async fn check_directory(&self, directory: &Directory, user: &str, secret: String, account: Option<Account>) -> Result<(), Error> {
-        if secret.len() > password::MAX_PASSWORD_LEN {
+    async fn check_directory(&self, directory: &Directory, user: &str, secret: &str, account: Option<Account>) -> Result<(), Error> {
+        if secret.len() > crate::password::MAX_PASSWORD_LEN {
             return Err(Error::InvalidCredentials);
         }
-        let Some(found) = directory.authenticate(user, &secret).await? else { return Err(Error::InvalidCredentials) };
+        let Some(found) = directory.authenticate(user, secret).await? else { return Err(Error::InvalidCredentials) };
         // Account names are lower case; the directory matched `user` case-insensitively.
         if found.login != user {
             return Err(Error::InvalidCredentials);
@@ -167,7 +229,11 @@ impl Auth {
             Some(a) if !a.active => Err(Error::InvalidCredentials),
             Some(_) => Ok(()),
             None => {
-                let create = CreateAccount { name: user.to_owned(), account: sync::from_directory(&found, now()) };
+                if let Err(e) = berth_core::check_account_name(user) {
+                    tracing::warn!(user, error = %e, "a directory user cannot have an account of this name");
+                    return Err(Error::InvalidCredentials);
+                }
+                let create = CreateAccount { name: user.to_owned(), account: sync::from_directory(&found, now()), adopt_repositories: false };
                 // A concurrent first login may have created it: either way it exists now.
                 self.meta.apply(Command::CreateAccount(create)).await?;
                 tracing::info!(user, dn = %found.dn, "account created at first LDAP login");
@@ -195,47 +261,46 @@ impl Auth {
     }
 
     async fn login_with_token(&self, user: &str, id: &str, secret_hash: &str) -> Result<Subject, Error> {
-        let key = id.to_owned();
-        let token = self.meta.read(move |r| r.access_token(&key)).await?.ok_or(Error::InvalidCredentials)?;
-        let now = now();
-        if token.user != user || !access_token::same_hash(&token.secret_sha256, secret_hash) || token.expires_at.is_some_and(|e| e <= now) {
+        let token = self.live_token(id, user).await?.ok_or(Error::InvalidCredentials)?;
+        if !access_token::same_hash(&token.secret_sha256, secret_hash) {
             return Err(Error::InvalidCredentials);
         }
+        let now = now();
         if token.last_used.is_none_or(|t| now.saturating_sub(t) >= TOUCH_EVERY_SECS) {
             self.meta.apply(Command::TouchAccessToken(TouchAccessToken { id: id.to_owned(), at: now })).await?;
         }
-        let restriction = Restriction {
-            repositories: token.repositories,
-            actions: token.actions.iter().filter_map(|a| Action::from_scope_word(a)).collect(),
-        };
-        let restriction = (!restriction.repositories.is_empty() || !restriction.actions.is_empty()).then_some(restriction);
-        self.subject(user, restriction).await?.ok_or(Error::InvalidCredentials)
+        let credential = Credential::AccessToken { id: id.to_owned(), restriction: restriction_of(&token) };
+        self.user_subject(user, credential).await?.ok_or(Error::InvalidCredentials)
     }
 
-    /// The subject for an active user, with their teams.
-    pub async fn subject(&self, user: &str, restriction: Option<Restriction>) -> Result<Option<Subject>, Error> {
+    /// The access token `id` of `user`, if it exists and has not expired.
+    async fn live_token(&self, id: &str, user: &str) -> Result<Option<AccessToken>, Error> {
+        let key = id.to_owned();
+        let token = self.meta.read(move |r| r.access_token(&key)).await?;
+        let now = now();
+        Ok(token.filter(|t| t.user == user && t.expires_at.is_none_or(|e| e > now)))
+    }
+
+    /// The subject for an active user, with their teams and credential epoch.
+    pub(crate) async fn user_subject(&self, user: &str, credential: Credential) -> Result<Option<Subject>, Error> {
         let name = user.to_owned();
         let found = self
             .meta
             .read(move |r| {
                 let Some(account) = r.account(&name)?.filter(|a| a.kind == AccountKind::User && a.active) else { return Ok(None) };
-                Ok(Some((account.admin, r.memberships(&name)?)))
+                Ok(Some((account.admin, account.credential_epoch, r.memberships(&name)?)))
             })
             .await?;
-        Ok(found.map(|(admin, teams)| Subject::User { name: user.to_owned(), admin, teams, restriction }))
+        Ok(found.map(|(admin, epoch, teams)| Subject { user: Some(User { name: user.to_owned(), admin, teams, epoch }), credential }))
     }
 
     /// The policy's facts about `repository`, from a read snapshot.
     pub fn facts(reader: &Reader, repository: &str) -> Result<RepositoryFacts, berth_meta::Error> {
         let namespace = repository.split('/').next().unwrap_or(repository).to_owned();
         let public = reader.repository(repository)?.is_some_and(|r| r.public);
-        let mut grants = Vec::new();
-        for (org, team, level) in reader.repository_grants(repository)?.into_iter().chain(reader.namespace_grants(&namespace)?) {
-            if let Some(level) = Level::from_u8(level) {
-                grants.push((org, team, level));
-            }
-        }
-        let anonymous_pulls = reader.setting(ANONYMOUS_PULLS)?.and_then(|v| v.as_bool()).unwrap_or(true);
+        let grants = reader.repository_grants(repository)?.into_iter().chain(reader.namespace_grants(&namespace)?).collect();
+        // A setting that cannot be read turns the protection on: no anonymous pulls.
+        let anonymous_pulls = reader.setting(ANONYMOUS_PULLS)?.map_or(Some(true), |v| v.as_bool()).unwrap_or(false);
         Ok(RepositoryFacts { name: repository.to_owned(), namespace, public, grants, anonymous_pulls })
     }
 
@@ -246,78 +311,99 @@ impl Auth {
         Ok(wanted.iter().copied().filter(|a| crate::policy::may(subject, *a, &facts)).collect())
     }
 
-    /// Issues an access token for `subject` granting `access`.
-    pub fn issue(&self, subject: &Subject, access: Vec<Access>) -> Result<(String, u64), Error> {
+    /// Whether `subject` may perform `action` on `repository`.
+    pub async fn may(&self, subject: &Subject, repository: &str, action: Action) -> Result<bool, Error> {
+        Ok(!self.allowed(subject, repository, &[action]).await?.is_empty())
+    }
+
+    fn claims(&self, subject: &Subject, access: Vec<Access>, ttl: u64, typ: Option<&str>) -> Claims {
         let now = now();
-        let claims = Claims {
+        let tid = match &subject.credential {
+            Credential::AccessToken { id, .. } => Some(id.clone()),
+            _ => None,
+        };
+        Claims {
             iss: crate::jwt::ISSUER.into(),
             sub: subject.name().unwrap_or_default().to_owned(),
             aud: self.service.clone(),
-            exp: now + crate::jwt::ACCESS_TTL_SECS,
+            exp: now + ttl,
             nbf: now.saturating_sub(1),
             iat: now,
             jti: access_token::generate().id,
             access,
-            typ: None,
-        };
-        Ok((self.keys.sign(&claims)?, crate::jwt::ACCESS_TTL_SECS))
+            typ: typ.map(str::to_owned),
+            epoch: subject.user.as_ref().map(|u| u.epoch),
+            tid,
+        }
     }
 
-    /// Issues a refresh token (a `docker login` identity token) for `user`.
-    pub fn issue_refresh(&self, user: &str) -> Result<String, Error> {
-        let now = now();
-        let claims = Claims {
-            iss: crate::jwt::ISSUER.into(),
-            sub: user.to_owned(),
-            aud: self.service.clone(),
-            exp: now + crate::jwt::REFRESH_TTL_SECS,
-            nbf: now.saturating_sub(1),
-            iat: now,
-            jti: access_token::generate().id,
-            access: Vec::new(),
-            typ: Some("refresh".into()),
-        };
-        self.keys.sign(&claims)
+    /// Issues a bearer token for `subject` granting `access` (already narrowed by the
+    /// policy): it names the credential it comes from, and dies with it.
+    pub fn issue(&self, subject: &Subject, access: Vec<Access>) -> Result<(String, u64), Error> {
+        let ttl = crate::jwt::ACCESS_TTL_SECS;
+        Ok((self.keys.sign(&self.claims(subject, access, ttl, None))?, ttl))
     }
 
-    /// Verifies an access token (not a refresh token).
-    pub fn verify_access(&self, token: &str) -> Result<Claims, Error> {
+    /// Issues a refresh token for a user who logged in with a password or an access
+    /// token: it carries that credential's limits and dies with it.
+    pub fn issue_refresh(&self, subject: &Subject) -> Result<String, Error> {
+        if !matches!(subject.credential, Credential::Password | Credential::AccessToken { .. }) || subject.user.is_none() {
+            return Err(Error::InvalidCredentials);
+        }
+        self.keys.sign(&self.claims(subject, Vec::new(), crate::jwt::REFRESH_TTL_SECS, Some("refresh")))
+    }
+
+    fn verified(&self, token: &str) -> Result<Claims, Error> {
         let now = now();
-        {
-            let cache = self.verified_tokens.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(claims) = cache.get(token).filter(|c| c.exp > now) {
-                return Ok(claims.clone());
-            }
+        if let Some(claims) = self.signatures.get(token, now) {
+            return Ok(claims);
         }
         let claims = self.keys.verify(token, &self.service)?;
-        if claims.typ.is_some() {
-            return Err(Error::InvalidToken("a refresh token is not an access token".into()));
-        }
-        let mut cache = self.verified_tokens.lock().unwrap_or_else(|p| p.into_inner());
-        if cache.len() >= MAX_VERIFIED_TOKENS {
-            cache.retain(|_, c| c.exp > now);
-            if cache.len() >= MAX_VERIFIED_TOKENS {
-                cache.clear();
-            }
-        }
-        cache.insert(token.into(), claims.clone());
+        self.signatures.remember(token, &claims, now);
         Ok(claims)
     }
 
-    /// Verifies a refresh token; the user it was issued to.
-    pub async fn verify_refresh(&self, token: &str) -> Result<Subject, Error> {
-        let claims = self.keys.verify(token, &self.service)?;
-        if claims.typ.as_deref() != Some("refresh") {
-            return Err(Error::InvalidToken("not a refresh token".into()));
+    /// The subject a bearer token acts as: its user as they are now (active, same
+    /// credential epoch, the access token it came from still valid), limited to the
+    /// access it lists.
+    pub async fn bearer(&self, token: &str) -> Result<Subject, Error> {
+        let claims = self.verified(token)?;
+        if claims.typ.is_some() {
+            return Err(Error::InvalidToken("a refresh token is not an access token".into()));
         }
-        self.subject(&claims.sub, None).await?.ok_or(Error::InvalidCredentials)
+        let credential = Credential::Bearer(claims.access.clone());
+        if claims.sub.is_empty() {
+            return Ok(Subject { user: None, credential });
+        }
+        self.derived(&claims, |_| credential).await
     }
 
-    /// Whether a token's claims grant `action` on `repository` (named bare, or
-    /// host-qualified as the trust client names it).
-    pub fn grants(claims: &Claims, repository: &str, action: Action) -> bool {
-        claims.access.iter().any(|a| {
-            a.kind == "repository" && berth_core::split_host(&a.name).1 == repository && a.actions.iter().any(|w| w == "*" || w == action.scope_word())
+    /// The subject a refresh token stands for: the credential it was obtained with, as
+    /// that credential is now.
+    pub async fn refresh(&self, token: &str) -> Result<Subject, Error> {
+        let claims = self.keys.verify(token, &self.service)?;
+        if claims.typ.as_deref() != Some("refresh") || claims.sub.is_empty() {
+            return Err(Error::InvalidToken("not a refresh token".into()));
+        }
+        let tid = claims.tid.clone();
+        self.derived(&claims, move |token| match (tid, token) {
+            (Some(id), Some(token)) => Credential::AccessToken { id, restriction: restriction_of(token) },
+            _ => Credential::Password,
         })
+        .await
+    }
+
+    /// Checks that what a token was derived from still holds, then builds its subject.
+    async fn derived(&self, claims: &Claims, credential: impl FnOnce(Option<&AccessToken>) -> Credential) -> Result<Subject, Error> {
+        let gone = || Error::InvalidToken("the credential this token was obtained with has changed".into());
+        let token = match &claims.tid {
+            Some(id) => Some(self.live_token(id, &claims.sub).await?.ok_or_else(gone)?),
+            None => None,
+        };
+        let subject = self.user_subject(&claims.sub, credential(token.as_ref())).await?.ok_or_else(gone)?;
+        if subject.user.as_ref().map(|u| u.epoch) != claims.epoch {
+            return Err(gone());
+        }
+        Ok(subject)
     }
 }

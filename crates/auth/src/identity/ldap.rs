@@ -30,7 +30,7 @@ pub struct LdapOptions {
     /// The service account that searches (empty for an anonymous bind).
     pub bind_dn: String,
     /// Its password.
-    pub bind_password: String,
+    pub bind_password: berth_core::Secret,
     /// Where user entries live.
     pub user_base_dn: String,
     /// Which entries under it are users, e.g. `(objectClass=person)`.
@@ -119,7 +119,7 @@ impl Directory {
         }
         let (conn, mut ldap) = LdapConnAsync::with_settings(settings, &o.url).await?;
         ldap3::drive!(conn);
-        ldap.with_timeout(o.timeout).simple_bind(&o.bind_dn, &o.bind_password).await?.success()?;
+        ldap.with_timeout(o.timeout).simple_bind(&o.bind_dn, o.bind_password.expose()).await?.success()?;
         Ok(ldap)
     }
 

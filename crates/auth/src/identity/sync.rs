@@ -50,9 +50,6 @@ pub struct SyncReport {
     pub problems: Vec<String>,
 }
 
-fn valid_account_name(name: &str) -> bool {
-    !name.contains('/') && name.parse::<berth_core::RepositoryName>().is_ok()
-}
 
 /// One run against `directory`, dated `now`.
 pub async fn run(meta: &Meta, directory: &Directory, now: u64) -> Result<SyncReport, Error> {
@@ -71,8 +68,8 @@ pub async fn run(meta: &Meta, directory: &Directory, now: u64) -> Result<SyncRep
     // are matched against these.
     let mut linked: HashMap<String, String> = HashMap::new();
     for user in &users {
-        if !valid_account_name(&user.login) {
-            report.problems.push(format!("{}: {:?} is not a valid account name", user.dn, user.login));
+        if let Err(e) = berth_core::check_account_name(&user.login) {
+            report.problems.push(format!("{}: {:?} is not a valid account name: {e}", user.dn, user.login));
             continue;
         }
         if !seen.insert(user.login.clone()) {
@@ -83,7 +80,7 @@ pub async fn run(meta: &Meta, directory: &Directory, now: u64) -> Result<SyncRep
             None => {
                 linked.insert(normalize_dn(&user.dn), user.login.clone());
                 report.users_created += 1;
-                Command::CreateAccount(CreateAccount { name: user.login.clone(), account: from_directory(user, now) })
+                Command::CreateAccount(CreateAccount { name: user.login.clone(), account: from_directory(user, now), adopt_repositories: false })
             }
             Some(account) if account.ldap_dn.is_none() => {
                 report.problems.push(format!("{}: the local account {:?} has this name; left alone", user.dn, user.login));
@@ -162,5 +159,6 @@ pub fn from_directory(user: &super::DirectoryUser, now: u64) -> Account {
         admin: false,
         ldap_dn: Some(user.dn.clone()),
         created_at: now,
+        credential_epoch: 0,
     }
 }
