@@ -51,6 +51,9 @@ plain_pid=$peer_pid plain_url=$peer_url
 start_peer "$(free_port)" bench "$BENCH_PASSWORD"
 auth_pid=$peer_pid auth_url=$peer_url
 
+# Repositories live in a user's or an organization's namespace: the workload's is `bench`.
+curl -sf -u "admin:$BENCH_PASSWORD" -X POST -H 'Content-Type: application/json' \
+    -d '{"name":"bench","isOrg":true}' "$berth/api/v0/accounts" >/dev/null
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 common=(--name Berth --compare-name Distribution --url "$berth" --user admin --server-pid "$berth_pid")
 

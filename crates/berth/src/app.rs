@@ -1,23 +1,27 @@
-//! The only wiring: builds storage, metadata and the registry once from the
+//! The only wiring: builds storage, metadata and the services once from the
 //! configuration, and hands each its own small options.
 //!
-//! Data directory layout:
+//! Data directory layout (0700, every file 0600; see `data_dir.rs`):
 //! ```text
-//! <data>/storage/   blob store root (see berth-storage's layout.rs)
-//! <data>/meta.redb  the metadata database
-//! <data>/tls/       generated CA (ca.crt) and server certificate
+//! <data>/storage/     blob store root (see berth-storage's layout.rs)
+//! <data>/meta.redb    the metadata database
+//! <data>/master.key   the key sealing the secrets kept in the metadata (unless BERTH_MASTER_KEY)
+//! <data>/tls/         generated CA (ca.crt) and server certificate
 //! ```
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use berth_auth::Auth;
 use berth_auth::identity::Directory;
+use berth_auth::{Auth, AuthOptions, PasswordOptions};
 use berth_meta::Meta;
+use berth_meta::seal::MasterKey;
 use berth_registry::{Limits, Registry};
 use berth_storage::{FsStore, Storage};
+use berth_trust::TrustOptions;
 
-use crate::config::Config;
+use crate::config::{Config, ExternalUrl};
 use crate::http::metrics::Metrics;
 use crate::serve::ConnStats;
 
@@ -33,18 +37,52 @@ pub struct App {
     pub metrics: Metrics,
     /// Connection and request counters (for `/nginx_status`).
     pub conns: Arc<ConnStats>,
+    /// Where clients reach the registry, when configured (token challenges point there).
+    pub external_url: Option<ExternalUrl>,
+    /// A request body sending nothing for this long is cut.
+    pub body_idle_timeout: std::time::Duration,
 }
 
 /// Shared application state.
 pub type AppState = Arc<App>;
 
+/// The hosts a GUN may start with: the external URL's (with and without the default
+/// port), or else the loopback names of every listener, so that a registry reached by
+/// another name is told to set `external_url` rather than taking trust data for a name
+/// that is not its own.
+fn trust_hosts(external_url: Option<&ExternalUrl>, listeners: &[SocketAddr]) -> Vec<String> {
+    if let Some(url) = external_url {
+        let default_port = if url.scheme == "https" { ":443" } else { ":80" };
+        let mut hosts = vec![url.authority.clone()];
+        match url.authority.strip_suffix(default_port) {
+            Some(bare) => hosts.push(bare.to_owned()),
+            None if !url.authority.ends_with(']') && !url.authority.contains(':') => hosts.push(format!("{}{default_port}", url.authority)),
+            None => {}
+        }
+        return hosts;
+    }
+    let mut hosts = Vec::new();
+    for port in listeners.iter().map(SocketAddr::port) {
+        for name in ["localhost", "127.0.0.1", "[::1]"] {
+            hosts.push(format!("{name}:{port}"));
+            if port == 443 {
+                hosts.push(name.to_owned());
+            }
+        }
+    }
+    hosts
+}
+
 impl App {
-    /// Opens storage and metadata under the configured data directory, and on first
-    /// start creates the `admin` account (password from `BERTH_ADMIN_PASSWORD`, or
-    /// generated and returned to be shown once).
-    pub async fn build(config: &Config) -> anyhow::Result<(App, Option<String>)> {
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    /// Opens storage and metadata under the configured data directory (created private),
+    /// and on first start creates the `admin` account (password from
+    /// `BERTH_ADMIN_PASSWORD`, or generated and returned to be shown once). `listeners`
+    /// are the bound addresses, whose ports name the registry when no external URL is set.
+    pub async fn build(config: &Config, listeners: &[SocketAddr]) -> anyhow::Result<(App, Option<String>)> {
+        crate::data_dir::prepare(&config.data_dir)?;
+        let master = MasterKey::load_or_create(&config.data_dir.join("master.key"), config.master_key.as_ref().map(|k| k.expose()))
+            .context("loading the master key")?;
+        let master = Arc::new(master);
         let storage = FsStore::open(config.data_dir.join("storage"), config.max_upload_size)
             .with_context(|| format!("opening blob storage in {}", config.data_dir.display()))?;
         let meta = Meta::open(&config.data_dir.join("meta.redb"))
@@ -60,16 +98,39 @@ impl App {
                 Some(Directory::new(options).context("setting up the LDAP directory")?)
             }
         };
-        let (auth, bootstrap) = Auth::start(meta.clone(), &config.token_service, config.admin_password.clone(), directory)
-            .await
-            .context("setting up authentication")?;
+        let auth_options = AuthOptions {
+            service: config.token_service.clone(),
+            passwords: PasswordOptions { min_length: config.min_password_length, ..PasswordOptions::default() },
+        };
+        let admin_password = config.admin_password.as_ref().map(|p| p.expose().to_owned());
+        let (auth, bootstrap) =
+            Auth::start(meta.clone(), &master, auth_options, admin_password, directory).await.context("setting up authentication")?;
+        let trust_options = TrustOptions { hosts: trust_hosts(config.external_url.as_ref(), listeners) };
+        let trust = berth_trust::Trust::start(meta.clone(), master, trust_options).await.context("setting up content trust")?;
         let app = App {
-            registry: Registry::new(Storage::Fs(storage), meta.clone(), limits),
+            registry: Registry::new(Storage::Fs(storage), meta, limits),
             auth,
-            trust: berth_trust::Trust::new(meta),
+            trust,
             metrics: Metrics::new(),
             conns: Arc::new(ConnStats::default()),
+            external_url: config.external_url.clone(),
+            body_idle_timeout: config.body_idle_timeout,
         };
         Ok((app, bootstrap.generated_admin_password))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gun_hosts() {
+        let url = |text: &str| ExternalUrl::parse(text).unwrap();
+        assert_eq!(trust_hosts(Some(&url("https://reg.example.com")), &[]), ["reg.example.com", "reg.example.com:443"]);
+        assert_eq!(trust_hosts(Some(&url("https://reg.example.com:443")), &[]), ["reg.example.com:443", "reg.example.com"]);
+        assert_eq!(trust_hosts(Some(&url("https://reg.example.com:5443")), &[]), ["reg.example.com:5443"]);
+        let loopback = trust_hosts(None, &["0.0.0.0:5443".parse().unwrap()]);
+        assert_eq!(loopback, ["localhost:5443", "127.0.0.1:5443", "[::1]:5443"]);
     }
 }

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use berth_core::Secret;
 use serde::Deserialize;
 
 /// The configuration file as written. Every field is optional; defaults fill the gaps.
@@ -18,6 +19,10 @@ pub struct FileConfig {
     pub https_listen: Option<SocketAddr>,
     /// Optional plain-HTTP listen address.
     pub http_listen: Option<SocketAddr>,
+    /// The URL clients reach the registry at (`https://registry.example.com`), as DTR's
+    /// `--dtr-external-url`: token challenges point there, and trust data is accepted only
+    /// for GUNs naming its host.
+    pub external_url: Option<String>,
     /// Your own certificate and key instead of the generated ones.
     #[serde(default)]
     pub tls: TlsFileConfig,
@@ -46,7 +51,7 @@ pub struct LdapFileConfig {
     pub bind_dn: String,
     /// Its password (or `BERTH_LDAP_BIND_PASSWORD`).
     #[serde(default)]
-    pub bind_password: String,
+    pub bind_password: Secret,
     /// Where user entries are searched.
     pub user_base_dn: String,
     /// Which entries are users (default `(objectClass=person)`).
@@ -87,6 +92,12 @@ pub struct LimitsFileConfig {
     pub upload_idle_expiry_secs: Option<u64>,
     /// Largest request header block, bytes (default 64 KiB).
     pub max_header_size: Option<usize>,
+    /// A request body that sends nothing for this long is cut, seconds (default 60).
+    pub body_idle_timeout_secs: Option<u64>,
+    /// Connections served at once; further ones are answered 503 (default 4096).
+    pub max_connections: Option<usize>,
+    /// The fewest characters a new password may have (default 8).
+    pub min_password_length: Option<usize>,
 }
 
 /// The effective configuration.
@@ -98,6 +109,8 @@ pub struct Config {
     pub https_listen: SocketAddr,
     /// Plain-HTTP listen address, if any.
     pub http_listen: Option<SocketAddr>,
+    /// The URL clients reach the registry at, if configured.
+    pub external_url: Option<ExternalUrl>,
     /// Configured certificate and key, or `None` to generate them.
     pub tls_files: Option<(PathBuf, PathBuf)>,
     /// Largest manifest.
@@ -108,14 +121,50 @@ pub struct Config {
     pub upload_idle_expiry: Duration,
     /// Largest request header block.
     pub max_header_size: usize,
+    /// Time a request body may send nothing before it is cut.
+    pub body_idle_timeout: Duration,
+    /// Connections served at once.
+    pub max_connections: usize,
+    /// The fewest characters of a new password.
+    pub min_password_length: usize,
     /// Whether logs are JSON.
     pub json_logs: bool,
     /// The `admin` password for the first start (from `BERTH_ADMIN_PASSWORD` only).
-    pub admin_password: Option<String>,
+    pub admin_password: Option<Secret>,
+    /// The master key sealing secrets in the metadata (from `BERTH_MASTER_KEY` only;
+    /// otherwise `<data>/master.key`).
+    pub master_key: Option<Secret>,
     /// The service name in token challenges and tokens.
     pub token_service: String,
     /// The LDAP directory, if configured.
     pub ldap: Option<LdapConfig>,
+}
+
+/// Where clients reach the registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalUrl {
+    /// `https` or `http`.
+    pub scheme: String,
+    /// `host[:port]`, as clients write it in image references.
+    pub authority: String,
+}
+
+impl ExternalUrl {
+    /// Parses `https://host[:port]` (a trailing `/` allowed, nothing else after the host).
+    pub fn parse(text: &str) -> Result<ExternalUrl, ConfigError> {
+        let invalid = || ConfigError::Invalid(format!("external_url {text:?}: use https://host or https://host:port"));
+        let (scheme, rest) = text.split_once("://").ok_or_else(invalid)?;
+        let authority = rest.strip_suffix('/').unwrap_or(rest);
+        if !(scheme == "https" || scheme == "http") || !berth_core::host::valid_authority(authority) {
+            return Err(invalid());
+        }
+        Ok(ExternalUrl { scheme: scheme.to_owned(), authority: authority.to_ascii_lowercase() })
+    }
+
+    /// The URL, without a trailing `/`.
+    pub fn url(&self) -> String {
+        format!("{}://{}", self.scheme, self.authority)
+    }
 }
 
 /// The effective `[ldap]` settings.
@@ -171,6 +220,10 @@ impl FileConfig {
         self.limits.max_upload_size = other.limits.max_upload_size.or(self.limits.max_upload_size);
         self.limits.upload_idle_expiry_secs = other.limits.upload_idle_expiry_secs.or(self.limits.upload_idle_expiry_secs);
         self.limits.max_header_size = other.limits.max_header_size.or(self.limits.max_header_size);
+        self.limits.body_idle_timeout_secs = other.limits.body_idle_timeout_secs.or(self.limits.body_idle_timeout_secs);
+        self.limits.max_connections = other.limits.max_connections.or(self.limits.max_connections);
+        self.limits.min_password_length = other.limits.min_password_length.or(self.limits.min_password_length);
+        self.external_url = other.external_url.or(self.external_url);
         self.log_format = other.log_format.or(self.log_format);
         self.ldap = other.ldap.or(self.ldap);
         self
@@ -193,17 +246,32 @@ impl FileConfig {
             return Err(ConfigError::Invalid("limits.max_manifest_size must be positive".into()));
         }
         let ldap = self.ldap.map(LdapFileConfig::resolve).transpose()?;
+        let positive = |value: Option<u64>, default: u64, name: &str| match value {
+            Some(0) => Err(ConfigError::Invalid(format!("limits.{name} must be positive"))),
+            other => Ok(other.unwrap_or(default)),
+        };
+        let body_idle_timeout = Duration::from_secs(positive(self.limits.body_idle_timeout_secs, 60, "body_idle_timeout_secs")?);
+        let max_connections = positive(self.limits.max_connections.map(|n| n as u64), 4096, "max_connections")? as usize;
+        let min_password_length = self.limits.min_password_length.unwrap_or(8);
+        if min_password_length < 8 {
+            return Err(ConfigError::Invalid("limits.min_password_length must be at least 8 (NIST SP 800-63B)".into()));
+        }
         Ok(Config {
             data_dir: self.data_dir.unwrap_or_else(|| PathBuf::from("./berth-data")),
             https_listen: self.https_listen.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 5443))),
             http_listen: self.http_listen,
+            external_url: self.external_url.as_deref().map(ExternalUrl::parse).transpose()?,
             tls_files,
             max_manifest_size,
             max_upload_size: self.limits.max_upload_size.unwrap_or(1 << 40),
             upload_idle_expiry: Duration::from_secs(self.limits.upload_idle_expiry_secs.unwrap_or(24 * 3600)),
             max_header_size: self.limits.max_header_size.unwrap_or(64 << 10),
+            body_idle_timeout,
+            max_connections,
+            min_password_length,
             json_logs,
             admin_password: None,
+            master_key: None,
             token_service: "berth".into(),
             ldap,
         })
@@ -289,5 +357,29 @@ mod tests {
             assert!(matches!(file.resolve(), Err(ConfigError::Invalid(_))), "{bad}");
         }
         assert!(toml::from_str::<FileConfig>("[ldap]\nurl = \"ldap://dir\"\nuser_base_dn = \"dc=x\"\nbogus = 1").is_err());
+    }
+
+    #[test]
+    fn secrets_are_never_printed() {
+        let file: FileConfig = toml::from_str("[ldap]\nurl = \"ldap://dir\"\nuser_base_dn = \"dc=x\"\nbind_password = \"s3cret-bind\"\n").unwrap();
+        let mut config = file.resolve().unwrap();
+        config.admin_password = Some(Secret::new("s3cret-admin"));
+        config.master_key = Some(Secret::new("s3cret-master"));
+        let shown = format!("{config:?} {config:#?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert_eq!(config.ldap.unwrap().options.bind_password.expose(), "s3cret-bind");
+    }
+
+    #[test]
+    fn external_url_and_limits() {
+        let file: FileConfig = toml::from_str("external_url = \"https://Registry.Example.com:5443/\"\n[limits]\nbody_idle_timeout_secs = 5").unwrap();
+        let config = file.resolve().unwrap();
+        assert_eq!(config.external_url.unwrap().url(), "https://registry.example.com:5443");
+        assert_eq!(config.body_idle_timeout, Duration::from_secs(5));
+        assert_eq!(config.min_password_length, 8);
+        for bad in ["external_url = \"ftp://x\"", "external_url = \"https://x/path\"", "external_url = \"https://a\\\"b\"", "[limits]\nmin_password_length = 4", "[limits]\nmax_connections = 0"] {
+            let file: FileConfig = toml::from_str(bad).unwrap();
+            assert!(matches!(file.resolve(), Err(ConfigError::Invalid(_))), "{bad}");
+        }
     }
 }

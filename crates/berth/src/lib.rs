@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`cli`]: the `berth` command line.
 //! - [`config`]: file, environment and flags into one [`config::Config`].
+//! - [`data_dir`]: the private data directory (umask, modes).
 //! - [`tls`]: the generated CA and server certificate, and the rustls configuration.
 //! - [`app`]: builds every service once from the configuration (the only wiring).
 //! - [`serve`]: the accept loops (HTTPS and HTTP), connection accounting, graceful shutdown.
@@ -11,6 +12,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod data_dir;
 pub mod http;
 pub mod serve;
 pub mod tls;

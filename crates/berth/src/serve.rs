@@ -1,7 +1,8 @@
 //! The accept loops: HTTPS (rustls) and optional plain HTTP, both serving the same
 //! router over HTTP/1.1 and HTTP/2. Counts connections the way nginx's stub status does,
-//! and shuts down gracefully: on the signal, listeners close, in-flight requests finish
-//! (bounded by a grace period), and upload sessions stay on disk to be resumed.
+//! caps them (past the cap, a connection gets one `503` and is closed), and shuts down
+//! gracefully: on the signal, listeners close, in-flight requests finish (bounded by a
+//! grace period), and upload sessions stay on disk to be resumed.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -21,6 +22,10 @@ use tower::Layer as _;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connections over the cap being told so at once; past these, they are just closed.
+const REFUSALS: usize = 64;
+/// How long a refused connection may take to hear its `503`.
+const REFUSAL_TIME: Duration = Duration::from_secs(5);
 
 /// Connection and request counters, as nginx's stub status reports them.
 #[derive(Debug, Default)]
@@ -70,18 +75,59 @@ pub struct Listener {
     pub router: Router,
 }
 
+/// How many connections are served at once, and the largest request head.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// Connections served at once.
+    pub max_connections: usize,
+    /// The largest request header block.
+    pub max_header_size: usize,
+}
+
+/// The one answer a connection over the cap gets.
+fn too_many_connections() -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let body = r#"{"errors":[{"code":"TOOMANYREQUESTS","message":"the registry is serving as many connections as it is configured to; try again shortly","detail":null}]}"#;
+    let headers = [(axum::http::header::CONTENT_TYPE, "application/json"), (axum::http::header::RETRY_AFTER, "1"), (axum::http::header::CONNECTION, "close")];
+    (axum::http::StatusCode::SERVICE_UNAVAILABLE, headers, body).into_response()
+}
+
+async fn answer_too_many<B>(_: axum::http::Request<B>) -> Result<axum::response::Response, std::convert::Infallible> {
+    Ok(too_many_connections())
+}
+
+/// Answers `503` on a connection over the cap (after the TLS handshake, for HTTPS), then closes it.
+async fn refuse(socket: tokio::net::TcpStream, tls: Option<TlsAcceptor>) {
+    let service = TowerToHyperService::new(tower::service_fn(answer_too_many));
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().keep_alive(false).timer(TokioTimer::new()).header_read_timeout(REFUSAL_TIME);
+    let _ = tokio::time::timeout(REFUSAL_TIME, async {
+        match tls {
+            Some(acceptor) => {
+                if let Ok(stream) = acceptor.accept(socket).await {
+                    let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+                }
+            }
+            None => {
+                let _ = builder.serve_connection(TokioIo::new(socket), service).await;
+            }
+        }
+    })
+    .await;
+}
+
 /// Serves every listener until `shutdown` completes, then drains.
-pub async fn serve(
-    stats: Arc<ConnStats>,
-    listeners: Vec<Listener>,
-    max_header_size: usize,
-    shutdown: impl Future<Output = ()>,
-) {
+pub async fn serve(stats: Arc<ConnStats>, listeners: Vec<Listener>, limits: ConnectionLimits, shutdown: impl Future<Output = ()>) {
     let graceful = Arc::new(GracefulShutdown::new());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let refusals = Arc::new(tokio::sync::Semaphore::new(REFUSALS));
+    let max_header_size = limits.max_header_size;
     let mut loops = Vec::new();
     for listener in listeners {
         let (router, stats, graceful, mut stop) = (listener.router.clone(), stats.clone(), graceful.clone(), stop_rx.clone());
+        let (permits, refusals) = (permits.clone(), refusals.clone());
+        let local = listener.tcp.local_addr().ok();
         loops.push(tokio::spawn(async move {
             loop {
                 let accepted = tokio::select! {
@@ -99,13 +145,26 @@ pub async fn serve(
                 };
                 let _ = socket.set_nodelay(true);
                 stats.accepts.fetch_add(1, Ordering::Relaxed);
+                let Ok(permit) = permits.clone().try_acquire_owned() else {
+                    if let Ok(refusal) = refusals.clone().try_acquire_owned() {
+                        let tls = listener.tls.clone();
+                        tokio::spawn(async move {
+                            refuse(socket, tls).await;
+                            drop(refusal);
+                        });
+                    }
+                    tracing::warn!(peer = %peer, "connection refused: max_connections reached");
+                    continue;
+                };
                 let (router, stats, watcher, tls) = (router.clone(), stats.clone(), graceful.watcher(), listener.tls.clone());
                 tokio::spawn(async move {
+                    let _permit = permit;
                     let _active = Gauge::enter(&stats.active);
                     let mut builder = auto::Builder::new(TokioExecutor::new());
                     builder.http1().timer(TokioTimer::new()).half_close(true).header_read_timeout(HEADER_TIMEOUT).max_buf_size(max_header_size.max(8192));
                     builder.http2().timer(TokioTimer::new()).max_header_list_size(max_header_size as u32);
-                    let service = TowerToHyperService::new(axum::Extension(Peer(peer)).layer(router));
+                    let local = crate::http::auth::Local(local.unwrap_or(peer));
+                    let service = TowerToHyperService::new(axum::Extension(local).layer(axum::Extension(Peer(peer)).layer(router)));
                     let result = match tls {
                         Some(acceptor) => {
                             let handshake = {

@@ -2,11 +2,11 @@
 //! private blob cannot be read through another repository by guessing its digest.
 
 use berth_core::{ByteRange, Digest};
-use berth_meta::Command;
+use berth_meta::{Applied, Command, Rejection};
 use berth_meta::command::{LinkBlob, UnlinkBlob};
 use berth_storage::{BlobInfo, BlobReader, BlobStore};
 
-use crate::{Error, Registry, now};
+use crate::{Error, Registry, namespace_unknown, now};
 
 impl Registry {
     /// The blob's size, if `repository` links it.
@@ -27,8 +27,8 @@ impl Registry {
     pub async fn delete_blob(&self, repository: &str, digest: &Digest) -> Result<(), Error> {
         let command = Command::UnlinkBlob(UnlinkBlob { repository: repository.to_owned(), digest: digest.clone() });
         match self.meta.apply(command).await? {
-            berth_meta::Applied::Done => Ok(()),
-            berth_meta::Applied::Rejected(_) => Err(Error::BlobUnknown(digest.clone())),
+            Applied::Done => Ok(()),
+            Applied::Rejected(_) => Err(Error::BlobUnknown(digest.clone())),
         }
     }
 
@@ -50,7 +50,10 @@ impl Registry {
     pub(crate) async fn link_blob(&self, repository: &str, digest: &Digest, size: u64) -> Result<(), Error> {
         let command =
             Command::LinkBlob(LinkBlob { repository: repository.to_owned(), digest: digest.clone(), size, at: now() });
-        self.meta.apply(command).await?;
-        Ok(())
+        match self.meta.apply(command).await? {
+            Applied::Done => Ok(()),
+            Applied::Rejected(Rejection::NamespaceUnknown) => Err(namespace_unknown(repository)),
+            Applied::Rejected(other) => Err(Error::Refused(other)),
+        }
     }
 }

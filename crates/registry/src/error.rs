@@ -9,6 +9,13 @@ pub enum Error {
     /// The repository does not exist.
     #[error("repository name not known to registry")]
     NameUnknown,
+    /// The repository's namespace belongs to no user or organization, so the repository
+    /// cannot be created.
+    #[error("namespace {0} belongs to no user or organization; an administrator creates the account first")]
+    NamespaceUnknown(String),
+    /// The tag is signed in the repository's trust data.
+    #[error("tag {0} is signed in the repository's trust data; remove its signature first (docker trust revoke)")]
+    TagSigned(String),
     /// The repository does not hold this blob.
     #[error("blob unknown to registry")]
     BlobUnknown(Digest),
@@ -61,6 +68,10 @@ pub enum Error {
     /// The client's body ended early.
     #[error("request body interrupted: {0}")]
     BodyInterrupted(String),
+    /// A metadata rule refused the change in a way this operation does not expect; the
+    /// detail is for the log.
+    #[error("the change was refused: {0:?}")]
+    Refused(berth_meta::Rejection),
     /// Storage failed; the detail is for the log, not the client.
     #[error("storage failure: {0}")]
     Storage(berth_storage::Error),

@@ -69,3 +69,8 @@ impl Registry {
 pub(crate) fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
+
+/// `NamespaceUnknown` for `repository`'s namespace.
+pub(crate) fn namespace_unknown(repository: &str) -> Error {
+    Error::NamespaceUnknown(repository.split('/').next().unwrap_or(repository).to_owned())
+}

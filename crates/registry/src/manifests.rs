@@ -72,7 +72,8 @@ impl Registry {
             Applied::Done => Ok(ManifestPushed { digest, subject }),
             Applied::Rejected(Rejection::MissingReferences(missing)) => Err(Error::ManifestBlobUnknown(missing)),
             Applied::Rejected(Rejection::TagImmutable) => Err(Error::TagImmutable(tag_name)),
-            Applied::Rejected(other) => Err(Error::ManifestInvalid(format!("{other:?}"))),
+            Applied::Rejected(Rejection::NamespaceUnknown) => Err(crate::namespace_unknown(repository.as_str())),
+            Applied::Rejected(other) => Err(Error::Refused(other)),
         }
     }
 
@@ -108,6 +109,7 @@ impl Registry {
         };
         match self.meta.apply(command).await? {
             Applied::Done => Ok(()),
+            Applied::Rejected(Rejection::TagSigned(tag)) => Err(Error::TagSigned(tag)),
             Applied::Rejected(_) => Err(Error::ManifestUnknown),
         }
     }

@@ -9,8 +9,13 @@ use berth_storage::{BlobInfo, BlobStore, ByteStream, UploadId, UploadState};
 use crate::{Error, Registry, now};
 
 impl Registry {
-    /// Starts an upload session in `repository`.
+    /// Starts an upload session in `repository`. Refused at once when the repository could
+    /// never be created (its namespace is no account's), before any byte is sent.
     pub async fn start_upload(&self, repository: &str) -> Result<UploadState, Error> {
+        let repo = repository.to_owned();
+        if !self.meta.read(move |r| r.repository_may_exist(&repo)).await? {
+            return Err(crate::namespace_unknown(repository));
+        }
         Ok(self.storage.create_upload(repository, now()).await?)
     }
 

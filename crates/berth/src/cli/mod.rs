@@ -161,10 +161,11 @@ fn load(args: &ServeArgs) -> anyhow::Result<Config> {
         ..FileConfig::default()
     };
     let mut config = file.overlay(flags).resolve()?;
-    // Only from the environment: a password on the command line would show in `ps`.
-    config.admin_password = std::env::var("BERTH_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty());
+    // Only from the environment: a secret on the command line would show in `ps`.
+    config.admin_password = std::env::var("BERTH_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty()).map(berth_core::Secret::new);
+    config.master_key = std::env::var("BERTH_MASTER_KEY").ok().filter(|k| !k.is_empty()).map(berth_core::Secret::new);
     if let (Some(ldap), Ok(password)) = (config.ldap.as_mut(), std::env::var("BERTH_LDAP_BIND_PASSWORD")) {
-        ldap.options.bind_password = password;
+        ldap.options.bind_password = berth_core::Secret::new(password);
     }
     Ok(config)
 }
@@ -197,7 +198,20 @@ fn run_serve(config: Config) -> anyhow::Result<()> {
 }
 
 async fn serve_until_signal(config: Config) -> anyhow::Result<()> {
-    let (app, generated_password) = App::build(&config).await?;
+    // Before anything is created: the data directory and everything in it stay private.
+    crate::data_dir::private_umask();
+    let https = TcpListener::bind(config.https_listen)
+        .await
+        .with_context(|| format!("listening on {}", config.https_listen))?;
+    let http = match config.http_listen {
+        Some(addr) => Some(TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?),
+        None => None,
+    };
+    let mut addresses = vec![https.local_addr()?];
+    if let Some(http) = &http {
+        addresses.push(http.local_addr()?);
+    }
+    let (app, generated_password) = App::build(&config, &addresses).await?;
     let app = Arc::new(app);
     if let Some(password) = generated_password {
         println!("berth: created the administrator account: user \"admin\", password \"{password}\" (shown once; change it)");
@@ -211,9 +225,6 @@ async fn serve_until_signal(config: Config) -> anyhow::Result<()> {
         }
     };
     let tls_config = tls::server_config(&cert, &key)?;
-    let https = TcpListener::bind(config.https_listen)
-        .await
-        .with_context(|| format!("listening on {}", config.https_listen))?;
     println!("berth: listening on https://{}", https.local_addr()?);
     let router = http::router(app.clone());
     let mut listeners = vec![Listener {
@@ -221,10 +232,9 @@ async fn serve_until_signal(config: Config) -> anyhow::Result<()> {
         tls: Some(tokio_rustls::TlsAcceptor::from(tls_config)),
         router: router.clone().layer(axum::Extension(http::auth::Https(true))),
     }];
-    if let Some(addr) = config.http_listen {
-        let http = TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
-        println!("berth: listening on http://{}", http.local_addr()?);
-        listeners.push(Listener { tcp: http, tls: None, router: router.layer(axum::Extension(http::auth::Https(false))) });
+    if let Some(http_listener) = http {
+        println!("berth: listening on http://{}", http_listener.local_addr()?);
+        listeners.push(Listener { tcp: http_listener, tls: None, router: router.layer(axum::Extension(http::auth::Https(false))) });
     }
     tracing::info!(data_dir = %config.data_dir.display(), "berth is serving");
 
@@ -232,7 +242,8 @@ async fn serve_until_signal(config: Config) -> anyhow::Result<()> {
     if let Some(every) = config.ldap.as_ref().and_then(|l| l.sync_interval) {
         jobs.push(tokio::spawn(sync_directory(app.clone(), every)));
     }
-    serve::serve(app.conns.clone(), listeners, config.max_header_size, shutdown_signal()).await;
+    let limits = serve::ConnectionLimits { max_connections: config.max_connections, max_header_size: config.max_header_size };
+    serve::serve(app.conns.clone(), listeners, limits, shutdown_signal()).await;
     jobs.iter().for_each(tokio::task::JoinHandle::abort);
     tracing::info!("stopped");
     Ok(())

@@ -1,11 +1,13 @@
 //! Who is calling, and may they: `Authorization: Basic` (password or access token) and
-//! `Bearer` (a token from `/auth/token`), the `WWW-Authenticate` challenge that starts the
-//! Docker token flow, and the access each `/v2` route needs.
+//! `Bearer` (a token from `/auth/token`) into a [`Subject`], the `WWW-Authenticate`
+//! challenge that starts the Docker token flow, and the access each `/v2` route needs.
 
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, OnceLock};
+
+use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
 use base64::Engine as _;
-use berth_auth::jwt::Claims;
-use berth_auth::{Action, Auth, Subject};
+use berth_auth::{Action, Credential, Subject};
 
 use super::error::{ApiError, Code};
 use super::v2::route::{TrustEndpoint, V2Route};
@@ -16,25 +18,38 @@ use crate::serve::Peer;
 #[derive(Clone, Copy, Debug)]
 pub struct Https(pub bool);
 
-/// The caller, as far as the credentials say.
-pub enum Caller {
-    /// No credentials.
-    Anonymous,
-    /// Basic authentication, verified.
-    User(Subject),
-    /// A bearer token, verified; its claims say what it may do.
-    Token(Claims),
-}
+/// The address of the listener a connection arrived on (set per connection).
+#[derive(Clone, Copy, Debug)]
+pub struct Local(pub SocketAddr);
 
-/// Where the challenge sends clients for a token.
-fn realm(headers: &HeaderMap, https: Https) -> String {
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-    format!("{}://{host}/auth/token", if https.0 { "https" } else { "http" })
+/// The `host[:port]` the client addressed (`Host`, or HTTP/2's `:authority`), when it
+/// passes the host grammar; set for every request by the outer middleware.
+#[derive(Clone, Debug)]
+pub struct Authority(pub Option<String>);
+
+/// Where the access log learns who made a request: set once the credentials are checked.
+#[derive(Clone, Debug, Default)]
+pub struct Who(pub Arc<OnceLock<String>>);
+
+/// Where the challenge sends clients for a token: the external URL when configured,
+/// else the authority the client used (validated, so never reflected raw), else the
+/// listener's own address.
+fn realm(app: &AppState, extensions: &Extensions) -> String {
+    if let Some(url) = &app.external_url {
+        return format!("{}/auth/token", url.url());
+    }
+    let scheme = if extensions.get::<Https>().is_none_or(|h| h.0) { "https" } else { "http" };
+    let authority = extensions
+        .get::<Authority>()
+        .and_then(|a| a.0.clone())
+        .or_else(|| extensions.get::<Local>().map(|l| l.0.to_string()))
+        .unwrap_or_else(|| "localhost".into());
+    format!("{scheme}://{authority}/auth/token")
 }
 
 /// `401 UNAUTHORIZED` with the challenge for `scope`.
-pub fn challenge(app: &AppState, headers: &HeaderMap, https: Https, scope: Option<&str>, error: Option<&str>) -> ApiError {
-    let mut value = format!("Bearer realm=\"{}\",service=\"{}\"", realm(headers, https), app.auth.service());
+pub fn challenge(app: &AppState, extensions: &Extensions, scope: Option<&str>, error: Option<&str>) -> ApiError {
+    let mut value = format!("Bearer realm=\"{}\",service=\"{}\"", realm(app, extensions), app.auth.service());
     if let Some(scope) = scope {
         value.push_str(&format!(",scope=\"{scope}\""));
     }
@@ -55,13 +70,21 @@ pub fn basic_credentials(value: &str) -> Option<(String, String)> {
 }
 
 /// The source address of a request, when known.
-pub fn source(extensions: &axum::http::Extensions) -> Option<std::net::IpAddr> {
+pub fn source(extensions: &Extensions) -> Option<IpAddr> {
     extensions.get::<Peer>().map(|p| p.0.ip())
+}
+
+/// Records the caller for the access log.
+pub fn record(extensions: &Extensions, subject: &Subject) {
+    if let (Some(who), Some(name)) = (extensions.get::<Who>(), subject.name()) {
+        let _ = who.0.set(name.to_owned());
+    }
 }
 
 /// The answer to a login that failed for another reason than wrong credentials (which
 /// each endpoint answers in its own way): `429` after too many failed attempts, `503`
-/// when the LDAP directory cannot be asked, `500` otherwise.
+/// when the LDAP directory cannot be asked or the password checks are saturated, `500`
+/// otherwise.
 pub fn login_failed(e: &berth_auth::Error) -> ApiError {
     match e {
         berth_auth::Error::TooManyAttempts => {
@@ -71,39 +94,38 @@ pub fn login_failed(e: &berth_auth::Error) -> ApiError {
             tracing::warn!(error = %cause, "LDAP directory unavailable for a login");
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, Code::Unavailable, "the LDAP directory cannot be reached; try again later")
         }
+        berth_auth::Error::Busy => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, Code::Unavailable, e.to_string())
+            .header(header::RETRY_AFTER, HeaderValue::from_static("1")),
         other => ApiError::internal(other),
     }
 }
 
 /// Reads and verifies the credentials. Wrong credentials are a `401` with a challenge,
 /// the same whatever was wrong.
-pub async fn identify(app: &AppState, headers: &HeaderMap, source: Option<std::net::IpAddr>, https: Https) -> Result<Caller, ApiError> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(Caller::Anonymous) };
+pub async fn identify(app: &AppState, headers: &HeaderMap, extensions: &Extensions) -> Result<Subject, ApiError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(Subject::anonymous()) };
     let value = value.to_str().unwrap_or("");
-    if let Some(token) = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")) {
-        return app.auth.verify_access(token.trim()).map(Caller::Token).map_err(|e| {
-            tracing::debug!(error = %e, "bearer token refused");
-            challenge(app, headers, https, None, Some("invalid_token"))
-        });
-    }
-    let Some((user, secret)) = basic_credentials(value) else {
-        return Err(challenge(app, headers, https, None, None));
+    let subject = if let Some(token) = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")) {
+        match app.auth.bearer(token.trim()).await {
+            Ok(subject) => subject,
+            Err(berth_auth::Error::Meta(e)) => return Err(ApiError::internal(&e)),
+            Err(e) => {
+                tracing::debug!(error = %e, "bearer token refused");
+                return Err(challenge(app, extensions, None, Some("invalid_token")));
+            }
+        }
+    } else {
+        let Some((user, secret)) = basic_credentials(value) else {
+            return Err(challenge(app, extensions, None, None));
+        };
+        match app.auth.login(&user, &secret, source(extensions)).await {
+            Ok(subject) => subject,
+            Err(berth_auth::Error::InvalidCredentials) => return Err(challenge(app, extensions, None, None)),
+            Err(e) => return Err(login_failed(&e)),
+        }
     };
-    match app.auth.login(&user, &secret, source).await {
-        Ok(subject) => Ok(Caller::User(subject)),
-        Err(berth_auth::Error::InvalidCredentials) => Err(challenge(app, headers, https, None, None)),
-        Err(e) => Err(login_failed(&e)),
-    }
-}
-
-/// The subject a caller acts as (a bearer token acts as its user, or anonymously).
-pub async fn subject(app: &AppState, caller: &Caller) -> Result<Subject, ApiError> {
-    match caller {
-        Caller::Anonymous => Ok(Subject::Anonymous),
-        Caller::User(subject) => Ok(subject.clone()),
-        Caller::Token(claims) if claims.sub.is_empty() => Ok(Subject::Anonymous),
-        Caller::Token(claims) => Ok(app.auth.subject(&claims.sub, None).await.map_err(|e| ApiError::internal(&e))?.unwrap_or(Subject::Anonymous)),
-    }
+    record(extensions, &subject);
+    Ok(subject)
 }
 
 /// The action a route needs on its repository (`None` for the base and the catalog).
@@ -129,37 +151,33 @@ pub fn needed(route: &V2Route, method: &axum::http::Method) -> Option<(String, A
     Some((name.to_string(), action))
 }
 
-/// Whether `caller` may do `action` on `repository`.
-pub async fn may(app: &AppState, caller: &Caller, repository: &str, action: Action) -> Result<bool, ApiError> {
-    match caller {
-        Caller::Token(claims) => Ok(Auth::grants(claims, repository, action)),
-        Caller::Anonymous | Caller::User(_) => {
-            let subject = subject(app, caller).await?;
-            let allowed = app.auth.allowed(&subject, repository, &[action]).await.map_err(|e| ApiError::internal(&e))?;
-            Ok(!allowed.is_empty())
-        }
-    }
+/// Whether `subject` may do `action` on `repository`.
+pub async fn may(app: &AppState, subject: &Subject, repository: &str, action: Action) -> Result<bool, ApiError> {
+    app.auth.may(subject, repository, action).await.map_err(|e| ApiError::internal(&e))
 }
 
 /// Refuses the request unless the caller may make it: `401` with a challenge naming the
-/// scope needed (anonymous callers, and tokens lacking the scope), `403` for a user
-/// who logged in but lacks the right.
+/// scope needed (anonymous callers, and bearer tokens lacking the scope), `403` for a
+/// user who logged in but lacks the right.
 pub async fn authorize(
     app: &AppState,
-    caller: &Caller,
+    subject: &Subject,
     route: &V2Route,
     method: &axum::http::Method,
-    headers: &HeaderMap,
-    https: Https,
+    extensions: &Extensions,
 ) -> Result<(), ApiError> {
+    let anonymous = subject.user.is_none() && subject.credential == Credential::None;
     let Some((repository, action)) = needed(route, method) else {
-        return match (caller, route) {
-            (Caller::Anonymous, V2Route::Catalog) => Err(challenge(app, headers, https, Some("registry:catalog:*"), None)),
-            (Caller::Anonymous, _) => Err(challenge(app, headers, https, None, None)),
+        return match route {
+            V2Route::Catalog if subject.user.is_none() => Err(challenge(app, extensions, Some("registry:catalog:*"), None)),
+            V2Route::Catalog if !subject.credential.lists_catalog() => {
+                Err(challenge(app, extensions, Some("registry:catalog:*"), Some("insufficient_scope")))
+            }
+            _ if anonymous => Err(challenge(app, extensions, None, None)),
             _ => Ok(()),
         };
     };
-    if may(app, caller, &repository, action).await? {
+    if may(app, subject, &repository, action).await? {
         return Ok(());
     }
     let scoped = match route {
@@ -172,9 +190,9 @@ pub async fn authorize(
         Action::Delete => format!("repository:{scoped}:delete"),
         Action::Admin => format!("repository:{scoped}:*"),
     };
-    match caller {
-        Caller::User(_) => Err(ApiError::new(StatusCode::FORBIDDEN, Code::Denied, format!("requested access to {repository} is denied"))),
-        Caller::Token(_) => Err(challenge(app, headers, https, Some(&scope), Some("insufficient_scope"))),
-        Caller::Anonymous => Err(challenge(app, headers, https, Some(&scope), None)),
+    match (&subject.credential, &subject.user) {
+        (Credential::Bearer(_), _) => Err(challenge(app, extensions, Some(&scope), Some("insufficient_scope"))),
+        (_, None) => Err(challenge(app, extensions, Some(&scope), None)),
+        (_, Some(_)) => Err(ApiError::new(StatusCode::FORBIDDEN, Code::Denied, format!("requested access to {repository} is denied"))),
     }
 }

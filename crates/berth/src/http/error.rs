@@ -56,6 +56,9 @@ pub enum Code {
     InvalidUpdate,
     /// Trust: a newer version is stored.
     Version,
+    /// Trust: the GUN does not name this registry, or the repository's trust data is
+    /// held under another GUN.
+    InvalidGun,
 }
 
 impl Code {
@@ -84,6 +87,7 @@ impl Code {
             Code::MalformedUpload => "MALFORMED_UPLOAD",
             Code::InvalidUpdate => "INVALID_UPDATE",
             Code::Version => "VERSION",
+            Code::InvalidGun => "INVALID_GUN",
         }
     }
 }
@@ -170,12 +174,157 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// An `/api/v0` error, in DTR's codes (`NOT_AUTHENTICATED`, `NO_SUCH_ACCOUNT`, …) and the
+/// same envelope as the registry's.
+#[derive(Debug)]
+pub struct ApiV0Error {
+    /// The status.
+    pub status: StatusCode,
+    code: &'static str,
+    message: String,
+    headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl ApiV0Error {
+    /// An error.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiV0Error {
+        ApiV0Error { status, code, message: message.into(), headers: Vec::new() }
+    }
+
+    /// `403 NOT_AUTHORIZED`.
+    pub fn forbidden() -> ApiV0Error {
+        ApiV0Error::new(StatusCode::FORBIDDEN, "NOT_AUTHORIZED", "you are not authorized to do this")
+    }
+
+    /// `401 NOT_AUTHENTICATED`.
+    pub fn not_authenticated() -> ApiV0Error {
+        ApiV0Error::new(StatusCode::UNAUTHORIZED, "NOT_AUTHENTICATED", "authentication required")
+    }
+
+    /// `400 INVALID_INPUT`.
+    pub fn invalid(message: impl Into<String>) -> ApiV0Error {
+        ApiV0Error::new(StatusCode::BAD_REQUEST, "INVALID_INPUT", message)
+    }
+
+    /// A failure of the server itself: logged with its cause, answered generically.
+    pub fn internal(e: &dyn std::fmt::Display) -> ApiV0Error {
+        tracing::error!(error = %e, "internal error");
+        ApiV0Error::new(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", "internal server error; see the server log for this request id")
+    }
+
+    /// `503`, to be retried.
+    fn unavailable(code: &'static str, message: impl Into<String>) -> ApiV0Error {
+        let mut e = ApiV0Error::new(StatusCode::SERVICE_UNAVAILABLE, code, message);
+        e.headers.push((header::RETRY_AFTER, HeaderValue::from_static("1")));
+        e
+    }
+
+    /// The answer to a refusal from a command, in DTR's codes.
+    pub fn rejected(rejection: berth_meta::Rejection) -> ApiV0Error {
+        use berth_meta::Rejection as R;
+        match rejection {
+            R::AccountExists => ApiV0Error::new(StatusCode::CONFLICT, "ACCOUNT_EXISTS", "an account with this name exists"),
+            R::AccountUnknown => ApiV0Error::new(StatusCode::NOT_FOUND, "NO_SUCH_ACCOUNT", "no such account"),
+            R::NotAnOrganization => ApiV0Error::invalid("the account is not an organization"),
+            R::TeamExists => ApiV0Error::new(StatusCode::CONFLICT, "TEAM_EXISTS", "a team with this name exists"),
+            R::TeamUnknown => ApiV0Error::new(StatusCode::NOT_FOUND, "NO_SUCH_TEAM", "no such team"),
+            R::RepositoryExists => ApiV0Error::new(StatusCode::CONFLICT, "REPOSITORY_EXISTS", "the repository exists"),
+            R::RepositoryUnknown => ApiV0Error::new(StatusCode::NOT_FOUND, "NO_SUCH_REPOSITORY", "no such repository"),
+            R::TokenUnknown => ApiV0Error::new(StatusCode::NOT_FOUND, "NO_SUCH_TOKEN", "no such access token"),
+            R::TagUnknown => ApiV0Error::new(StatusCode::NOT_FOUND, "NO_SUCH_TAG", "no such tag"),
+            R::ManifestUnknown => ApiV0Error::new(StatusCode::NOT_FOUND, "NO_SUCH_MANIFEST", "no such manifest"),
+            R::BlobUnknown => ApiV0Error::new(StatusCode::NOT_FOUND, "NO_SUCH_BLOB", "no such blob"),
+            R::MissingReferences(_) => ApiV0Error::invalid("the manifest references blobs or manifests the repository does not hold"),
+            R::TagImmutable => ApiV0Error::invalid("the repository's tags are immutable"),
+            R::NamespaceUnknown => ApiV0Error::new(StatusCode::NOT_FOUND, "NO_SUCH_ACCOUNT", "the namespace belongs to no user or organization"),
+            R::NamespaceInUse => ApiV0Error::new(
+                StatusCode::CONFLICT,
+                "NAMESPACE_IN_USE",
+                "repositories live in this namespace: delete them first, or create the account with \"adoptRepositories\": true to take them over",
+            ),
+            R::LastAdministrator => {
+                ApiV0Error::new(StatusCode::CONFLICT, "LAST_ADMINISTRATOR", "the registry needs at least one active system administrator")
+            }
+            R::TagSigned(tag) => ApiV0Error::new(
+                StatusCode::BAD_REQUEST,
+                "TAG_IN_NOTARY",
+                format!("tag {tag} is signed in the repository's trust data; remove its signature (docker trust revoke) before deleting it"),
+            ),
+            R::TrustCollectionExists(gun) => ApiV0Error::new(StatusCode::CONFLICT, "TRUST_COLLECTION_EXISTS", format!("the repository's trust data is held under {gun}")),
+            R::TrustVersionStale(role) => ApiV0Error::new(StatusCode::CONFLICT, "TRUST_CHANGED", format!("the trust data changed ({role}); try again")),
+            R::ExpiryInThePast => ApiV0Error::invalid("expiresAt must lie in the future"),
+        }
+    }
+}
+
+impl IntoResponse for ApiV0Error {
+    fn into_response(self) -> Response {
+        let body = json!({"errors": [{"code": self.code, "message": self.message, "detail": {}}]});
+        let mut response = (self.status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response();
+        for (name, value) in self.headers {
+            response.headers_mut().insert(name, value);
+        }
+        response
+    }
+}
+
+impl From<berth_auth::Error> for ApiV0Error {
+    fn from(e: berth_auth::Error) -> ApiV0Error {
+        use berth_auth::Error as E;
+        match e {
+            E::InvalidCredentials | E::InvalidToken(_) => ApiV0Error::not_authenticated(),
+            E::TooManyAttempts => ApiV0Error::new(StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS", "too many failed login attempts; try again later"),
+            E::NotAuthorized => ApiV0Error::forbidden(),
+            E::Rejected(rejection) => ApiV0Error::rejected(rejection),
+            E::Invalid(message) => ApiV0Error::invalid(message),
+            E::Busy => ApiV0Error::unavailable("BUSY", e.to_string()),
+            E::Directory(ref cause) => {
+                tracing::warn!(error = %cause, "LDAP directory unavailable");
+                ApiV0Error::unavailable("LDAP_UNAVAILABLE", "the LDAP directory cannot be reached; try again later")
+            }
+            E::NoDirectory => ApiV0Error::new(StatusCode::CONFLICT, "LDAP_NOT_CONFIGURED", "no LDAP directory is configured ([ldap] in berth.toml)"),
+            E::Crypto(_) | E::Meta(_) => ApiV0Error::internal(&e),
+        }
+    }
+}
+
+impl From<berth_registry::Error> for ApiV0Error {
+    fn from(e: berth_registry::Error) -> ApiV0Error {
+        use berth_registry::Error as E;
+        match e {
+            E::NameUnknown => ApiV0Error::new(StatusCode::NOT_FOUND, "NO_SUCH_REPOSITORY", "no such repository"),
+            E::ManifestUnknown => ApiV0Error::new(StatusCode::NOT_FOUND, "NO_SUCH_TAG", "no such tag"),
+            E::TagSigned(tag) => ApiV0Error::rejected(berth_meta::Rejection::TagSigned(tag)),
+            E::NamespaceUnknown(_) => ApiV0Error::rejected(berth_meta::Rejection::NamespaceUnknown),
+            E::Refused(rejection) => ApiV0Error::rejected(rejection),
+            E::TagImmutable(_) => ApiV0Error::rejected(berth_meta::Rejection::TagImmutable),
+            E::BlobUnknown(_)
+            | E::UploadUnknown
+            | E::UploadInvalid(_)
+            | E::ChunkOutOfOrder { .. }
+            | E::DigestMismatch { .. }
+            | E::DigestInvalid(_)
+            | E::TooLarge(_)
+            | E::ManifestInvalid(_)
+            | E::ManifestBlobUnknown(_)
+            | E::RangeNotSatisfiable { .. }
+            | E::BodyInterrupted(_) => ApiV0Error::invalid(e.to_string()),
+            E::Storage(_) | E::Meta(_) => ApiV0Error::internal(&e),
+        }
+    }
+}
+
 impl From<berth_registry::Error> for ApiError {
     fn from(e: berth_registry::Error) -> ApiError {
         use berth_registry::Error as E;
         let message = e.to_string();
         match e {
-            E::NameUnknown => ApiError::new(StatusCode::NOT_FOUND, Code::NameUnknown, message),
+            E::NameUnknown | E::NamespaceUnknown(_) => ApiError::new(StatusCode::NOT_FOUND, Code::NameUnknown, message),
+            E::TagSigned(_) => ApiError::new(StatusCode::FORBIDDEN, Code::Denied, message),
+            E::Refused(ref rejection) => {
+                tracing::error!(?rejection, "a command refused a registry change unexpectedly");
+                ApiError::new(StatusCode::CONFLICT, Code::Denied, "the change was refused")
+            }
             E::BlobUnknown(digest) => {
                 ApiError::new(StatusCode::NOT_FOUND, Code::BlobUnknown, message).detail(json!({"digest": digest}))
             }
@@ -236,6 +385,9 @@ impl From<berth_trust::Error> for ApiError {
                 ApiError::new(StatusCode::BAD_REQUEST, Code::InvalidUpdate, message).detail(invalid.detail())
             }
             E::OldVersion(_) => ApiError::new(StatusCode::BAD_REQUEST, Code::Version, message),
+            E::ForeignGun { .. } => ApiError::new(StatusCode::BAD_REQUEST, Code::InvalidGun, message),
+            E::RepositoryUnknown => ApiError::new(StatusCode::NOT_FOUND, Code::NameUnknown, message),
+            E::CollectionExists(_) => ApiError::new(StatusCode::CONFLICT, Code::InvalidGun, message),
             E::Crypto(ref inner) => ApiError::internal(inner),
             E::Meta(ref inner) => ApiError::internal(inner),
         }

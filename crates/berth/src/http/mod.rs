@@ -1,8 +1,10 @@
 //! The HTTP surface: the router, and the one middleware every request passes through
-//! (request id, tracing span, access log, metrics, in-flight accounting).
+//! (request id, tracing span, access log naming the user and the source address,
+//! metrics, in-flight accounting, and the idle timeout on request bodies).
 
 pub mod api_v0;
 pub mod auth;
+pub mod body;
 pub mod error;
 pub mod health;
 pub mod metrics;
@@ -36,7 +38,7 @@ pub fn router(app: AppState) -> Router {
         .route("/health", get(health::health))
         .route("/nginx_status", get(health::nginx_status))
         .route("/metrics", get(health::metrics))
-        .route("/auth/token", get(token::get).post(token::post))
+        .route("/auth/token", get(token::get).post(token::post).layer(axum::extract::DefaultBodyLimit::max(token::MAX_BODY)))
         .merge(api_v0::routes())
         .route("/v2", any(v2::dispatch))
         .route("/v2/", any(v2::dispatch))
@@ -64,12 +66,25 @@ fn method_name(method: &Method) -> &'static str {
     }
 }
 
+/// The `host[:port]` the client addressed, when it passes the host grammar.
+fn authority(request: &Request) -> Option<String> {
+    let given = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).or_else(|| request.uri().authority().map(|a| a.as_str()));
+    given.filter(|a| berth_core::host::valid_authority(a)).map(str::to_owned)
+}
+
 async fn observe(State(app): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     app.conns.requests.fetch_add(1, Ordering::Relaxed);
     let _writing = Gauge::enter(&app.conns.writing);
     let id = uuid::Uuid::new_v4().simple().to_string();
     let method = method_name(request.method());
+    let source = auth::source(request.extensions()).map(|ip| ip.to_string()).unwrap_or_default();
+    let who = auth::Who::default();
+    let authority = auth::Authority(authority(&request));
+    let timeout = app.body_idle_timeout;
+    let mut request = request.map(|body| axum::body::Body::new(body::IdleTimeout::new(body, timeout)));
+    request.extensions_mut().insert(who.clone());
+    request.extensions_mut().insert(authority);
     let span = tracing::info_span!("request", id = %id, method, path = %request.uri().path());
     let fallback = match request.uri().path() {
         "/_ping" => "ping",
@@ -91,7 +106,8 @@ async fn observe(State(app): State<AppState>, request: Request, next: Next) -> R
         .unwrap_or(0);
     let elapsed = started.elapsed();
     app.metrics.observe(route, method, status, elapsed, sent);
-    span.in_scope(|| tracing::info!(route, status, micros = elapsed.as_micros() as u64, "access"));
+    let user = who.0.get().map_or("-", String::as_str);
+    span.in_scope(|| tracing::info!(route, status, user, source, micros = elapsed.as_micros() as u64, "access"));
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", value);
     }

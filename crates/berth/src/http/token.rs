@@ -1,26 +1,33 @@
 //! The Docker token service at `/auth/token`.
 //!
-//! - `GET /auth/token?service=&scope=…[&offline_token=true]`, with Basic credentials or
-//!   none (anonymous callers get a token carrying only what anonymous callers may do).
+//! - `GET /auth/token?service=&scope=…`, with Basic credentials or none (anonymous
+//!   callers get a token carrying only what anonymous callers may do).
 //! - `POST /auth/token` (form): `grant_type=password` (`username`, `password`) or
-//!   `grant_type=refresh_token` (`refresh_token`), as `docker login` uses for identity tokens.
+//!   `grant_type=refresh_token` (`refresh_token`).
 //!
-//! Requested actions are narrowed to what the policy allows; a request for nothing
-//! allowed still gets a token (the registry then refuses the operation).
+//! Requested actions are narrowed to what the policy allows for the credential given (a
+//! restricted access token's limits included); a request for nothing allowed still gets
+//! a token (the registry then refuses the operation). At most [`MAX_SCOPES`] scopes, and
+//! a form of at most [`MAX_BODY`] bytes.
 
 use axum::body::Bytes;
-use axum::extract::{Extension, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::State;
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use berth_auth::jwt::Access;
 use berth_auth::{Action, Subject};
 use serde_json::json;
 
 use super::RouteName;
-use super::auth::{Https, basic_credentials, challenge, login_failed};
+use super::auth::{basic_credentials, challenge, login_failed, record, source};
 use super::error::{ApiError, Code};
 use crate::app::AppState;
-use crate::serve::Peer;
+
+/// The most scopes one request may ask for (docker asks for one to three).
+pub const MAX_SCOPES: usize = 64;
+/// The largest `POST /auth/token` form accepted.
+pub const MAX_BODY: usize = 16 << 10;
 
 /// Parses `type:name:actions`; the name may itself hold `:` (a registry host and port).
 fn parse_scope(scope: &str) -> Option<(String, String, Vec<String>)> {
@@ -33,11 +40,15 @@ fn parse_scope(scope: &str) -> Option<(String, String, Vec<String>)> {
 }
 
 async fn grant(app: &AppState, subject: &Subject, scopes: &[String]) -> Result<Vec<Access>, ApiError> {
+    let scopes: Vec<&str> = scopes.iter().flat_map(|s| s.split(' ')).filter(|s| !s.is_empty()).collect();
+    if scopes.len() > MAX_SCOPES {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, Code::Unsupported, format!("a token request names at most {MAX_SCOPES} scopes")));
+    }
     let mut granted = Vec::new();
-    for scope in scopes.iter().flat_map(|s| s.split(' ')) {
+    for scope in scopes {
         let Some((kind, name, words)) = parse_scope(scope) else { continue };
         if kind == "registry" && name == "catalog" {
-            let may = !matches!(subject, Subject::Anonymous);
+            let may = subject.user.is_some();
             granted.push(Access { kind, name, actions: if may { vec!["*".into()] } else { vec![] } });
             continue;
         }
@@ -56,8 +67,8 @@ async fn grant(app: &AppState, subject: &Subject, scopes: &[String]) -> Result<V
 fn token_response(app: &AppState, subject: &Subject, access: Vec<Access>, refresh: bool) -> Result<Response, ApiError> {
     let (token, expires_in) = app.auth.issue(subject, access).map_err(|e| ApiError::internal(&e))?;
     let mut body = json!({"token": token, "access_token": token, "expires_in": expires_in});
-    if refresh && let Some(user) = subject.name() {
-        body["refresh_token"] = app.auth.issue_refresh(user).map_err(|e| ApiError::internal(&e))?.into();
+    if refresh {
+        body["refresh_token"] = app.auth.issue_refresh(subject).map_err(|e| ApiError::internal(&e))?.into();
     }
     let mut response = (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response();
     response.extensions_mut().insert(RouteName("token"));
@@ -68,42 +79,35 @@ fn pairs(query: &str) -> Vec<(String, String)> {
     form_urlencoded::parse(query.as_bytes()).into_owned().collect()
 }
 
-fn unauthorized(app: &AppState, headers: &HeaderMap, https: Https) -> Response {
-    challenge(app, headers, https, None, None).into_response()
-}
-
-/// `GET /auth/token`.
-pub async fn get(
-    State(app): State<AppState>,
-    Extension(https): Extension<Https>,
-    peer: Option<Extension<Peer>>,
-    headers: HeaderMap,
-    uri: axum::http::Uri,
-) -> Response {
-    let source = peer.map(|p| p.0.0.ip());
-    let params = pairs(uri.query().unwrap_or(""));
+/// `GET /auth/token`, with Basic credentials or none. It never returns a refresh token,
+/// even when asked (`offline_token=true`, as `docker login` asks): docker then keeps the
+/// credential the user gave, which `podman` and `skopeo` can read from the same
+/// `config.json`, and which stops working the moment it is revoked or changed.
+pub async fn get(State(app): State<AppState>, parts: Parts) -> Response {
+    let params = pairs(parts.uri.query().unwrap_or(""));
     let scopes: Vec<String> = params.iter().filter(|(k, _)| k == "scope").map(|(_, v)| v.clone()).collect();
-    let offline = params.iter().any(|(k, v)| k == "offline_token" && v == "true");
-    let subject = match headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        None => Subject::Anonymous,
+    let subject = match parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        None => Subject::anonymous(),
         Some(value) => {
-            let Some((user, secret)) = basic_credentials(value) else { return unauthorized(&app, &headers, https) };
-            match app.auth.login(&user, &secret, source).await {
+            let Some((user, secret)) = basic_credentials(value) else { return challenge(&app, &parts.extensions, None, None).into_response() };
+            match app.auth.login(&user, &secret, source(&parts.extensions)).await {
                 Ok(subject) => subject,
-                Err(berth_auth::Error::InvalidCredentials) => return unauthorized(&app, &headers, https),
+                Err(berth_auth::Error::InvalidCredentials) => return challenge(&app, &parts.extensions, None, None).into_response(),
                 Err(e) => return login_failed(&e).into_response(),
             }
         }
     };
+    record(&parts.extensions, &subject);
     match grant(&app, &subject, &scopes).await {
-        Ok(access) => token_response(&app, &subject, access, offline).unwrap_or_else(IntoResponse::into_response),
+        Ok(access) => token_response(&app, &subject, access, false).unwrap_or_else(IntoResponse::into_response),
         Err(e) => e.into_response(),
     }
 }
 
-/// `POST /auth/token` (OAuth2 password and refresh-token grants).
-pub async fn post(State(app): State<AppState>, peer: Option<Extension<Peer>>, body: Bytes) -> Response {
-    let source = peer.map(|p| p.0.0.ip());
+/// `POST /auth/token` (OAuth2 password and refresh-token grants). A refresh token is
+/// issued only to an explicit `access_type=offline` password grant; it carries the
+/// limits of the credential it was obtained with and dies with it.
+pub async fn post(State(app): State<AppState>, parts: Parts, body: Bytes) -> Response {
     let params = pairs(&String::from_utf8_lossy(&body));
     let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     let scopes: Vec<String> = params.iter().filter(|(k, _)| k == "scope").map(|(_, v)| v.clone()).collect();
@@ -111,7 +115,7 @@ pub async fn post(State(app): State<AppState>, peer: Option<Extension<Peer>>, bo
     let (subject, refresh) = match param("grant_type").as_deref() {
         Some("password") => {
             let (Some(user), Some(password)) = (param("username"), param("password")) else { return denied() };
-            match app.auth.login(&user, &password, source).await {
+            match app.auth.login(&user, &password, source(&parts.extensions)).await {
                 Ok(subject) => (subject, param("access_type").as_deref() == Some("offline")),
                 Err(berth_auth::Error::InvalidCredentials) => return denied(),
                 Err(e) => return login_failed(&e).into_response(),
@@ -119,8 +123,9 @@ pub async fn post(State(app): State<AppState>, peer: Option<Extension<Peer>>, bo
         }
         Some("refresh_token") => {
             let Some(token) = param("refresh_token") else { return denied() };
-            match app.auth.verify_refresh(&token).await {
+            match app.auth.refresh(&token).await {
                 Ok(subject) => (subject, false),
+                Err(berth_auth::Error::Meta(e)) => return ApiError::internal(&e).into_response(),
                 Err(_) => return denied(),
             }
         }
@@ -128,6 +133,7 @@ pub async fn post(State(app): State<AppState>, peer: Option<Extension<Peer>>, bo
             return ApiError::new(StatusCode::BAD_REQUEST, Code::Unsupported, "grant_type must be password or refresh_token").into_response();
         }
     };
+    record(&parts.extensions, &subject);
     match grant(&app, &subject, &scopes).await {
         Ok(access) => token_response(&app, &subject, access, refresh).unwrap_or_else(IntoResponse::into_response),
         Err(e) => e.into_response(),

@@ -7,7 +7,7 @@ fn bench(server: &Server, extra: &[&str]) {
     let pid = server.pid().to_string();
     let mut args = vec![
         "berth-bench", "--url", &server.http, "--user", "admin", "--password", ADMIN_PASSWORD, "--server-pid", &pid,
-        "--max-seconds", "300",
+        "--max-seconds", "300", "--namespace", "admin",
     ];
     args.extend_from_slice(extra);
     berth_bench::main_with_args(args).unwrap();

@@ -5,6 +5,7 @@ use crate::harness::*;
 #[tokio::test]
 async fn blob_head_get_and_ranges() {
     let server = Server::start();
+    org(&server, "ns").await;
     let body = random_bytes(10_000, 1);
     let d = push_blob(&server, "ns/app", &body).await;
     let c = client();
@@ -76,6 +77,7 @@ async fn blob_delete_unlinks_only_that_repository() {
 #[tokio::test]
 async fn cross_repository_mount() {
     let server = Server::start();
+    org(&server, "dst").await;
     let d = push_blob(&server, "src/app", b"layer to share").await;
     let c = client();
     let mounted = c.post(server.url(&format!("/v2/dst/app/blobs/uploads/?mount={d}&from=src/app"))).send().await.unwrap();
@@ -97,6 +99,7 @@ async fn cross_repository_mount() {
 #[tokio::test]
 async fn malformed_names_and_digests() {
     let server = Server::start();
+    org(&server, "ns").await;
     let c = client();
     let long = "a".repeat(256);
     for name in ["UPPER/case", long.as_str(), "a//b", "a/-b"] {

@@ -90,6 +90,7 @@ async fn docker_push_and_pull_a_multi_layer_image_and_a_manifest_list() {
         return;
     }
     let server = Server::start();
+    org(&server, "e2e").await;
     let host = server.https_host();
     let _ca = DockerCa::install(&server);
     let temp = tempfile::tempdir().unwrap();
@@ -219,6 +220,7 @@ async fn skopeo_copy_inspect_list_tags_and_delete() {
         return;
     }
     let env = SkopeoEnv::start();
+    org(&env.server, "sk").await;
     let (server, certs, host) = (&env.server, &env.certs, &env.host);
     let layout = env.temp.path().join("layout");
     oci_layout(&layout, env.temp.path());
@@ -258,6 +260,7 @@ async fn podman_push_and_pull() {
         return;
     }
     let server = Server::start();
+    org(&server, "pod").await;
     let temp = tempfile::tempdir().unwrap();
     let certs = ca_dir(&server, temp.path());
     let reference = format!("{}/pod/app:1", server.https_localhost());

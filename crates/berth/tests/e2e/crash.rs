@@ -121,6 +121,7 @@ async fn acknowledged_pushes_survive_kill_9() {
             break;
         }
         let mut server = Server::start_in(&dir, &[]);
+        org(&server, "crash").await;
         // What was acknowledged before the last crash is all there.
         let (images, blobs) = (acked.lock().unwrap().clone(), blobs_acked.lock().unwrap().clone());
         let recent = images.len().saturating_sub(40);

@@ -33,6 +33,7 @@ impl Drop for SmallDisk {
 async fn a_full_disk_is_reported_and_loses_nothing() {
     let Some(disk) = SmallDisk::mount("24m") else { return };
     let mut server = Server::start_in(&disk.dir.path().join("data"), &[]);
+    org(&server, "ns").await;
     let image = push_image(&server, "ns/app", "v1", 1).await;
     let c = client();
 
@@ -57,6 +58,7 @@ async fn a_full_disk_is_reported_and_loses_nothing() {
 #[tokio::test]
 async fn internal_errors_are_generic_and_logged_with_the_request_id() {
     let server = Server::start();
+    org(&server, "ns").await;
     std::fs::rename(server.data_dir.join("storage/uploads"), server.data_dir.join("storage/moved")).unwrap();
     let response = client().post(server.url("/v2/ns/app/blobs/uploads/")).send().await.unwrap();
     let id = response.headers()["x-request-id"].to_str().unwrap().to_owned();

@@ -8,6 +8,12 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest as _, Sha256};
 
+/// Where a server's log goes: beside its data directory (which is the server's own,
+/// private, and holds nothing the harness writes).
+pub fn log_path(data_dir: &Path) -> PathBuf {
+    data_dir.with_extension("log")
+}
+
 /// A running server.
 pub struct Server {
     child: Option<Child>,
@@ -32,7 +38,7 @@ impl Server {
     /// A server on `data_dir` with extra arguments to `serve`.
     pub fn start_in(data_dir: &Path, extra: &[&str]) -> Server {
         std::fs::create_dir_all(data_dir).unwrap();
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(data_dir.join("server.log")).unwrap();
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(log_path(data_dir)).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
             .arg("serve")
             .arg("--data-dir")
@@ -61,7 +67,7 @@ impl Server {
                 Ok(line) => line,
                 Err(_) => {
                     let _ = child.kill();
-                    let log = std::fs::read_to_string(data_dir.join("server.log")).unwrap_or_default();
+                    let log = std::fs::read_to_string(log_path(data_dir)).unwrap_or_default();
                     panic!("berth did not start listening within 30 s; log:\n{log}");
                 }
             };
@@ -122,7 +128,7 @@ impl Server {
 impl Server {
     /// The server's log so far.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.data_dir.join("server.log")).unwrap_or_default()
+        std::fs::read_to_string(log_path(&self.data_dir)).unwrap_or_default()
     }
 
     /// The server's log once `wanted` holds for it (lines are written by a background
@@ -190,8 +196,22 @@ pub fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
     out
 }
 
+/// Creates the organization `name` unless an account of that name exists: repositories
+/// live in the namespace of a user or an organization.
+pub async fn org(server: &Server, name: &str) {
+    let response = client().post(server.url("/api/v0/accounts")).json(&serde_json::json!({"name": name, "isOrg": true})).send().await.unwrap();
+    let status = response.status().as_u16();
+    assert!(status == 201 || status == 409, "creating org {name}: {status} {}", response.text().await.unwrap());
+}
+
+/// The organization a repository name lives in, created if needed.
+pub async fn namespace_of(server: &Server, repo: &str) {
+    org(server, repo.split('/').next().unwrap()).await;
+}
+
 /// Pushes `bytes` as a blob of `repo` in one request; returns its digest.
 pub async fn push_blob(server: &Server, repo: &str, bytes: &[u8]) -> String {
+    namespace_of(server, repo).await;
     let d = digest(bytes);
     let response = client()
         .post(server.url(&format!("/v2/{repo}/blobs/uploads/?digest={d}")))
@@ -229,6 +249,7 @@ pub async fn push_image(server: &Server, repo: &str, reference: &str, seed: u64)
 
 /// PUTs a manifest and expects `201`; returns its digest.
 pub async fn put_manifest(server: &Server, repo: &str, reference: &str, media_type: &str, body: &str) -> String {
+    namespace_of(server, repo).await;
     let response = client()
         .put(server.url(&format!("/v2/{repo}/manifests/{reference}")))
         .header("content-type", media_type)

@@ -5,6 +5,7 @@ use crate::harness::*;
 #[tokio::test]
 async fn ping_health_status_and_metrics() {
     let server = Server::start();
+    org(&server, "ns").await;
     let c = client();
     for path in ["/_ping", "/health"] {
         let response = c.get(server.url(path)).send().await.unwrap();

@@ -29,6 +29,7 @@ async fn an_upload_continues_after_a_restart_and_data_persists() {
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path().join("data");
     let mut server = Server::start_in(&dir, &[]);
+    org(&server, "ns").await;
     let image = push_image(&server, "ns/app", "v1", 9).await;
     let body = random_bytes(300_000, 8);
     let c = client();
@@ -55,6 +56,7 @@ async fn abandoned_uploads_are_purged() {
     let config = temp.path().join("berth.toml");
     std::fs::write(&config, "[limits]\nupload_idle_expiry_secs = 1\n").unwrap();
     let server = Server::start_in(&temp.path().join("data"), &["--config", config.to_str().unwrap()]);
+    org(&server, "ns").await;
     let c = client();
     let start = c.post(server.url("/v2/ns/app/blobs/uploads/")).send().await.unwrap();
     let location = start.headers()["location"].to_str().unwrap().to_owned();
@@ -72,6 +74,7 @@ async fn abandoned_uploads_are_purged() {
 #[tokio::test]
 async fn sigterm_lets_a_request_in_flight_finish() {
     let mut server = Server::start();
+    org(&server, "ns").await;
     let c = client();
     let start = c.post(server.url("/v2/ns/app/blobs/uploads/")).send().await.unwrap();
     let location = start.headers()["location"].to_str().unwrap().to_owned();

@@ -24,6 +24,7 @@ async fn follow(server: &Server, first: &str, key: &str) -> (Vec<String>, usize)
 #[tokio::test]
 async fn tags_are_sorted_and_paged() {
     let server = Server::start();
+    org(&server, "ns").await;
     let d = push_image(&server, "ns/app", "seed", 1).await;
     let manifest = client().get(server.url(&format!("/v2/ns/app/manifests/{d}"))).send().await.unwrap().text().await.unwrap();
     let mut tags: Vec<String> = (0..25).map(|i| format!("t{:02}", (i * 7) % 25)).collect();

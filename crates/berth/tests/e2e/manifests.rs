@@ -10,6 +10,7 @@ const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+
 #[tokio::test]
 async fn push_and_pull_by_tag_and_digest() {
     let server = Server::start();
+    org(&server, "ns").await;
     let c = client();
     let d = push_image(&server, "ns/app", "v1", 1).await;
     for reference in ["v1", d.as_str()] {
@@ -38,6 +39,7 @@ async fn push_and_pull_by_tag_and_digest() {
 #[tokio::test]
 async fn docker_schema2_and_manifest_list() {
     let server = Server::start();
+    org(&server, "ns").await;
     let config = push_blob(&server, "ns/multi", br#"{"os":"linux"}"#).await;
     let layer = push_blob(&server, "ns/multi", b"layer").await;
     let manifest = format!(
@@ -64,6 +66,7 @@ async fn docker_schema2_and_manifest_list() {
 #[tokio::test]
 async fn invalid_manifests_are_refused() {
     let server = Server::start();
+    org(&server, "ns").await;
     let c = client();
     let config = push_blob(&server, "ns/app", b"{}").await;
     let put = |body: String, content_type: &'static str| {
@@ -95,6 +98,7 @@ async fn invalid_manifests_are_refused() {
 #[tokio::test]
 async fn deleting_a_tag_removes_only_that_tag() {
     let server = Server::start();
+    org(&server, "ns").await;
     let c = client();
     let d = push_image(&server, "ns/app", "one", 7).await;
     let manifest = c.get(server.url(&format!("/v2/ns/app/manifests/{d}"))).send().await.unwrap().text().await.unwrap();
@@ -120,6 +124,7 @@ async fn deleting_a_tag_removes_only_that_tag() {
 #[tokio::test]
 async fn referrers_with_artifact_type_filter() {
     let server = Server::start();
+    org(&server, "ns").await;
     let c = client();
     let subject = push_image(&server, "ns/signed", "v1", 3).await;
     let subject_size = c.get(server.url("/v2/ns/signed/manifests/v1")).send().await.unwrap().bytes().await.unwrap().len();

@@ -25,6 +25,7 @@ fn peak_rss_kib(pid: u32) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_gib_push_and_pull_in_flat_memory() {
     let server = Server::start();
+    org(&server, "big").await;
     let base = random_bytes(CHUNK, 42);
     let mut hasher = Sha256::new();
     for n in 0..CHUNKS {

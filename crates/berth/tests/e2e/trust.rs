@@ -71,6 +71,7 @@ async fn signed_push_trusted_pull_inspect_tamper_and_notary() {
         return;
     }
     let server = Server::start();
+    org(&server, "e2e").await;
     let host = server.https_localhost();
     let _ca = DockerCa::install_for(&server, &host);
     let temp = tempfile::tempdir().unwrap();
@@ -231,6 +232,7 @@ fn multipart(parts: &[(&str, &[u8])]) -> (String, Vec<u8>) {
 #[tokio::test]
 async fn trust_endpoints_answer_with_notary_codes_and_leave_data_unchanged() {
     let server = Server::start();
+    push_image(&server, "e2e/codes", "v1", 1).await;
     let gun = format!("{}/e2e/codes", server.https_localhost());
     let url = |file: &str| server.url(&format!("/v2/{gun}/_trust/tuf/{file}"));
     let post = |body: (String, Vec<u8>)| client().post(url("")).header("content-type", body.0).body(body.1).send();

@@ -19,6 +19,7 @@ async fn start_upload(server: &Server, repo: &str) -> String {
 #[tokio::test]
 async fn post_then_put_with_body() {
     let server = Server::start();
+    org(&server, "ns").await;
     let location = start_upload(&server, "ns/app").await;
     let body = random_bytes(5000, 2);
     let d = digest(&body);
@@ -35,6 +36,7 @@ async fn post_then_put_with_body() {
 #[tokio::test]
 async fn chunked_upload_in_order_and_out_of_order() {
     let server = Server::start();
+    org(&server, "ns").await;
     let c = client();
     let location = start_upload(&server, "ns/chunked").await;
     let body = random_bytes(3 * 1024 * 1024 + 17, 3);
@@ -73,6 +75,7 @@ async fn chunked_upload_in_order_and_out_of_order() {
 #[tokio::test]
 async fn streamed_patch_without_content_range() {
     let server = Server::start();
+    org(&server, "ns").await;
     let c = client();
     let location = start_upload(&server, "ns/stream").await;
     let body = random_bytes(200_000, 4);
@@ -87,6 +90,7 @@ async fn streamed_patch_without_content_range() {
 #[tokio::test]
 async fn digest_mismatch_and_missing_digest() {
     let server = Server::start();
+    org(&server, "ns").await;
     let c = client();
     let wrong = digest(b"something else");
     let response = c.post(server.url(&format!("/v2/ns/app/blobs/uploads/?digest={wrong}"))).body("actual bytes").send().await.unwrap();
@@ -108,6 +112,7 @@ async fn digest_mismatch_and_missing_digest() {
 async fn sha512_digests_are_accepted() {
     use sha2::Digest as _;
     let server = Server::start();
+    org(&server, "ns").await;
     let body = b"sha512 content";
     let d = format!("sha512:{}", hex::encode(sha2::Sha512::digest(body)));
     let response = client().post(server.url(&format!("/v2/ns/app/blobs/uploads/?digest={d}"))).body(body.to_vec()).send().await.unwrap();
@@ -119,6 +124,7 @@ async fn sha512_digests_are_accepted() {
 #[tokio::test]
 async fn cancel_and_wrong_repository() {
     let server = Server::start();
+    org(&server, "ns").await;
     let c = client();
     let location = start_upload(&server, "ns/app").await;
     let elsewhere = location.replace("/v2/ns/app/", "/v2/ns/other/");
@@ -132,6 +138,7 @@ async fn cancel_and_wrong_repository() {
 #[tokio::test]
 async fn interrupted_body_keeps_what_arrived_and_the_upload_resumes() {
     let server = Server::start();
+    org(&server, "ns").await;
     let location = start_upload(&server, "ns/cut").await;
     let body = random_bytes(100_000, 5);
     let head = format!("PATCH {location} HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\nContent-Length: {}\r\n\r\n", basic("admin", ADMIN_PASSWORD), body.len());
@@ -173,6 +180,7 @@ async fn interrupted_body_keeps_what_arrived_and_the_upload_resumes() {
 #[tokio::test]
 async fn body_longer_than_declared_is_cut_at_the_declared_length() {
     let server = Server::start();
+    org(&server, "ns").await;
     let location = start_upload(&server, "ns/long").await;
     let head = format!("PATCH {location} HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\nContent-Length: 10\r\nConnection: close\r\n\r\n", basic("admin", ADMIN_PASSWORD));
     let answer = tokio::task::spawn_blocking({

@@ -5,11 +5,10 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use berth_meta::command::SetTeamSync;
-use berth_meta::{Command, TeamSync};
+use berth_auth::TeamSync;
 use serde::{Deserialize, Serialize};
 
-use super::{ApiV0Error, Caller, apply};
+use super::{ApiV0Error, Caller};
 use crate::app::AppState;
 
 /// A team's member sync configuration, in DTR's shape.
@@ -73,12 +72,8 @@ impl From<Option<TeamSync>> for MemberSyncConfig {
 #[utoipa::path(get, path = "/api/v0/accounts/{org}/teams/{team}/memberSyncConfig", tag = "ldap", params(("org" = String, Path, description = "organization"), ("team" = String, Path, description = "team")), responses((status = 200, description = "the team's link to the directory", body = MemberSyncConfig), (status = 404, description = "NO_SUCH_TEAM")))]
 /// How a team's members are synced from LDAP.
 pub async fn get_team_sync(State(app): State<AppState>, caller: Caller, Path((org, team)): Path<(String, String)>) -> Result<Response, ApiV0Error> {
-    if !caller.owns_org(&org) {
-        return Err(ApiV0Error::forbidden());
-    }
-    let found = app.registry.meta().read(move |r| r.team(&org, &team)).await.map_err(|e| ApiV0Error::internal(&e))?;
-    let team = found.ok_or_else(|| ApiV0Error::new(StatusCode::NOT_FOUND, "NO_SUCH_TEAM", "no such team"))?;
-    Ok(Json(MemberSyncConfig::from(team.ldap_sync)).into_response())
+    let sync = app.auth.team_sync(&caller.0, &org, &team).await?;
+    Ok(Json(MemberSyncConfig::from(sync)).into_response())
 }
 
 #[utoipa::path(put, path = "/api/v0/accounts/{org}/teams/{team}/memberSyncConfig", tag = "ldap", params(("org" = String, Path, description = "organization"), ("team" = String, Path, description = "team")), request_body = MemberSyncConfig, responses((status = 200, description = "the new configuration", body = MemberSyncConfig), (status = 400, description = "INVALID_INPUT"), (status = 404, description = "NO_SUCH_TEAM")))]
@@ -91,22 +86,6 @@ pub async fn put_team_sync(
     Path((org, team)): Path<(String, String)>,
     Json(config): Json<MemberSyncConfig>,
 ) -> Result<Response, ApiV0Error> {
-    if !caller.owns_org(&org) {
-        return Err(ApiV0Error::forbidden());
-    }
-    if config.enable_sync {
-        if config.select_group_members && (config.group_dn.is_empty() || config.group_member_attr.is_empty()) {
-            return Err(ApiV0Error::invalid("groupDN and groupMemberAttr are required to sync a group's members"));
-        }
-        if !config.select_group_members && config.search_base_dn.is_empty() {
-            return Err(ApiV0Error::invalid("searchBaseDN is required to sync the results of a search"));
-        }
-        let filter = &config.search_filter;
-        let filter_ok = filter.is_empty() || (filter.starts_with('(') && filter.ends_with(')'));
-        if !filter_ok {
-            return Err(ApiV0Error::invalid("searchFilter is an LDAP filter, written in parentheses"));
-        }
-    }
     let sync = TeamSync {
         enabled: config.enable_sync,
         select_group_members: config.select_group_members,
@@ -116,35 +95,27 @@ pub async fn put_team_sync(
         search_filter: config.search_filter,
         search_subtree: config.search_scope_subtree,
     };
-    apply(&app, Command::SetTeamSync(SetTeamSync { org, team, sync: Some(sync.clone()) })).await?;
+    app.auth.set_team_sync(&caller.0, &org, &team, sync.clone()).await?;
     Ok(Json(MemberSyncConfig::from(Some(sync))).into_response())
-}
-
-fn sync_failed(e: berth_auth::Error) -> ApiV0Error {
-    match e {
-        berth_auth::Error::NoDirectory => ApiV0Error::new(StatusCode::CONFLICT, "LDAP_NOT_CONFIGURED", "no LDAP directory is configured ([ldap] in berth.toml)"),
-        berth_auth::Error::Directory(cause) => ApiV0Error::new(StatusCode::SERVICE_UNAVAILABLE, "LDAP_UNAVAILABLE", cause.to_string()),
-        other => ApiV0Error::internal(&other),
-    }
 }
 
 #[utoipa::path(post, path = "/api/v0/ldap/sync", tag = "ldap", responses((status = 200, description = "the report of the run"), (status = 403, description = "NOT_AUTHORIZED"), (status = 409, description = "LDAP_NOT_CONFIGURED"), (status = 503, description = "LDAP_UNAVAILABLE")))]
 /// Syncs accounts and team members from the LDAP directory now (system admins).
 pub async fn run_sync(State(app): State<AppState>, caller: Caller) -> Result<Response, ApiV0Error> {
-    if !caller.is_admin() {
+    if !berth_auth::policy::administers(&caller.0) {
         return Err(ApiV0Error::forbidden());
     }
-    let report = app.auth.sync_directory().await.map_err(sync_failed)?;
+    let report = app.auth.sync_directory().await?;
     Ok(Json(report).into_response())
 }
 
 #[utoipa::path(get, path = "/api/v0/ldap/sync", tag = "ldap", responses((status = 200, description = "the report of the last run"), (status = 403, description = "NOT_AUTHORIZED"), (status = 404, description = "NO_SYNC_YET")))]
 /// The report of the last LDAP sync (system admins).
 pub async fn last_sync(State(app): State<AppState>, caller: Caller) -> Result<Response, ApiV0Error> {
-    if !caller.is_admin() {
+    if !berth_auth::policy::administers(&caller.0) {
         return Err(ApiV0Error::forbidden());
     }
-    match app.auth.last_sync().await.map_err(sync_failed)? {
+    match app.auth.last_sync().await? {
         Some(report) => Ok(Json(report).into_response()),
         None => Err(ApiV0Error::new(StatusCode::NOT_FOUND, "NO_SYNC_YET", "the LDAP sync has not run yet")),
     }

@@ -12,16 +12,15 @@ mod tags;
 mod tokens;
 
 use axum::Router;
-use axum::extract::{Extension, FromRequestParts};
-use axum::http::request::Parts;
+use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::http::request::Parts;
 use axum::routing::{get, post, put};
 use berth_auth::Subject;
-use berth_meta::{Applied, Command, Rejection};
-use serde_json::json;
+use berth_meta::{Applied, Command};
 
-use super::auth::{self, Https};
+use super::auth;
+pub use super::error::ApiV0Error;
 use crate::app::AppState;
 
 /// The routes, mounted under `/api/v0` (accounts also under `/enzi/v0`, where DTR kept them).
@@ -53,74 +52,31 @@ pub fn routes() -> Router<AppState> {
     Router::new().nest("/api/v0", api).nest("/enzi/v0", accounts)
 }
 
-/// An `/api/v0` error.
-pub struct ApiV0Error {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
-}
-
-impl ApiV0Error {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiV0Error {
-        ApiV0Error { status, code, message: message.into() }
-    }
-
-    fn forbidden() -> ApiV0Error {
-        ApiV0Error::new(StatusCode::FORBIDDEN, "NOT_AUTHORIZED", "you are not authorized to do this")
-    }
-
-    fn invalid(message: impl Into<String>) -> ApiV0Error {
-        ApiV0Error::new(StatusCode::BAD_REQUEST, "INVALID_INPUT", message)
-    }
-
-    fn internal(e: &dyn std::fmt::Display) -> ApiV0Error {
-        tracing::error!(error = %e, "internal error");
-        ApiV0Error::new(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", "internal server error; see the server log for this request id")
-    }
-}
-
-impl IntoResponse for ApiV0Error {
-    fn into_response(self) -> Response {
-        let body = json!({"errors": [{"code": self.code, "message": self.message, "detail": {}}]});
-        (self.status, [(axum::http::header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
-    }
-}
-
-/// The authenticated caller of an `/api/v0` request; anonymous callers are refused.
+/// The authenticated caller of an `/api/v0` request; anonymous callers are refused. Every
+/// credential is accepted here, and each operation then asks the policy: management needs
+/// the password or an unrestricted access token; a restricted access token or a bearer
+/// token reaches only the repositories and actions it names.
 pub struct Caller(pub Subject);
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiV0Error;
 
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
-        let https = Extension::<Https>::from_request_parts(parts, app).await.map(|e| e.0).unwrap_or(Https(true));
-        let not_authenticated = || ApiV0Error::new(StatusCode::UNAUTHORIZED, "NOT_AUTHENTICATED", "authentication required");
-        let caller = match auth::identify(app, &parts.headers, auth::source(&parts.extensions), https).await {
-            Ok(caller) => caller,
+        let subject = match auth::identify(app, &parts.headers, &parts.extensions).await {
+            Ok(subject) => subject,
+            Err(e) if e.status() == StatusCode::UNAUTHORIZED => return Err(ApiV0Error::not_authenticated()),
             Err(e) if e.status() == StatusCode::TOO_MANY_REQUESTS => {
-                return Err(ApiV0Error::new(StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS", "too many failed login attempts; try again later"));
+                return Err(ApiV0Error::from(berth_auth::Error::TooManyAttempts));
             }
-            Err(_) => return Err(not_authenticated()),
+            Err(e) if e.status() == StatusCode::SERVICE_UNAVAILABLE => {
+                return Err(ApiV0Error::new(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "a service the login depends on cannot be reached, or is saturated; try again shortly"));
+            }
+            Err(_) => return Err(ApiV0Error::internal(&"checking credentials failed")),
         };
-        match auth::subject(app, &caller).await {
-            Ok(Subject::Anonymous) | Err(_) => Err(not_authenticated()),
-            Ok(subject) => Ok(Caller(subject)),
+        if subject.user.is_none() {
+            return Err(ApiV0Error::not_authenticated());
         }
-    }
-}
-
-impl Caller {
-    fn is_admin(&self) -> bool {
-        matches!(self.0, Subject::User { admin: true, .. })
-    }
-
-    fn is(&self, user: &str) -> bool {
-        self.0.name() == Some(user)
-    }
-
-    /// System admins, and owners of `org`.
-    fn owns_org(&self, org: &str) -> bool {
-        self.is_admin() || matches!(&self.0, Subject::User { teams, .. } if teams.iter().any(|(o, t)| o == org && t == berth_auth::policy::OWNERS))
+        Ok(Caller(subject))
     }
 }
 
@@ -128,27 +84,13 @@ impl Caller {
 async fn apply(app: &AppState, command: Command) -> Result<(), ApiV0Error> {
     match app.registry.meta().apply(command).await.map_err(|e| ApiV0Error::internal(&e))? {
         Applied::Done => Ok(()),
-        Applied::Rejected(rejection) => Err(match rejection {
-            Rejection::AccountExists => ApiV0Error::new(StatusCode::CONFLICT, "ACCOUNT_EXISTS", "an account with this name exists"),
-            Rejection::AccountUnknown => ApiV0Error::new(StatusCode::NOT_FOUND, "NO_SUCH_ACCOUNT", "no such account"),
-            Rejection::NotAnOrganization => ApiV0Error::invalid("the account is not an organization"),
-            Rejection::TeamExists => ApiV0Error::new(StatusCode::CONFLICT, "TEAM_EXISTS", "a team with this name exists"),
-            Rejection::TeamUnknown => ApiV0Error::new(StatusCode::NOT_FOUND, "NO_SUCH_TEAM", "no such team"),
-            Rejection::RepositoryExists => ApiV0Error::new(StatusCode::CONFLICT, "REPOSITORY_EXISTS", "the repository exists"),
-            Rejection::RepositoryUnknown => ApiV0Error::new(StatusCode::NOT_FOUND, "NO_SUCH_REPOSITORY", "no such repository"),
-            Rejection::TokenUnknown => ApiV0Error::new(StatusCode::NOT_FOUND, "NO_SUCH_TOKEN", "no such access token"),
-            other => ApiV0Error::invalid(format!("{other:?}")),
-        }),
+        Applied::Rejected(rejection) => Err(ApiV0Error::rejected(rejection)),
     }
 }
 
-/// Checks an account or team name: one repository-name component.
+/// Checks an account or team name: one repository-name component no client reads as a host.
 fn valid_name(name: &str) -> Result<(), ApiV0Error> {
-    if !name.contains('/') && name.parse::<berth_core::RepositoryName>().is_ok() {
-        Ok(())
-    } else {
-        Err(ApiV0Error::invalid(format!("{name:?} is not a valid name: use lower-case letters, digits and separators")))
-    }
+    berth_core::check_account_name(name).map_err(|e| ApiV0Error::invalid(e.to_string()))
 }
 
 fn now() -> u64 {

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use berth_auth::{Action, Level};
 use berth_auth::{Auth, policy};
-use berth_meta::command::{CreateRepository, DeleteRepository, GrantTarget, SetGrant, UpdateRepository};
+use berth_meta::command::{CreateRepository, DeleteRepository, UpdateRepository};
 use berth_meta::{Command, Repository};
 use serde::Deserialize;
 use serde_json::json;
@@ -16,8 +16,7 @@ use crate::app::AppState;
 
 /// Whether the caller may do `action` on `repository` (which may not exist yet).
 async fn may(app: &AppState, caller: &Caller, repository: &str, action: Action) -> Result<bool, ApiV0Error> {
-    let allowed = app.auth.allowed(&caller.0, repository, &[action]).await.map_err(|e| ApiV0Error::internal(&e))?;
-    Ok(!allowed.is_empty())
+    Ok(app.auth.may(&caller.0, repository, action).await?)
 }
 
 fn repository_json(namespace: &str, name: &str, r: &Repository) -> serde_json::Value {
@@ -62,8 +61,10 @@ pub struct NewRepository {
 /// Creates a repository in a namespace (whoever may push there).
 pub async fn create(State(app): State<AppState>, caller: Caller, Path(ns): Path<String>, Json(new): Json<NewRepository>) -> Result<Response, ApiV0Error> {
     valid_name(&ns)?;
-    valid_name(&new.name)?;
     let full = format!("{ns}/{}", new.name);
+    if new.name.contains('/') || full.parse::<berth_core::RepositoryName>().is_err() {
+        return Err(ApiV0Error::invalid(format!("{:?} is not a valid repository name", new.name)));
+    }
     if !may(&app, &caller, &full, Action::Push).await? {
         return Err(ApiV0Error::forbidden());
     }
@@ -148,10 +149,8 @@ fn level(body: &AccessLevel) -> Result<Level, ApiV0Error> {
     Level::parse(&body.access_level).ok_or_else(|| ApiV0Error::invalid("accessLevel must be read-only, read-write or admin"))
 }
 
-async fn set_grant(app: &AppState, target: GrantTarget, org: &str, team: String, level: Option<Level>) -> Result<Response, ApiV0Error> {
-    let body = json!({"team": {"name": team, "orgName": org}, "accessLevel": level.map(Level::as_str)});
-    apply(app, Command::SetGrant(SetGrant { target, org: org.to_owned(), team, level: level.map(|l| l as u8) })).await?;
-    Ok(Json(body).into_response())
+fn grant_json(org: &str, team: &str, level: Option<Level>) -> Response {
+    Json(json!({"team": {"name": team, "orgName": org}, "accessLevel": level.map(Level::as_str)})).into_response()
 }
 
 #[utoipa::path(put, path = "/api/v0/repositories/{ns}/{repo}/teamAccess/{team}", tag = "access", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace"), ("team" = String, Path, description = "team")), request_body = AccessLevel, responses((status = 200, description = "the grant"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
@@ -162,22 +161,16 @@ pub async fn grant_team(
     Path((ns, repo, team)): Path<(String, String, String)>,
     Json(body): Json<AccessLevel>,
 ) -> Result<Response, ApiV0Error> {
-    let full = format!("{ns}/{repo}");
-    if !may(&app, &caller, &full, Action::Admin).await? {
-        return Err(ApiV0Error::forbidden());
-    }
     let level = level(&body)?;
-    set_grant(&app, GrantTarget::Repository(full), &ns, team, Some(level)).await
+    app.auth.set_repository_grant(&caller.0, &format!("{ns}/{repo}"), &team, Some(level)).await?;
+    Ok(grant_json(&ns, &team, Some(level)))
 }
 
 #[utoipa::path(delete, path = "/api/v0/repositories/{ns}/{repo}/teamAccess/{team}", tag = "access", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace"), ("team" = String, Path, description = "team")), responses((status = 200, description = "withdrawn"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
 /// Withdraws a team's access to a repository.
 pub async fn revoke_team(State(app): State<AppState>, caller: Caller, Path((ns, repo, team)): Path<(String, String, String)>) -> Result<Response, ApiV0Error> {
-    let full = format!("{ns}/{repo}");
-    if !may(&app, &caller, &full, Action::Admin).await? {
-        return Err(ApiV0Error::forbidden());
-    }
-    set_grant(&app, GrantTarget::Repository(full), &ns, team, None).await
+    app.auth.set_repository_grant(&caller.0, &format!("{ns}/{repo}"), &team, None).await?;
+    Ok(grant_json(&ns, &team, None))
 }
 
 #[utoipa::path(put, path = "/api/v0/repositoryNamespaces/{ns}/teamAccess/{team}", tag = "access", params(("ns" = String, Path, description = "namespace"), ("team" = String, Path, description = "team")), request_body = AccessLevel, responses((status = 200, description = "the grant"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
@@ -188,20 +181,16 @@ pub async fn grant_namespace(
     Path((ns, team)): Path<(String, String)>,
     Json(body): Json<AccessLevel>,
 ) -> Result<Response, ApiV0Error> {
-    if !caller.owns_org(&ns) {
-        return Err(ApiV0Error::forbidden());
-    }
     let level = level(&body)?;
-    set_grant(&app, GrantTarget::Namespace(ns.clone()), &ns, team, Some(level)).await
+    app.auth.set_namespace_grant(&caller.0, &ns, &team, Some(level)).await?;
+    Ok(grant_json(&ns, &team, Some(level)))
 }
 
 #[utoipa::path(delete, path = "/api/v0/repositoryNamespaces/{ns}/teamAccess/{team}", tag = "access", params(("ns" = String, Path, description = "namespace"), ("team" = String, Path, description = "team")), responses((status = 200, description = "withdrawn"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
 /// Withdraws a team's access to a namespace.
 pub async fn revoke_namespace(State(app): State<AppState>, caller: Caller, Path((ns, team)): Path<(String, String)>) -> Result<Response, ApiV0Error> {
-    if !caller.owns_org(&ns) {
-        return Err(ApiV0Error::forbidden());
-    }
-    set_grant(&app, GrantTarget::Namespace(ns.clone()), &ns, team, None).await
+    app.auth.set_namespace_grant(&caller.0, &ns, &team, None).await?;
+    Ok(grant_json(&ns, &team, None))
 }
 
 /// The repositories (in `namespace`, or all) the caller may pull from, with their records.
@@ -215,7 +204,7 @@ async fn visible(app: &AppState, caller: &Caller, namespace: Option<String>) -> 
                 if namespace.as_deref().is_some_and(|ns| name.split('/').next() != Some(ns)) {
                     continue;
                 }
-                if policy::may(&subject, Action::Pull, &Auth::facts(r, &name)?)
+                if policy::sees(&subject, &Auth::facts(r, &name)?)
                     && let Some(record) = r.repository(&name)?
                 {
                     found.push((name, record));
@@ -265,15 +254,9 @@ pub async fn delete(State(app): State<AppState>, caller: Caller, Path((ns, repo)
 #[utoipa::path(get, path = "/api/v0/repositories/{ns}/{repo}/teamAccess", tag = "access", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace")), responses((status = 200, description = "the teams with access"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
 /// `GET …/{ns}/{repo}/teamAccess`: the teams with access to a repository (repository admins).
 pub async fn list_team_access(State(app): State<AppState>, caller: Caller, Path((ns, repo)): Path<(String, String)>) -> Result<Response, ApiV0Error> {
-    let full = format!("{ns}/{repo}");
-    if !may(&app, &caller, &full, Action::Admin).await? {
-        return Err(ApiV0Error::forbidden());
-    }
-    let grants = app.registry.meta().read(move |r| r.repository_grants(&full)).await.map_err(|e| ApiV0Error::internal(&e))?;
-    let teams: Vec<serde_json::Value> = grants
-        .iter()
-        .map(|(org, team, level)| json!({"team": {"name": team, "orgName": org}, "accessLevel": Level::from_u8(*level).map(Level::as_str)}))
-        .collect();
+    let grants = app.auth.repository_grants(&caller.0, &format!("{ns}/{repo}")).await?;
+    let teams: Vec<serde_json::Value> =
+        grants.iter().map(|(org, team, level)| json!({"team": {"name": team, "orgName": org}, "accessLevel": level.as_str()})).collect();
     Ok(Json(json!({"repository": {"namespace": ns, "name": repo}, "teamAccessList": teams})).into_response())
 }
 
@@ -285,17 +268,6 @@ pub async fn user_access(
     caller: Caller,
     Path((user, ns, repo)): Path<(String, String, String)>,
 ) -> Result<Response, ApiV0Error> {
-    if !(caller.is(&user) || caller.is_admin()) {
-        return Err(ApiV0Error::forbidden());
-    }
-    let subject = app
-        .auth
-        .subject(&user, None)
-        .await
-        .map_err(|e| ApiV0Error::internal(&e))?
-        .ok_or_else(|| ApiV0Error::new(StatusCode::NOT_FOUND, "NO_SUCH_ACCOUNT", "no such account"))?;
-    let full = format!("{ns}/{repo}");
-    let facts = app.registry.meta().read(move |r| Auth::facts(r, &full)).await.map_err(|e| ApiV0Error::internal(&e))?;
-    let level = policy::level(&subject, &facts);
+    let level = app.auth.effective_level(&caller.0, &user, &format!("{ns}/{repo}")).await?;
     Ok(Json(json!({"user": {"name": user}, "repository": {"namespace": ns, "name": repo}, "accessLevel": level.map(Level::as_str)})).into_response())
 }

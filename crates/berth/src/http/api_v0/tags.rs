@@ -10,17 +10,14 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use berth_auth::Action;
-use berth_meta::Command;
-use berth_meta::command::DeleteTag;
 use berth_trust::TrustedTarget;
 use serde_json::{Value, json};
 
-use super::{ApiV0Error, Caller, apply};
+use super::{ApiV0Error, Caller};
 use crate::app::AppState;
 
 async fn allowed(app: &AppState, caller: &Caller, repository: &str, action: Action) -> Result<(), ApiV0Error> {
-    let allowed = app.auth.allowed(&caller.0, repository, &[action]).await.map_err(|e| ApiV0Error::internal(&e))?;
-    if allowed.is_empty() {
+    if !app.auth.may(&caller.0, repository, action).await? {
         return Err(ApiV0Error::new(StatusCode::NOT_FOUND, "NO_SUCH_REPOSITORY", "no such repository"));
     }
     Ok(())
@@ -108,20 +105,10 @@ pub async fn trust(State(app): State<AppState>, caller: Caller, Path((ns, repo, 
 pub async fn delete(State(app): State<AppState>, caller: Caller, Path((ns, repo, tag)): Path<(String, String, String)>) -> Result<Response, ApiV0Error> {
     let full = format!("{ns}/{repo}");
     allowed(&app, &caller, &full, Action::Pull).await?;
-    if app.auth.allowed(&caller.0, &full, &[Action::Delete]).await.map_err(|e| ApiV0Error::internal(&e))?.is_empty() {
+    if !app.auth.may(&caller.0, &full, Action::Delete).await? {
         return Err(ApiV0Error::forbidden());
     }
-    let signed = app.trust.signed_tags(&full).await.map_err(|e| ApiV0Error::internal(&e))?;
-    if signed.contains_key(&tag) {
-        return Err(ApiV0Error::new(
-            StatusCode::BAD_REQUEST,
-            "TAG_IN_NOTARY",
-            format!("tag {tag} is signed in the repository's trust data; remove its signature (docker trust revoke) before deleting it"),
-        ));
-    }
-    match apply(&app, Command::DeleteTag(DeleteTag { repository: full, tag })).await {
-        Ok(()) => Ok(StatusCode::NO_CONTENT.into_response()),
-        Err(e) if e.status == StatusCode::BAD_REQUEST => Err(no_such_tag()),
-        Err(e) => Err(e),
-    }
+    let tag: berth_core::Tag = tag.parse().map_err(|_| no_such_tag())?;
+    app.registry.delete_manifest(&full, &berth_core::Reference::Tag(tag)).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

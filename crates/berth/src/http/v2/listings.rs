@@ -4,7 +4,7 @@
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use berth_core::{Digest, RepositoryName, media_type};
-use berth_auth::{Action, Auth, Subject};
+use berth_auth::{Auth, Subject};
 use berth_meta::query::Reader;
 use berth_registry::{Listing, Page};
 use serde_json::json;
@@ -48,7 +48,7 @@ pub async fn tags(app: &AppState, name: &RepositoryName, query: &str) -> Result<
 /// `GET /v2/_catalog`: the repositories the caller may pull from.
 pub async fn catalog(app: &AppState, query: &str, subject: Subject) -> Result<Response, ApiError> {
     let page = page(query)?;
-    let visible = move |reader: &Reader, name: &str| Ok(berth_auth::policy::may(&subject, Action::Pull, &Auth::facts(reader, name)?));
+    let visible = move |reader: &Reader, name: &str| Ok(berth_auth::policy::sees(&subject, &Auth::facts(reader, name)?));
     let listing = app.registry.catalog(page.clone(), visible).await?;
     let body = json!({"repositories": listing.items});
     Ok(listing_response("/v2/_catalog", &page, &listing, body))

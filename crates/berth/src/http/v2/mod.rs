@@ -15,23 +15,24 @@ use std::time::Duration;
 use axum::body::{Body, BodyDataStream};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use axum::extract::{Extension, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use berth_auth::Subject;
 use berth_storage::ByteStream;
 
 use self::route::V2Route;
 use super::RouteName;
-use super::auth::{self, Caller, Https};
+use super::auth;
 use super::error::ApiError;
 use crate::app::AppState;
 
 /// Handles every `/v2` request: route, authenticate, authorize, then the handler.
-pub async fn dispatch(State(app): State<AppState>, Extension(https): Extension<Https>, request: Request) -> Response {
+pub async fn dispatch(State(app): State<AppState>, request: Request) -> Response {
     let route = V2Route::parse(request.method(), request.uri().path());
     let name = route.as_ref().map_or("v2_unmatched", V2Route::name);
     let result = match route {
-        Ok(route) => admit(&app, route, request, https).await,
+        Ok(route) => admit(&app, route, request).await,
         Err(e) => Err(e.into()),
     };
     let mut response = result.unwrap_or_else(IntoResponse::into_response);
@@ -40,20 +41,20 @@ pub async fn dispatch(State(app): State<AppState>, Extension(https): Extension<H
     response
 }
 
-async fn admit(app: &AppState, route: V2Route, request: Request, https: Https) -> Result<Response, ApiError> {
-    let caller = auth::identify(app, request.headers(), auth::source(request.extensions()), https).await?;
-    auth::authorize(app, &caller, &route, request.method(), request.headers(), https).await?;
-    handle(app, route, request, &caller).await
+async fn admit(app: &AppState, route: V2Route, request: Request) -> Result<Response, ApiError> {
+    let subject = auth::identify(app, request.headers(), request.extensions()).await?;
+    auth::authorize(app, &subject, &route, request.method(), request.extensions()).await?;
+    handle(app, route, request, &subject).await
 }
 
-async fn handle(app: &AppState, route: V2Route, request: Request, caller: &Caller) -> Result<Response, ApiError> {
+async fn handle(app: &AppState, route: V2Route, request: Request, subject: &Subject) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
     let head = parts.method == Method::HEAD;
     let query = parts.uri.query().unwrap_or("");
     let headers = &parts.headers;
     match (route, parts.method.clone()) {
         (V2Route::Base, _) => Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], "{}").into_response()),
-        (V2Route::Catalog, _) => listings::catalog(app, query, auth::subject(app, caller).await?).await,
+        (V2Route::Catalog, _) => listings::catalog(app, query, subject.clone()).await,
         (V2Route::Tags { name }, _) => listings::tags(app, &name, query).await,
         (V2Route::Referrers { name, digest }, _) => listings::referrers(app, &name, &digest, query).await,
         (V2Route::Blob { name, digest }, Method::DELETE) => blobs::delete(app, &name, &digest).await,
@@ -61,7 +62,7 @@ async fn handle(app: &AppState, route: V2Route, request: Request, caller: &Calle
         (V2Route::Manifest { name, reference }, Method::PUT) => manifests::put(app, &name, &reference, headers, body).await,
         (V2Route::Manifest { name, reference }, Method::DELETE) => manifests::delete(app, &name, &reference).await,
         (V2Route::Manifest { name, reference }, _) => manifests::get(app, &name, &reference, head).await,
-        (V2Route::Uploads { name }, _) => uploads::start(app, caller, &name, query, body).await,
+        (V2Route::Uploads { name }, _) => uploads::start(app, subject, &name, query, body).await,
         (V2Route::Upload { name, id }, Method::GET) => uploads::status(app, &name, &id).await,
         (V2Route::Upload { name, id }, Method::PATCH) => uploads::patch(app, &name, &id, headers, body).await,
         (V2Route::Upload { name, id }, Method::PUT) => uploads::finish(app, &name, &id, query, headers, body).await,

@@ -11,8 +11,8 @@ use berth_storage::{UploadId, UploadState};
 
 use super::{body_stream, content_length, has_body, query_param};
 use crate::app::AppState;
-use crate::http::auth::{self, Caller};
-use berth_auth::Action;
+use crate::http::auth;
+use berth_auth::{Action, Subject};
 use crate::http::error::{ApiError, header_value};
 
 fn upload_location(name: &RepositoryName, id: &UploadId) -> String {
@@ -74,14 +74,14 @@ fn with_progress(e: berth_registry::Error, name: &RepositoryName, id: &UploadId)
 }
 
 /// `POST /v2/<name>/blobs/uploads/`.
-pub async fn start(app: &AppState, caller: &Caller, name: &RepositoryName, query: &str, body: Body) -> Result<Response, ApiError> {
+pub async fn start(app: &AppState, subject: &Subject, name: &RepositoryName, query: &str, body: Body) -> Result<Response, ApiError> {
     let registry = &app.registry;
     if let (Some(mount), Some(from)) = (query_param(query, "mount"), query_param(query, "from")) {
         let digest: Digest = mount.parse().map_err(|e: berth_core::DigestError| ApiError::from(berth_registry::Error::DigestInvalid(e.to_string())))?;
         // A `from` that is malformed, or that the caller may not pull from, cannot lend
         // the blob: fall through to a normal upload.
         if let Ok(from) = from.parse::<RepositoryName>()
-            && auth::may(app, caller, from.as_str(), Action::Pull).await?
+            && auth::may(app, subject, from.as_str(), Action::Pull).await?
             && registry.mount_blob(name.as_str(), &digest, from.as_str()).await?.is_some()
         {
             return Ok(blob_created(name, &digest));
@@ -105,19 +105,24 @@ pub async fn status(app: &AppState, name: &RepositoryName, id: &UploadId) -> Res
     Ok(upload_progress(StatusCode::NO_CONTENT, name, &state))
 }
 
-fn chunk_range(headers: &HeaderMap) -> Result<Option<berth_core::ByteRange>, ApiError> {
-    match headers.get(header::CONTENT_RANGE) {
-        None => Ok(None),
-        Some(value) => {
-            let text = value.to_str().unwrap_or("");
-            parse_content_range(text).map(Some).map_err(|e| berth_registry::Error::UploadInvalid(e.to_string()).into())
+/// The chunk a `Content-Range` names: malformed is `400`; a range no upload can reach
+/// (its end at the last offset a `u64` holds) is `416`, with where the upload stands.
+async fn chunk_range(app: &AppState, name: &RepositoryName, id: &UploadId, headers: &HeaderMap) -> Result<Option<berth_core::ByteRange>, ApiError> {
+    let Some(value) = headers.get(header::CONTENT_RANGE) else { return Ok(None) };
+    match parse_content_range(value.to_str().unwrap_or("")) {
+        Ok(range) => Ok(Some(range)),
+        Err(berth_core::RangeError::Unsatisfiable(_)) => {
+            let state = app.registry.upload_status(name.as_str(), id).await?;
+            let e = berth_registry::Error::ChunkOutOfOrder { current: state.offset, requested: u64::MAX };
+            Err(with_progress(e, name, id))
         }
+        Err(e) => Err(berth_registry::Error::UploadInvalid(e.to_string()).into()),
     }
 }
 
 /// `PATCH /v2/<name>/blobs/uploads/<id>`: appends a chunk, `202`; `416` when out of order.
 pub async fn patch(app: &AppState, name: &RepositoryName, id: &UploadId, headers: &HeaderMap, body: Body) -> Result<Response, ApiError> {
-    let range = chunk_range(headers)?;
+    let range = chunk_range(app, name, id, headers).await?;
     let state = app
         .registry
         .append_upload(name.as_str(), id, range, content_length(headers), body_stream(app, body))
@@ -138,7 +143,7 @@ pub async fn finish(
     let digest = digest_param(query)?
         .ok_or_else(|| ApiError::from(berth_registry::Error::DigestInvalid("the digest query parameter is required".into())))?;
     let registry = &app.registry;
-    if let Some(range) = chunk_range(headers)? {
+    if let Some(range) = chunk_range(app, name, id, headers).await? {
         // A final chunk with a Content-Range must continue where the upload stands.
         let state = registry.upload_status(name.as_str(), id).await?;
         if range.first != state.offset {

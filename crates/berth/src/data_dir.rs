@@ -1,0 +1,73 @@
+//! The data directory holds secrets (the metadata with its password hashes and sealed
+//! keys, the master key, the TLS key) and private images: it is 0700 and every file in it
+//! 0600, whatever the umask Berth was started with.
+//!
+//! `berth serve` sets its own umask to 0077 before it creates anything, so every file and
+//! directory it (or the libraries it uses) creates is private. A data directory made by
+//! an earlier version, or by hand, with wider modes is tightened once, file by file, the
+//! first time it is found open to others.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+
+use anyhow::Context as _;
+
+/// Makes every file and directory the process creates from now on private to its owner.
+pub fn private_umask() {
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+}
+
+/// Creates the data directory (0700), or tightens an existing one and everything in it
+/// when it is open to others; returns how many entries were tightened.
+pub fn prepare(dir: &Path) -> anyhow::Result<usize> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating data directory {}", dir.display()))?;
+    let mode = std::fs::metadata(dir).with_context(|| format!("reading {}", dir.display()))?.permissions().mode();
+    if mode & 0o077 == 0 {
+        return Ok(0);
+    }
+    let tightened = tighten(dir)?;
+    tracing::warn!(data_dir = %dir.display(), tightened, "the data directory was open to other users; it and its files are now private (0700/0600)");
+    Ok(tightened)
+}
+
+fn tighten(path: &Path) -> anyhow::Result<usize> {
+    let metadata = std::fs::symlink_metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    if metadata.file_type().is_symlink() {
+        return Ok(0);
+    }
+    let wanted = if metadata.is_dir() { 0o700 } else { 0o600 };
+    let mut count = 0;
+    if metadata.permissions().mode() & 0o777 != wanted {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(wanted)).with_context(|| format!("restricting {}", path.display()))?;
+        count += 1;
+    }
+    if metadata.is_dir() {
+        for entry in std::fs::read_dir(path).with_context(|| format!("listing {}", path.display()))? {
+            count += tighten(&entry?.path())?;
+        }
+    }
+    Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_open_directory_is_tightened_with_its_files() {
+        let temp = tempfile::tempdir().unwrap();
+        let dir = temp.path().join("data");
+        std::fs::create_dir_all(dir.join("storage/blobs")).unwrap();
+        std::fs::write(dir.join("meta.redb"), b"x").unwrap();
+        std::fs::write(dir.join("storage/blobs/b"), b"x").unwrap();
+        for path in [&dir, &dir.join("storage"), &dir.join("storage/blobs")] {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        std::fs::set_permissions(dir.join("meta.redb"), std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(prepare(&dir).unwrap(), 5);
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join("storage/blobs/b")), 0o600);
+        assert_eq!(prepare(&dir).unwrap(), 0, "once private, nothing is walked again");
+    }
+}
