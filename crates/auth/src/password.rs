@@ -1,17 +1,19 @@
 //! argon2id password hashes (PHC strings), computed by a small pool of dedicated threads.
 //!
 //! One hash costs ~100 ms of CPU and 7 MiB of memory. Run on the runtime's blocking
-//! pool, forty concurrent logins would take forty threads and 280 MiB, and the
-//! allocator would keep it; here at most [`PasswordOptions::hashers`] hashes run at once
-//! (each thread reusing its own memory), at most [`PasswordOptions::queue`] wait, and
-//! past that a check is refused at once as busy. Callers cache successful checks.
+//! pool, forty concurrent logins would take forty threads and 280 MiB; and since the
+//! crate allocates each hash's memory aligned, the allocator keeps most of it even run
+//! one at a time (measured: 100 MiB after twenty hashes on two threads). Here at most
+//! [`PasswordOptions::hashers`] hashes run at once, each thread hashing in one buffer it
+//! allocates once and reuses; at most [`PasswordOptions::queue`] checks wait, and past
+//! that a check is refused at once as busy. Callers cache successful checks.
 
+use std::cell::RefCell;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::phc::{Output, PasswordHash, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 
 use crate::Error;
 
@@ -41,11 +43,65 @@ impl Default for PasswordOptions {
 /// t = 5, p = 1): as costly to attack as the crate's default (m = 19 MiB, t = 2), but a
 /// hash holds 12 MiB less. Hashes record their parameters, so hashes made with other
 /// ones still verify.
-fn argon2() -> Argon2<'static> {
-    match Params::new(7 * 1024, 5, 1, None) {
-        Ok(params) => Argon2::new(Algorithm::Argon2id, Version::V0x13, params),
-        Err(_) => Argon2::default(),
+fn params() -> Params {
+    Params::new(7 * 1024, 5, 1, Some(32)).unwrap_or_default()
+}
+
+/// The most memory a stored hash may ask for (KiB): more than any profile Berth or the
+/// crate's defaults use, so that a corrupt or hostile record cannot make a check cost
+/// gigabytes.
+const MAX_MEMORY_KIB: u32 = 64 * 1024;
+
+thread_local! {
+    /// The hashing thread's memory, grown to the largest hash it has computed, reused.
+    static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Computes the argon2 output of `password` and `salt` into `out`, in this thread's buffer.
+fn compute(argon2: &Argon2<'_>, params: &Params, password: &[u8], salt: &[u8], out: &mut [u8]) -> Result<(), argon2::Error> {
+    MEMORY.with(|memory| {
+        let mut memory = memory.borrow_mut();
+        let blocks = params.block_count();
+        if memory.len() < blocks {
+            memory.resize(blocks, Block::new());
+        }
+        argon2.hash_password_into_with_memory(password, salt, out, &mut memory[..blocks])
+    })
+}
+
+/// A new PHC string for `password`, with a fresh salt.
+fn hash_now(password: &[u8]) -> Result<String, Error> {
+    let crypto = |e: &dyn std::fmt::Display| Error::Crypto(e.to_string());
+    let params = params();
+    let mut salt = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut salt).map_err(|e| crypto(&e))?;
+    let mut out = [0u8; 32];
+    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    compute(&argon2, &params, password, &salt, &mut out).map_err(|e| crypto(&e))?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: (&params).try_into().map_err(|e: argon2::password_hash::Error| crypto(&e))?,
+        salt: Some(Salt::new(&salt).map_err(|e| crypto(&e))?),
+        hash: Some(Output::new(&out).map_err(|e| crypto(&e))?),
+    };
+    Ok(phc.to_string())
+}
+
+/// Whether `password` matches the PHC string `phc` (a malformed one never matches).
+fn matches(password: &[u8], phc: &str) -> bool {
+    let Ok(hash) = PasswordHash::new(phc) else { return false };
+    let (Some(salt), Some(expected)) = (&hash.salt, &hash.hash) else { return false };
+    let Ok(algorithm) = Algorithm::try_from(hash.algorithm.as_str()) else { return false };
+    let Ok(version) = hash.version.map_or(Ok(Version::default()), Version::try_from) else { return false };
+    let Ok(params) = Params::try_from(&hash) else { return false };
+    if params.m_cost() > MAX_MEMORY_KIB {
+        return false;
     }
+    let mut out = vec![0u8; expected.len()];
+    let argon2 = Argon2::new(algorithm, version, params.clone());
+    // `Output`'s equality is constant-time.
+    compute(&argon2, &params, password, salt.as_ref(), &mut out).is_ok() && Output::new(&out).is_ok_and(|o| &o == expected)
 }
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -105,7 +161,7 @@ impl Passwords {
     pub async fn hash(&self, password: &str) -> Result<String, Error> {
         self.acceptable(password)?;
         let password = password.to_owned();
-        self.run(move || argon2().hash_password(password.as_bytes()).map(|h| h.to_string()).map_err(|e| Error::Crypto(e.to_string()))).await?
+        self.run(move || hash_now(password.as_bytes())).await?
     }
 
     /// Whether `password` matches `phc`. A malformed stored hash never matches; without a
@@ -119,7 +175,7 @@ impl Passwords {
         self.run(move || {
             let dummy = dummy_hash();
             let phc = phc.unwrap_or_else(|| dummy.to_owned());
-            PasswordHash::new(&phc).is_ok_and(|hash| argon2().verify_password(password.as_bytes(), &hash).is_ok()) && phc != dummy
+            matches(password.as_bytes(), &phc) && phc != dummy
         })
         .await
     }
@@ -144,7 +200,7 @@ fn dummy_hash() -> &'static str {
     static DUMMY: OnceLock<String> = OnceLock::new();
     DUMMY.get_or_init(|| {
         let secret = crate::access_token::generate().secret_sha256;
-        argon2().hash_password(secret.as_bytes()).map(|h| h.to_string()).unwrap_or_default()
+        hash_now(secret.as_bytes()).unwrap_or_default()
     })
 }
 
@@ -158,11 +214,14 @@ mod tests {
         let h = passwords.hash("correct horse").await.unwrap();
         assert!(h.starts_with("$argon2id$v=19$m=7168,t=5,p=1$"), "{h}");
         // A hash made with other parameters (the crate's defaults) still verifies.
+        use argon2::password_hash::PasswordHasher as _;
         let old = Argon2::default().hash_password(b"older").unwrap().to_string();
         assert!(old.contains("m=19456,t=2"), "{old}");
         assert!(passwords.verify("older", Some(old.clone())).await.unwrap());
         assert!(!passwords.verify("newer", Some(old)).await.unwrap());
         assert!(passwords.verify("correct horse", Some(h.clone())).await.unwrap());
+        use argon2::password_hash::PasswordVerifier as _;
+        assert!(Argon2::default().verify_password(b"correct horse", &PasswordHash::new(&h).unwrap()).is_ok(), "a standard PHC string");
         assert!(!passwords.verify("wrong", Some(h)).await.unwrap());
         assert!(!passwords.verify("x", None).await.unwrap());
         assert!(!passwords.verify("x", Some("garbage".into())).await.unwrap());

@@ -1,9 +1,11 @@
 //! The filesystem backend: blobs as files under one root (see `layout.rs`).
 //!
-//! Writes go through a dedicated blocking writer per append, fed 1 MiB buffers over a
-//! bounded channel, so that receiving (TLS, HTTP framing) and hashing + writing overlap
-//! and memory stays flat whatever the blob size. Publishing a blob is `fsync(data)`,
-//! `rename`, `fsync(directory)`.
+//! An append coalesces the body into 1 MiB buffers and hands each to the blocking pool
+//! to be hashed and written while the next one arrives, so that receiving (TLS, HTTP
+//! framing) and hashing + writing overlap and memory stays flat (two buffers) whatever
+//! the blob size. No thread is held while a client sends nothing: a thousand slow
+//! uploads cannot exhaust the blocking pool other requests need. Publishing a blob is
+//! `fsync(data)`, `rename`, `fsync(directory)`.
 //!
 //! An upload's running hash stays in memory between its requests (keyed by session and
 //! the offset it covers); when it is not there (after a restart, or a session begun by
@@ -178,29 +180,55 @@ impl FsStore {
     }
 }
 
-/// What the writer thread reports: the hash of everything written, how much was written,
-/// and the error that stopped it, if any.
-struct Written {
-    hasher: StreamHasher,
-    bytes: u64,
-    error: Option<io::Error>,
+/// Writes an append's buffers on the blocking pool, one at a time, in order: the next
+/// buffer fills from the network while the previous one is hashed and written.
+struct ChunkWriter {
+    /// The file, the running hash and the bytes written, when no write is under way.
+    idle: Option<(File, StreamHasher, u64)>,
+    /// The write under way, which gives them back.
+    busy: Option<tokio::task::JoinHandle<io::Result<(File, StreamHasher, u64)>>>,
 }
 
-fn run_writer(path: PathBuf, offset: u64, mut hasher: StreamHasher, mut rx: tokio::sync::mpsc::Receiver<Bytes>) -> Written {
-    let mut bytes = 0;
-    let result = (|| -> io::Result<()> {
-        let mut file = OpenOptions::new().write(true).create(true).truncate(false).open(&path)?;
-        // Anything past the recorded offset is left over from a crash mid-append.
-        file.set_len(offset)?;
-        file.seek(SeekFrom::Start(offset))?;
-        while let Some(chunk) = rx.blocking_recv() {
+impl ChunkWriter {
+    /// Opens the upload's data at `offset`; anything past it is left over from a crash
+    /// mid-append, and goes.
+    async fn open(path: PathBuf, offset: u64, hasher: StreamHasher) -> io::Result<ChunkWriter> {
+        let file = blocking(move || {
+            let mut file = OpenOptions::new().write(true).create(true).truncate(false).open(&path)?;
+            file.set_len(offset)?;
+            file.seek(SeekFrom::Start(offset))?;
+            Ok(file)
+        })
+        .await?;
+        Ok(ChunkWriter { idle: Some((file, hasher, 0)), busy: None })
+    }
+
+    /// Waits for the write under way, if any.
+    async fn settle(&mut self) -> io::Result<(File, StreamHasher, u64)> {
+        match self.busy.take() {
+            Some(task) => task.await.map_err(io::Error::other)?,
+            None => self.idle.take().ok_or_else(|| io::Error::other("an upload writer was used after a failed write")),
+        }
+    }
+
+    /// Queues `chunk` behind the write under way.
+    async fn write(&mut self, chunk: Bytes) -> io::Result<()> {
+        let (mut file, mut hasher, written) = self.settle().await?;
+        self.busy = Some(tokio::task::spawn_blocking(move || {
             file.write_all(&chunk)?;
             hasher.update(&chunk);
-            bytes += chunk.len() as u64;
-        }
-        file.sync_data()
-    })();
-    Written { hasher, bytes, error: result.err() }
+            Ok((file, hasher, written + chunk.len() as u64))
+        }));
+        Ok(())
+    }
+
+    /// Waits for the last write and makes the data durable: the running hash and the
+    /// bytes written.
+    async fn finish(mut self) -> io::Result<(StreamHasher, u64)> {
+        let (file, hasher, written) = self.settle().await?;
+        blocking(move || file.sync_data()).await?;
+        Ok((hasher, written))
+    }
 }
 
 impl BlobStore for FsStore {
@@ -267,13 +295,12 @@ impl BlobStore for FsStore {
             return Err(Error::OffsetMismatch { current: state.offset, requested: offset });
         }
         let hasher = self.take_hash(id, offset).await?;
-        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
-        let path = layout::upload_data(&self.root, id);
-        let writer = tokio::task::spawn_blocking(move || run_writer(path, offset, hasher, rx));
+        let mut writer = ChunkWriter::open(layout::upload_data(&self.root, id), offset, hasher).await?;
 
         let mut buffer = BytesMut::new();
         let mut received = 0u64;
         let mut stop: Option<Error> = None;
+        let mut failed: Option<io::Error> = None;
         while let Some(frame) = body.next().await {
             let frame = match frame {
                 Ok(frame) => frame,
@@ -287,47 +314,48 @@ impl BlobStore for FsStore {
                 stop = Some(Error::TooLarge { limit: self.max_upload_size });
                 break;
             }
-            if buffer.is_empty() && frame.len() >= WRITE_CHUNK {
-                if tx.send(frame).await.is_err() {
-                    break;
+            let ready = if buffer.is_empty() && frame.len() >= WRITE_CHUNK {
+                frame
+            } else {
+                if buffer.capacity() == 0 {
+                    // The first buffer grows as bytes arrive, not reserved whole: most blobs
+                    // are small, and many uploads run at once. Once a body has filled one,
+                    // the next ones are reserved whole.
+                    buffer.reserve(if received > WRITE_CHUNK as u64 { WRITE_CHUNK } else { frame.len().clamp(SMALL_BUFFER, WRITE_CHUNK) });
                 }
-                continue;
-            }
-            if buffer.capacity() == 0 {
-                // The first buffer grows as bytes arrive, not reserved whole: most blobs
-                // are small, and many uploads run at once. Once a body has filled one,
-                // the next ones are reserved whole.
-                buffer.reserve(if received > WRITE_CHUNK as u64 { WRITE_CHUNK } else { frame.len().clamp(SMALL_BUFFER, WRITE_CHUNK) });
-            }
-            buffer.extend_from_slice(&frame);
-            if buffer.len() >= WRITE_CHUNK && tx.send(buffer.split().freeze()).await.is_err() {
+                buffer.extend_from_slice(&frame);
+                if buffer.len() < WRITE_CHUNK {
+                    continue;
+                }
+                buffer.split().freeze()
+            };
+            if let Err(e) = writer.write(ready).await {
+                failed = Some(e);
                 break;
             }
         }
         let too_large = matches!(stop, Some(Error::TooLarge { .. }));
-        if !buffer.is_empty() && !too_large {
-            // The writer may already have failed; its error is reported below.
-            let _ = tx.send(buffer.freeze()).await;
+        if failed.is_none() && !buffer.is_empty() && !too_large {
+            failed = writer.write(buffer.freeze()).await.err();
         }
-        drop(tx);
-        let written = writer.await.map_err(io::Error::other)?;
-        if let Some(error) = written.error {
+        if let Some(error) = failed {
             return Err(error.into());
         }
+        let (hasher, written) = writer.finish().await?;
         if too_large {
             // The recorded offset stays where it was; the next append truncates the excess.
             return Err(stop.unwrap_or(Error::TooLarge { limit: self.max_upload_size }));
         }
-        state.offset += written.bytes;
+        state.offset += written;
         state.updated_at = now;
         self.write_state(&state, Durability::Durable).await?;
-        if offset == 0 && written.bytes > 0 {
+        if offset == 0 && written > 0 {
             // The first acknowledged bytes: make the session's directory entry durable too
             // (it was created best-effort).
             let uploads = layout::uploads_dir(&self.root);
             blocking(move || fsync_dir(&uploads)).await?;
         }
-        self.keep_hash(id, state.offset, written.hasher);
+        self.keep_hash(id, state.offset, hasher);
         match stop {
             Some(error) => Err(error),
             None => Ok(state),

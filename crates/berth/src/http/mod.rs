@@ -107,7 +107,7 @@ async fn observe(State(app): State<AppState>, request: Request, next: Next) -> R
     let elapsed = started.elapsed();
     app.metrics.observe(route, method, status, elapsed, sent);
     let user = who.0.get().map_or("-", String::as_str);
-    span.in_scope(|| tracing::info!(route, status, user, source, micros = elapsed.as_micros() as u64, "access"));
+    span.in_scope(|| tracing::info!(route, status, user = %user, source = %source, micros = elapsed.as_micros() as u64, "access"));
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", value);
     }

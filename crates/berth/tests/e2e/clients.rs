@@ -40,7 +40,7 @@ pub(crate) fn stdout(out: &Output) -> String {
 }
 
 /// A directory holding only Berth's CA, as skopeo's and podman's `--cert-dir` expect.
-fn ca_dir(server: &Server, temp: &Path) -> PathBuf {
+pub(crate) fn ca_dir(server: &Server, temp: &Path) -> PathBuf {
     let dir = temp.join("certs");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::copy(server.data_dir.join("tls/ca.crt"), dir.join("ca.crt")).unwrap();

@@ -14,6 +14,17 @@ pub fn log_path(data_dir: &Path) -> PathBuf {
     data_dir.with_extension("log")
 }
 
+/// How to start a server beyond the defaults.
+#[derive(Default)]
+pub struct Launch<'a> {
+    /// Extra arguments to `serve`.
+    pub extra: &'a [&'a str],
+    /// The umask the server starts with (the harness's own otherwise).
+    pub umask: Option<u32>,
+    /// Extra environment variables.
+    pub env: &'a [(&'a str, &'a str)],
+}
+
 /// A running server.
 pub struct Server {
     child: Option<Child>,
@@ -37,21 +48,34 @@ impl Server {
 
     /// A server on `data_dir` with extra arguments to `serve`.
     pub fn start_in(data_dir: &Path, extra: &[&str]) -> Server {
-        std::fs::create_dir_all(data_dir).unwrap();
+        Server::launch(data_dir, &Launch { extra, ..Launch::default() })
+    }
+
+    /// A server on `data_dir`, started as `launch` says.
+    pub fn launch(data_dir: &Path, launch: &Launch) -> Server {
+        std::fs::create_dir_all(data_dir.parent().unwrap()).unwrap();
         let log = std::fs::OpenOptions::new().create(true).append(true).open(log_path(data_dir)).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        let mut command = match launch.umask {
+            // The shell sets the umask the server inherits, then becomes the server.
+            Some(umask) => {
+                let mut c = Command::new("sh");
+                c.args(["-c", &format!("umask {umask:03o} && exec \"$0\" \"$@\""), env!("CARGO_BIN_EXE_berth")]);
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_berth")),
+        };
+        command
             .arg("serve")
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--https-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
-            .args(extra)
+            .args(launch.extra)
             .env("BERTH_LOG", "info")
-            .env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .unwrap();
+            .env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD);
+        for (key, value) in launch.env {
+            command.env(key, value);
+        }
+        let mut child = command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(log).spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {

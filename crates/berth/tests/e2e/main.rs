@@ -4,6 +4,7 @@
 
 mod harness;
 
+mod attacks;
 mod auth;
 mod bench;
 

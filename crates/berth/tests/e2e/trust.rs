@@ -199,6 +199,19 @@ async fn signed_push_trusted_pull_inspect_tamper_and_notary() {
         let tag_url = |t: &str| server.url(&format!("/api/v0/repositories/{repo}/tags/{t}"));
         expect_error(client().delete(tag_url("2")).send().await.unwrap(), 400, "TAG_IN_NOTARY").await;
         assert_eq!(client().delete(tag_url("3")).send().await.unwrap().status(), 204);
+        // Nor through the registry API, by tag or by the digest its signature names.
+        let v2 = |reference: &str| server.url(&format!("/v2/{repo}/manifests/{reference}"));
+        let refused = expect_error(client().delete(v2("2")).send().await.unwrap(), 403, "DENIED").await;
+        assert!(refused.to_string().contains("signed"), "{refused}");
+        expect_error(client().delete(v2(&signed_two)).send().await.unwrap(), 403, "DENIED").await;
+        expect_error(client().delete(v2(&signed_one)).send().await.unwrap(), 403, "DENIED").await;
+        assert_eq!(pull(&signed_two).await.unwrap().status(), 200, "still there");
+        // A second trust collection for the repository, under another of the registry's
+        // names or under a host that is not the registry's, gets no key and holds no data.
+        let port = host.rsplit(':').next().unwrap();
+        let alias = |gun: &str| server.url(&format!("/v2/{gun}/_trust/tuf/timestamp.key"));
+        expect_error(client().get(alias(&format!("127.0.0.1:{port}/{repo}"))).send().await.unwrap(), 409, "INVALID_GUN").await;
+        expect_error(client().get(alias(&format!("evil.example.com/{repo}"))).send().await.unwrap(), 400, "INVALID_GUN").await;
 
         let root_url = server.url(&format!("/v2/{gun}/_trust/tuf/root.json"));
         if i == 0 {
