@@ -1,0 +1,136 @@
+//! The rules commands check inside their transaction: namespaces belong to accounts, the
+//! last administrator stays, tokens belong to active users and expire in the future, and
+//! a credential change moves the account's epoch. Each refusal writes nothing.
+#![allow(clippy::unwrap_used)]
+
+use berth_core::Digest;
+use berth_meta::command::{CreateAccessToken, CreateAccount, CreateRepository, DeleteAccount, LinkBlob, UpdateAccount};
+use berth_meta::{AccessToken, Account, AccountKind, Applied, Command, Meta, Rejection, Repository};
+
+fn account(kind: AccountKind, admin: bool) -> Account {
+    Account {
+        kind,
+        full_name: String::new(),
+        email: String::new(),
+        password_hash: Some("$argon2id$placeholder".into()),
+        active: true,
+        admin,
+        ldap_dn: None,
+        created_at: 1,
+        credential_epoch: 0,
+    }
+}
+
+fn create(name: &str, kind: AccountKind, admin: bool) -> Command {
+    Command::CreateAccount(CreateAccount { name: name.into(), account: account(kind, admin), adopt_repositories: false })
+}
+
+fn repository() -> Repository {
+    Repository {
+        created_at: 1,
+        public: false,
+        immutable_tags: false,
+        short_description: String::new(),
+        long_description: String::new(),
+        signed_pulls_only: false,
+        signature_keys: vec![],
+    }
+}
+
+fn store() -> (tempfile::TempDir, Meta) {
+    let dir = tempfile::tempdir().unwrap();
+    let meta = Meta::open(&dir.path().join("meta.redb")).unwrap();
+    (dir, meta)
+}
+
+#[tokio::test]
+async fn repositories_live_in_an_accounts_namespace() {
+    let (_dir, meta) = store();
+    let link = |repo: &str| Command::LinkBlob(LinkBlob { repository: repo.into(), digest: Digest::sha256_of(b"x"), size: 1, at: 1 });
+    assert_eq!(meta.apply(link("acme/app")).await.unwrap(), Applied::Rejected(Rejection::NamespaceUnknown));
+    let explicit = Command::CreateRepository(CreateRepository { name: "acme/app".into(), record: repository() });
+    assert_eq!(meta.apply(explicit.clone()).await.unwrap(), Applied::Rejected(Rejection::NamespaceUnknown));
+    assert!(!meta.read(|r| r.repository_exists("acme/app")).await.unwrap(), "a refusal writes nothing");
+    meta.apply(create("acme", AccountKind::Org, false)).await.unwrap();
+    assert_eq!(meta.apply(link("acme/app")).await.unwrap(), Applied::Done);
+    // The namespace cannot be deleted from under its repository.
+    let delete = Command::DeleteAccount(DeleteAccount { name: "acme".into() });
+    assert_eq!(meta.apply(delete).await.unwrap(), Applied::Rejected(Rejection::NamespaceInUse));
+    // `acme-x` sorts right after `acme/…` but is another namespace.
+    meta.apply(create("acme-x", AccountKind::Org, false)).await.unwrap();
+    assert_eq!(meta.apply(Command::DeleteAccount(DeleteAccount { name: "acme-x".into() })).await.unwrap(), Applied::Done);
+}
+
+/// Repositories an earlier version let an administrator push into an account-less
+/// namespace: an account over them takes them only by explicit decision.
+#[tokio::test]
+async fn an_account_over_existing_repositories_needs_an_explicit_decision() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("meta.redb");
+    drop(Meta::open(&path).unwrap());
+    {
+        let db = redb::Database::create(&path).unwrap();
+        let tx = db.begin_write().unwrap();
+        tx.open_table(berth_meta::tables::REPOSITORIES).unwrap().insert("demo/app", berth_meta::records::encode(&repository()).as_slice()).unwrap();
+        tx.commit().unwrap();
+    }
+    let meta = Meta::open(&path).unwrap();
+    assert_eq!(meta.apply(create("demo", AccountKind::User, false)).await.unwrap(), Applied::Rejected(Rejection::NamespaceInUse));
+    assert!(meta.read(|r| r.account("demo")).await.unwrap().is_none());
+    let adopt = CreateAccount { name: "demo".into(), account: account(AccountKind::User, false), adopt_repositories: true };
+    assert_eq!(meta.apply(Command::CreateAccount(adopt)).await.unwrap(), Applied::Done);
+}
+
+#[tokio::test]
+async fn the_last_active_administrator_stays() {
+    let (_dir, meta) = store();
+    meta.apply(create("root", AccountKind::User, true)).await.unwrap();
+    let demote = |name: &str| Command::UpdateAccount(UpdateAccount { name: name.into(), admin: Some(false), ..UpdateAccount::default() });
+    let deactivate = |name: &str| Command::UpdateAccount(UpdateAccount { name: name.into(), active: Some(false), ..UpdateAccount::default() });
+    for command in [demote("root"), deactivate("root"), Command::DeleteAccount(DeleteAccount { name: "root".into() })] {
+        assert_eq!(meta.apply(command).await.unwrap(), Applied::Rejected(Rejection::LastAdministrator));
+    }
+    meta.apply(create("second", AccountKind::User, true)).await.unwrap();
+    assert_eq!(meta.apply(demote("root")).await.unwrap(), Applied::Done);
+    assert_eq!(meta.apply(deactivate("second")).await.unwrap(), Applied::Rejected(Rejection::LastAdministrator));
+}
+
+#[tokio::test]
+async fn credential_changes_move_the_epoch() {
+    let (_dir, meta) = store();
+    meta.apply(create("alice", AccountKind::User, false)).await.unwrap();
+    let epoch = || async { meta.read(|r| r.account("alice")).await.unwrap().unwrap().credential_epoch };
+    let update = |changes: UpdateAccount| Command::UpdateAccount(UpdateAccount { name: "alice".into(), ..changes });
+    meta.apply(update(UpdateAccount { full_name: Some("Alice".into()), ..UpdateAccount::default() })).await.unwrap();
+    assert_eq!(epoch().await, 0, "a new display name changes no credential");
+    meta.apply(update(UpdateAccount { password_hash: Some("$argon2id$new".into()), ..UpdateAccount::default() })).await.unwrap();
+    assert_eq!(epoch().await, 1);
+    meta.apply(update(UpdateAccount { active: Some(false), ..UpdateAccount::default() })).await.unwrap();
+    meta.apply(update(UpdateAccount { active: Some(true), ..UpdateAccount::default() })).await.unwrap();
+    assert_eq!(epoch().await, 3, "a reactivated account does not revive what its deactivation ended");
+}
+
+#[tokio::test]
+async fn tokens_belong_to_active_users_and_expire_in_the_future() {
+    let (_dir, meta) = store();
+    let token = |user: &str, expires_at: Option<u64>| {
+        let token = AccessToken {
+            user: user.into(),
+            name: "ci".into(),
+            secret_sha256: "00".repeat(32),
+            created_at: 100,
+            expires_at,
+            last_used: None,
+            repositories: vec![],
+            actions: vec![],
+        };
+        Command::CreateAccessToken(CreateAccessToken { id: format!("{user}{expires_at:?}"), token })
+    };
+    assert_eq!(meta.apply(token("ghost", None)).await.unwrap(), Applied::Rejected(Rejection::AccountUnknown));
+    meta.apply(create("acme", AccountKind::Org, false)).await.unwrap();
+    assert_eq!(meta.apply(token("acme", None)).await.unwrap(), Applied::Rejected(Rejection::AccountUnknown), "an organization has no tokens");
+    meta.apply(create("alice", AccountKind::User, false)).await.unwrap();
+    assert_eq!(meta.apply(token("alice", Some(100))).await.unwrap(), Applied::Rejected(Rejection::ExpiryInThePast));
+    assert_eq!(meta.apply(token("alice", Some(101))).await.unwrap(), Applied::Done);
+    assert_eq!(meta.apply(token("alice", None)).await.unwrap(), Applied::Done);
+}
