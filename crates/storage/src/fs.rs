@@ -33,6 +33,8 @@ const WRITE_CHUNK: usize = 1 << 20;
 const READ_CHUNK: usize = 256 << 10;
 /// First capacity of an append's coalescing buffer.
 const SMALL_BUFFER: usize = 64 << 10;
+/// Running hashes kept between an upload's requests (a few hundred bytes each).
+const MAX_KEPT_HASHES: usize = 4096;
 
 /// Blobs and uploads in a directory.
 pub struct FsStore {
@@ -171,8 +173,18 @@ impl FsStore {
         }
     }
 
+    /// Keeps an upload's running hash for its next request. The table holds at most
+    /// [`MAX_KEPT_HASHES`]: past that an arbitrary one goes, to be recomputed from its
+    /// data if its upload continues (time, never memory, pays for many open uploads).
     fn keep_hash(&self, id: &UploadId, offset: u64, hasher: StreamHasher) {
-        self.hashes.lock().unwrap_or_else(|p| p.into_inner()).insert(id.as_str().to_owned(), (offset, hasher));
+        let mut hashes = self.hashes.lock().unwrap_or_else(|p| p.into_inner());
+        if hashes.len() >= MAX_KEPT_HASHES
+            && !hashes.contains_key(id.as_str())
+            && let Some(evicted) = hashes.keys().next().cloned()
+        {
+            hashes.remove(&evicted);
+        }
+        hashes.insert(id.as_str().to_owned(), (offset, hasher));
     }
 
     fn forget_hash(&self, id: &UploadId) {
