@@ -66,6 +66,12 @@ for crate in berth-core berth-storage berth-registry; do
         exit 1
     fi
 done
+# The HTTP layer reaches metadata and blobs only through the services (berth-services
+# opens the stores and hands over registry, auth and trust).
+if cargo tree -q -e normal -p berth --depth 1 | grep -qE '^[^a-z]*(berth-meta|berth-storage) '; then
+    echo "test.sh: berth must not depend on berth-meta or berth-storage; go through a service" >&2
+    exit 1
+fi
 cargo clippy -q --workspace --all-targets -- -D warnings
 
 export BERTH_REQUIRE_CLIENTS=1

@@ -25,7 +25,9 @@ pub mod policy;
 pub mod service;
 pub mod subject;
 
-pub use berth_meta::{AccessToken, Account, AccountKind, Rejection, Team, TeamSync};
+pub use berth_meta::{AccessToken, Account, AccountKind, LdapSyncReport, Team, TeamSync};
+pub use berth_meta::query::Listing;
+pub use berth_meta::Page;
 pub use manage::{AccountChanges, CreatedToken, NewAccount, NewToken};
 pub use password::PasswordOptions;
 pub use policy::{RepositoryFacts, level};
@@ -58,8 +60,12 @@ pub enum Error {
     #[error("you are not authorized to do this")]
     NotAuthorized,
     /// The change was refused by a rule checked inside its command.
-    #[error("refused: {0:?}")]
-    Rejected(berth_meta::Rejection),
+    #[error("{0}")]
+    Refused(Refusal),
+    /// A command refused a change in a way the operation does not expect (a bug); the
+    /// detail is for the log.
+    #[error("a change was refused unexpectedly: {0}")]
+    Unexpected(String),
     /// The request is malformed (a name, a password, a limit), with why.
     #[error("{0}")]
     Invalid(String),
@@ -69,4 +75,66 @@ pub enum Error {
     /// Metadata failed.
     #[error(transparent)]
     Meta(#[from] berth_meta::Error),
+}
+
+/// Why an account, team, grant or token change was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The account name is taken.
+    #[error("an account with this name exists")]
+    AccountExists,
+    /// No such account (or not an active user where one is needed).
+    #[error("no such account")]
+    AccountUnknown,
+    /// The account is not an organization.
+    #[error("the account is not an organization")]
+    NotAnOrganization,
+    /// The team exists.
+    #[error("a team with this name exists")]
+    TeamExists,
+    /// No such team.
+    #[error("no such team")]
+    TeamUnknown,
+    /// No such access token.
+    #[error("no such access token")]
+    TokenUnknown,
+    /// Repositories live in the namespace.
+    #[error("repositories live in this namespace: delete them first, or create the account adopting them")]
+    NamespaceInUse,
+    /// The change would leave no active system administrator.
+    #[error("the registry needs at least one active system administrator")]
+    LastAdministrator,
+    /// An access token's expiry is not in the future.
+    #[error("a token's expiry must lie in the future")]
+    ExpiryInThePast,
+}
+
+impl Refusal {
+    /// The refusal a command's rejection means here; `Error::Unexpected` for one no
+    /// account, team, grant or token command gives.
+    pub(crate) fn from_rejection(rejection: berth_meta::Rejection) -> Error {
+        use berth_meta::Rejection as R;
+        Error::Refused(match rejection {
+            R::AccountExists => Refusal::AccountExists,
+            R::AccountUnknown => Refusal::AccountUnknown,
+            R::NotAnOrganization => Refusal::NotAnOrganization,
+            R::TeamExists => Refusal::TeamExists,
+            R::TeamUnknown => Refusal::TeamUnknown,
+            R::TokenUnknown => Refusal::TokenUnknown,
+            R::NamespaceInUse => Refusal::NamespaceInUse,
+            R::LastAdministrator => Refusal::LastAdministrator,
+            R::ExpiryInThePast => Refusal::ExpiryInThePast,
+            other @ (R::MissingReferences(_)
+            | R::BlobUnknown
+            | R::ManifestUnknown
+            | R::TagUnknown
+            | R::TagImmutable
+            | R::RepositoryExists
+            | R::RepositoryUnknown
+            | R::TrustVersionStale(_)
+            | R::NamespaceUnknown
+            | R::TagSigned(_)
+            | R::TrustCollectionExists(_)) => return Error::Unexpected(format!("{other:?}")),
+        })
+    }
 }

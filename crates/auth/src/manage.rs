@@ -5,16 +5,16 @@
 //! is refused here whatever its user could do.
 
 use berth_core::Level;
+use berth_core::RepositoryName;
 use berth_meta::command::{
     CreateAccessToken, CreateAccount, CreateTeam, DeleteAccount, GrantTarget, RevokeAccessToken, SetGrant, SetTeamMember, SetTeamSync,
-    UpdateAccount,
+    TeamLink, UpdateAccount,
 };
-use berth_meta::{AccessToken, Account, AccountKind, Applied, Command, Team, TeamSync};
+use berth_meta::{AccessToken, Account, AccountKind, Applied, Command, Team, TeamSync, now};
 
 use crate::policy::{self, administers, manages_user, owns_namespace, owns_org};
-use crate::service::now;
 use crate::subject::{Action, Subject};
-use crate::{Auth, Error, access_token};
+use crate::{Auth, Error, Refusal, access_token};
 
 /// A new user or organization.
 #[derive(Debug, Clone, Default)]
@@ -60,7 +60,7 @@ pub struct NewToken {
     /// When it stops working (seconds since the epoch); in the future.
     pub expires_at: Option<u64>,
     /// Limit to these repositories.
-    pub repositories: Vec<String>,
+    pub repositories: Vec<RepositoryName>,
     /// Limit to these actions (`pull`, `push`, `delete`).
     pub actions: Vec<Action>,
 }
@@ -84,7 +84,7 @@ fn require(allowed: bool) -> Result<(), Error> {
 fn done(applied: Applied) -> Result<(), Error> {
     match applied {
         Applied::Done => Ok(()),
-        Applied::Rejected(rejection) => Err(Error::Rejected(rejection)),
+        Applied::Rejected(rejection) => Err(Refusal::from_rejection(rejection)),
     }
 }
 
@@ -106,7 +106,9 @@ impl Auth {
             (Some(password), false) => Some(self.passwords.hash(password).await?),
             (None, false) => return Err(Error::Invalid("a user needs a password".into())),
         };
-        let account = Account {
+        let name = new.name.clone();
+        let command = CreateAccount {
+            name: new.name,
             kind: if new.is_org { AccountKind::Org } else { AccountKind::User },
             full_name: new.full_name,
             email: new.email,
@@ -114,12 +116,11 @@ impl Auth {
             active: new.is_active,
             admin: new.is_admin && !new.is_org,
             ldap_dn: None,
-            created_at: now(),
-            credential_epoch: 0,
+            at: now(),
+            adopt_repositories: new.adopt_repositories,
         };
-        let command = CreateAccount { name: new.name, account: account.clone(), adopt_repositories: new.adopt_repositories };
         self.apply(Command::CreateAccount(command)).await?;
-        Ok(account)
+        self.account(by, &name).await
     }
 
     /// Every account, sorted by name (any user with a full credential).
@@ -145,7 +146,7 @@ impl Auth {
     pub async fn account(&self, by: &Subject, name: &str) -> Result<Account, Error> {
         require(by.may_manage())?;
         let key = name.to_owned();
-        self.meta.read(move |r| r.account(&key)).await?.ok_or(Error::Rejected(berth_meta::Rejection::AccountUnknown))
+        self.meta.read(move |r| r.account(&key)).await?.ok_or(Error::Refused(Refusal::AccountUnknown))
     }
 
     /// Changes an account: the user themself (name, e-mail, password) or a system
@@ -182,9 +183,9 @@ impl Auth {
     pub async fn create_team(&self, by: &Subject, org: &str, team: &str, description: String) -> Result<Team, Error> {
         require(owns_org(by, org))?;
         valid_name(team)?;
-        let record = Team { description, created_at: now(), ldap_sync: None };
-        self.apply(Command::CreateTeam(CreateTeam { org: org.to_owned(), team: team.to_owned(), record: record.clone() })).await?;
-        Ok(record)
+        let at = now();
+        self.apply(Command::CreateTeam(CreateTeam { org: org.to_owned(), team: team.to_owned(), description: description.clone(), at })).await?;
+        Ok(Team { description, created_at: at, ldap_sync: None })
     }
 
     /// An organization's teams (any user with a full credential).
@@ -213,7 +214,7 @@ impl Auth {
         require(owns_org(by, org))?;
         let (o, t) = (org.to_owned(), team.to_owned());
         let found = self.meta.read(move |r| r.team(&o, &t)).await?;
-        Ok(found.ok_or(Error::Rejected(berth_meta::Rejection::TeamUnknown))?.ldap_sync)
+        Ok(found.ok_or(Error::Refused(Refusal::TeamUnknown))?.ldap_sync)
     }
 
     /// Links a team to an LDAP group or search (the organization's owners).
@@ -231,7 +232,16 @@ impl Auth {
                 return Err(Error::Invalid("searchFilter is an LDAP filter, written in parentheses".into()));
             }
         }
-        self.apply(Command::SetTeamSync(SetTeamSync { org: org.to_owned(), team: team.to_owned(), sync: Some(sync) })).await
+        let link = TeamLink {
+            enabled: sync.enabled,
+            select_group_members: sync.select_group_members,
+            group_dn: sync.group_dn,
+            group_member_attribute: sync.group_member_attribute,
+            search_base_dn: sync.search_base_dn,
+            search_filter: sync.search_filter,
+            search_subtree: sync.search_subtree,
+        };
+        self.apply(Command::SetTeamSync(SetTeamSync { org: org.to_owned(), team: team.to_owned(), link: Some(link) })).await
     }
 
     /// Makes an access token for `user` (the user themself, or a system administrator),
@@ -242,24 +252,31 @@ impl Auth {
         if new.actions.contains(&Action::Admin) {
             return Err(Error::Invalid("a token is limited to pull, push and delete".into()));
         }
-        if let Some(bad) = new.repositories.iter().find(|r| r.parse::<berth_core::RepositoryName>().is_err()) {
-            return Err(Error::Invalid(format!("repository {bad:?} is not a valid name")));
-        }
         if new.name.is_empty() || new.name.len() > 200 || new.repositories.len() > 100 {
             return Err(Error::Invalid("a token has a name of 1 to 200 bytes and at most 100 repositories".into()));
         }
         let generated = access_token::generate();
+        let at = now();
         let record = AccessToken {
+            user: user.to_owned(),
+            name: new.name.clone(),
+            secret_sha256: generated.secret_sha256.clone(),
+            created_at: at,
+            expires_at: new.expires_at,
+            last_used: None,
+            repositories: new.repositories.iter().map(ToString::to_string).collect(),
+            actions: new.actions.clone(),
+        };
+        let command = CreateAccessToken {
+            id: generated.id.clone(),
             user: user.to_owned(),
             name: new.name,
             secret_sha256: generated.secret_sha256,
-            created_at: now(),
+            at,
             expires_at: new.expires_at,
-            last_used: None,
             repositories: new.repositories,
             actions: new.actions,
         };
-        let command = CreateAccessToken { id: generated.id.clone(), token: record.clone() };
         self.apply(Command::CreateAccessToken(command)).await?;
         Ok(CreatedToken { id: generated.id, text: generated.text, record })
     }
@@ -268,7 +285,12 @@ impl Auth {
     pub async fn tokens(&self, by: &Subject, user: &str) -> Result<Vec<(String, AccessToken)>, Error> {
         require(manages_user(by, user))?;
         let user = user.to_owned();
-        Ok(self.meta.read(move |r| r.access_tokens(&user)).await?)
+        let mut tokens = self.meta.read(move |r| r.access_tokens(&user)).await?;
+        // Uses not yet written by the flush job count too.
+        for (id, token) in &mut tokens {
+            token.last_used = token.last_used.max(self.pending_use(id));
+        }
+        Ok(tokens)
     }
 
     /// Revokes one of `user`'s tokens: it, and every token obtained with it, stop working
@@ -278,7 +300,7 @@ impl Auth {
         let key = id.to_owned();
         let owned = self.meta.read(move |r| r.access_token(&key)).await?;
         if owned.is_none_or(|t| t.user != user) {
-            return Err(Error::Rejected(berth_meta::Rejection::TokenUnknown));
+            return Err(Error::Refused(Refusal::TokenUnknown));
         }
         self.apply(Command::RevokeAccessToken(RevokeAccessToken { id: id.to_owned() })).await
     }
@@ -290,10 +312,10 @@ impl Auth {
 
     /// Sets (or with `None` withdraws) a team's access to one repository (the
     /// repository's administrators). The team belongs to the repository's namespace.
-    pub async fn set_repository_grant(&self, by: &Subject, repository: &str, team: &str, level: Option<Level>) -> Result<(), Error> {
-        require(self.administers_repository(by, repository).await?)?;
-        let org = repository.split('/').next().unwrap_or(repository).to_owned();
-        let command = SetGrant { target: GrantTarget::Repository(repository.to_owned()), org, team: team.to_owned(), level };
+    pub async fn set_repository_grant(&self, by: &Subject, repository: &RepositoryName, team: &str, level: Option<Level>) -> Result<(), Error> {
+        require(self.administers_repository(by, repository.as_str()).await?)?;
+        let org = repository.namespace().to_owned();
+        let command = SetGrant { target: GrantTarget::Repository(repository.clone()), org, team: team.to_owned(), level };
         self.apply(Command::SetGrant(command)).await
     }
 
@@ -318,7 +340,7 @@ impl Auth {
         let subject = self
             .user_subject(user, crate::subject::Credential::Password)
             .await?
-            .ok_or(Error::Rejected(berth_meta::Rejection::AccountUnknown))?;
+            .ok_or(Error::Refused(Refusal::AccountUnknown))?;
         let repo = repository.to_owned();
         let facts = self.meta.read(move |r| Auth::facts(r, &repo)).await?;
         Ok(policy::level(subject.user.as_ref(), &facts))

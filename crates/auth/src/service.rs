@@ -12,13 +12,14 @@
 //! the account. Local accounts (such as `admin`) keep their local passwords, so the
 //! registry stays manageable while the directory is down.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::Mutex;
 
-use berth_meta::command::{CreateAccount, PutSetting, TouchAccessToken};
-use berth_meta::query::Reader;
+use berth_meta::command::{CreateAccount, PutSetting, TouchAccessTokens};
+use berth_meta::query::{Listing, Reader};
 use berth_meta::seal::MasterKey;
-use berth_meta::{AccessToken, Account, AccountKind, Command, Meta};
+use berth_meta::{AccessToken, Account, AccountKind, Command, Meta, Page, Setting, now};
 use sha2::{Digest as _, Sha256};
 
 use crate::cache::{Logins, Signatures};
@@ -29,18 +30,10 @@ use crate::password::{PasswordOptions, Passwords};
 use crate::subject::{Action, Credential, Restriction, Subject, User};
 use crate::{Error, RepositoryFacts, access_token};
 
-/// The setting holding the token signing key (sealed with the master key).
-const SIGNING_KEY: &str = "token_signing_key";
 /// What the sealed signing key is bound to.
 const SIGNING_KEY_PURPOSE: &str = "berth token signing key";
-/// The setting allowing anonymous pulls of public repositories.
-pub const ANONYMOUS_PULLS: &str = "anonymous_pulls";
-const TOUCH_EVERY_SECS: u64 = 60;
-
-/// Seconds since the epoch.
-pub(crate) fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}
+/// The most token uses remembered between two flushes (a use is a few dozen bytes).
+const MAX_PENDING_USES: usize = 100_000;
 
 /// What the authentication service is configured with.
 #[derive(Debug, Clone)]
@@ -63,6 +56,9 @@ pub struct Auth {
     pub(crate) directory: Option<Directory>,
     /// One directory sync at a time (the schedule and the API may both start one).
     syncing: tokio::sync::Mutex<()>,
+    /// When access tokens were last used, until the next flush writes them (a login is
+    /// never a write).
+    uses: Mutex<HashMap<String, u64>>,
 }
 
 /// What the first start did.
@@ -75,21 +71,22 @@ pub struct Bootstrap {
 /// version stored it in the clear, or made on the first start.
 async fn signing_key(meta: &Meta, master: &MasterKey) -> Result<TokenKeys, Error> {
     let crypto = |e: berth_meta::seal::SealError| Error::Crypto(e.to_string());
-    let stored = meta.read(|r| r.setting(SIGNING_KEY)).await?.and_then(|v| v.as_str().map(str::to_owned));
+    let stored = meta.read(|r| r.token_signing_key()).await?;
+    let put = |sealed: String, only_if_absent: bool| Command::PutSetting(PutSetting { setting: Setting::TokenSigningKey(sealed), only_if_absent });
     let pkcs8 = match stored {
         Some(sealed) if MasterKey::is_sealed(&sealed) => master.open(SIGNING_KEY_PURPOSE, &sealed).map_err(crypto)?,
         Some(clear) => {
             use base64::Engine as _;
             let pkcs8 = base64::engine::general_purpose::STANDARD.decode(clear.trim()).map_err(|e| Error::Crypto(e.to_string()))?;
             let sealed = master.seal(SIGNING_KEY_PURPOSE, &pkcs8).map_err(crypto)?;
-            meta.apply(Command::PutSetting(PutSetting { name: SIGNING_KEY.into(), value: sealed.into(), only_if_absent: false })).await?;
+            meta.apply(put(sealed, false)).await?;
             pkcs8
         }
         None => {
             let sealed = master.seal(SIGNING_KEY_PURPOSE, &TokenKeys::generate()?).map_err(crypto)?;
             // Concurrent first starts agree on one key: the first stored wins, and is read back.
-            meta.apply(Command::PutSetting(PutSetting { name: SIGNING_KEY.into(), value: sealed.into(), only_if_absent: true })).await?;
-            let stored = meta.read(|r| r.setting(SIGNING_KEY)).await?.and_then(|v| v.as_str().map(str::to_owned));
+            meta.apply(put(sealed, true)).await?;
+            let stored = meta.read(|r| r.token_signing_key()).await?;
             master.open(SIGNING_KEY_PURPOSE, &stored.ok_or_else(|| Error::Crypto("the signing key was not stored".into()))?).map_err(crypto)?
         }
     };
@@ -122,6 +119,7 @@ impl Auth {
             limiter: Limiter::default(),
             directory,
             syncing: tokio::sync::Mutex::default(),
+            uses: Mutex::default(),
         };
         let generated_admin_password = auth.bootstrap_admin(admin_password).await?;
         Ok((auth, Bootstrap { generated_admin_password }))
@@ -143,7 +141,9 @@ impl Auth {
             Error::Invalid(why) => Error::Invalid(format!("BERTH_ADMIN_PASSWORD: {why}")),
             other => other,
         })?;
-        let account = Account {
+        // Refused only when a concurrent start made it first.
+        let create = CreateAccount {
+            name: "admin".into(),
             kind: AccountKind::User,
             full_name: "Administrator".into(),
             email: String::new(),
@@ -151,11 +151,9 @@ impl Auth {
             active: true,
             admin: true,
             ldap_dn: None,
-            created_at: now(),
-            credential_epoch: 0,
+            at: now(),
+            adopt_repositories: false,
         };
-        // Refused only when a concurrent start made it first.
-        let create = CreateAccount { name: "admin".into(), account, adopt_repositories: false };
         self.meta.apply(Command::CreateAccount(create)).await?;
         Ok(generated)
     }
@@ -233,9 +231,8 @@ impl Auth {
                     tracing::warn!(user, error = %e, "a directory user cannot have an account of this name");
                     return Err(Error::InvalidCredentials);
                 }
-                let create = CreateAccount { name: user.to_owned(), account: sync::from_directory(&found, now()), adopt_repositories: false };
                 // A concurrent first login may have created it: either way it exists now.
-                self.meta.apply(Command::CreateAccount(create)).await?;
+                self.meta.apply(Command::CreateAccount(sync::from_directory(&found, now()))).await?;
                 tracing::info!(user, dn = %found.dn, "account created at first LDAP login");
                 Ok(())
             }
@@ -256,8 +253,7 @@ impl Auth {
 
     /// The report of the last directory sync, if one ran.
     pub async fn last_sync(&self) -> Result<Option<SyncReport>, Error> {
-        let value = self.meta.read(|r| r.setting(sync::LAST_SYNC)).await?;
-        Ok(value.and_then(|v| serde_json::from_value(v).ok()))
+        Ok(self.meta.read(|r| r.ldap_last_sync()).await?)
     }
 
     async fn login_with_token(&self, user: &str, id: &str, secret_hash: &str) -> Result<Subject, Error> {
@@ -265,12 +261,33 @@ impl Auth {
         if !access_token::same_hash(&token.secret_sha256, secret_hash) {
             return Err(Error::InvalidCredentials);
         }
-        let now = now();
-        if token.last_used.is_none_or(|t| now.saturating_sub(t) >= TOUCH_EVERY_SECS) {
-            self.meta.apply(Command::TouchAccessToken(TouchAccessToken { id: id.to_owned(), at: now })).await?;
-        }
+        self.record_use(id);
         let credential = Credential::AccessToken { id: id.to_owned(), restriction: restriction_of(&token) };
         self.user_subject(user, credential).await?.ok_or(Error::InvalidCredentials)
+    }
+
+    /// Remembers that token `id` was used now, for the next [`Auth::flush_token_uses`].
+    fn record_use(&self, id: &str) {
+        let mut uses = self.uses.lock().unwrap_or_else(|p| p.into_inner());
+        if uses.len() < MAX_PENDING_USES || uses.contains_key(id) {
+            uses.insert(id.to_owned(), now());
+        }
+    }
+
+    /// When token `id` was used since the last flush, if it was.
+    pub(crate) fn pending_use(&self, id: &str) -> Option<u64> {
+        self.uses.lock().unwrap_or_else(|p| p.into_inner()).get(id).copied()
+    }
+
+    /// Writes when tokens were last used (one command for all of them); run by a job.
+    pub async fn flush_token_uses(&self) -> Result<usize, Error> {
+        let uses: Vec<(String, u64)> = std::mem::take(&mut *self.uses.lock().unwrap_or_else(|p| p.into_inner())).into_iter().collect();
+        if uses.is_empty() {
+            return Ok(0);
+        }
+        let count = uses.len();
+        self.meta.apply(Command::TouchAccessTokens(TouchAccessTokens { uses })).await?;
+        Ok(count)
     }
 
     /// The access token `id` of `user`, if it exists and has not expired.
@@ -299,8 +316,7 @@ impl Auth {
         let namespace = repository.split('/').next().unwrap_or(repository).to_owned();
         let public = reader.repository(repository)?.is_some_and(|r| r.public);
         let grants = reader.repository_grants(repository)?.into_iter().chain(reader.namespace_grants(&namespace)?).collect();
-        // A setting that cannot be read turns the protection on: no anonymous pulls.
-        let anonymous_pulls = reader.setting(ANONYMOUS_PULLS)?.map_or(Some(true), |v| v.as_bool()).unwrap_or(false);
+        let anonymous_pulls = reader.anonymous_pulls()?;
         Ok(RepositoryFacts { name: repository.to_owned(), namespace, public, grants, anonymous_pulls })
     }
 
@@ -309,6 +325,30 @@ impl Auth {
         let repo = repository.to_owned();
         let facts = self.meta.read(move |r| Auth::facts(r, &repo)).await?;
         Ok(wanted.iter().copied().filter(|a| crate::policy::may(subject, *a, &facts)).collect())
+    }
+
+    /// A page of the catalog as `subject` sees it: the repositories it may read, that its
+    /// credential reaches, sorted.
+    pub async fn catalog(&self, subject: &Subject, page: Page) -> Result<Listing, Error> {
+        let subject = subject.clone();
+        Ok(self.meta.read(move |r| r.visible_repositories(&page, |r, name| Ok(crate::policy::sees(&subject, &Auth::facts(r, name)?)))).await?)
+    }
+
+    /// The names among `names` that `subject` sees (in one snapshot).
+    pub async fn visible(&self, subject: &Subject, names: Vec<String>) -> Result<Vec<String>, Error> {
+        let subject = subject.clone();
+        Ok(self
+            .meta
+            .read(move |r| {
+                let mut seen = Vec::new();
+                for name in names {
+                    if crate::policy::sees(&subject, &Auth::facts(r, &name)?) {
+                        seen.push(name);
+                    }
+                }
+                Ok(seen)
+            })
+            .await?)
     }
 
     /// Whether `subject` may perform `action` on `repository`.

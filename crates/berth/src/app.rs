@@ -1,13 +1,6 @@
-//! The only wiring: builds storage, metadata and the services once from the
-//! configuration, and hands each its own small options.
-//!
-//! Data directory layout (0700, every file 0600; see `data_dir.rs`):
-//! ```text
-//! <data>/storage/     blob store root (see berth-storage's layout.rs)
-//! <data>/meta.redb    the metadata database
-//! <data>/master.key   the key sealing the secrets kept in the metadata (unless BERTH_MASTER_KEY)
-//! <data>/tls/         generated CA (ca.crt) and server certificate
-//! ```
+//! The only wiring: makes the data directory private, then builds the services
+//! (`berth-services` opens the stores) with each its own small options, from the
+//! configuration. Nothing here or in the HTTP layer holds a store.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,10 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use berth_auth::identity::Directory;
 use berth_auth::{Auth, AuthOptions, PasswordOptions};
-use berth_meta::Meta;
-use berth_meta::seal::MasterKey;
 use berth_registry::{Limits, Registry};
-use berth_storage::{FsStore, Storage};
 use berth_trust::TrustOptions;
 
 use crate::config::{Config, ExternalUrl};
@@ -74,20 +64,12 @@ fn trust_hosts(external_url: Option<&ExternalUrl>, listeners: &[SocketAddr]) -> 
 }
 
 impl App {
-    /// Opens storage and metadata under the configured data directory (created private),
-    /// and on first start creates the `admin` account (password from
-    /// `BERTH_ADMIN_PASSWORD`, or generated and returned to be shown once). `listeners`
-    /// are the bound addresses, whose ports name the registry when no external URL is set.
+    /// Builds the services over the configured data directory (created private), and on
+    /// first start the `admin` account (password from `BERTH_ADMIN_PASSWORD`, or generated
+    /// and returned to be shown once). `listeners` are the bound addresses, whose ports
+    /// name the registry when no external URL is set.
     pub async fn build(config: &Config, listeners: &[SocketAddr]) -> anyhow::Result<(App, Option<String>)> {
         crate::data_dir::prepare(&config.data_dir)?;
-        let master = MasterKey::load_or_create(&config.data_dir.join("master.key"), config.master_key.as_ref().map(|k| k.expose()))
-            .context("loading the master key")?;
-        let master = Arc::new(master);
-        let storage = FsStore::open(config.data_dir.join("storage"), config.max_upload_size)
-            .with_context(|| format!("opening blob storage in {}", config.data_dir.display()))?;
-        let meta = Meta::open(&config.data_dir.join("meta.redb"))
-            .with_context(|| format!("opening metadata in {}", config.data_dir.display()))?;
-        let limits = Limits { max_manifest_size: config.max_manifest_size };
         let directory = match &config.ldap {
             None => None,
             Some(ldap) => {
@@ -98,25 +80,30 @@ impl App {
                 Some(Directory::new(options).context("setting up the LDAP directory")?)
             }
         };
-        let auth_options = AuthOptions {
-            service: config.token_service.clone(),
-            passwords: PasswordOptions { min_length: config.min_password_length, ..PasswordOptions::default() },
+        let options = berth_services::Options {
+            data_dir: config.data_dir.clone(),
+            master_key: config.master_key.clone(),
+            max_upload_size: config.max_upload_size,
+            limits: Limits { max_manifest_size: config.max_manifest_size },
+            auth: AuthOptions {
+                service: config.token_service.clone(),
+                passwords: PasswordOptions { min_length: config.min_password_length, ..PasswordOptions::default() },
+            },
+            admin_password: config.admin_password.clone(),
+            directory,
+            trust: TrustOptions { hosts: trust_hosts(config.external_url.as_ref(), listeners) },
         };
-        let admin_password = config.admin_password.as_ref().map(|p| p.expose().to_owned());
-        let (auth, bootstrap) =
-            Auth::start(meta.clone(), &master, auth_options, admin_password, directory).await.context("setting up authentication")?;
-        let trust_options = TrustOptions { hosts: trust_hosts(config.external_url.as_ref(), listeners) };
-        let trust = berth_trust::Trust::start(meta.clone(), master, trust_options).await.context("setting up content trust")?;
+        let services = berth_services::open(options).await?;
         let app = App {
-            registry: Registry::new(Storage::Fs(storage), meta, limits),
-            auth,
-            trust,
+            registry: services.registry,
+            auth: services.auth,
+            trust: services.trust,
             metrics: Metrics::new(),
             conns: Arc::new(ConnStats::default()),
             external_url: config.external_url.clone(),
             body_idle_timeout: config.body_idle_timeout,
         };
-        Ok((app, bootstrap.generated_admin_password))
+        Ok((app, services.generated_admin_password))
     }
 }
 

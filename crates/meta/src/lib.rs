@@ -9,26 +9,34 @@
 //! This is the only crate that opens the metadata database.
 //!
 //! # Layout
+//! - [`clock`]: the one clock commands take their timestamps from.
 //! - [`tables`]: every table and its key encoding.
 //! - [`records`]: stored value types, versioned.
 //! - [`command`]: the commands, one file per aggregate, each with its `apply`.
 //! - [`state_machine`]: runs commands in transactions.
 //! - [`query`]: the read side.
+//! - [`dump`]: every table as bytes (equal dumps, equal stores).
+//! - [`settings`]: every registry-wide setting, its name and value type.
 //! - [`seal`]: the master key that seals secrets kept in the metadata.
 
+pub mod clock;
 pub mod command;
+pub mod dump;
 pub mod query;
 pub mod records;
 pub mod seal;
+pub mod settings;
 pub mod state_machine;
 pub mod tables;
 
 use std::path::Path;
 use std::sync::Arc;
 
+pub use clock::{now, now_millis};
 pub use command::{Applied, Command, Rejection};
 pub use query::Page;
-pub use records::{AccessToken, Account, AccountKind, Repository, SignedTarget, Team, TeamSync, TrustKey};
+pub use records::{AccessToken, Account, AccountKind, LdapSyncReport, Repository, SignedTarget, Team, TeamSync, TrustKey};
+pub use settings::{Setting, SigningPolicy};
 pub use state_machine::StateMachine;
 
 /// Metadata failures: the store itself failed. Refusals are [`Rejection`]s, not errors.

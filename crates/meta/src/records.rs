@@ -199,3 +199,29 @@ pub struct SignedTarget {
     /// The role whose metadata lists it.
     pub role: String,
 }
+
+/// What a directory sync did (the last run's report is kept as a setting).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LdapSyncReport {
+    /// When the run started (seconds since the epoch).
+    pub started_at: u64,
+    /// When it ended.
+    pub finished_at: u64,
+    /// User entries the directory listed.
+    pub directory_users: usize,
+    /// Accounts created.
+    pub users_created: usize,
+    /// Accounts whose details changed or that were reactivated.
+    pub users_updated: usize,
+    /// Accounts deactivated because their entry is gone.
+    pub users_deactivated: usize,
+    /// Teams whose members were set.
+    pub teams_synced: usize,
+    /// Members added to teams.
+    pub members_added: usize,
+    /// Members removed from teams.
+    pub members_removed: usize,
+    /// What could not be done, one line each (the run goes on past them).
+    pub problems: Vec<String>,
+}

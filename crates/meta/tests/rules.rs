@@ -3,27 +3,11 @@
 //! a credential change moves the account's epoch. Each refusal writes nothing.
 #![allow(clippy::unwrap_used)]
 
-use berth_core::Digest;
-use berth_meta::command::{CreateAccessToken, CreateAccount, CreateRepository, DeleteAccount, LinkBlob, UpdateAccount};
-use berth_meta::{AccessToken, Account, AccountKind, Applied, Command, Meta, Rejection, Repository};
+mod common;
 
-fn account(kind: AccountKind, admin: bool) -> Account {
-    Account {
-        kind,
-        full_name: String::new(),
-        email: String::new(),
-        password_hash: Some("$argon2id$placeholder".into()),
-        active: true,
-        admin,
-        ldap_dn: None,
-        created_at: 1,
-        credential_epoch: 0,
-    }
-}
-
-fn create(name: &str, kind: AccountKind, admin: bool) -> Command {
-    Command::CreateAccount(CreateAccount { name: name.into(), account: account(kind, admin), adopt_repositories: false })
-}
+use berth_meta::command::{CreateAccessToken, DeleteAccount, LinkBlob, UpdateAccount};
+use berth_meta::{AccountKind, Applied, Command, Meta, Rejection, Repository};
+use common::{account as create, create_repository, d, repo, store};
 
 fn repository() -> Repository {
     Repository {
@@ -37,19 +21,12 @@ fn repository() -> Repository {
     }
 }
 
-fn store() -> (tempfile::TempDir, Meta) {
-    let dir = tempfile::tempdir().unwrap();
-    let meta = Meta::open(&dir.path().join("meta.redb")).unwrap();
-    (dir, meta)
-}
-
 #[tokio::test]
 async fn repositories_live_in_an_accounts_namespace() {
     let (_dir, meta) = store();
-    let link = |repo: &str| Command::LinkBlob(LinkBlob { repository: repo.into(), digest: Digest::sha256_of(b"x"), size: 1, at: 1 });
+    let link = |name: &str| Command::LinkBlob(LinkBlob { repository: repo(name), digest: d("x"), size: 1, at: 1 });
     assert_eq!(meta.apply(link("acme/app")).await.unwrap(), Applied::Rejected(Rejection::NamespaceUnknown));
-    let explicit = Command::CreateRepository(CreateRepository { name: "acme/app".into(), record: repository() });
-    assert_eq!(meta.apply(explicit.clone()).await.unwrap(), Applied::Rejected(Rejection::NamespaceUnknown));
+    assert_eq!(meta.apply(create_repository("acme/app")).await.unwrap(), Applied::Rejected(Rejection::NamespaceUnknown));
     assert!(!meta.read(|r| r.repository_exists("acme/app")).await.unwrap(), "a refusal writes nothing");
     meta.apply(create("acme", AccountKind::Org, false)).await.unwrap();
     assert_eq!(meta.apply(link("acme/app")).await.unwrap(), Applied::Done);
@@ -77,7 +54,8 @@ async fn an_account_over_existing_repositories_needs_an_explicit_decision() {
     let meta = Meta::open(&path).unwrap();
     assert_eq!(meta.apply(create("demo", AccountKind::User, false)).await.unwrap(), Applied::Rejected(Rejection::NamespaceInUse));
     assert!(meta.read(|r| r.account("demo")).await.unwrap().is_none());
-    let adopt = CreateAccount { name: "demo".into(), account: account(AccountKind::User, false), adopt_repositories: true };
+    let Command::CreateAccount(mut adopt) = create("demo", AccountKind::User, false) else { unreachable!() };
+    adopt.adopt_repositories = true;
     assert_eq!(meta.apply(Command::CreateAccount(adopt)).await.unwrap(), Applied::Done);
 }
 
@@ -114,17 +92,16 @@ async fn credential_changes_move_the_epoch() {
 async fn tokens_belong_to_active_users_and_expire_in_the_future() {
     let (_dir, meta) = store();
     let token = |user: &str, expires_at: Option<u64>| {
-        let token = AccessToken {
+        Command::CreateAccessToken(CreateAccessToken {
+            id: format!("{user}{expires_at:?}"),
             user: user.into(),
             name: "ci".into(),
             secret_sha256: "00".repeat(32),
-            created_at: 100,
+            at: 100,
             expires_at,
-            last_used: None,
             repositories: vec![],
             actions: vec![],
-        };
-        Command::CreateAccessToken(CreateAccessToken { id: format!("{user}{expires_at:?}"), token })
+        })
     };
     assert_eq!(meta.apply(token("ghost", None)).await.unwrap(), Applied::Rejected(Rejection::AccountUnknown));
     meta.apply(create("acme", AccountKind::Org, false)).await.unwrap();

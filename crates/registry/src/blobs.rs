@@ -1,59 +1,60 @@
 //! Blobs as seen through a repository: a blob is visible only where it is linked, so a
 //! private blob cannot be read through another repository by guessing its digest.
 
-use berth_core::{ByteRange, Digest};
-use berth_meta::{Applied, Command, Rejection};
-use berth_meta::command::{LinkBlob, UnlinkBlob};
+use berth_core::{ByteRange, Digest, RepositoryName};
+use berth_meta::command::{LinkBlob, MountBlob, UnlinkBlob};
+use berth_meta::{Applied, Command, Rejection, now};
 use berth_storage::{BlobInfo, BlobReader, BlobStore};
 
-use crate::{Error, Registry, namespace_unknown, now};
+use crate::{Error, Registry, namespace_unknown, unexpected};
 
 impl Registry {
     /// The blob's size, if `repository` links it.
-    pub async fn stat_blob(&self, repository: &str, digest: &Digest) -> Result<BlobInfo, Error> {
-        let (repo, key) = (repository.to_owned(), digest.to_string());
+    pub async fn stat_blob(&self, repository: &RepositoryName, digest: &Digest) -> Result<BlobInfo, Error> {
+        let (repo, key) = (repository.to_string(), digest.to_string());
         let link = self.meta.read(move |r| r.blob_link(&repo, &key)).await?;
         link.map(|l| BlobInfo { size: l.size }).ok_or_else(|| Error::BlobUnknown(digest.clone()))
     }
 
     /// Streams the blob (or a range of it), if `repository` links it.
-    pub async fn open_blob(&self, repository: &str, digest: &Digest, range: Option<ByteRange>) -> Result<BlobReader, Error> {
+    pub async fn open_blob(&self, repository: &RepositoryName, digest: &Digest, range: Option<ByteRange>) -> Result<BlobReader, Error> {
         self.stat_blob(repository, digest).await?;
         self.storage.open(digest, range).await?.ok_or_else(|| Error::BlobUnknown(digest.clone()))
     }
 
     /// Removes the repository's link to the blob; the bytes stay for other repositories
     /// until garbage collection.
-    pub async fn delete_blob(&self, repository: &str, digest: &Digest) -> Result<(), Error> {
-        let command = Command::UnlinkBlob(UnlinkBlob { repository: repository.to_owned(), digest: digest.clone() });
+    pub async fn delete_blob(&self, repository: &RepositoryName, digest: &Digest) -> Result<(), Error> {
+        let command = Command::UnlinkBlob(UnlinkBlob { repository: repository.clone(), digest: digest.clone() });
         match self.meta.apply(command).await? {
             Applied::Done => Ok(()),
-            Applied::Rejected(_) => Err(Error::BlobUnknown(digest.clone())),
+            Applied::Rejected(Rejection::BlobUnknown) => Err(Error::BlobUnknown(digest.clone())),
+            Applied::Rejected(other) => Err(unexpected(other)),
         }
     }
 
     /// Cross-repository mount: links a blob that `from` holds into `repository` without
-    /// moving bytes. `Ok(None)` when `from` does not hold it (the client then uploads).
-    pub async fn mount_blob(&self, repository: &str, digest: &Digest, from: &str) -> Result<Option<BlobInfo>, Error> {
-        let info = match self.stat_blob(from, digest).await {
-            Ok(info) => info,
-            Err(Error::BlobUnknown(_)) => return Ok(None),
-            Err(e) => return Err(e),
-        };
+    /// moving bytes (the caller has checked that whoever asks may read `from`). `Ok(None)`
+    /// when `from` does not hold it (the client then uploads).
+    pub async fn mount_blob(&self, repository: &RepositoryName, digest: &Digest, from: &RepositoryName) -> Result<Option<BlobInfo>, Error> {
         if self.storage.stat(digest).await?.is_none() {
             return Ok(None);
         }
-        self.link_blob(repository, digest, info.size).await?;
-        Ok(Some(info))
+        let command = Command::MountBlob(MountBlob { repository: repository.clone(), from: from.clone(), digest: digest.clone(), at: now() });
+        match self.meta.apply(command).await? {
+            Applied::Done => self.stat_blob(repository, digest).await.map(Some),
+            Applied::Rejected(Rejection::BlobUnknown) => Ok(None),
+            Applied::Rejected(Rejection::NamespaceUnknown) => Err(namespace_unknown(repository)),
+            Applied::Rejected(other) => Err(unexpected(other)),
+        }
     }
 
-    pub(crate) async fn link_blob(&self, repository: &str, digest: &Digest, size: u64) -> Result<(), Error> {
-        let command =
-            Command::LinkBlob(LinkBlob { repository: repository.to_owned(), digest: digest.clone(), size, at: now() });
+    pub(crate) async fn link_blob(&self, repository: &RepositoryName, digest: &Digest, size: u64) -> Result<(), Error> {
+        let command = Command::LinkBlob(LinkBlob { repository: repository.clone(), digest: digest.clone(), size, at: now() });
         match self.meta.apply(command).await? {
             Applied::Done => Ok(()),
             Applied::Rejected(Rejection::NamespaceUnknown) => Err(namespace_unknown(repository)),
-            Applied::Rejected(other) => Err(Error::Refused(other)),
+            Applied::Rejected(other) => Err(unexpected(other)),
         }
     }
 }

@@ -16,6 +16,16 @@ pub enum Error {
     /// The tag is signed in the repository's trust data.
     #[error("tag {0} is signed in the repository's trust data; remove its signature first (docker trust revoke)")]
     TagSigned(String),
+    /// A pull by tag refused by the repository's or namespace's "signed pulls only"
+    /// policy; the message says why.
+    #[error("{0}")]
+    Unsigned(String),
+    /// The repository exists already.
+    #[error("the repository exists")]
+    RepositoryExists,
+    /// A setting's value is malformed (a name, a key), with why.
+    #[error("{0}")]
+    Invalid(String),
     /// The repository does not hold this blob.
     #[error("blob unknown to registry")]
     BlobUnknown(Digest),
@@ -68,10 +78,13 @@ pub enum Error {
     /// The client's body ended early.
     #[error("request body interrupted: {0}")]
     BodyInterrupted(String),
-    /// A metadata rule refused the change in a way this operation does not expect; the
-    /// detail is for the log.
-    #[error("the change was refused: {0:?}")]
+    /// A metadata rule refused the change in a way this operation does not expect (a
+    /// bug); the detail is for the log.
+    #[error("the change was refused unexpectedly: {0:?}")]
     Refused(berth_meta::Rejection),
+    /// The blob storage is full; nothing was published.
+    #[error("the registry's storage is full")]
+    StorageFull,
     /// Storage failed; the detail is for the log, not the client.
     #[error("storage failure: {0}")]
     Storage(berth_storage::Error),
@@ -90,6 +103,10 @@ impl From<berth_storage::Error> for Error {
             S::TooLarge { limit } => Error::TooLarge(format!("upload exceeds the limit of {limit} bytes")),
             S::BodyInterrupted(detail) => Error::BodyInterrupted(detail),
             S::RangeNotSatisfiable { size, .. } => Error::RangeNotSatisfiable { size },
+            S::Io(io) if io.kind() == std::io::ErrorKind::StorageFull => {
+                tracing::error!(error = %io, "storage full");
+                Error::StorageFull
+            }
             e @ (S::Corrupt(_) | S::Io(_)) => Error::Storage(e),
         }
     }

@@ -1,27 +1,37 @@
-//! The OCI registry rules, knowing nothing of HTTP: blobs visible only through the
-//! repositories that link them, the upload protocol, manifest validation and storage,
-//! tags, the catalog and the referrers index.
+//! The OCI registry rules, knowing nothing of HTTP or of who is asking (the HTTP layer
+//! asks `berth-auth` first): blobs visible only through the repositories that link them,
+//! the upload protocol, manifest validation and storage, tags and their trust state,
+//! repositories and their settings, the signing policy that pulls by tag obey, the
+//! referrers index.
 //!
 //! # Layout
 //! - [`error`]: the one error type, naming conditions (the HTTP layer maps them to wire codes).
-//! - `blobs.rs`, `uploads.rs`, `manifests.rs`, `listings.rs`: one file per part of the protocol,
-//!   each adding methods to [`Registry`].
+//! - `blobs.rs`, `uploads.rs`, `manifests.rs`, `listings.rs`, `repositories.rs`, `tags.rs`:
+//!   one file per part of the protocol, each adding methods to [`Registry`].
+//! - `signing.rs`: "signed pulls only", from the repository's and the namespace's policy,
+//!   the trust data's signed tags and [`signatures`] verified against configured keys.
+//! - [`signatures`]: cosign and notation signatures (OCI artifacts) and their checks.
 
 mod blobs;
 pub mod error;
 mod listings;
 mod manifests;
+mod repositories;
+mod signing;
+pub mod signatures;
+mod tags;
 mod uploads;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use berth_meta::Meta;
-use berth_storage::Storage;
+use berth_storage::{BlobStore, Storage};
 
-pub use berth_meta::Page;
 pub use berth_meta::query::Listing;
+pub use berth_meta::{Page, Repository, SignedTarget, SigningPolicy};
+pub use berth_storage::{BlobInfo, BlobReader, ByteStream, UploadId, UploadState};
 pub use error::Error;
 pub use manifests::{ManifestPushed, StoredManifest};
+pub use repositories::{NewRepository, RepositoryChanges};
+pub use tags::TagState;
 
 /// Limits the registry enforces.
 #[derive(Debug, Clone)]
@@ -49,28 +59,37 @@ impl Registry {
         Registry { storage, meta, limits }
     }
 
-    /// The metadata handle (for health checks).
-    pub fn meta(&self) -> &Meta {
-        &self.meta
-    }
-
-    /// The storage (for health checks and upload metrics).
-    pub fn storage(&self) -> &Storage {
-        &self.storage
-    }
-
     /// The limits in force.
     pub fn limits(&self) -> &Limits {
         &self.limits
     }
-}
 
-/// Seconds since the epoch: the timestamp commands carry.
-pub(crate) fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    /// Whether the metadata and the blob storage answer; the failing part otherwise.
+    pub async fn check(&self) -> Vec<&'static str> {
+        let mut failures = Vec::new();
+        if let Err(e) = self.meta.check().await {
+            tracing::error!(error = %e, "health: metadata");
+            failures.push("metadata: the metadata store does not answer");
+        }
+        if let Err(e) = self.storage.count_uploads().await {
+            tracing::error!(error = %e, "health: storage");
+            failures.push("storage: the blob storage does not answer");
+        }
+        failures
+    }
+
+    /// Upload sessions open now (0 when the storage cannot say).
+    pub async fn uploads_in_progress(&self) -> usize {
+        self.storage.count_uploads().await.unwrap_or(0)
+    }
 }
 
 /// `NamespaceUnknown` for `repository`'s namespace.
-pub(crate) fn namespace_unknown(repository: &str) -> Error {
-    Error::NamespaceUnknown(repository.split('/').next().unwrap_or(repository).to_owned())
+pub(crate) fn namespace_unknown(repository: &berth_core::RepositoryName) -> Error {
+    Error::NamespaceUnknown(repository.namespace().to_owned())
+}
+
+/// Maps a command's refusal that the operation did not expect: a bug, reported as such.
+pub(crate) fn unexpected(rejection: berth_meta::Rejection) -> Error {
+    Error::Refused(rejection)
 }

@@ -3,10 +3,10 @@
 
 use berth_core::{Digest, Manifest, Reference, RepositoryName};
 use berth_meta::command::{DeleteManifest, DeleteTag, PutManifest};
-use berth_meta::{Applied, Command, Rejection};
+use berth_meta::{Applied, Command, Rejection, now};
 use bytes::Bytes;
 
-use crate::{Error, Registry, now};
+use crate::{Error, Registry, namespace_unknown, unexpected};
 
 /// A manifest as pulled.
 #[derive(Debug, Clone)]
@@ -51,12 +51,12 @@ impl Registry {
                 }
                 (actual, None)
             }
-            Reference::Tag(tag) => (Digest::sha256_of(&content), Some(tag.to_string())),
+            Reference::Tag(tag) => (Digest::sha256_of(&content), Some(tag.clone())),
         };
         let subject = manifest.subject.as_ref().map(|s| s.digest.clone());
-        let tag_name = tag.clone().unwrap_or_default();
+        let tag_name = tag.as_ref().map(ToString::to_string).unwrap_or_default();
         let command = Command::PutManifest(PutManifest {
-            repository: repository.to_string(),
+            repository: repository.clone(),
             digest: digest.clone(),
             content,
             media_type: manifest.media_type,
@@ -72,14 +72,24 @@ impl Registry {
             Applied::Done => Ok(ManifestPushed { digest, subject }),
             Applied::Rejected(Rejection::MissingReferences(missing)) => Err(Error::ManifestBlobUnknown(missing)),
             Applied::Rejected(Rejection::TagImmutable) => Err(Error::TagImmutable(tag_name)),
-            Applied::Rejected(Rejection::NamespaceUnknown) => Err(crate::namespace_unknown(repository.as_str())),
-            Applied::Rejected(other) => Err(Error::Refused(other)),
+            Applied::Rejected(Rejection::NamespaceUnknown) => Err(namespace_unknown(repository)),
+            Applied::Rejected(other) => Err(unexpected(other)),
         }
     }
 
-    /// The manifest `reference` names in `repository`, answered from metadata alone.
-    pub async fn get_manifest(&self, repository: &str, reference: &Reference) -> Result<StoredManifest, Error> {
-        let (repo, reference) = (repository.to_owned(), reference.clone());
+    /// The manifest `reference` names in `repository`, answered from metadata alone. A
+    /// pull by tag obeys the repository's signing policy (`Unsigned` when it refuses);
+    /// a pull by digest is what a trusted pull does once it has checked the signature.
+    pub async fn get_manifest(&self, repository: &RepositoryName, reference: &Reference) -> Result<StoredManifest, Error> {
+        let manifest = self.stored_manifest(repository, reference).await?;
+        if let Reference::Tag(tag) = reference {
+            self.check_signed_pull(repository, tag, &manifest.digest).await?;
+        }
+        Ok(manifest)
+    }
+
+    async fn stored_manifest(&self, repository: &RepositoryName, reference: &Reference) -> Result<StoredManifest, Error> {
+        let (repo, reference) = (repository.to_string(), reference.clone());
         let found = self
             .meta
             .read(move |r| {
@@ -100,17 +110,19 @@ impl Registry {
         }
     }
 
-    /// Deletes by digest (the manifest and every tag pointing at it) or by tag (that tag only).
-    pub async fn delete_manifest(&self, repository: &str, reference: &Reference) -> Result<(), Error> {
-        let repository = repository.to_owned();
+    /// Deletes by digest (the manifest and every tag pointing at it) or by tag (that tag
+    /// only); refused while a tag that would go, or the manifest itself, is signed.
+    pub async fn delete_manifest(&self, repository: &RepositoryName, reference: &Reference) -> Result<(), Error> {
+        let repository = repository.clone();
         let command = match reference {
             Reference::Digest(digest) => Command::DeleteManifest(DeleteManifest { repository, digest: digest.clone() }),
-            Reference::Tag(tag) => Command::DeleteTag(DeleteTag { repository, tag: tag.to_string() }),
+            Reference::Tag(tag) => Command::DeleteTag(DeleteTag { repository, tag: tag.clone() }),
         };
         match self.meta.apply(command).await? {
             Applied::Done => Ok(()),
             Applied::Rejected(Rejection::TagSigned(tag)) => Err(Error::TagSigned(tag)),
-            Applied::Rejected(_) => Err(Error::ManifestUnknown),
+            Applied::Rejected(Rejection::ManifestUnknown | Rejection::TagUnknown) => Err(Error::ManifestUnknown),
+            Applied::Rejected(other) => Err(unexpected(other)),
         }
     }
 }

@@ -3,26 +3,27 @@
 
 use std::time::Duration;
 
-use berth_core::{ByteRange, Digest};
+use berth_core::{ByteRange, Digest, RepositoryName};
+use berth_meta::now;
 use berth_storage::{BlobInfo, BlobStore, ByteStream, UploadId, UploadState};
 
-use crate::{Error, Registry, now};
+use crate::{Error, Registry};
 
 impl Registry {
     /// Starts an upload session in `repository`. Refused at once when the repository could
     /// never be created (its namespace is no account's), before any byte is sent.
-    pub async fn start_upload(&self, repository: &str) -> Result<UploadState, Error> {
-        let repo = repository.to_owned();
+    pub async fn start_upload(&self, repository: &RepositoryName) -> Result<UploadState, Error> {
+        let repo = repository.to_string();
         if !self.meta.read(move |r| r.repository_may_exist(&repo)).await? {
             return Err(crate::namespace_unknown(repository));
         }
-        Ok(self.storage.create_upload(repository, now()).await?)
+        Ok(self.storage.create_upload(repository.as_str(), now()).await?)
     }
 
     /// The session's state, if it exists in `repository`.
-    pub async fn upload_status(&self, repository: &str, id: &UploadId) -> Result<UploadState, Error> {
+    pub async fn upload_status(&self, repository: &RepositoryName, id: &UploadId) -> Result<UploadState, Error> {
         match self.storage.upload_state(id).await? {
-            Some(state) if state.repository == repository => Ok(state),
+            Some(state) if state.repository == repository.as_str() => Ok(state),
             _ => Err(Error::UploadUnknown),
         }
     }
@@ -32,7 +33,7 @@ impl Registry {
     /// `Content-Length`; without one, the body is appended at the current offset.
     pub async fn append_upload(
         &self,
-        repository: &str,
+        repository: &RepositoryName,
         id: &UploadId,
         chunk: Option<ByteRange>,
         declared_length: Option<u64>,
@@ -58,7 +59,7 @@ impl Registry {
     /// `digest`, publishes the blob durably and links it to `repository`.
     pub async fn complete_upload(
         &self,
-        repository: &str,
+        repository: &RepositoryName,
         id: &UploadId,
         digest: &Digest,
         body: Option<ByteStream>,
@@ -73,7 +74,7 @@ impl Registry {
     }
 
     /// Cancels an upload session of `repository`.
-    pub async fn cancel_upload(&self, repository: &str, id: &UploadId) -> Result<(), Error> {
+    pub async fn cancel_upload(&self, repository: &RepositoryName, id: &UploadId) -> Result<(), Error> {
         self.upload_status(repository, id).await?;
         Ok(self.storage.cancel(id).await?)
     }

@@ -7,15 +7,11 @@
 //! - [`tuf`]: the role files (root, targets and delegations, snapshot, timestamp).
 //! - [`keys`]: key ids, signature verification (ecdsa, ecdsa-x509, ed25519, rsa), and the
 //!   server-held signing keys.
-//! - [`cosign`], [`notation`]: OCI signatures (simple signing, JWS envelopes) checked against
-//!   configured public keys, for the signed-pulls policy.
 //! - [`validate`]: the pure check of an update against the stored state (Notary's rules).
 //! - [`service`]: reads, updates, server-signed snapshot and timestamp, keys, deletion.
 
 pub mod canonical;
-pub mod cosign;
 pub mod keys;
-pub mod notation;
 pub mod service;
 pub mod tuf;
 pub mod validate;

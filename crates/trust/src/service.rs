@@ -7,12 +7,12 @@
 //! repository whose trust data no other GUN holds (checked again inside the command).
 //! The server's private keys are stored sealed with the master key.
 //!
-//! Reads answer from the store without cryptography, except when the current timestamp
-//! has expired: it is re-signed (version + 1) and stored before it is served.
+//! Reads answer from the store, without cryptography and without writing. Timestamps
+//! are kept fresh by a job ([`Trust::refresh_timestamps`], at start and then hourly)
+//! that re-signs every one that would expire within [`REFRESH_BEFORE_DAYS`].
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use berth_meta::command::{DeleteTrust, PutTrustKey, PutTrustMetadata, SignedTag, TrustFile};
 use berth_meta::seal::MasterKey;
@@ -23,7 +23,8 @@ use time::{Duration, OffsetDateTime};
 
 use crate::keys::{ServerKey, public_of};
 use crate::tuf::PublicKey;
-use crate::tuf::{MetaList, Parsed, Root, SNAPSHOT_EXPIRY_DAYS, Signature, TIMESTAMP_EXPIRY_DAYS, Targets, file_meta, sha256_hex, valid_role};
+use crate::tuf::{MetaList, Parsed, Role, Root, SNAPSHOT_EXPIRY_DAYS, ServerRole, Signature, TIMESTAMP_EXPIRY_DAYS, Targets, file_meta, sha256_hex, valid_role};
+use berth_core::RepositoryName;
 use crate::validate::{self, Invalid, expired};
 use crate::{Error, canonical};
 
@@ -47,6 +48,9 @@ pub struct TrustedTarget {
     pub role: String,
 }
 
+/// A timestamp that expires within this many days is re-signed by the refresh job.
+pub const REFRESH_BEFORE_DAYS: i64 = 7;
+
 /// Where GUNs may point: the registry's own names.
 #[derive(Debug, Clone, Default)]
 pub struct TrustOptions {
@@ -61,10 +65,6 @@ pub struct Trust {
     meta: Meta,
     master: Arc<MasterKey>,
     hosts: Arc<Vec<String>>,
-}
-
-fn now_millis() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 /// `{"signed":<canonical>,"signatures":[…]}`, the layout Notary writes.
@@ -135,23 +135,25 @@ impl Trust {
         let trust = Trust { meta, master, hosts: Arc::new(options.hosts) };
         trust.seal_clear_keys().await?;
         trust.index_unindexed().await?;
+        trust.refresh_timestamps().await?;
         Ok(trust)
     }
 
     /// The repository `gun` names, when the GUN names this registry.
-    pub fn repository_of<'a>(&self, gun: &'a str) -> Result<&'a str, Error> {
+    pub fn repository_of(&self, gun: &str) -> Result<RepositoryName, Error> {
+        let foreign = || Error::ForeignGun { gun: gun.to_owned(), hosts: self.hosts.join(", ") };
         match berth_core::split_host(gun) {
-            (Some(host), repository) if self.hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) => Ok(repository),
-            _ => Err(Error::ForeignGun { gun: gun.to_owned(), hosts: self.hosts.join(", ") }),
+            (Some(host), repository) if self.hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) => repository.parse().map_err(|_| foreign()),
+            _ => Err(foreign()),
         }
     }
 
     /// The repository `gun` names, when `gun` may hold its trust data: the GUN names this
     /// registry, the repository exists, and no other GUN holds its trust data. (Checked
     /// again inside the command that writes; this gives the clear answer early.)
-    async fn collection(&self, gun: &str) -> Result<String, Error> {
-        let repository = self.repository_of(gun)?.to_owned();
-        let repo = repository.clone();
+    async fn collection(&self, gun: &str) -> Result<RepositoryName, Error> {
+        let repository = self.repository_of(gun)?;
+        let repo = repository.to_string();
         let (exists, bound) = self.meta.read(move |r| Ok((r.repository_exists(&repo)?, r.trust_guns(&repo)?))).await?;
         if !exists {
             return Err(Error::RepositoryUnknown);
@@ -162,27 +164,37 @@ impl Trust {
         }
     }
 
-    /// A metadata file; `MetadataNotFound` when absent. A current timestamp that has
-    /// expired is re-signed first.
-    pub async fn get(&self, gun: &str, role: &str, selector: Selector) -> Result<Vec<u8>, Error> {
+    /// A metadata file; `MetadataNotFound` when absent.
+    pub async fn get(&self, gun: &str, role: &Role, selector: Selector) -> Result<Vec<u8>, Error> {
         self.repository_of(gun)?;
-        if !valid_role(role) {
-            return Err(Error::MetadataNotFound);
-        }
-        let (g, r) = (gun.to_owned(), role.to_owned());
-        let found = match selector.clone() {
+        let (g, r) = (gun.to_owned(), role.as_str().to_owned());
+        let found = match selector {
             Selector::Current => self.meta.read(move |reader| Ok(reader.trust_current(&g, &r)?.map(|(_, b)| b))).await?,
             Selector::Version(v) => self.meta.read(move |reader| reader.trust_version(&g, &r, v)).await?,
             Selector::Checksum(sum) => self.meta.read(move |reader| reader.trust_by_checksum(&g, &r, &sum)).await?,
         };
-        let bytes = found.ok_or(Error::MetadataNotFound)?;
-        if role == "timestamp" && selector == Selector::Current {
-            let now = OffsetDateTime::now_utc();
-            if Parsed::parse(bytes.clone()).is_none_or(|p| expired(&p.common.expires, now)) {
-                return self.resign_timestamp(gun, now).await;
+        found.ok_or(Error::MetadataNotFound)
+    }
+
+    /// Re-signs every current timestamp that has expired or would within
+    /// [`REFRESH_BEFORE_DAYS`] (version + 1, over the same snapshot); how many. Run at start
+    /// and then periodically, so that reads never write.
+    pub async fn refresh_timestamps(&self) -> Result<usize, Error> {
+        let now = OffsetDateTime::now_utc();
+        let soon = now + Duration::days(REFRESH_BEFORE_DAYS);
+        let mut refreshed = 0;
+        for (_, gun) in self.meta.read(|r| r.trust_collections()).await? {
+            let g = gun.clone();
+            let Some((_, current)) = self.meta.read(move |r| r.trust_current(&g, "timestamp")).await? else { continue };
+            if Parsed::parse(current).is_some_and(|p| !expired(&p.common.expires, soon)) {
+                continue;
+            }
+            match self.resign_timestamp(&gun, now).await {
+                Ok(()) => refreshed += 1,
+                Err(e) => tracing::warn!(gun, error = %e, "re-signing a timestamp"),
             }
         }
-        Ok(bytes)
+        Ok(refreshed)
     }
 
     /// The held key the root names for `role`, opened; `None` when the server holds none.
@@ -193,8 +205,8 @@ impl Trust {
         Ok(Some(ServerKey::from_pkcs8(&pkcs8)?))
     }
 
-    async fn resign_timestamp(&self, gun: &str, now: OffsetDateTime) -> Result<Vec<u8>, Error> {
-        let repository = self.repository_of(gun)?.to_owned();
+    async fn resign_timestamp(&self, gun: &str, now: OffsetDateTime) -> Result<(), Error> {
+        let repository = self.repository_of(gun)?;
         let g = gun.to_owned();
         let (state, held) = self.meta.read(move |r| Ok((r.trust_state(&g)?, r.trust_keys(&g, "timestamp")?))).await?;
         let root: Root = state.get("root").and_then(|(_, b)| Parsed::parse(b.clone())).and_then(|p| p.signed()).ok_or(Error::MetadataNotFound)?;
@@ -203,15 +215,8 @@ impl Trust {
         let previous = state.get("timestamp").map_or(0, |(v, _)| *v);
         let bytes = timestamp(snapshot, previous + 1, &key, now)?;
         let signed = signed_targets(|role| state.get(role).map(|(_, b)| b.as_slice()));
-        let put = PutTrustMetadata { gun: gun.to_owned(), repository, files: vec![file("timestamp", bytes.clone())], expected: versions(&state), signed };
-        match self.meta.apply(Command::PutTrustMetadata(put)).await? {
-            Applied::Done => Ok(bytes),
-            // Another request re-signed it first: serve theirs.
-            Applied::Rejected(_) => {
-                let g = gun.to_owned();
-                self.meta.read(move |r| Ok(r.trust_current(&g, "timestamp")?.map(|(_, b)| b))).await?.ok_or(Error::MetadataNotFound)
-            }
-        }
+        let put = PutTrustMetadata { gun: gun.to_owned(), repository, files: vec![file("timestamp", bytes)], expected: versions(&state), signed };
+        self.applied(self.meta.apply(Command::PutTrustMetadata(put)).await?)
     }
 
     /// Applies an update: `parts` are (file name, bytes) as uploaded. Validates with
@@ -284,8 +289,9 @@ impl Trust {
     /// current root names if the server holds it, else the newest held key, created on
     /// first request (which binds the GUN to its repository). The Notary protocol makes
     /// this read a write: clients ask for the key before publishing anything.
-    pub async fn key(&self, gun: &str, role: &str) -> Result<Vec<u8>, Error> {
+    pub async fn key(&self, gun: &str, role: ServerRole) -> Result<Vec<u8>, Error> {
         self.collection(gun).await?;
+        let role = role.as_str();
         if let Some(found) = self.current_key(gun, role).await? {
             return Ok(found);
         }
@@ -298,9 +304,18 @@ impl Trust {
         let repository = self.collection(gun).await?;
         let (key, pkcs8) = ServerKey::generate()?;
         let sealed = self.master.seal(&key_purpose(gun, role, &key.id), &pkcs8).map_err(|e| Error::Crypto(e.to_string()))?;
-        let record = TrustKey { keytype: "ed25519".into(), public: key.public.keyval.public.clone(), private_pkcs8: sealed, created_at: now_millis() };
-        let public = public_of(&record);
-        let put = PutTrustKey { gun: gun.to_owned(), repository, role: role.to_owned(), key_id: key.id, key: record, only_if_none };
+        let public = key.public.clone();
+        let put = PutTrustKey {
+            gun: gun.to_owned(),
+            repository,
+            role: role.to_owned(),
+            key_id: key.id,
+            keytype: public.keytype.clone(),
+            public: public.keyval.public.clone(),
+            sealed_private: sealed,
+            at: berth_meta::now_millis(),
+            only_if_none,
+        };
         self.applied(self.meta.apply(Command::PutTrustKey(put)).await?)?;
         Ok(public)
     }
@@ -316,8 +331,8 @@ impl Trust {
 
     /// Creates a new server key for `role` and returns it; the client then publishes a
     /// root naming it.
-    pub async fn rotate_key(&self, gun: &str, role: &str) -> Result<Vec<u8>, Error> {
-        let public = self.new_key(gun, role, false).await?;
+    pub async fn rotate_key(&self, gun: &str, role: ServerRole) -> Result<Vec<u8>, Error> {
+        let public = self.new_key(gun, role.as_str(), false).await?;
         Ok(json!(public).to_string().into_bytes())
     }
 
@@ -338,15 +353,25 @@ impl Trust {
     /// Seals server keys stored in the clear by an earlier version.
     async fn seal_clear_keys(&self) -> Result<(), Error> {
         let keys = self.meta.read(|r| r.all_trust_keys()).await?;
-        for (gun, role, id, mut record) in keys {
+        for (gun, role, id, record) in keys {
             if MasterKey::is_sealed(&record.private_pkcs8) {
                 continue;
             }
             use base64::Engine as _;
             let pkcs8 = base64::engine::general_purpose::STANDARD.decode(&record.private_pkcs8).map_err(|e| Error::Crypto(e.to_string()))?;
-            record.private_pkcs8 = self.master.seal(&key_purpose(&gun, &role, &id), &pkcs8).map_err(|e| Error::Crypto(e.to_string()))?;
-            let repository = berth_core::split_host(&gun).1.to_owned();
-            let put = PutTrustKey { gun: gun.clone(), repository, role, key_id: id, key: record, only_if_none: false };
+            let sealed = self.master.seal(&key_purpose(&gun, &role, &id), &pkcs8).map_err(|e| Error::Crypto(e.to_string()))?;
+            let Ok(repository) = berth_core::split_host(&gun).1.parse::<RepositoryName>() else { continue };
+            let put = PutTrustKey {
+                gun: gun.clone(),
+                repository,
+                role,
+                key_id: id,
+                keytype: record.keytype,
+                public: record.public,
+                sealed_private: sealed,
+                at: record.created_at,
+                only_if_none: false,
+            };
             if let Err(e) = self.applied(self.meta.apply(Command::PutTrustKey(put)).await?) {
                 tracing::warn!(gun, error = %e, "a server trust key stored in the clear could not be sealed; delete this GUN's trust data");
             }
@@ -361,6 +386,7 @@ impl Trust {
             let (repo, g) = (repository.clone(), gun.clone());
             let (indexed, state) = self.meta.read(move |r| Ok((!r.signed_tags(&repo)?.is_empty(), r.trust_state(&g)?))).await?;
             let signed = signed_targets(|role| state.get(role).map(|(_, b)| b.as_slice()));
+            let Ok(repository) = repository.parse::<RepositoryName>() else { continue };
             if indexed || signed.is_empty() {
                 continue;
             }

@@ -168,6 +168,74 @@ impl Parsed {
     }
 }
 
+/// A TUF role: one of the four base roles, or a delegation under `targets`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    /// Names the keys of every base role.
+    Root,
+    /// Lists the signed tags (and delegates).
+    Targets,
+    /// Lists the versions of the other files (server-signed unless uploaded).
+    Snapshot,
+    /// Names the current snapshot; always server-signed.
+    Timestamp,
+    /// `targets/<name>[/…]`.
+    Delegation(String),
+}
+
+impl Role {
+    /// The role a name stands for, if Notary accepts the name.
+    pub fn parse(name: &str) -> Option<Role> {
+        Some(match name {
+            "root" => Role::Root,
+            "targets" => Role::Targets,
+            "snapshot" => Role::Snapshot,
+            "timestamp" => Role::Timestamp,
+            _ if valid_role(name) => Role::Delegation(name.to_owned()),
+            _ => return None,
+        })
+    }
+
+    /// Its name, as files and routes spell it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Role::Root => "root",
+            Role::Targets => "targets",
+            Role::Snapshot => "snapshot",
+            Role::Timestamp => "timestamp",
+            Role::Delegation(name) => name,
+        }
+    }
+}
+
+/// A role whose key the server holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ServerRole {
+    /// The snapshot role.
+    Snapshot,
+    /// The timestamp role.
+    Timestamp,
+}
+
+impl ServerRole {
+    /// The role a name stands for, if the server holds its key.
+    pub fn parse(name: &str) -> Option<ServerRole> {
+        match name {
+            "snapshot" => Some(ServerRole::Snapshot),
+            "timestamp" => Some(ServerRole::Timestamp),
+            _ => None,
+        }
+    }
+
+    /// Its name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServerRole::Snapshot => "snapshot",
+            ServerRole::Timestamp => "timestamp",
+        }
+    }
+}
+
 /// Whether `name` is a role Notary accepts: a base role, or `targets/…` of
 /// `[-a-z0-9_/]`, under 256 characters, with no empty, `.` or `..` component.
 pub fn valid_role(name: &str) -> bool {
@@ -205,6 +273,17 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn roles_parse_and_print() {
+        for name in ["root", "targets", "snapshot", "timestamp", "targets/releases"] {
+            assert_eq!(Role::parse(name).unwrap().as_str(), name);
+        }
+        assert_eq!(Role::parse("targets/releases"), Some(Role::Delegation("targets/releases".into())));
+        assert_eq!(Role::parse("foo"), None);
+        assert_eq!(ServerRole::parse("timestamp").map(ServerRole::as_str), Some("timestamp"));
+        assert_eq!(ServerRole::parse("root"), None);
+    }
 
     #[test]
     fn role_names() {

@@ -13,10 +13,10 @@ use std::sync::Arc;
 
 use berth_meta::command::{CreateAccount, CreateRepository, DeleteTag};
 use berth_meta::seal::MasterKey;
-use berth_meta::{Account, AccountKind, Applied, Command, Meta, Rejection, Repository};
+use berth_meta::{AccountKind, Applied, Command, Meta, Rejection};
 use berth_trust::keys::{ServerKey, key_id, verify};
 use berth_trust::service::Selector;
-use berth_trust::tuf::{KeyVal, Parsed, PublicKey, Signature, file_meta};
+use berth_trust::tuf::{KeyVal, Parsed, PublicKey, Role, ServerRole, Signature, file_meta};
 use berth_trust::{Error, Invalid, Trust, TrustOptions, canonical};
 use serde_json::{Value, json};
 use time::format_description::well_known::Rfc3339;
@@ -111,13 +111,14 @@ struct Fixture {
     timestamp: PublicKey,
 }
 
-async fn server_key(trust: &Trust, role: &str) -> PublicKey {
+async fn server_key(trust: &Trust, role: ServerRole) -> PublicKey {
     serde_json::from_slice(&trust.key(GUN, role).await.unwrap()).unwrap()
 }
 
 /// Creates the organization `org` and the repository `org/name`.
 async fn repository(meta: &Meta, org: &str, name: &str) {
-    let account = Account {
+    let account = CreateAccount {
+        name: org.into(),
         kind: AccountKind::Org,
         full_name: String::new(),
         email: String::new(),
@@ -125,20 +126,19 @@ async fn repository(meta: &Meta, org: &str, name: &str) {
         active: true,
         admin: false,
         ldap_dn: None,
-        created_at: 0,
-        credential_epoch: 0,
+        at: 0,
+        adopt_repositories: false,
     };
-    meta.apply(Command::CreateAccount(CreateAccount { name: org.into(), account, adopt_repositories: false })).await.unwrap();
-    let record = Repository {
-        created_at: 0,
+    meta.apply(Command::CreateAccount(account)).await.unwrap();
+    let create = CreateRepository {
+        name: format!("{org}/{name}").parse().unwrap(),
         public: false,
         immutable_tags: false,
         short_description: String::new(),
         long_description: String::new(),
         signed_pulls_only: false,
-        signature_keys: vec![],
+        at: 0,
     };
-    let create = CreateRepository { name: format!("{org}/{name}"), record };
     assert_eq!(meta.apply(Command::CreateRepository(create)).await.unwrap(), Applied::Done);
 }
 
@@ -150,8 +150,8 @@ async fn fixture() -> Fixture {
     let master = Arc::new(MasterKey::load_or_create(&dir.path().join("master.key"), None).unwrap());
     let options = TrustOptions { hosts: vec!["localhost:5443".into(), "127.0.0.1:5443".into()] };
     let trust = Trust::start(meta.clone(), master.clone(), options).await.unwrap();
-    let timestamp = server_key(&trust, "timestamp").await;
-    let snapshot = server_key(&trust, "snapshot").await;
+    let timestamp = server_key(&trust, ServerRole::Timestamp).await;
+    let snapshot = server_key(&trust, ServerRole::Snapshot).await;
     Fixture { _dir: dir, trust, meta, master, root: Signer::root(GUN), targets: Signer::plain(), snapshot, timestamp }
 }
 
@@ -196,10 +196,10 @@ async fn first_publish_signs_snapshot_and_timestamp() {
     assert_eq!(snapshot.envelope.signed["meta"]["targets"], json!(file_meta(&state["targets"].1)));
     // Served by version and by checksum, byte for byte.
     let targets = &state["targets"].1;
-    assert_eq!(&f.trust.get(GUN, "targets", Selector::Version(2)).await.unwrap(), targets);
+    assert_eq!(&f.trust.get(GUN, &Role::parse("targets").unwrap(), Selector::Version(2)).await.unwrap(), targets);
     let sum = berth_trust::tuf::sha256_hex(targets);
-    assert_eq!(&f.trust.get(GUN, "targets", Selector::Checksum(sum)).await.unwrap(), targets);
-    assert!(matches!(f.trust.get(GUN, "targets", Selector::Version(1)).await, Err(Error::MetadataNotFound)));
+    assert_eq!(&f.trust.get(GUN, &Role::parse("targets").unwrap(), Selector::Checksum(sum)).await.unwrap(), targets);
+    assert!(matches!(f.trust.get(GUN, &Role::parse("targets").unwrap(), Selector::Version(1)).await, Err(Error::MetadataNotFound)));
 }
 
 #[tokio::test]
@@ -263,7 +263,7 @@ async fn root_rotation_needs_the_old_root_keys() {
     assert!(matches!(error, Error::InvalidUpdate(Invalid::BadRoot(ref m)) if m.contains("previous root")), "{error:?}");
     f.trust.update(GUN, vec![("root".into(), rotated(&[&new_root, &f.root]))]).await.unwrap();
     assert_eq!(f.state().await["root"].0, 2);
-    assert!(f.trust.get(GUN, "root", Selector::Version(1)).await.is_ok());
+    assert!(f.trust.get(GUN, &Role::parse("root").unwrap(), Selector::Version(1)).await.is_ok());
 }
 
 #[tokio::test]
@@ -311,7 +311,7 @@ async fn malformed_parts_are_refused() {
 }
 
 #[tokio::test]
-async fn an_expired_timestamp_is_re_signed_when_read() {
+async fn an_expired_timestamp_is_re_signed_by_the_refresh_job() {
     let f = fixture().await;
     f.publish().await;
     let held = f.meta.read(|r| r.trust_keys(GUN, "timestamp")).await.unwrap();
@@ -326,14 +326,15 @@ async fn an_expired_timestamp_is_re_signed_when_read() {
     let stale = serde_json::to_vec(&json!({"signed": signed, "signatures": [signature]})).unwrap();
     let put = berth_meta::command::PutTrustMetadata {
         gun: GUN.into(),
-        repository: "dev/app".into(),
+        repository: "dev/app".parse().unwrap(),
         files: vec![berth_meta::command::TrustFile { role: "timestamp".into(), version: 2, sha256: berth_trust::tuf::sha256_hex(&stale), bytes: stale }],
         expected: state.iter().map(|(role, (version, _))| (role.clone(), *version)).collect(),
         signed: f.meta.read(|r| r.signed_tags("dev/app")).await.unwrap().into_iter().map(|(tag, t)| berth_meta::command::SignedTag { tag, digest: t.digest, role: t.role }).collect(),
     };
     assert_eq!(f.meta.apply(berth_meta::Command::PutTrustMetadata(put)).await.unwrap(), berth_meta::Applied::Done);
 
-    let served = Parsed::parse(f.trust.get(GUN, "timestamp", Selector::Current).await.unwrap()).unwrap();
+    assert_eq!(f.trust.refresh_timestamps().await.unwrap(), 1, "the job re-signs what has expired");
+    let served = Parsed::parse(f.trust.get(GUN, &Role::parse("timestamp").unwrap(), Selector::Current).await.unwrap()).unwrap();
     assert_eq!(served.common.version, 3);
     assert!(!berth_trust::validate::expired(&served.common.expires, OffsetDateTime::now_utc()));
     assert!(verify(&f.timestamp, &served.envelope.signatures[0], &served.canonical));
@@ -348,16 +349,16 @@ async fn one_trust_collection_per_repository() {
     // The same repository under another of the registry's names, or under a host that is
     // not the registry's: no key, no data.
     let alias = "127.0.0.1:5443/dev/app";
-    assert!(matches!(f.trust.key(alias, "timestamp").await, Err(Error::CollectionExists(ref g)) if g == GUN));
+    assert!(matches!(f.trust.key(alias, ServerRole::Timestamp).await, Err(Error::CollectionExists(ref g)) if g == GUN));
     let alias_root = Signer::root(alias);
     let parts = vec![("root".to_owned(), root(1, &alias_root, &f.targets, &f.snapshot, &f.timestamp, &[&alias_root]))];
     assert!(matches!(f.trust.update(alias, parts).await, Err(Error::CollectionExists(_))));
     for foreign in ["evil.example.com/dev/app", "localhost:9999/dev/app", "dev/app"] {
-        assert!(matches!(f.trust.key(foreign, "timestamp").await, Err(Error::ForeignGun { .. })), "{foreign}");
-        assert!(matches!(f.trust.get(foreign, "root", Selector::Current).await, Err(Error::ForeignGun { .. })), "{foreign}");
+        assert!(matches!(f.trust.key(foreign, ServerRole::Timestamp).await, Err(Error::ForeignGun { .. })), "{foreign}");
+        assert!(matches!(f.trust.get(foreign, &Role::parse("root").unwrap(), Selector::Current).await, Err(Error::ForeignGun { .. })), "{foreign}");
     }
     // A repository that does not exist gets no keys (and so no trust data).
-    assert!(matches!(f.trust.key("localhost:5443/dev/missing", "timestamp").await, Err(Error::RepositoryUnknown)));
+    assert!(matches!(f.trust.key("localhost:5443/dev/missing", ServerRole::Timestamp).await, Err(Error::RepositoryUnknown)));
     assert!(f.meta.read(|r| r.trust_keys("127.0.0.1:5443/dev/app", "timestamp")).await.unwrap().is_empty());
     assert_eq!(f.meta.read(|r| r.trust_guns("dev/app")).await.unwrap(), vec![GUN.to_owned()]);
 }
@@ -369,7 +370,7 @@ async fn signed_tags_are_indexed_and_cannot_be_deleted() {
     let manifest = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#.to_vec();
     let digest = berth_core::Digest::sha256_of(&manifest);
     let put = berth_meta::command::PutManifest {
-        repository: "dev/app".into(),
+        repository: "dev/app".parse().unwrap(),
         digest: digest.clone(),
         content: manifest.clone(),
         media_type: "application/vnd.oci.image.index.v1+json".into(),
@@ -378,7 +379,7 @@ async fn signed_tags_are_indexed_and_cannot_be_deleted() {
         blobs: vec![],
         children: vec![],
         subject: None,
-        tag: Some("1".into()),
+        tag: Some("1".parse().unwrap()),
         at: 1,
     };
     assert_eq!(f.meta.apply(Command::PutManifest(put)).await.unwrap(), Applied::Done);
@@ -386,9 +387,9 @@ async fn signed_tags_are_indexed_and_cannot_be_deleted() {
     f.trust.update(GUN, parts).await.unwrap();
     let signed = f.trust.signed_tags("dev/app").await.unwrap();
     assert_eq!(signed["1"].digest, digest.to_string());
-    let delete_tag = Command::DeleteTag(DeleteTag { repository: "dev/app".into(), tag: "1".into() });
+    let delete_tag = Command::DeleteTag(DeleteTag { repository: "dev/app".parse().unwrap(), tag: "1".parse().unwrap() });
     assert_eq!(f.meta.apply(delete_tag.clone()).await.unwrap(), Applied::Rejected(Rejection::TagSigned("1".into())));
-    let delete_manifest = Command::DeleteManifest(berth_meta::command::DeleteManifest { repository: "dev/app".into(), digest });
+    let delete_manifest = Command::DeleteManifest(berth_meta::command::DeleteManifest { repository: "dev/app".parse().unwrap(), digest });
     assert_eq!(f.meta.apply(delete_manifest).await.unwrap(), Applied::Rejected(Rejection::TagSigned("1".into())));
     // Once the signature is gone, the tag can go.
     f.trust.update(GUN, vec![("targets".into(), targets(3, &[], no_delegations(), &[&f.targets]))]).await.unwrap();

@@ -15,41 +15,13 @@
 use std::collections::{BTreeSet, HashMap};
 
 use berth_meta::command::{CreateAccount, PutSetting, SetTeamMember, UpdateAccount};
-use berth_meta::{Account, AccountKind, Applied, Command, Meta};
-use serde::{Deserialize, Serialize};
+use berth_meta::{Account, AccountKind, Applied, Command, Meta, Setting};
 
 use super::ldap::{Directory, normalize_dn};
 use crate::Error;
 
-/// The setting holding the last run's report.
-pub const LAST_SYNC: &str = "ldap_last_sync";
-
 /// What a run did.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SyncReport {
-    /// When the run started (seconds since the epoch).
-    pub started_at: u64,
-    /// When it ended.
-    pub finished_at: u64,
-    /// User entries the directory listed.
-    pub directory_users: usize,
-    /// Accounts created.
-    pub users_created: usize,
-    /// Accounts whose details changed or that were reactivated.
-    pub users_updated: usize,
-    /// Accounts deactivated because their entry is gone.
-    pub users_deactivated: usize,
-    /// Teams whose members were set.
-    pub teams_synced: usize,
-    /// Members added to teams.
-    pub members_added: usize,
-    /// Members removed from teams.
-    pub members_removed: usize,
-    /// What could not be done, one line each (the run goes on past them).
-    pub problems: Vec<String>,
-}
-
+pub type SyncReport = berth_meta::LdapSyncReport;
 
 /// One run against `directory`, dated `now`.
 pub async fn run(meta: &Meta, directory: &Directory, now: u64) -> Result<SyncReport, Error> {
@@ -80,7 +52,7 @@ pub async fn run(meta: &Meta, directory: &Directory, now: u64) -> Result<SyncRep
             None => {
                 linked.insert(normalize_dn(&user.dn), user.login.clone());
                 report.users_created += 1;
-                Command::CreateAccount(CreateAccount { name: user.login.clone(), account: from_directory(user, now), adopt_repositories: false })
+                Command::CreateAccount(from_directory(user, now))
             }
             Some(account) if account.ldap_dn.is_none() => {
                 report.problems.push(format!("{}: the local account {:?} has this name; left alone", user.dn, user.login));
@@ -142,15 +114,17 @@ pub async fn run(meta: &Meta, directory: &Directory, now: u64) -> Result<SyncRep
         report.teams_synced += 1;
     }
 
-    report.finished_at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(now);
-    let value = serde_json::to_value(&report).unwrap_or_default();
-    meta.apply(Command::PutSetting(PutSetting { name: LAST_SYNC.into(), value, only_if_absent: false })).await?;
+    report.finished_at = berth_meta::now();
+    let setting = Setting::LdapLastSync(report.clone());
+    meta.apply(Command::PutSetting(PutSetting { setting, only_if_absent: false })).await?;
     Ok(report)
 }
 
-/// The account a directory user gets, at sync or at first login.
-pub fn from_directory(user: &super::DirectoryUser, now: u64) -> Account {
-    Account {
+/// The account a directory user gets, at sync or at first login: no local password (they
+/// log in by binding to the directory).
+pub fn from_directory(user: &super::DirectoryUser, now: u64) -> CreateAccount {
+    CreateAccount {
+        name: user.login.clone(),
         kind: AccountKind::User,
         full_name: user.full_name.clone(),
         email: user.email.clone(),
@@ -158,7 +132,7 @@ pub fn from_directory(user: &super::DirectoryUser, now: u64) -> Account {
         active: true,
         admin: false,
         ldap_dn: Some(user.dn.clone()),
-        created_at: now,
-        credential_epoch: 0,
+        at: now,
+        adopt_repositories: false,
     }
 }

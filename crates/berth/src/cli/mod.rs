@@ -238,13 +238,20 @@ async fn serve_until_signal(config: Config) -> anyhow::Result<()> {
     }
     tracing::info!(data_dir = %config.data_dir.display(), "berth is serving");
 
-    let mut jobs = vec![tokio::spawn(purge_abandoned_uploads(app.clone(), config.upload_idle_expiry))];
+    let mut jobs = vec![
+        tokio::spawn(purge_abandoned_uploads(app.clone(), config.upload_idle_expiry)),
+        tokio::spawn(flush_token_uses(app.clone())),
+        tokio::spawn(refresh_timestamps(app.clone())),
+    ];
     if let Some(every) = config.ldap.as_ref().and_then(|l| l.sync_interval) {
         jobs.push(tokio::spawn(sync_directory(app.clone(), every)));
     }
     let limits = serve::ConnectionLimits { max_connections: config.max_connections, max_header_size: config.max_header_size };
     serve::serve(app.conns.clone(), listeners, limits, shutdown_signal()).await;
     jobs.iter().for_each(tokio::task::JoinHandle::abort);
+    if let Err(e) = app.auth.flush_token_uses().await {
+        tracing::warn!(error = %e, "recording access token uses");
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -259,6 +266,32 @@ async fn purge_abandoned_uploads(app: Arc<App>, idle: std::time::Duration) {
             Ok(0) => {}
             Ok(n) => tracing::info!(purged = n, "purged abandoned uploads"),
             Err(e) => tracing::warn!(error = %e, "purging abandoned uploads"),
+        }
+    }
+}
+
+/// Writes when access tokens were last used, every minute (a login never writes).
+async fn flush_token_uses(app: Arc<App>) {
+    let mut ticker = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        ticker.tick().await;
+        if let Err(e) = app.auth.flush_token_uses().await {
+            tracing::warn!(error = %e, "recording access token uses");
+        }
+    }
+}
+
+/// Re-signs the trust timestamps that would expire soon, every hour (they are refreshed
+/// at start too, before anything is served).
+async fn refresh_timestamps(app: Arc<App>) {
+    let mut ticker = tokio::time::interval(std::time::Duration::from_secs(3600));
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        match app.trust.refresh_timestamps().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(refreshed = n, "trust timestamps re-signed"),
+            Err(e) => tracing::warn!(error = %e, "refreshing trust timestamps"),
         }
     }
 }

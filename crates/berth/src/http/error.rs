@@ -144,16 +144,6 @@ impl ApiError {
         tracing::error!(error = %cause, "internal error");
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, Code::Unknown, "internal server error; see the server log for this request id")
     }
-
-    fn storage(e: &berth_storage::Error) -> ApiError {
-        if let berth_storage::Error::Io(io) = e
-            && io.kind() == std::io::ErrorKind::StorageFull
-        {
-            tracing::error!(error = %e, "storage full");
-            return ApiError::new(StatusCode::INSUFFICIENT_STORAGE, Code::Unknown, "the registry's storage is full");
-        }
-        ApiError::internal(e)
-    }
 }
 
 impl IntoResponse for ApiError {
@@ -219,41 +209,9 @@ impl ApiV0Error {
         e
     }
 
-    /// The answer to a refusal from a command, in DTR's codes.
-    pub fn rejected(rejection: berth_meta::Rejection) -> ApiV0Error {
-        use berth_meta::Rejection as R;
-        match rejection {
-            R::AccountExists => ApiV0Error::new(StatusCode::CONFLICT, "ACCOUNT_EXISTS", "an account with this name exists"),
-            R::AccountUnknown => ApiV0Error::new(StatusCode::NOT_FOUND, "NO_SUCH_ACCOUNT", "no such account"),
-            R::NotAnOrganization => ApiV0Error::invalid("the account is not an organization"),
-            R::TeamExists => ApiV0Error::new(StatusCode::CONFLICT, "TEAM_EXISTS", "a team with this name exists"),
-            R::TeamUnknown => ApiV0Error::new(StatusCode::NOT_FOUND, "NO_SUCH_TEAM", "no such team"),
-            R::RepositoryExists => ApiV0Error::new(StatusCode::CONFLICT, "REPOSITORY_EXISTS", "the repository exists"),
-            R::RepositoryUnknown => ApiV0Error::new(StatusCode::NOT_FOUND, "NO_SUCH_REPOSITORY", "no such repository"),
-            R::TokenUnknown => ApiV0Error::new(StatusCode::NOT_FOUND, "NO_SUCH_TOKEN", "no such access token"),
-            R::TagUnknown => ApiV0Error::new(StatusCode::NOT_FOUND, "NO_SUCH_TAG", "no such tag"),
-            R::ManifestUnknown => ApiV0Error::new(StatusCode::NOT_FOUND, "NO_SUCH_MANIFEST", "no such manifest"),
-            R::BlobUnknown => ApiV0Error::new(StatusCode::NOT_FOUND, "NO_SUCH_BLOB", "no such blob"),
-            R::MissingReferences(_) => ApiV0Error::invalid("the manifest references blobs or manifests the repository does not hold"),
-            R::TagImmutable => ApiV0Error::invalid("the repository's tags are immutable"),
-            R::NamespaceUnknown => ApiV0Error::new(StatusCode::NOT_FOUND, "NO_SUCH_ACCOUNT", "the namespace belongs to no user or organization"),
-            R::NamespaceInUse => ApiV0Error::new(
-                StatusCode::CONFLICT,
-                "NAMESPACE_IN_USE",
-                "repositories live in this namespace: delete them first, or create the account with \"adoptRepositories\": true to take them over",
-            ),
-            R::LastAdministrator => {
-                ApiV0Error::new(StatusCode::CONFLICT, "LAST_ADMINISTRATOR", "the registry needs at least one active system administrator")
-            }
-            R::TagSigned(tag) => ApiV0Error::new(
-                StatusCode::BAD_REQUEST,
-                "TAG_IN_NOTARY",
-                format!("tag {tag} is signed in the repository's trust data; remove its signature (docker trust revoke) before deleting it"),
-            ),
-            R::TrustCollectionExists(gun) => ApiV0Error::new(StatusCode::CONFLICT, "TRUST_COLLECTION_EXISTS", format!("the repository's trust data is held under {gun}")),
-            R::TrustVersionStale(role) => ApiV0Error::new(StatusCode::CONFLICT, "TRUST_CHANGED", format!("the trust data changed ({role}); try again")),
-            R::ExpiryInThePast => ApiV0Error::invalid("expiresAt must lie in the future"),
-        }
+    /// A repository that does not exist, or that the caller may not read.
+    pub fn no_such_repository() -> ApiV0Error {
+        ApiV0Error::new(StatusCode::NOT_FOUND, "NO_SUCH_REPOSITORY", "no such repository")
     }
 }
 
@@ -271,11 +229,29 @@ impl IntoResponse for ApiV0Error {
 impl From<berth_auth::Error> for ApiV0Error {
     fn from(e: berth_auth::Error) -> ApiV0Error {
         use berth_auth::Error as E;
+        use berth_auth::Refusal as R;
         match e {
             E::InvalidCredentials | E::InvalidToken(_) => ApiV0Error::not_authenticated(),
             E::TooManyAttempts => ApiV0Error::new(StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS", "too many failed login attempts; try again later"),
             E::NotAuthorized => ApiV0Error::forbidden(),
-            E::Rejected(rejection) => ApiV0Error::rejected(rejection),
+            E::Refused(refusal) => {
+                let message = refusal.to_string();
+                match refusal {
+                    R::AccountExists => ApiV0Error::new(StatusCode::CONFLICT, "ACCOUNT_EXISTS", message),
+                    R::AccountUnknown => ApiV0Error::new(StatusCode::NOT_FOUND, "NO_SUCH_ACCOUNT", message),
+                    R::NotAnOrganization => ApiV0Error::invalid(message),
+                    R::TeamExists => ApiV0Error::new(StatusCode::CONFLICT, "TEAM_EXISTS", message),
+                    R::TeamUnknown => ApiV0Error::new(StatusCode::NOT_FOUND, "NO_SUCH_TEAM", message),
+                    R::TokenUnknown => ApiV0Error::new(StatusCode::NOT_FOUND, "NO_SUCH_TOKEN", message),
+                    R::NamespaceInUse => ApiV0Error::new(
+                        StatusCode::CONFLICT,
+                        "NAMESPACE_IN_USE",
+                        "repositories live in this namespace: delete them first, or create the account with \"adoptRepositories\": true to take them over",
+                    ),
+                    R::LastAdministrator => ApiV0Error::new(StatusCode::CONFLICT, "LAST_ADMINISTRATOR", message),
+                    R::ExpiryInThePast => ApiV0Error::invalid("expiresAt must lie in the future"),
+                }
+            }
             E::Invalid(message) => ApiV0Error::invalid(message),
             E::Busy => ApiV0Error::unavailable("BUSY", e.to_string()),
             E::Directory(ref cause) => {
@@ -283,7 +259,7 @@ impl From<berth_auth::Error> for ApiV0Error {
                 ApiV0Error::unavailable("LDAP_UNAVAILABLE", "the LDAP directory cannot be reached; try again later")
             }
             E::NoDirectory => ApiV0Error::new(StatusCode::CONFLICT, "LDAP_NOT_CONFIGURED", "no LDAP directory is configured ([ldap] in berth.toml)"),
-            E::Crypto(_) | E::Meta(_) => ApiV0Error::internal(&e),
+            E::Unexpected(_) | E::Crypto(_) | E::Meta(_) => ApiV0Error::internal(&e),
         }
     }
 }
@@ -291,13 +267,18 @@ impl From<berth_auth::Error> for ApiV0Error {
 impl From<berth_registry::Error> for ApiV0Error {
     fn from(e: berth_registry::Error) -> ApiV0Error {
         use berth_registry::Error as E;
+        let message = e.to_string();
         match e {
-            E::NameUnknown => ApiV0Error::new(StatusCode::NOT_FOUND, "NO_SUCH_REPOSITORY", "no such repository"),
+            E::NameUnknown => ApiV0Error::no_such_repository(),
+            E::NamespaceUnknown(_) => ApiV0Error::new(StatusCode::NOT_FOUND, "NO_SUCH_ACCOUNT", message),
+            E::RepositoryExists => ApiV0Error::new(StatusCode::CONFLICT, "REPOSITORY_EXISTS", message),
             E::ManifestUnknown => ApiV0Error::new(StatusCode::NOT_FOUND, "NO_SUCH_TAG", "no such tag"),
-            E::TagSigned(tag) => ApiV0Error::rejected(berth_meta::Rejection::TagSigned(tag)),
-            E::NamespaceUnknown(_) => ApiV0Error::rejected(berth_meta::Rejection::NamespaceUnknown),
-            E::Refused(rejection) => ApiV0Error::rejected(rejection),
-            E::TagImmutable(_) => ApiV0Error::rejected(berth_meta::Rejection::TagImmutable),
+            E::TagSigned(tag) => ApiV0Error::new(
+                StatusCode::BAD_REQUEST,
+                "TAG_IN_NOTARY",
+                format!("tag {tag} is signed in the repository's trust data; remove its signature (docker trust revoke) before deleting it"),
+            ),
+            E::Invalid(_) | E::TagImmutable(_) | E::Unsigned(_) => ApiV0Error::invalid(message),
             E::BlobUnknown(_)
             | E::UploadUnknown
             | E::UploadInvalid(_)
@@ -308,8 +289,9 @@ impl From<berth_registry::Error> for ApiV0Error {
             | E::ManifestInvalid(_)
             | E::ManifestBlobUnknown(_)
             | E::RangeNotSatisfiable { .. }
-            | E::BodyInterrupted(_) => ApiV0Error::invalid(e.to_string()),
-            E::Storage(_) | E::Meta(_) => ApiV0Error::internal(&e),
+            | E::BodyInterrupted(_) => ApiV0Error::invalid(message),
+            E::StorageFull => ApiV0Error::new(StatusCode::INSUFFICIENT_STORAGE, "STORAGE_FULL", message),
+            E::Refused(_) | E::Storage(_) | E::Meta(_) => ApiV0Error::internal(&e),
         }
     }
 }
@@ -320,11 +302,10 @@ impl From<berth_registry::Error> for ApiError {
         let message = e.to_string();
         match e {
             E::NameUnknown | E::NamespaceUnknown(_) => ApiError::new(StatusCode::NOT_FOUND, Code::NameUnknown, message),
-            E::TagSigned(_) => ApiError::new(StatusCode::FORBIDDEN, Code::Denied, message),
-            E::Refused(ref rejection) => {
-                tracing::error!(?rejection, "a command refused a registry change unexpectedly");
-                ApiError::new(StatusCode::CONFLICT, Code::Denied, "the change was refused")
-            }
+            E::TagSigned(_) | E::Unsigned(_) => ApiError::new(StatusCode::FORBIDDEN, Code::Denied, message),
+            E::RepositoryExists | E::Invalid(_) => ApiError::new(StatusCode::BAD_REQUEST, Code::Unsupported, message),
+            E::StorageFull => ApiError::new(StatusCode::INSUFFICIENT_STORAGE, Code::Unknown, message),
+            E::Refused(_) => ApiError::internal(&e),
             E::BlobUnknown(digest) => {
                 ApiError::new(StatusCode::NOT_FOUND, Code::BlobUnknown, message).detail(json!({"digest": digest}))
             }
@@ -345,7 +326,7 @@ impl From<berth_registry::Error> for ApiError {
             E::TagImmutable(_) => ApiError::new(StatusCode::FORBIDDEN, Code::Denied, message),
             E::RangeNotSatisfiable { size } => ApiError::range_not_satisfiable(size),
             E::BodyInterrupted(_) => ApiError::new(StatusCode::BAD_REQUEST, Code::BlobUploadInvalid, message),
-            E::Storage(ref inner) => ApiError::storage(inner),
+            E::Storage(ref inner) => ApiError::internal(inner),
             E::Meta(ref inner) => ApiError::internal(inner),
         }
     }

@@ -6,22 +6,13 @@ use std::sync::atomic::Ordering;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use berth_storage::BlobStore;
 use serde_json::json;
 
 use crate::app::AppState;
 
 /// `GET /_ping`, `GET /health`: `200 {"Error":"","Healthy":true}`, or `503` naming the failing part.
 pub async fn health(State(app): State<AppState>) -> Response {
-    let mut failures = Vec::new();
-    if let Err(e) = app.registry.meta().check().await {
-        tracing::error!(error = %e, "health: metadata");
-        failures.push("metadata: the metadata store does not answer");
-    }
-    if let Err(e) = app.registry.storage().count_uploads().await {
-        tracing::error!(error = %e, "health: storage");
-        failures.push("storage: the blob storage does not answer");
-    }
+    let failures = app.registry.check().await;
     let (status, body) = if failures.is_empty() {
         (StatusCode::OK, json!({"Error": "", "Healthy": true}))
     } else {
@@ -47,7 +38,7 @@ pub async fn nginx_status(State(app): State<AppState>) -> Response {
 
 /// `GET /metrics`, Prometheus text format.
 pub async fn metrics(State(app): State<AppState>) -> Response {
-    let uploads = app.registry.storage().count_uploads().await.unwrap_or(0);
+    let uploads = app.registry.uploads_in_progress().await;
     let body = app.metrics.render(uploads as i64);
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body).into_response()
 }

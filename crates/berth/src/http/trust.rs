@@ -43,8 +43,8 @@ pub async fn handle(app: &AppState, gun: &str, endpoint: TrustEndpoint, method: 
             app.trust.delete(gun).await?;
             Ok(empty())
         }
-        (TrustEndpoint::Key { role }, Method::POST) => Ok(json(app.trust.rotate_key(gun, &role).await?)),
-        (TrustEndpoint::Key { role }, _) => Ok(json(app.trust.key(gun, &role).await?)),
+        (TrustEndpoint::Key { role }, Method::POST) => Ok(json(app.trust.rotate_key(gun, role).await?)),
+        (TrustEndpoint::Key { role }, _) => Ok(json(app.trust.key(gun, role).await?)),
     }
 }
 

@@ -15,14 +15,27 @@ pub const OWNERS_TEAM: &str = "owners";
 /// Creates a user or an organization (with its `owners` team). Refused if the name is
 /// taken, or if repositories already live in the namespace and the command does not say
 /// to adopt them (an administrator's explicit decision).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CreateAccount {
     /// The name, which is also the namespace.
     pub name: String,
-    /// The account as it is to be stored.
-    pub account: Account,
+    /// User or organization.
+    pub kind: AccountKind,
+    /// Display name.
+    pub full_name: String,
+    /// E-mail address.
+    pub email: String,
+    /// argon2id PHC string (users with a local password).
+    pub password_hash: Option<String>,
+    /// Whether a user may log in.
+    pub active: bool,
+    /// A system administrator.
+    pub admin: bool,
+    /// The LDAP entry the account comes from.
+    pub ldap_dn: Option<String>,
+    /// When.
+    pub at: u64,
     /// Take over the repositories already in the namespace.
-    #[serde(default)]
     pub adopt_repositories: bool,
 }
 
@@ -34,10 +47,20 @@ impl CreateAccount {
         if !self.adopt_repositories && namespace_in_use(tx, &self.name)? {
             return Ok(Applied::Rejected(Rejection::NamespaceInUse));
         }
-        let mut accounts = tx.open_table(ACCOUNTS)?;
-        accounts.insert(self.name.as_str(), records::encode(&self.account).as_slice())?;
-        if self.account.kind == AccountKind::Org {
-            let team = Team { description: "Owners of the organization".into(), created_at: self.account.created_at, ldap_sync: None };
+        let account = Account {
+            kind: self.kind,
+            full_name: self.full_name,
+            email: self.email,
+            password_hash: self.password_hash,
+            active: self.active,
+            admin: self.admin && self.kind == AccountKind::User,
+            ldap_dn: self.ldap_dn,
+            created_at: self.at,
+            credential_epoch: 0,
+        };
+        tx.open_table(ACCOUNTS)?.insert(self.name.as_str(), records::encode(&account).as_slice())?;
+        if self.kind == AccountKind::Org {
+            let team = Team { description: "Owners of the organization".into(), created_at: self.at, ldap_sync: None };
             tx.open_table(TEAMS)?.insert((self.name.as_str(), OWNERS_TEAM), records::encode(&team).as_slice())?;
         }
         Ok(Applied::Done)
@@ -45,7 +68,7 @@ impl CreateAccount {
 }
 
 /// Changes some fields of an account; `None` leaves a field as it is.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UpdateAccount {
     /// The account.
     pub name: String,
@@ -60,7 +83,6 @@ pub struct UpdateAccount {
     /// Grant or withdraw system administration.
     pub admin: Option<bool>,
     /// The LDAP entry the account now comes from.
-    #[serde(default)]
     pub ldap_dn: Option<String>,
 }
 
@@ -91,7 +113,7 @@ impl UpdateAccount {
 }
 
 /// Deletes an account with its memberships, its teams (an org) and its tokens (a user).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeleteAccount {
     /// The account.
     pub name: String,
@@ -163,14 +185,16 @@ fn other_administrator(accounts: &impl ReadableTable<&'static str, &'static [u8]
 }
 
 /// Creates a team in an organization.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CreateTeam {
     /// The organization.
     pub org: String,
     /// The team's name.
     pub team: String,
-    /// The team as stored.
-    pub record: Team,
+    /// What it is for.
+    pub description: String,
+    /// When.
+    pub at: u64,
 }
 
 impl CreateTeam {
@@ -182,7 +206,8 @@ impl CreateTeam {
         if teams.get((self.org.as_str(), self.team.as_str()))?.is_some() {
             return Ok(Applied::Rejected(Rejection::TeamExists));
         }
-        teams.insert((self.org.as_str(), self.team.as_str()), records::encode(&self.record).as_slice())?;
+        let record = Team { description: self.description, created_at: self.at, ldap_sync: None };
+        teams.insert((self.org.as_str(), self.team.as_str()), records::encode(&record).as_slice())?;
         Ok(Applied::Done)
     }
 }
@@ -199,7 +224,7 @@ fn org_rejection(tx: &WriteTransaction, org: &str) -> Result<Option<Rejection>, 
 }
 
 /// Adds a user to a team, or removes them.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SetTeamMember {
     /// The organization.
     pub org: String,
@@ -233,15 +258,34 @@ impl SetTeamMember {
     }
 }
 
+/// How a team's members come from the directory, as a command carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TeamLink {
+    /// Whether the sync job sets the team's members.
+    pub enabled: bool,
+    /// `true`: the members of a group; `false`: the results of a search.
+    pub select_group_members: bool,
+    /// The group entry.
+    pub group_dn: String,
+    /// The group's member attribute.
+    pub group_member_attribute: String,
+    /// Where the search starts.
+    pub search_base_dn: String,
+    /// The search filter.
+    pub search_filter: String,
+    /// Whole subtree or one level.
+    pub search_subtree: bool,
+}
+
 /// Links a team to the LDAP directory (or unlinks it with `None`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SetTeamSync {
     /// The organization.
     pub org: String,
     /// The team.
     pub team: String,
-    /// The new sync configuration.
-    pub sync: Option<TeamSync>,
+    /// The new link.
+    pub link: Option<TeamLink>,
 }
 
 impl SetTeamSync {
@@ -251,7 +295,15 @@ impl SetTeamSync {
         let Some(mut team) = teams.get(key)?.map(|v| records::decode::<Team>("teams", v.value())).transpose()? else {
             return Ok(Applied::Rejected(Rejection::TeamUnknown));
         };
-        team.ldap_sync = self.sync;
+        team.ldap_sync = self.link.map(|l| TeamSync {
+            enabled: l.enabled,
+            select_group_members: l.select_group_members,
+            group_dn: l.group_dn,
+            group_member_attribute: l.group_member_attribute,
+            search_base_dn: l.search_base_dn,
+            search_filter: l.search_filter,
+            search_subtree: l.search_subtree,
+        });
         teams.insert(key, records::encode(&team).as_slice())?;
         Ok(Applied::Done)
     }

@@ -1,7 +1,7 @@
 //! Blob links: which repository may serve which blob.
 
-use berth_core::Digest;
-use redb::WriteTransaction;
+use berth_core::{Digest, RepositoryName};
+use redb::{ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
 use super::repository::ensure_repository;
@@ -11,10 +11,10 @@ use crate::records::{self, BlobLink};
 use crate::tables::BLOB_LINKS;
 
 /// Links `digest` (of `size` bytes, already in storage) to `repository`. Idempotent.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LinkBlob {
     /// The repository gaining the blob.
-    pub repository: String,
+    pub repository: RepositoryName,
     /// The blob.
     pub digest: Digest,
     /// Its size.
@@ -25,20 +25,48 @@ pub struct LinkBlob {
 
 impl LinkBlob {
     pub(super) fn apply(self, tx: &WriteTransaction) -> Result<Applied, Error> {
-        if let Some(rejection) = ensure_repository(tx, &self.repository, self.at)? {
-            return Ok(Applied::Rejected(rejection));
-        }
-        let record = records::encode(&BlobLink { size: self.size, linked_at: self.at });
-        tx.open_table(BLOB_LINKS)?.insert((self.repository.as_str(), self.digest.as_str()), record.as_slice())?;
-        Ok(Applied::Done)
+        link(tx, &self.repository, &self.digest, self.size, self.at)
+    }
+}
+
+fn link(tx: &WriteTransaction, repository: &RepositoryName, digest: &Digest, size: u64, at: u64) -> Result<Applied, Error> {
+    if let Some(rejection) = ensure_repository(tx, repository.as_str(), at)? {
+        return Ok(Applied::Rejected(rejection));
+    }
+    let record = records::encode(&BlobLink { size, linked_at: at });
+    tx.open_table(BLOB_LINKS)?.insert((repository.as_str(), digest.as_str()), record.as_slice())?;
+    Ok(Applied::Done)
+}
+
+/// Cross-repository mount: links into `repository` a blob that `from` holds, with the
+/// size `from` records. Refused with `BlobUnknown` when `from` does not hold it (checked
+/// here, in the transaction, so a concurrent unlink cannot slip between check and link).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MountBlob {
+    /// The repository gaining the blob.
+    pub repository: RepositoryName,
+    /// The repository lending it.
+    pub from: RepositoryName,
+    /// The blob.
+    pub digest: Digest,
+    /// When.
+    pub at: u64,
+}
+
+impl MountBlob {
+    pub(super) fn apply(self, tx: &WriteTransaction) -> Result<Applied, Error> {
+        let source = tx.open_table(BLOB_LINKS)?.get((self.from.as_str(), self.digest.as_str()))?.map(|v| v.value().to_vec());
+        let Some(source) = source else { return Ok(Applied::Rejected(Rejection::BlobUnknown)) };
+        let source: BlobLink = records::decode("blob_links", &source)?;
+        link(tx, &self.repository, &self.digest, source.size, self.at)
     }
 }
 
 /// Removes a repository's link to a blob. The bytes stay until garbage collection.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UnlinkBlob {
     /// The repository losing the blob.
-    pub repository: String,
+    pub repository: RepositoryName,
     /// The blob.
     pub digest: Digest,
 }

@@ -1,6 +1,6 @@
 //! Team grants: an access level on one repository, or on every repository of a namespace.
 
-use berth_core::Level;
+use berth_core::{Level, RepositoryName};
 use redb::{ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
@@ -9,16 +9,16 @@ use crate::Error;
 use crate::tables::{NAMESPACE_GRANTS, REPOSITORY_GRANTS, TEAMS};
 
 /// What a grant applies to.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum GrantTarget {
     /// One repository.
-    Repository(String),
+    Repository(RepositoryName),
     /// Every repository of a namespace.
     Namespace(String),
 }
 
 /// Sets (or, with `level: None`, removes) a team's access level on a target.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SetGrant {
     /// The repository or namespace.
     pub target: GrantTarget,

@@ -1,7 +1,7 @@
 //! Manifests: stored once by digest, held by repositories, optionally tagged, and
 //! indexed as referrers of their subject.
 
-use berth_core::{Descriptor, Digest};
+use berth_core::{Descriptor, Digest, RepositoryName, Tag};
 use redb::{ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
@@ -14,13 +14,14 @@ use crate::tables::{BLOB_LINKS, MANIFEST_CONTENT, MANIFEST_REPOSITORIES, MANIFES
 
 /// Stores a manifest in a repository. Refused with `MissingReferences` unless every blob
 /// it names is linked to the repository and every child manifest is in it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PutManifest {
     /// The repository.
-    pub repository: String,
+    pub repository: RepositoryName,
     /// The manifest's digest (over `content`).
     pub digest: Digest,
     /// The bytes exactly as pushed.
+    #[serde(with = "super::bytes")]
     pub content: Vec<u8>,
     /// The media type it was pushed with.
     pub media_type: String,
@@ -35,7 +36,7 @@ pub struct PutManifest {
     /// The manifest it refers to.
     pub subject: Option<Digest>,
     /// The tag to point at it, when pushed by tag.
-    pub tag: Option<String>,
+    pub tag: Option<Tag>,
     /// When (seconds since the epoch).
     pub at: u64,
 }
@@ -114,10 +115,10 @@ impl PutManifest {
 
 /// Removes a manifest from a repository, with every tag pointing at it and its entry in
 /// the referrers index. Its bytes go when no repository holds it any more.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeleteManifest {
     /// The repository.
-    pub repository: String,
+    pub repository: RepositoryName,
     /// The manifest.
     pub digest: Digest,
 }

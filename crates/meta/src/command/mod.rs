@@ -1,11 +1,16 @@
 //! Every metadata change, as data. Commands are serialized into the replication log, so
-//! they are versioned like records: add variants, never change old ones.
+//! their wire form is their own (never a stored record), versioned ([`Command::encode`]
+//! writes `{"v":1,"command":{...}}`), and kept stable by a golden test: add variants,
+//! never change old ones; a changed shape is a new variant.
 //!
 //! Each command checks its preconditions inside the transaction and either writes its
-//! effects or answers [`Applied::Rejected`] having written nothing.
+//! effects or answers [`Applied::Rejected`] having written nothing. It depends only on the
+//! state and on itself (timestamps and ids travel in it), so every replica applying the
+//! same commands reaches the same state, byte for byte (a property test checks it).
 
 mod account;
 mod blob_link;
+mod bytes;
 mod grant;
 mod manifest;
 mod repository;
@@ -17,14 +22,14 @@ mod trust;
 use redb::WriteTransaction;
 use serde::{Deserialize, Serialize};
 
-pub use account::{CreateAccount, CreateTeam, DeleteAccount, OWNERS_TEAM, SetTeamMember, SetTeamSync, UpdateAccount};
-pub use blob_link::{LinkBlob, UnlinkBlob};
+pub use account::{CreateAccount, CreateTeam, DeleteAccount, OWNERS_TEAM, SetTeamMember, SetTeamSync, TeamLink, UpdateAccount};
+pub use blob_link::{LinkBlob, MountBlob, UnlinkBlob};
 pub use grant::{GrantTarget, SetGrant};
 pub use manifest::{DeleteManifest, PutManifest};
 pub use repository::{CreateRepository, DeleteRepository, UpdateRepository};
 pub use setting::PutSetting;
 pub use tag::DeleteTag;
-pub use token::{CreateAccessToken, RevokeAccessToken, TouchAccessToken};
+pub use token::{CreateAccessToken, RevokeAccessToken, TouchAccessTokens};
 pub use trust::{DeleteTrust, PutTrustKey, PutTrustMetadata, SignedTag, TrustFile};
 
 use berth_core::Digest;
@@ -32,10 +37,12 @@ use berth_core::Digest;
 use crate::Error;
 
 /// A metadata change.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Command {
-    /// Lets a repository serve a blob (after an upload, or a cross-repository mount).
+    /// Lets a repository serve a blob (after an upload).
     LinkBlob(LinkBlob),
+    /// Lets a repository serve a blob another repository holds (cross-repository mount).
+    MountBlob(MountBlob),
     /// Withdraws a repository's access to a blob.
     UnlinkBlob(UnlinkBlob),
     /// Stores a manifest in a repository, optionally tagging it.
@@ -66,8 +73,8 @@ pub enum Command {
     CreateAccessToken(CreateAccessToken),
     /// Revokes an access token.
     RevokeAccessToken(RevokeAccessToken),
-    /// Records a token's use.
-    TouchAccessToken(TouchAccessToken),
+    /// Records when tokens were last used.
+    TouchAccessTokens(TouchAccessTokens),
     /// Sets a registry-wide setting.
     PutSetting(PutSetting),
     /// Deletes a repository and everything in it.
@@ -90,7 +97,7 @@ pub enum Applied {
 }
 
 /// Why a command was refused.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Rejection {
     /// A manifest references blobs or manifests the repository does not have.
     MissingReferences(Vec<Digest>),
@@ -136,11 +143,52 @@ pub enum Rejection {
     ExpiryInThePast,
 }
 
+/// The wire form's version.
+const FORMAT: u32 = 1;
+
+/// A command as written to the replication log.
+#[derive(Serialize, Deserialize)]
+struct Envelope<C> {
+    v: u32,
+    command: C,
+}
+
+/// A command that cannot be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// Written by a newer version of Berth.
+    #[error("command format version {0} is newer than this binary reads ({FORMAT})")]
+    Version(u32),
+    /// Not a command.
+    #[error("malformed command: {0}")]
+    Malformed(#[from] serde_json::Error),
+}
+
 impl Command {
+    /// The command's wire form: `{"v":1,"command":{"<Variant>":{...}}}`.
+    pub fn encode(&self) -> Vec<u8> {
+        // Commands are plain data (strings, numbers, digests): serialization cannot fail.
+        serde_json::to_vec(&Envelope { v: FORMAT, command: self }).unwrap_or_default()
+    }
+
+    /// Reads a command back from its wire form.
+    pub fn decode(bytes: &[u8]) -> Result<Command, DecodeError> {
+        #[derive(Deserialize)]
+        struct Version {
+            v: u32,
+        }
+        let version: Version = serde_json::from_slice(bytes)?;
+        if version.v > FORMAT {
+            return Err(DecodeError::Version(version.v));
+        }
+        Ok(serde_json::from_slice::<Envelope<Command>>(bytes)?.command)
+    }
+
     /// Runs the command inside `tx`. The caller commits.
     pub(crate) fn apply(self, tx: &WriteTransaction) -> Result<Applied, Error> {
         match self {
             Command::LinkBlob(c) => c.apply(tx),
+            Command::MountBlob(c) => c.apply(tx),
             Command::UnlinkBlob(c) => c.apply(tx),
             Command::PutManifest(c) => c.apply(tx),
             Command::DeleteManifest(c) => c.apply(tx),
@@ -157,7 +205,7 @@ impl Command {
             Command::CreateAccessToken(c) => c.apply(tx),
             Command::DeleteRepository(c) => c.apply(tx),
             Command::RevokeAccessToken(c) => c.apply(tx),
-            Command::TouchAccessToken(c) => c.apply(tx),
+            Command::TouchAccessTokens(c) => c.apply(tx),
             Command::PutSetting(c) => c.apply(tx),
             Command::PutTrustMetadata(c) => c.apply(tx),
             Command::PutTrustKey(c) => c.apply(tx),

@@ -1,5 +1,6 @@
 //! Repositories: created explicitly (API) or with their first blob or manifest (push).
 
+use berth_core::RepositoryName;
 use redb::{ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
@@ -71,33 +72,54 @@ pub(super) fn repository(tx: &WriteTransaction, name: &str) -> Result<Option<Rep
     value.map(|v| records::decode("repositories", v.value())).transpose()
 }
 
-/// Creates a repository with its settings. Refused if it exists.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Creates a repository with its settings. Refused if it exists, or if its namespace
+/// belongs to no account.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CreateRepository {
     /// Its name.
-    pub name: String,
-    /// Its settings.
-    pub record: Repository,
+    pub name: RepositoryName,
+    /// Whether anyone may pull.
+    pub public: bool,
+    /// Whether tags may never move.
+    pub immutable_tags: bool,
+    /// One-line description.
+    pub short_description: String,
+    /// Long description.
+    pub long_description: String,
+    /// Pulls by tag must be signed.
+    pub signed_pulls_only: bool,
+    /// When.
+    pub at: u64,
 }
 
 impl CreateRepository {
     pub(super) fn apply(self, tx: &WriteTransaction) -> Result<Applied, Error> {
-        if repository(tx, &self.name)?.is_some() {
+        let name = self.name.as_str();
+        if repository(tx, name)?.is_some() {
             return Ok(Applied::Rejected(Rejection::RepositoryExists));
         }
-        if let Some(rejection) = namespace_rejection(tx, &self.name)? {
+        if let Some(rejection) = namespace_rejection(tx, name)? {
             return Ok(Applied::Rejected(rejection));
         }
-        tx.open_table(REPOSITORIES)?.insert(self.name.as_str(), records::encode(&self.record).as_slice())?;
+        let record = Repository {
+            created_at: self.at,
+            public: self.public,
+            immutable_tags: self.immutable_tags,
+            short_description: self.short_description,
+            long_description: self.long_description,
+            signed_pulls_only: self.signed_pulls_only,
+            signature_keys: Vec::new(),
+        };
+        tx.open_table(REPOSITORIES)?.insert(name, records::encode(&record).as_slice())?;
         Ok(Applied::Done)
     }
 }
 
 /// Changes a repository's settings; `None` leaves a field as it is.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UpdateRepository {
     /// Its name.
-    pub name: String,
+    pub name: RepositoryName,
     /// Public or private.
     pub public: Option<bool>,
     /// Immutable tags.
@@ -107,16 +129,14 @@ pub struct UpdateRepository {
     /// Long description.
     pub long_description: Option<String>,
     /// Pulls by tag must be signed.
-    #[serde(default)]
     pub signed_pulls_only: Option<bool>,
-    /// Public keys (PEM) of accepted cosign signatures.
-    #[serde(default)]
+    /// Public keys (PEM) of accepted cosign and notation signatures.
     pub signature_keys: Option<Vec<String>>,
 }
 
 impl UpdateRepository {
     pub(super) fn apply(self, tx: &WriteTransaction) -> Result<Applied, Error> {
-        let Some(mut record) = repository(tx, &self.name)? else {
+        let Some(mut record) = repository(tx, self.name.as_str())? else {
             return Ok(Applied::Rejected(Rejection::RepositoryUnknown));
         };
         record.public = self.public.unwrap_or(record.public);
@@ -130,12 +150,13 @@ impl UpdateRepository {
     }
 }
 
-/// Deletes a repository with its tags, manifests, blob links, referrers and grants.
-/// Manifest bytes go with their last holder; blob bytes stay until garbage collection.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Deletes a repository with its tags, manifests, blob links, referrers, grants and
+/// trust data. Manifest bytes go with their last holder; blob bytes stay until garbage
+/// collection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeleteRepository {
     /// Its name.
-    pub name: String,
+    pub name: RepositoryName,
 }
 
 /// Removes every `(repo, …)` key of a two-part-key table; returns the second parts.

@@ -1,20 +1,19 @@
-//! Registry-wide settings (the token signing key, anonymous pulls, …).
+//! Registry-wide settings (see `settings.rs` for each one's name and value type).
 
 use redb::{ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
 use super::Applied;
 use crate::Error;
+use crate::settings::Setting;
 use crate::tables::SETTINGS;
 
 /// Sets a setting, unless `only_if_absent` and it is already set (so that concurrent
 /// first starts agree on one value, e.g. one signing key).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PutSetting {
-    /// Its name.
-    pub name: String,
-    /// Its value.
-    pub value: serde_json::Value,
+    /// The setting and its value.
+    pub setting: Setting,
     /// Keep an existing value.
     pub only_if_absent: bool,
 }
@@ -22,10 +21,11 @@ pub struct PutSetting {
 impl PutSetting {
     pub(super) fn apply(self, tx: &WriteTransaction) -> Result<Applied, Error> {
         let mut settings = tx.open_table(SETTINGS)?;
-        if self.only_if_absent && settings.get(self.name.as_str())?.is_some() {
+        let name = self.setting.name();
+        if self.only_if_absent && settings.get(name.as_str())?.is_some() {
             return Ok(Applied::Done);
         }
-        settings.insert(self.name.as_str(), serde_json::to_vec(&self.value).unwrap_or_default().as_slice())?;
+        settings.insert(name.as_str(), self.setting.value().as_slice())?;
         Ok(Applied::Done)
     }
 }

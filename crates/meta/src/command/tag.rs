@@ -1,5 +1,6 @@
 //! Tags.
 
+use berth_core::{RepositoryName, Tag};
 use redb::{ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
@@ -10,12 +11,12 @@ use crate::tables::{SIGNED_TAGS, TAGS};
 
 /// Removes one tag; the manifest and its other tags stay. Refused while the tag is
 /// signed in the repository's trust data.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeleteTag {
     /// The repository.
-    pub repository: String,
+    pub repository: RepositoryName,
     /// The tag.
-    pub tag: String,
+    pub tag: Tag,
 }
 
 impl DeleteTag {

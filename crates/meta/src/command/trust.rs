@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use berth_core::RepositoryName;
 use redb::{ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
@@ -12,7 +13,7 @@ use crate::records::{self, SignedTarget, TrustKey};
 use crate::tables::{REPOSITORIES, SIGNED_TAGS, TRUST_CHECKSUMS, TRUST_CURRENT, TRUST_FILES, TRUST_GUNS, TRUST_KEYS, keys_under};
 
 /// One metadata file of an update.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrustFile {
     /// The role (`root`, `targets`, `targets/releases`, `snapshot`, `timestamp`).
     pub role: String,
@@ -21,6 +22,7 @@ pub struct TrustFile {
     /// Lower-hex sha256 of `bytes`.
     pub sha256: String,
     /// The file, exactly as it is to be served.
+    #[serde(with = "super::bytes")]
     pub bytes: Vec<u8>,
 }
 
@@ -43,12 +45,12 @@ pub struct SignedTag {
 /// does not exist, or if its trust data is held under another GUN. The first update (or
 /// server key) of a repository binds its GUN: one trust collection per repository.
 /// An update with no files re-derives the index only.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PutTrustMetadata {
     /// The GUN (`host:port/namespace/repository`).
     pub gun: String,
     /// The repository the GUN names.
-    pub repository: String,
+    pub repository: RepositoryName,
     /// The files.
     pub files: Vec<TrustFile>,
     /// Every role's current version as the update was validated against (absent roles: none).
@@ -111,18 +113,24 @@ fn collection_rejection(tx: &WriteTransaction, repository: &str, gun: &str) -> R
 
 /// Stores a new server-held key for a role of a GUN, binding the GUN to its repository
 /// (refused like an update when the repository is unknown or bound to another GUN).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PutTrustKey {
     /// The GUN.
     pub gun: String,
     /// The repository the GUN names.
-    pub repository: String,
+    pub repository: RepositoryName,
     /// `timestamp` or `snapshot`.
     pub role: String,
     /// The TUF key id.
     pub key_id: String,
-    /// The key (its private half sealed with the master key).
-    pub key: TrustKey,
+    /// The TUF key type (`ed25519`).
+    pub keytype: String,
+    /// The public key as TUF writes it (base64).
+    pub public: String,
+    /// The private key, sealed with the master key.
+    pub sealed_private: String,
+    /// When (milliseconds since the epoch; the newest key of a role is the one handed out).
+    pub at: u64,
     /// Store only if the GUN holds no key for the role yet (a first `GET …/<role>.key`).
     pub only_if_none: bool,
 }
@@ -130,21 +138,22 @@ pub struct PutTrustKey {
 impl PutTrustKey {
     pub(super) fn apply(self, tx: &WriteTransaction) -> Result<Applied, Error> {
         let (gun, role) = (self.gun.as_str(), self.role.as_str());
-        if let Some(rejection) = collection_rejection(tx, &self.repository, gun)? {
+        if let Some(rejection) = collection_rejection(tx, self.repository.as_str(), gun)? {
             return Ok(Applied::Rejected(rejection));
         }
         let mut keys = tx.open_table(TRUST_KEYS)?;
         if self.only_if_none && !crate::tables::pairs_under(&keys, gun)?.iter().all(|(r, _)| r != role) {
             return Ok(Applied::Done);
         }
-        keys.insert((gun, role, self.key_id.as_str()), records::encode(&self.key).as_slice())?;
+        let key = TrustKey { keytype: self.keytype, public: self.public, private_pkcs8: self.sealed_private, created_at: self.at };
+        keys.insert((gun, role, self.key_id.as_str()), records::encode(&key).as_slice())?;
         tx.open_table(TRUST_GUNS)?.insert((self.repository.as_str(), gun), ())?;
         Ok(Applied::Done)
     }
 }
 
 /// Deletes every metadata file and server-held key of a GUN.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeleteTrust {
     /// The GUN.
     pub gun: String,

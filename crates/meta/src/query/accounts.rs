@@ -6,7 +6,7 @@ use redb::ReadableTable;
 use super::{Listing, Page, Reader};
 use crate::Error;
 use crate::records::{self, AccessToken, Account, Repository, Team, TeamSync};
-use crate::tables::{ACCESS_TOKENS, ACCOUNTS, MEMBERSHIPS, NAMESPACE_GRANTS, REPOSITORIES, REPOSITORY_GRANTS, SETTINGS, TEAM_MEMBERS, TEAMS, pairs_under};
+use crate::tables::{ACCESS_TOKENS, ACCOUNTS, MEMBERSHIPS, NAMESPACE_GRANTS, REPOSITORIES, REPOSITORY_GRANTS, TEAM_MEMBERS, TEAMS, pairs_under};
 
 /// A team's grant: (org, team, level).
 pub type Grant = (String, String, Level);
@@ -139,12 +139,5 @@ impl Reader {
             }
         }
         Ok(tokens)
-    }
-
-    /// A setting's value.
-    pub fn setting(&self, name: &str) -> Result<Option<serde_json::Value>, Error> {
-        let table = self.tx.open_table(SETTINGS)?;
-        let value = table.get(name)?;
-        value.map(|v| serde_json::from_slice(v.value()).map_err(|e| Error::Corrupt { table: "settings", detail: e.to_string() })).transpose()
     }
 }

@@ -32,7 +32,7 @@ pub struct Listing {
 
 /// Queries over a snapshot.
 pub struct Reader {
-    tx: ReadTransaction,
+    pub(crate) tx: ReadTransaction,
 }
 
 impl Reader {

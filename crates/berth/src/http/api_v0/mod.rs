@@ -17,7 +17,6 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::routing::{get, post, put};
 use berth_auth::Subject;
-use berth_meta::{Applied, Command};
 
 use super::auth;
 pub use super::error::ApiV0Error;
@@ -80,19 +79,7 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-/// Applies a command, mapping refusals to DTR's error codes.
-async fn apply(app: &AppState, command: Command) -> Result<(), ApiV0Error> {
-    match app.registry.meta().apply(command).await.map_err(|e| ApiV0Error::internal(&e))? {
-        Applied::Done => Ok(()),
-        Applied::Rejected(rejection) => Err(ApiV0Error::rejected(rejection)),
-    }
-}
-
 /// Checks an account or team name: one repository-name component no client reads as a host.
 fn valid_name(name: &str) -> Result<(), ApiV0Error> {
     berth_core::check_account_name(name).map_err(|e| ApiV0Error::invalid(e.to_string()))
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }

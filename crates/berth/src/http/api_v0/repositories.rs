@@ -5,18 +5,29 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use berth_auth::{Action, Level};
-use berth_auth::{Auth, policy};
-use berth_meta::command::{CreateRepository, DeleteRepository, UpdateRepository};
-use berth_meta::{Command, Repository};
+use berth_core::RepositoryName;
+use berth_registry::Repository;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ApiV0Error, Caller, apply, now, valid_name};
+use super::{ApiV0Error, Caller, valid_name};
 use crate::app::AppState;
 
-/// Whether the caller may do `action` on `repository` (which may not exist yet).
-async fn may(app: &AppState, caller: &Caller, repository: &str, action: Action) -> Result<bool, ApiV0Error> {
-    Ok(app.auth.may(&caller.0, repository, action).await?)
+/// `{ns}/{repo}` as a repository name.
+pub(super) fn repository_name(ns: &str, repo: &str) -> Result<RepositoryName, ApiV0Error> {
+    let full = format!("{ns}/{repo}");
+    full.parse().map_err(|e: berth_core::NameError| ApiV0Error::invalid(e.to_string()))
+}
+
+/// Refuses unless the caller may do `action` on `repository`: a read refused is
+/// `NO_SUCH_REPOSITORY` (private and missing repositories answer alike), a change refused
+/// `NOT_AUTHORIZED` (for missing and existing repositories alike).
+pub(super) async fn require(app: &AppState, caller: &Caller, repository: &RepositoryName, action: Action) -> Result<(), ApiV0Error> {
+    match (app.auth.may(&caller.0, repository.as_str(), action).await?, action) {
+        (true, _) => Ok(()),
+        (false, Action::Pull) => Err(ApiV0Error::new(StatusCode::NOT_FOUND, "NO_SUCH_REPOSITORY", "no such repository")),
+        (false, _) => Err(ApiV0Error::forbidden()),
+    }
 }
 
 fn repository_json(namespace: &str, name: &str, r: &Repository) -> serde_json::Value {
@@ -61,38 +72,30 @@ pub struct NewRepository {
 /// Creates a repository in a namespace (whoever may push there).
 pub async fn create(State(app): State<AppState>, caller: Caller, Path(ns): Path<String>, Json(new): Json<NewRepository>) -> Result<Response, ApiV0Error> {
     valid_name(&ns)?;
-    let full = format!("{ns}/{}", new.name);
-    if new.name.contains('/') || full.parse::<berth_core::RepositoryName>().is_err() {
-        return Err(ApiV0Error::invalid(format!("{:?} is not a valid repository name", new.name)));
+    if new.name.contains('/') {
+        return Err(ApiV0Error::invalid(format!("{:?} is not one repository name component", new.name)));
     }
-    if !may(&app, &caller, &full, Action::Push).await? {
+    let name = repository_name(&ns, &new.name)?;
+    if !app.auth.may(&caller.0, name.as_str(), Action::Push).await? {
         return Err(ApiV0Error::forbidden());
     }
-    let record = Repository {
-        created_at: now(),
+    let spec = berth_registry::NewRepository {
         public: new.visibility.as_deref().map(visibility).transpose()?.unwrap_or(false),
         immutable_tags: new.immutable_tags,
         short_description: new.short_description,
         long_description: new.long_description,
         signed_pulls_only: new.signed_pulls_only,
-        signature_keys: Vec::new(),
     };
-    let body = repository_json(&ns, &new.name, &record);
-    apply(&app, Command::CreateRepository(CreateRepository { name: full, record })).await?;
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    let record = app.registry.create_repository(&name, spec).await?;
+    Ok((StatusCode::CREATED, Json(repository_json(&ns, &new.name, &record))).into_response())
 }
 
 #[utoipa::path(get, path = "/api/v0/repositories/{ns}/{repo}", tag = "repositories", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace")), responses((status = 200, description = "the repository"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
 /// Reads a repository (whoever may pull from it).
 pub async fn get(State(app): State<AppState>, caller: Caller, Path((ns, repo)): Path<(String, String)>) -> Result<Response, ApiV0Error> {
-    let full = format!("{ns}/{repo}");
-    let key = full.clone();
-    let record = app.registry.meta().read(move |r| r.repository(&key)).await.map_err(|e| ApiV0Error::internal(&e))?;
-    let unknown = || ApiV0Error::new(StatusCode::NOT_FOUND, "NO_SUCH_REPOSITORY", "no such repository");
-    let record = record.ok_or_else(unknown)?;
-    if !may(&app, &caller, &full, Action::Pull).await? {
-        return Err(unknown());
-    }
+    let name = repository_name(&ns, &repo)?;
+    require(&app, &caller, &name, Action::Pull).await?;
+    let record = app.registry.repository(&name).await?;
     Ok(Json(repository_json(&ns, &repo, &record)).into_response())
 }
 
@@ -116,17 +119,9 @@ pub async fn update(
     Path((ns, repo)): Path<(String, String)>,
     Json(changes): Json<RepositoryChanges>,
 ) -> Result<Response, ApiV0Error> {
-    let full = format!("{ns}/{repo}");
-    if !may(&app, &caller, &full, Action::Admin).await? {
-        return Err(ApiV0Error::forbidden());
-    }
-    if let Some(keys) = &changes.signature_keys
-        && keys.iter().any(|k| berth_trust::cosign::public_key_der(k).is_none())
-    {
-        return Err(ApiV0Error::invalid("signatureKeys must be PEM public keys (-----BEGIN PUBLIC KEY-----)"));
-    }
-    let command = UpdateRepository {
-        name: full,
+    let name = repository_name(&ns, &repo)?;
+    require(&app, &caller, &name, Action::Admin).await?;
+    let changes = berth_registry::RepositoryChanges {
         public: changes.visibility.as_deref().map(visibility).transpose()?,
         immutable_tags: changes.immutable_tags,
         short_description: changes.short_description,
@@ -134,8 +129,8 @@ pub async fn update(
         signed_pulls_only: changes.signed_pulls_only,
         signature_keys: changes.signature_keys,
     };
-    apply(&app, Command::UpdateRepository(command)).await?;
-    get(State(app), caller, Path((ns, repo))).await
+    let record = app.registry.update_repository(&name, changes).await?;
+    Ok(Json(repository_json(&ns, &repo, &record)).into_response())
 }
 
 /// `{"accessLevel": "read-only" | "read-write" | "admin"}`.
@@ -162,14 +157,14 @@ pub async fn grant_team(
     Json(body): Json<AccessLevel>,
 ) -> Result<Response, ApiV0Error> {
     let level = level(&body)?;
-    app.auth.set_repository_grant(&caller.0, &format!("{ns}/{repo}"), &team, Some(level)).await?;
+    app.auth.set_repository_grant(&caller.0, &repository_name(&ns, &repo)?, &team, Some(level)).await?;
     Ok(grant_json(&ns, &team, Some(level)))
 }
 
 #[utoipa::path(delete, path = "/api/v0/repositories/{ns}/{repo}/teamAccess/{team}", tag = "access", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace"), ("team" = String, Path, description = "team")), responses((status = 200, description = "withdrawn"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
 /// Withdraws a team's access to a repository.
 pub async fn revoke_team(State(app): State<AppState>, caller: Caller, Path((ns, repo, team)): Path<(String, String, String)>) -> Result<Response, ApiV0Error> {
-    app.auth.set_repository_grant(&caller.0, &format!("{ns}/{repo}"), &team, None).await?;
+    app.auth.set_repository_grant(&caller.0, &repository_name(&ns, &repo)?, &team, None).await?;
     Ok(grant_json(&ns, &team, None))
 }
 
@@ -193,27 +188,12 @@ pub async fn revoke_namespace(State(app): State<AppState>, caller: Caller, Path(
     Ok(grant_json(&ns, &team, None))
 }
 
-/// The repositories (in `namespace`, or all) the caller may pull from, with their records.
-async fn visible(app: &AppState, caller: &Caller, namespace: Option<String>) -> Result<Vec<(String, Repository)>, ApiV0Error> {
-    let subject = caller.0.clone();
-    app.registry
-        .meta()
-        .read(move |r| {
-            let mut found = Vec::new();
-            for name in r.repositories(&berth_meta::Page::default())?.items {
-                if namespace.as_deref().is_some_and(|ns| name.split('/').next() != Some(ns)) {
-                    continue;
-                }
-                if policy::sees(&subject, &Auth::facts(r, &name)?)
-                    && let Some(record) = r.repository(&name)?
-                {
-                    found.push((name, record));
-                }
-            }
-            Ok(found)
-        })
-        .await
-        .map_err(|e| ApiV0Error::internal(&e))
+/// The repositories (in `namespace`, or all) the caller sees, with their settings.
+async fn visible(app: &AppState, caller: &Caller, namespace: Option<&str>) -> Result<Vec<(String, Repository)>, ApiV0Error> {
+    let all = app.registry.repositories(namespace).await?;
+    let seen = app.auth.visible(&caller.0, all.iter().map(|(n, _)| n.clone()).collect()).await?;
+    let seen: std::collections::HashSet<String> = seen.into_iter().collect();
+    Ok(all.into_iter().filter(|(n, _)| seen.contains(n)).collect())
 }
 
 fn respond_repositories(path: &str, query: Option<&str>, found: Vec<(String, Repository)>) -> Result<Response, ApiV0Error> {
@@ -236,18 +216,16 @@ pub async fn list(State(app): State<AppState>, caller: Caller, uri: axum::http::
 #[utoipa::path(get, path = "/api/v0/repositories/{ns}", tag = "repositories", params(("ns" = String, Path, description = "namespace"), ("start" = Option<String>, Query, description = "list after this name"), ("limit" = Option<usize>, Query, description = "page size (default 100, at most 1000)")), responses((status = 200, description = "a page of the namespace's repositories the caller may see"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
 /// `GET /api/v0/repositories/{ns}`: a namespace's repositories the caller may see, paged.
 pub async fn list_namespace(State(app): State<AppState>, caller: Caller, Path(ns): Path<String>, uri: axum::http::Uri) -> Result<Response, ApiV0Error> {
-    let found = visible(&app, &caller, Some(ns.clone())).await?;
+    let found = visible(&app, &caller, Some(&ns)).await?;
     respond_repositories(&format!("/api/v0/repositories/{ns}"), uri.query(), found)
 }
 
 #[utoipa::path(delete, path = "/api/v0/repositories/{ns}/{repo}", tag = "repositories", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace")), responses((status = 204, description = "deleted with everything in it"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
 /// Deletes a repository and everything in it (repository admins).
 pub async fn delete(State(app): State<AppState>, caller: Caller, Path((ns, repo)): Path<(String, String)>) -> Result<Response, ApiV0Error> {
-    let full = format!("{ns}/{repo}");
-    if !may(&app, &caller, &full, Action::Admin).await? {
-        return Err(ApiV0Error::forbidden());
-    }
-    apply(&app, Command::DeleteRepository(DeleteRepository { name: full })).await?;
+    let name = repository_name(&ns, &repo)?;
+    require(&app, &caller, &name, Action::Admin).await?;
+    app.registry.delete_repository(&name).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -42,7 +42,11 @@ pub async fn create(State(app): State<AppState>, caller: Caller, Path(user): Pat
             None => return Err(ApiV0Error::invalid(format!("action {word:?}: use pull, push or delete"))),
         }
     }
-    let spec = berth_auth::NewToken { name: new.name, expires_at: new.expires_at, repositories: new.repositories, actions };
+    let mut repositories = Vec::new();
+    for name in &new.repositories {
+        repositories.push(name.parse().map_err(|_| ApiV0Error::invalid(format!("repository {name:?} is not a valid name")))?);
+    }
+    let spec = berth_auth::NewToken { name: new.name, expires_at: new.expires_at, repositories, actions };
     let created = app.auth.create_token(&caller.0, &user, spec).await?;
     let mut body = token_json(&created.id, &created.record);
     body["token"] = created.text.into();

@@ -12,7 +12,7 @@ use crate::http::error::{ApiError, header_value};
 /// Streams a blob (`200`, or `206` for a `Range`); `HEAD` answers the headers only.
 pub async fn get(app: &AppState, name: &RepositoryName, digest: &Digest, headers: &HeaderMap, head: bool) -> Result<Response, ApiError> {
     let registry = &app.registry;
-    let info = registry.stat_blob(name.as_str(), digest).await?;
+    let info = registry.stat_blob(name, digest).await?;
     // Range applies to GET only; a range in another unit, or malformed, is ignored (RFC 9110 §14.2).
     let range = match headers.get(header::RANGE).filter(|_| !head).map(|v| v.to_str().unwrap_or("")) {
         Some(value) => match parse_range(value, info.size) {
@@ -39,12 +39,12 @@ pub async fn get(app: &AppState, name: &RepositoryName, digest: &Digest, headers
     if head {
         return Ok((status, response_headers).into_response());
     }
-    let reader = registry.open_blob(name.as_str(), digest, range).await?;
+    let reader = registry.open_blob(name, digest, range).await?;
     Ok((status, response_headers, Body::from_stream(reader.stream)).into_response())
 }
 
 /// Removes the repository's link to the blob: `202`.
 pub async fn delete(app: &AppState, name: &RepositoryName, digest: &Digest) -> Result<Response, ApiError> {
-    app.registry.delete_blob(name.as_str(), digest).await?;
+    app.registry.delete_blob(name, digest).await?;
     Ok((StatusCode::ACCEPTED, [(header::CONTENT_LENGTH, "0")]).into_response())
 }

@@ -4,8 +4,7 @@
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use berth_core::{Digest, RepositoryName, media_type};
-use berth_auth::{Auth, Subject};
-use berth_meta::query::Reader;
+use berth_auth::Subject;
 use berth_registry::{Listing, Page};
 use serde_json::json;
 
@@ -40,7 +39,7 @@ fn listing_response(path: &str, page: &Page, listing: &Listing, body: serde_json
 /// `GET /v2/<name>/tags/list`.
 pub async fn tags(app: &AppState, name: &RepositoryName, query: &str) -> Result<Response, ApiError> {
     let page = page(query)?;
-    let listing = app.registry.tags(name.as_str(), page.clone()).await?;
+    let listing = app.registry.tags(name, page.clone()).await?;
     let body = json!({"name": name, "tags": listing.items});
     Ok(listing_response(&format!("/v2/{name}/tags/list"), &page, &listing, body))
 }
@@ -48,8 +47,7 @@ pub async fn tags(app: &AppState, name: &RepositoryName, query: &str) -> Result<
 /// `GET /v2/_catalog`: the repositories the caller may pull from.
 pub async fn catalog(app: &AppState, query: &str, subject: Subject) -> Result<Response, ApiError> {
     let page = page(query)?;
-    let visible = move |reader: &Reader, name: &str| Ok(berth_auth::policy::sees(&subject, &Auth::facts(reader, name)?));
-    let listing = app.registry.catalog(page.clone(), visible).await?;
+    let listing = app.auth.catalog(&subject, page.clone()).await.map_err(|e| ApiError::internal(&e))?;
     let body = json!({"repositories": listing.items});
     Ok(listing_response("/v2/_catalog", &page, &listing, body))
 }
@@ -59,7 +57,7 @@ pub async fn catalog(app: &AppState, query: &str, subject: Subject) -> Result<Re
 pub async fn referrers(app: &AppState, name: &RepositoryName, digest: &Digest, query: &str) -> Result<Response, ApiError> {
     let artifact_type = query_param(query, "artifactType");
     let filtered = artifact_type.is_some();
-    let manifests = app.registry.referrers(name.as_str(), digest, artifact_type).await?;
+    let manifests = app.registry.referrers(name, digest, artifact_type).await?;
     let body = json!({"schemaVersion": 2, "mediaType": media_type::OCI_INDEX, "manifests": manifests});
     let mut response = (StatusCode::OK, [(header::CONTENT_TYPE, media_type::OCI_INDEX)], body.to_string()).into_response();
     if filtered {

@@ -19,7 +19,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use berth_auth::Subject;
-use berth_storage::ByteStream;
+use berth_registry::ByteStream;
 
 use self::route::V2Route;
 use super::RouteName;

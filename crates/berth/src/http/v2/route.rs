@@ -3,8 +3,9 @@
 
 use axum::http::Method;
 use berth_core::{Digest, DigestError, NameError, Reference, ReferenceError, RepositoryName};
-use berth_storage::UploadId;
+use berth_registry::UploadId;
 pub use berth_trust::service::Selector;
+use berth_trust::tuf::{Role, ServerRole};
 
 /// A registry endpoint, with its path parameters parsed and validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,11 +35,11 @@ pub enum V2Route {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TrustEndpoint {
     /// `<role>.json`, `<N>.<role>.json`, `<role>.<sha256>.json`.
-    Metadata { role: String, selector: Selector },
+    Metadata { role: Role, selector: Selector },
     /// `` (POST: an update; DELETE: delete all trust data).
     Tuf,
     /// `timestamp.key`, `snapshot.key` (GET: the key; POST: rotate).
-    Key { role: String },
+    Key { role: ServerRole },
 }
 
 /// A path or method that names no endpoint, or a malformed parameter.
@@ -128,10 +129,7 @@ impl V2Route {
         let endpoint = if file.is_empty() {
             TrustEndpoint::Tuf
         } else if let Some(role) = file.strip_suffix(".key") {
-            if role != "timestamp" && role != "snapshot" {
-                return Err(RouteError::TrustNotFound);
-            }
-            TrustEndpoint::Key { role: role.to_owned() }
+            TrustEndpoint::Key { role: ServerRole::parse(role).ok_or(RouteError::TrustNotFound)? }
         } else {
             let stem = file.strip_suffix(".json").ok_or(RouteError::TrustNotFound)?;
             let (role, selector) = match stem.split_once('.') {
@@ -145,10 +143,7 @@ impl V2Route {
                     _ => (stem, Selector::Current),
                 },
             };
-            if !berth_trust::tuf::valid_role(role) {
-                return Err(RouteError::TrustNotFound);
-            }
-            TrustEndpoint::Metadata { role: role.to_owned(), selector }
+            TrustEndpoint::Metadata { role: Role::parse(role).ok_or(RouteError::TrustNotFound)?, selector }
         };
         Ok(V2Route::Trust { gun: gun.to_owned(), name, endpoint })
     }
@@ -241,7 +236,7 @@ mod tests {
         }
         let gun = "localhost:5443/dev/app";
         let trust = |endpoint| Ok(V2Route::Trust { gun: gun.into(), name: n("dev/app"), endpoint });
-        let meta = |role: &str, selector| trust(TrustEndpoint::Metadata { role: role.into(), selector });
+        let meta = |role: &str, selector| trust(TrustEndpoint::Metadata { role: Role::parse(role).unwrap(), selector });
         let hex = "9efa601f".repeat(8);
         let trust_cases: Vec<(Method, String, Result<V2Route, RouteError>)> = vec![
             (get.clone(), format!("/v2/{gun}/_trust/tuf/root.json"), meta("root", Selector::Current)),
@@ -251,8 +246,8 @@ mod tests {
             (get.clone(), format!("/v2/{gun}/_trust/tuf/targets/releases.{hex}.json"), meta("targets/releases", Selector::Checksum(hex.clone()))),
             (Method::POST, format!("/v2/{gun}/_trust/tuf/"), trust(TrustEndpoint::Tuf)),
             (Method::DELETE, format!("/v2/{gun}/_trust/tuf/"), trust(TrustEndpoint::Tuf)),
-            (get.clone(), format!("/v2/{gun}/_trust/tuf/timestamp.key"), trust(TrustEndpoint::Key { role: "timestamp".into() })),
-            (Method::POST, format!("/v2/{gun}/_trust/tuf/snapshot.key"), trust(TrustEndpoint::Key { role: "snapshot".into() })),
+            (get.clone(), format!("/v2/{gun}/_trust/tuf/timestamp.key"), trust(TrustEndpoint::Key { role: ServerRole::Timestamp })),
+            (Method::POST, format!("/v2/{gun}/_trust/tuf/snapshot.key"), trust(TrustEndpoint::Key { role: ServerRole::Snapshot })),
             (get.clone(), format!("/v2/{gun}/_trust/tuf/root.key"), Err(RouteError::TrustNotFound)),
             (get.clone(), format!("/v2/{gun}/_trust/tuf/foo.json"), Err(RouteError::TrustNotFound)),
             (get.clone(), format!("/v2/{gun}/_trust/changefeed"), Err(RouteError::TrustNotFound)),

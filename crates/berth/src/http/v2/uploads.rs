@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use berth_core::range::parse_content_range;
 use berth_core::{Digest, RepositoryName};
-use berth_storage::{UploadId, UploadState};
+use berth_registry::{UploadId, UploadState};
 
 use super::{body_stream, content_length, has_body, query_param};
 use crate::app::AppState;
@@ -82,17 +82,17 @@ pub async fn start(app: &AppState, subject: &Subject, name: &RepositoryName, que
         // the blob: fall through to a normal upload.
         if let Ok(from) = from.parse::<RepositoryName>()
             && auth::may(app, subject, from.as_str(), Action::Pull).await?
-            && registry.mount_blob(name.as_str(), &digest, from.as_str()).await?.is_some()
+            && registry.mount_blob(name, &digest, &from).await?.is_some()
         {
             return Ok(blob_created(name, &digest));
         }
     }
     let digest = digest_param(query)?;
-    let state = registry.start_upload(name.as_str()).await?;
+    let state = registry.start_upload(name).await?;
     match digest {
         Some(digest) => {
             let body = has_body(&body).then(|| body_stream(app, body));
-            registry.complete_upload(name.as_str(), &state.id, &digest, body).await.map_err(|e| with_progress(e, name, &state.id))?;
+            registry.complete_upload(name, &state.id, &digest, body).await.map_err(|e| with_progress(e, name, &state.id))?;
             Ok(blob_created(name, &digest))
         }
         None => Ok(upload_progress(StatusCode::ACCEPTED, name, &state)),
@@ -101,7 +101,7 @@ pub async fn start(app: &AppState, subject: &Subject, name: &RepositoryName, que
 
 /// `GET /v2/<name>/blobs/uploads/<id>`: `204` with the `Range` received so far.
 pub async fn status(app: &AppState, name: &RepositoryName, id: &UploadId) -> Result<Response, ApiError> {
-    let state = app.registry.upload_status(name.as_str(), id).await?;
+    let state = app.registry.upload_status(name, id).await?;
     Ok(upload_progress(StatusCode::NO_CONTENT, name, &state))
 }
 
@@ -112,7 +112,7 @@ async fn chunk_range(app: &AppState, name: &RepositoryName, id: &UploadId, heade
     match parse_content_range(value.to_str().unwrap_or("")) {
         Ok(range) => Ok(Some(range)),
         Err(berth_core::RangeError::Unsatisfiable(_)) => {
-            let state = app.registry.upload_status(name.as_str(), id).await?;
+            let state = app.registry.upload_status(name, id).await?;
             let e = berth_registry::Error::ChunkOutOfOrder { current: state.offset, requested: u64::MAX };
             Err(with_progress(e, name, id))
         }
@@ -125,7 +125,7 @@ pub async fn patch(app: &AppState, name: &RepositoryName, id: &UploadId, headers
     let range = chunk_range(app, name, id, headers).await?;
     let state = app
         .registry
-        .append_upload(name.as_str(), id, range, content_length(headers), body_stream(app, body))
+        .append_upload(name, id, range, content_length(headers), body_stream(app, body))
         .await
         .map_err(|e| with_progress(e, name, id))?;
     Ok(upload_progress(StatusCode::ACCEPTED, name, &state))
@@ -145,19 +145,19 @@ pub async fn finish(
     let registry = &app.registry;
     if let Some(range) = chunk_range(app, name, id, headers).await? {
         // A final chunk with a Content-Range must continue where the upload stands.
-        let state = registry.upload_status(name.as_str(), id).await?;
+        let state = registry.upload_status(name, id).await?;
         if range.first != state.offset {
             let e = berth_registry::Error::ChunkOutOfOrder { current: state.offset, requested: range.first };
             return Err(with_progress(e, name, id));
         }
     }
     let body = has_body(&body).then(|| body_stream(app, body));
-    registry.complete_upload(name.as_str(), id, &digest, body).await.map_err(|e| with_progress(e, name, id))?;
+    registry.complete_upload(name, id, &digest, body).await.map_err(|e| with_progress(e, name, id))?;
     Ok(blob_created(name, &digest))
 }
 
 /// `DELETE /v2/<name>/blobs/uploads/<id>`: `204`.
 pub async fn cancel(app: &AppState, name: &RepositoryName, id: &UploadId) -> Result<Response, ApiError> {
-    app.registry.cancel_upload(name.as_str(), id).await?;
+    app.registry.cancel_upload(name, id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -13,7 +13,7 @@ use aws_lc_rs::signature::{
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 
-use crate::cosign::public_key_der;
+use super::cosign::public_key_der;
 
 /// The artifact type of a notation signature.
 pub const ARTIFACT_TYPE: &str = "application/vnd.cncf.notary.signature";

@@ -1,0 +1,176 @@
+//! The wire form of every command kind, kept stable: replicas and logs written by one
+//! version are read by the next. `golden/commands.jsonl` holds one example of each kind
+//! as encoded; a change to an old shape fails here (add a new variant instead). After
+//! adding a variant, add its example below and regenerate the file with
+//! `BERTH_UPDATE_GOLDEN=1 cargo test -p berth-meta --test golden`.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use berth_core::{Action, Level};
+use berth_meta::command::*;
+use berth_meta::{AccountKind, Command, LdapSyncReport, Setting, SigningPolicy};
+use common::{d, repo};
+
+const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/commands.jsonl");
+
+/// Each command kind's name; exhaustive, so a new kind does not compile until named here.
+fn kind(command: &Command) -> &'static str {
+    match command {
+        Command::LinkBlob(_) => "LinkBlob",
+        Command::MountBlob(_) => "MountBlob",
+        Command::UnlinkBlob(_) => "UnlinkBlob",
+        Command::PutManifest(_) => "PutManifest",
+        Command::DeleteManifest(_) => "DeleteManifest",
+        Command::DeleteTag(_) => "DeleteTag",
+        Command::CreateAccount(_) => "CreateAccount",
+        Command::UpdateAccount(_) => "UpdateAccount",
+        Command::DeleteAccount(_) => "DeleteAccount",
+        Command::CreateTeam(_) => "CreateTeam",
+        Command::SetTeamMember(_) => "SetTeamMember",
+        Command::SetTeamSync(_) => "SetTeamSync",
+        Command::SetGrant(_) => "SetGrant",
+        Command::CreateRepository(_) => "CreateRepository",
+        Command::UpdateRepository(_) => "UpdateRepository",
+        Command::CreateAccessToken(_) => "CreateAccessToken",
+        Command::RevokeAccessToken(_) => "RevokeAccessToken",
+        Command::TouchAccessTokens(_) => "TouchAccessTokens",
+        Command::PutSetting(_) => "PutSetting",
+        Command::DeleteRepository(_) => "DeleteRepository",
+        Command::PutTrustMetadata(_) => "PutTrustMetadata",
+        Command::PutTrustKey(_) => "PutTrustKey",
+        Command::DeleteTrust(_) => "DeleteTrust",
+    }
+}
+
+/// The number of command kinds (the length of `kind`'s match).
+const KINDS: usize = 23;
+
+fn examples() -> Vec<Command> {
+    let report = LdapSyncReport { started_at: 1, finished_at: 2, directory_users: 3, problems: vec!["p".into()], ..LdapSyncReport::default() };
+    vec![
+        Command::LinkBlob(LinkBlob { repository: repo("a/x"), digest: d("l1"), size: 2, at: 1 }),
+        Command::MountBlob(MountBlob { repository: repo("a/y"), from: repo("a/x"), digest: d("l1"), at: 1 }),
+        Command::UnlinkBlob(UnlinkBlob { repository: repo("a/x"), digest: d("l1") }),
+        Command::PutManifest(PutManifest {
+            repository: repo("a/x"),
+            digest: d("m"),
+            content: b"m".to_vec(),
+            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            artifact_type: Some("application/vnd.example".into()),
+            annotations: Some([("k".to_owned(), serde_json::json!("v"))].into_iter().collect()),
+            blobs: vec![d("l1")],
+            children: vec![d("c")],
+            subject: Some(d("s")),
+            tag: Some("v1".parse().unwrap()),
+            at: 1,
+        }),
+        Command::DeleteManifest(DeleteManifest { repository: repo("a/x"), digest: d("m") }),
+        Command::DeleteTag(DeleteTag { repository: repo("a/x"), tag: "v1".parse().unwrap() }),
+        common::account("u", AccountKind::User, true),
+        Command::UpdateAccount(UpdateAccount {
+            name: "u".into(),
+            full_name: Some("U".into()),
+            email: Some("u@example.org".into()),
+            password_hash: Some("$argon2id$h".into()),
+            active: Some(false),
+            admin: Some(false),
+            ldap_dn: Some("uid=u".into()),
+        }),
+        Command::DeleteAccount(DeleteAccount { name: "u".into() }),
+        Command::CreateTeam(CreateTeam { org: "a".into(), team: "devs".into(), description: "d".into(), at: 1 }),
+        Command::SetTeamMember(SetTeamMember { org: "a".into(), team: "devs".into(), user: "u".into(), member: true }),
+        Command::SetTeamSync(SetTeamSync {
+            org: "a".into(),
+            team: "devs".into(),
+            link: Some(TeamLink {
+                enabled: true,
+                select_group_members: false,
+                group_dn: String::new(),
+                group_member_attribute: "member".into(),
+                search_base_dn: "ou=p".into(),
+                search_filter: "(x=y)".into(),
+                search_subtree: true,
+            }),
+        }),
+        Command::SetGrant(SetGrant { target: GrantTarget::Repository(repo("a/x")), org: "a".into(), team: "devs".into(), level: Some(Level::ReadWrite) }),
+        common::create_repository("a/x"),
+        Command::UpdateRepository(UpdateRepository {
+            name: repo("a/x"),
+            public: Some(true),
+            immutable_tags: Some(true),
+            short_description: Some("s".into()),
+            long_description: None,
+            signed_pulls_only: Some(true),
+            signature_keys: Some(vec!["-----BEGIN PUBLIC KEY-----".into()]),
+        }),
+        Command::CreateAccessToken(CreateAccessToken {
+            id: "k".into(),
+            user: "u".into(),
+            name: "ci".into(),
+            secret_sha256: "00".into(),
+            at: 1,
+            expires_at: Some(2),
+            repositories: vec![repo("a/x")],
+            actions: vec![Action::Pull, Action::Push],
+        }),
+        Command::RevokeAccessToken(RevokeAccessToken { id: "k".into() }),
+        Command::TouchAccessTokens(TouchAccessTokens { uses: vec![("k".into(), 3)] }),
+        Command::PutSetting(PutSetting { setting: Setting::TokenSigningKey("sealed:v1:x".into()), only_if_absent: true }),
+        Command::PutSetting(PutSetting { setting: Setting::AnonymousPulls(false), only_if_absent: false }),
+        Command::PutSetting(PutSetting { setting: Setting::LdapLastSync(report), only_if_absent: false }),
+        Command::PutSetting(PutSetting {
+            setting: Setting::NamespacePolicy { namespace: "a".into(), policy: SigningPolicy { signed_pulls_only: true, signature_keys: vec!["k".into()] } },
+            only_if_absent: false,
+        }),
+        Command::DeleteRepository(DeleteRepository { name: repo("a/x") }),
+        Command::PutTrustMetadata(PutTrustMetadata {
+            gun: "localhost:5443/a/x".into(),
+            repository: repo("a/x"),
+            files: vec![TrustFile { role: "targets".into(), version: 2, sha256: "ab".into(), bytes: b"{}".to_vec() }],
+            expected: [("root".to_owned(), 1)].into_iter().collect(),
+            signed: vec![SignedTag { tag: "v1".into(), digest: d("m").to_string(), role: "targets".into() }],
+        }),
+        Command::PutTrustKey(PutTrustKey {
+            gun: "localhost:5443/a/x".into(),
+            repository: repo("a/x"),
+            role: "timestamp".into(),
+            key_id: "id".into(),
+            keytype: "ed25519".into(),
+            public: "AAAA".into(),
+            sealed_private: "sealed:v1:x".into(),
+            at: 1,
+            only_if_none: true,
+        }),
+        Command::DeleteTrust(DeleteTrust { gun: "localhost:5443/a/x".into() }),
+    ]
+}
+
+#[test]
+fn every_kind_keeps_its_wire_form() {
+    let examples = examples();
+    let kinds: BTreeSet<&str> = examples.iter().map(kind).collect();
+    assert_eq!(kinds.len(), KINDS, "every command kind has an example");
+    let encoded: String = examples.iter().map(|c| format!("{}\n", String::from_utf8(c.encode()).unwrap())).collect();
+    if std::env::var("BERTH_UPDATE_GOLDEN").is_ok_and(|v| v == "1") {
+        std::fs::write(GOLDEN, &encoded).unwrap();
+    }
+    let golden = std::fs::read_to_string(GOLDEN).unwrap();
+    for (i, (now, then)) in encoded.lines().zip(golden.lines()).enumerate() {
+        assert_eq!(now, then, "the wire form of example {i} ({}) changed", kind(&examples[i]));
+    }
+    assert_eq!(encoded.lines().count(), golden.lines().count());
+    // What was written decodes to the same commands.
+    for (line, example) in golden.lines().zip(&examples) {
+        assert_eq!(&Command::decode(line.as_bytes()).unwrap(), example);
+    }
+}
+
+#[test]
+fn a_newer_format_is_refused_not_misread() {
+    let line = String::from_utf8(examples()[0].encode()).unwrap().replacen("\"v\":1", "\"v\":2", 1);
+    assert!(matches!(Command::decode(line.as_bytes()), Err(DecodeError::Version(2))));
+    assert!(matches!(Command::decode(b"{\"v\":1,\"command\":{\"Nonsense\":{}}}"), Err(DecodeError::Malformed(_))));
+}
