@@ -244,15 +244,27 @@ impl Auth {
         self.directory.is_some()
     }
 
-    /// Runs the directory sync now (waiting for a run in progress to end first).
+    /// Runs the directory sync now, for the scheduled job (waiting for a run in progress
+    /// to end first).
     pub async fn sync_directory(&self) -> Result<SyncReport, Error> {
         let directory = self.directory.as_ref().ok_or(Error::NoDirectory)?;
         let _one_at_a_time = self.syncing.lock().await;
         sync::run(&self.meta, directory, now()).await
     }
 
-    /// The report of the last directory sync, if one ran.
-    pub async fn last_sync(&self) -> Result<Option<SyncReport>, Error> {
+    /// Runs the directory sync now, on a system administrator's request.
+    pub async fn sync_directory_for(&self, by: &Subject) -> Result<SyncReport, Error> {
+        if !crate::policy::administers(by) {
+            return Err(Error::NotAuthorized);
+        }
+        self.sync_directory().await
+    }
+
+    /// The report of the last directory sync, if one ran (system administrators).
+    pub async fn last_sync(&self, by: &Subject) -> Result<Option<SyncReport>, Error> {
+        if !crate::policy::administers(by) {
+            return Err(Error::NotAuthorized);
+        }
         Ok(self.meta.read(|r| r.ldap_last_sync()).await?)
     }
 

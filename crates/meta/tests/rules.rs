@@ -111,3 +111,31 @@ async fn tokens_belong_to_active_users_and_expire_in_the_future() {
     assert_eq!(meta.apply(token("alice", Some(101))).await.unwrap(), Applied::Done);
     assert_eq!(meta.apply(token("alice", None)).await.unwrap(), Applied::Done);
 }
+
+/// A setting that cannot be read turns its protection on.
+#[tokio::test]
+async fn unreadable_settings_fail_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("meta.redb");
+    drop(Meta::open(&path).unwrap());
+    {
+        let db = redb::Database::create(&path).unwrap();
+        let tx = db.begin_write().unwrap();
+        {
+            let mut settings = tx.open_table(berth_meta::tables::SETTINGS).unwrap();
+            settings.insert("signed_pulls_only/acme", br#"{"signedPullsOnly":"yes"}"#.as_slice()).unwrap();
+            settings.insert("signed_pulls_only/old", b"true".as_slice()).unwrap();
+            settings.insert("anonymous_pulls", b"not json".as_slice()).unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    let meta = Meta::open(&path).unwrap();
+    let (acme, old, fresh, anonymous) = meta
+        .read(|r| Ok((r.namespace_policy("acme")?, r.namespace_policy("old")?, r.namespace_policy("fresh")?, r.anonymous_pulls()?)))
+        .await
+        .unwrap();
+    assert!(acme.signed_pulls_only, "undecodable: enforced");
+    assert!(old.signed_pulls_only, "the first version's bare boolean still reads");
+    assert!(!fresh.signed_pulls_only, "absent: off");
+    assert!(!anonymous, "undecodable: anonymous pulls refused");
+}

@@ -81,51 +81,36 @@ pub fn record(extensions: &Extensions, subject: &Subject) {
     }
 }
 
-/// The answer to a login that failed for another reason than wrong credentials (which
-/// each endpoint answers in its own way): `429` after too many failed attempts, `503`
-/// when the LDAP directory cannot be asked or the password checks are saturated, `500`
-/// otherwise.
-pub fn login_failed(e: &berth_auth::Error) -> ApiError {
-    match e {
-        berth_auth::Error::TooManyAttempts => {
-            ApiError::new(StatusCode::TOO_MANY_REQUESTS, Code::TooManyRequests, "too many failed login attempts; try again later")
-        }
-        berth_auth::Error::Directory(cause) => {
-            tracing::warn!(error = %cause, "LDAP directory unavailable for a login");
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, Code::Unavailable, "the LDAP directory cannot be reached; try again later")
-        }
-        berth_auth::Error::Busy => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, Code::Unavailable, e.to_string())
-            .header(header::RETRY_AFTER, HeaderValue::from_static("1")),
-        other => ApiError::internal(other),
-    }
-}
-
-/// Reads and verifies the credentials. Wrong credentials are a `401` with a challenge,
-/// the same whatever was wrong.
-pub async fn identify(app: &AppState, headers: &HeaderMap, extensions: &Extensions) -> Result<Subject, ApiError> {
+/// Reads and verifies the credentials (none: an anonymous subject), and records the user
+/// for the access log. Wrong credentials of any kind are `InvalidCredentials`.
+pub async fn authenticate(app: &AppState, headers: &HeaderMap, extensions: &Extensions) -> Result<Subject, berth_auth::Error> {
     let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(Subject::anonymous()) };
     let value = value.to_str().unwrap_or("");
     let subject = if let Some(token) = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")) {
-        match app.auth.bearer(token.trim()).await {
-            Ok(subject) => subject,
-            Err(berth_auth::Error::Meta(e)) => return Err(ApiError::internal(&e)),
-            Err(e) => {
-                tracing::debug!(error = %e, "bearer token refused");
-                return Err(challenge(app, extensions, None, Some("invalid_token")));
+        app.auth.bearer(token.trim()).await.map_err(|e| match e {
+            berth_auth::Error::InvalidToken(why) => {
+                tracing::debug!(error = %why, "bearer token refused");
+                berth_auth::Error::InvalidCredentials
             }
-        }
+            other => other,
+        })?
     } else {
-        let Some((user, secret)) = basic_credentials(value) else {
-            return Err(challenge(app, extensions, None, None));
-        };
-        match app.auth.login(&user, &secret, source(extensions)).await {
-            Ok(subject) => subject,
-            Err(berth_auth::Error::InvalidCredentials) => return Err(challenge(app, extensions, None, None)),
-            Err(e) => return Err(login_failed(&e)),
-        }
+        let (user, secret) = basic_credentials(value).ok_or(berth_auth::Error::InvalidCredentials)?;
+        app.auth.login(&user, &secret, source(extensions)).await?
     };
     record(extensions, &subject);
     Ok(subject)
+}
+
+/// [`authenticate`] for `/v2`: wrong credentials are a `401` with the Docker token flow's
+/// challenge (`error="invalid_token"` for a bearer token), the same whatever was wrong.
+pub async fn identify(app: &AppState, headers: &HeaderMap, extensions: &Extensions) -> Result<Subject, ApiError> {
+    let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).is_some_and(|v| v.to_ascii_lowercase().starts_with("bearer "));
+    match authenticate(app, headers, extensions).await {
+        Ok(subject) => Ok(subject),
+        Err(berth_auth::Error::InvalidCredentials) => Err(challenge(app, extensions, None, bearer.then_some("invalid_token"))),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The action a route needs on its repository (`None` for the base and the catalog).
@@ -153,7 +138,7 @@ pub fn needed(route: &V2Route, method: &axum::http::Method) -> Option<(String, A
 
 /// Whether `subject` may do `action` on `repository`.
 pub async fn may(app: &AppState, subject: &Subject, repository: &str, action: Action) -> Result<bool, ApiError> {
-    app.auth.may(subject, repository, action).await.map_err(|e| ApiError::internal(&e))
+    Ok(app.auth.may(subject, repository, action).await?)
 }
 
 /// Refuses the request unless the caller may make it: `401` with a challenge naming the
@@ -194,5 +179,50 @@ pub async fn authorize(
         (Credential::Bearer(_), _) => Err(challenge(app, extensions, Some(&scope), Some("insufficient_scope"))),
         (_, None) => Err(challenge(app, extensions, Some(&scope), None)),
         (_, Some(_)) => Err(ApiError::new(StatusCode::FORBIDDEN, Code::Denied, format!("requested access to {repository} is denied"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::Method;
+
+    use super::*;
+
+    /// Every `/v2` route and method, and the action it needs on which repository.
+    #[test]
+    fn every_route_needs_its_action() {
+        const D: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        const U: &str = "3f2504e0-4f89-41d3-9a0c-0305e82c3301";
+        let gun = "localhost:5443/ns/app";
+        let table: Vec<(Method, String, Option<(&str, Action)>)> = vec![
+            (Method::GET, "/v2/".into(), None),
+            (Method::GET, "/v2/_catalog".into(), None),
+            (Method::GET, "/v2/ns/app/tags/list".into(), Some(("ns/app", Action::Pull))),
+            (Method::GET, "/v2/ns/app/manifests/v1".into(), Some(("ns/app", Action::Pull))),
+            (Method::HEAD, "/v2/ns/app/manifests/v1".into(), Some(("ns/app", Action::Pull))),
+            (Method::PUT, "/v2/ns/app/manifests/v1".into(), Some(("ns/app", Action::Push))),
+            (Method::DELETE, format!("/v2/ns/app/manifests/{D}"), Some(("ns/app", Action::Delete))),
+            (Method::DELETE, "/v2/ns/app/manifests/v1".into(), Some(("ns/app", Action::Delete))),
+            (Method::GET, format!("/v2/ns/app/blobs/{D}"), Some(("ns/app", Action::Pull))),
+            (Method::HEAD, format!("/v2/ns/app/blobs/{D}"), Some(("ns/app", Action::Pull))),
+            (Method::DELETE, format!("/v2/ns/app/blobs/{D}"), Some(("ns/app", Action::Delete))),
+            (Method::POST, "/v2/ns/app/blobs/uploads/".into(), Some(("ns/app", Action::Push))),
+            (Method::GET, format!("/v2/ns/app/blobs/uploads/{U}"), Some(("ns/app", Action::Push))),
+            (Method::PATCH, format!("/v2/ns/app/blobs/uploads/{U}"), Some(("ns/app", Action::Push))),
+            (Method::PUT, format!("/v2/ns/app/blobs/uploads/{U}"), Some(("ns/app", Action::Push))),
+            (Method::DELETE, format!("/v2/ns/app/blobs/uploads/{U}"), Some(("ns/app", Action::Push))),
+            (Method::GET, format!("/v2/ns/app/referrers/{D}"), Some(("ns/app", Action::Pull))),
+            (Method::GET, format!("/v2/{gun}/_trust/tuf/root.json"), Some(("ns/app", Action::Pull))),
+            (Method::HEAD, format!("/v2/{gun}/_trust/tuf/2.targets.json"), Some(("ns/app", Action::Pull))),
+            (Method::POST, format!("/v2/{gun}/_trust/tuf/"), Some(("ns/app", Action::Push))),
+            (Method::GET, format!("/v2/{gun}/_trust/tuf/timestamp.key"), Some(("ns/app", Action::Push))),
+            (Method::POST, format!("/v2/{gun}/_trust/tuf/timestamp.key"), Some(("ns/app", Action::Admin))),
+            (Method::DELETE, format!("/v2/{gun}/_trust/tuf/"), Some(("ns/app", Action::Admin))),
+        ];
+        for (method, path, expected) in table {
+            let route = V2Route::parse(&method, &path).unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+            let needs = needed(&route, &method);
+            assert_eq!(needs.as_ref().map(|(r, a)| (r.as_str(), *a)), expected, "{method} {path}");
+        }
     }
 }

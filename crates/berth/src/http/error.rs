@@ -296,6 +296,31 @@ impl From<berth_registry::Error> for ApiV0Error {
     }
 }
 
+/// An authentication failure on `/v2`, `/auth/token` or the trust service. Wrong
+/// credentials are a bare `401` here; where the Docker token flow needs its challenge,
+/// the caller answers them itself before converting. `429` after too many failed
+/// attempts, `503` when the LDAP directory cannot be asked or the password checks are
+/// saturated.
+impl From<berth_auth::Error> for ApiError {
+    fn from(e: berth_auth::Error) -> ApiError {
+        use berth_auth::Error as E;
+        match e {
+            E::InvalidCredentials | E::InvalidToken(_) => ApiError::new(StatusCode::UNAUTHORIZED, Code::Unauthorized, "authentication required"),
+            E::TooManyAttempts => ApiError::new(StatusCode::TOO_MANY_REQUESTS, Code::TooManyRequests, "too many failed login attempts; try again later"),
+            E::Directory(ref cause) => {
+                tracing::warn!(error = %cause, "LDAP directory unavailable for a login");
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, Code::Unavailable, "the LDAP directory cannot be reached; try again later")
+            }
+            E::Busy => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, Code::Unavailable, e.to_string()).header(header::RETRY_AFTER, HeaderValue::from_static("1")),
+            E::NotAuthorized => ApiError::new(StatusCode::FORBIDDEN, Code::Denied, e.to_string()),
+            E::Refused(ref refusal) => ApiError::new(StatusCode::CONFLICT, Code::Denied, refusal.to_string()),
+            E::Invalid(ref why) => ApiError::new(StatusCode::BAD_REQUEST, Code::Unsupported, why.clone()),
+            E::NoDirectory => ApiError::new(StatusCode::CONFLICT, Code::Unsupported, e.to_string()),
+            E::Unexpected(_) | E::Crypto(_) | E::Meta(_) => ApiError::internal(&e),
+        }
+    }
+}
+
 impl From<berth_registry::Error> for ApiError {
     fn from(e: berth_registry::Error) -> ApiError {
         use berth_registry::Error as E;

@@ -20,7 +20,7 @@ use berth_auth::{Action, Subject};
 use serde_json::json;
 
 use super::RouteName;
-use super::auth::{basic_credentials, challenge, login_failed, record, source};
+use super::auth::{basic_credentials, challenge, record, source};
 use super::error::{ApiError, Code};
 use crate::app::AppState;
 
@@ -58,17 +58,17 @@ async fn grant(app: &AppState, subject: &Subject, scopes: &[String]) -> Result<V
             continue;
         }
         let wanted: Vec<Action> = words.iter().filter_map(|w| Action::from_scope_word(w)).collect();
-        let allowed = app.auth.allowed(subject, repository, &wanted).await.map_err(|e| ApiError::internal(&e))?;
+        let allowed = app.auth.allowed(subject, repository, &wanted).await?;
         granted.push(Access { kind, name, actions: allowed.iter().map(|a| a.scope_word().to_owned()).collect() });
     }
     Ok(granted)
 }
 
 fn token_response(app: &AppState, subject: &Subject, access: Vec<Access>, refresh: bool) -> Result<Response, ApiError> {
-    let (token, expires_in) = app.auth.issue(subject, access).map_err(|e| ApiError::internal(&e))?;
+    let (token, expires_in) = app.auth.issue(subject, access)?;
     let mut body = json!({"token": token, "access_token": token, "expires_in": expires_in});
     if refresh {
-        body["refresh_token"] = app.auth.issue_refresh(subject).map_err(|e| ApiError::internal(&e))?.into();
+        body["refresh_token"] = app.auth.issue_refresh(subject)?.into();
     }
     let mut response = (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response();
     response.extensions_mut().insert(RouteName("token"));
@@ -93,7 +93,7 @@ pub async fn get(State(app): State<AppState>, parts: Parts) -> Response {
             match app.auth.login(&user, &secret, source(&parts.extensions)).await {
                 Ok(subject) => subject,
                 Err(berth_auth::Error::InvalidCredentials) => return challenge(&app, &parts.extensions, None, None).into_response(),
-                Err(e) => return login_failed(&e).into_response(),
+                Err(e) => return ApiError::from(e).into_response(),
             }
         }
     };
@@ -118,15 +118,15 @@ pub async fn post(State(app): State<AppState>, parts: Parts, body: Bytes) -> Res
             match app.auth.login(&user, &password, source(&parts.extensions)).await {
                 Ok(subject) => (subject, param("access_type").as_deref() == Some("offline")),
                 Err(berth_auth::Error::InvalidCredentials) => return denied(),
-                Err(e) => return login_failed(&e).into_response(),
+                Err(e) => return ApiError::from(e).into_response(),
             }
         }
         Some("refresh_token") => {
             let Some(token) = param("refresh_token") else { return denied() };
             match app.auth.refresh(&token).await {
                 Ok(subject) => (subject, false),
-                Err(berth_auth::Error::Meta(e)) => return ApiError::internal(&e).into_response(),
-                Err(_) => return denied(),
+                Err(berth_auth::Error::InvalidToken(_) | berth_auth::Error::InvalidCredentials) => return denied(),
+                Err(e) => return ApiError::from(e).into_response(),
             }
         }
         _ => {

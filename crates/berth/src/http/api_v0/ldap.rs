@@ -102,20 +102,14 @@ pub async fn put_team_sync(
 #[utoipa::path(post, path = "/api/v0/ldap/sync", tag = "ldap", responses((status = 200, description = "the report of the run"), (status = 403, description = "NOT_AUTHORIZED"), (status = 409, description = "LDAP_NOT_CONFIGURED"), (status = 503, description = "LDAP_UNAVAILABLE")))]
 /// Syncs accounts and team members from the LDAP directory now (system admins).
 pub async fn run_sync(State(app): State<AppState>, caller: Caller) -> Result<Response, ApiV0Error> {
-    if !berth_auth::policy::administers(&caller.0) {
-        return Err(ApiV0Error::forbidden());
-    }
-    let report = app.auth.sync_directory().await?;
+    let report = app.auth.sync_directory_for(&caller.0).await?;
     Ok(Json(report).into_response())
 }
 
 #[utoipa::path(get, path = "/api/v0/ldap/sync", tag = "ldap", responses((status = 200, description = "the report of the last run"), (status = 403, description = "NOT_AUTHORIZED"), (status = 404, description = "NO_SYNC_YET")))]
 /// The report of the last LDAP sync (system admins).
 pub async fn last_sync(State(app): State<AppState>, caller: Caller) -> Result<Response, ApiV0Error> {
-    if !berth_auth::policy::administers(&caller.0) {
-        return Err(ApiV0Error::forbidden());
-    }
-    match app.auth.last_sync().await? {
+    match app.auth.last_sync(&caller.0).await? {
         Some(report) => Ok(Json(report).into_response()),
         None => Err(ApiV0Error::new(StatusCode::NOT_FOUND, "NO_SYNC_YET", "the LDAP sync has not run yet")),
     }

@@ -13,7 +13,6 @@ mod tokens;
 
 use axum::Router;
 use axum::extract::FromRequestParts;
-use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::routing::{get, post, put};
 use berth_auth::Subject;
@@ -61,17 +60,7 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiV0Error;
 
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
-        let subject = match auth::identify(app, &parts.headers, &parts.extensions).await {
-            Ok(subject) => subject,
-            Err(e) if e.status() == StatusCode::UNAUTHORIZED => return Err(ApiV0Error::not_authenticated()),
-            Err(e) if e.status() == StatusCode::TOO_MANY_REQUESTS => {
-                return Err(ApiV0Error::from(berth_auth::Error::TooManyAttempts));
-            }
-            Err(e) if e.status() == StatusCode::SERVICE_UNAVAILABLE => {
-                return Err(ApiV0Error::new(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "a service the login depends on cannot be reached, or is saturated; try again shortly"));
-            }
-            Err(_) => return Err(ApiV0Error::internal(&"checking credentials failed")),
-        };
+        let subject = auth::authenticate(app, &parts.headers, &parts.extensions).await?;
         if subject.user.is_none() {
             return Err(ApiV0Error::not_authenticated());
         }

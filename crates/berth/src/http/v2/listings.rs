@@ -47,7 +47,7 @@ pub async fn tags(app: &AppState, name: &RepositoryName, query: &str) -> Result<
 /// `GET /v2/_catalog`: the repositories the caller may pull from.
 pub async fn catalog(app: &AppState, query: &str, subject: Subject) -> Result<Response, ApiError> {
     let page = page(query)?;
-    let listing = app.auth.catalog(&subject, page.clone()).await.map_err(|e| ApiError::internal(&e))?;
+    let listing = app.auth.catalog(&subject, page.clone()).await?;
     let body = json!({"repositories": listing.items});
     Ok(listing_response("/v2/_catalog", &page, &listing, body))
 }
