@@ -194,7 +194,8 @@ mod tests {
         const D: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
         const U: &str = "3f2504e0-4f89-41d3-9a0c-0305e82c3301";
         let gun = "localhost:5443/ns/app";
-        let table: Vec<(Method, String, Option<(&str, Action)>)> = vec![
+        type Case = (Method, String, Option<(&'static str, Action)>);
+        let table: Vec<Case> = vec![
             (Method::GET, "/v2/".into(), None),
             (Method::GET, "/v2/_catalog".into(), None),
             (Method::GET, "/v2/ns/app/tags/list".into(), Some(("ns/app", Action::Pull))),
