@@ -72,6 +72,7 @@ if cargo tree -q -e normal -p berth --depth 1 | grep -qE '^[^a-z]*(berth-meta|be
     echo "test.sh: berth must not depend on berth-meta or berth-storage; go through a service" >&2
     exit 1
 fi
+cargo fmt --all --check
 cargo clippy -q --workspace --all-targets -- -D warnings
 
 export BERTH_REQUIRE_CLIENTS=1

@@ -25,9 +25,9 @@ pub mod policy;
 pub mod service;
 pub mod subject;
 
-pub use berth_meta::{AccessToken, Account, AccountKind, LdapSyncReport, Team, TeamSync};
-pub use berth_meta::query::Listing;
 pub use berth_meta::Page;
+pub use berth_meta::query::Listing;
+pub use berth_meta::{AccessToken, Account, AccountKind, LdapSyncReport, Team, TeamSync};
 pub use manage::{AccountChanges, CreatedToken, NewAccount, NewToken};
 pub use password::PasswordOptions;
 pub use policy::{RepositoryFacts, level};

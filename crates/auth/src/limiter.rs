@@ -121,7 +121,8 @@ impl Limiter {
         let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         let by_source = *counts.sources.entry(&source);
         let by_pair = *counts.pairs.entry(&pair);
-        if by_source.failures + by_source.in_flight >= MAX_PER_SOURCE || by_pair.failures + by_pair.in_flight >= MAX_PER_ACCOUNT_AND_SOURCE {
+        if by_source.failures + by_source.in_flight >= MAX_PER_SOURCE || by_pair.failures + by_pair.in_flight >= MAX_PER_ACCOUNT_AND_SOURCE
+        {
             return None;
         }
         counts.sources.entry(&source).in_flight += 1;

@@ -184,7 +184,8 @@ impl Auth {
         require(owns_org(by, org))?;
         valid_name(team)?;
         let at = now();
-        self.apply(Command::CreateTeam(CreateTeam { org: org.to_owned(), team: team.to_owned(), description: description.clone(), at })).await?;
+        self.apply(Command::CreateTeam(CreateTeam { org: org.to_owned(), team: team.to_owned(), description: description.clone(), at }))
+            .await?;
         Ok(Team { description, created_at: at, ldap_sync: None })
     }
 
@@ -312,7 +313,13 @@ impl Auth {
 
     /// Sets (or with `None` withdraws) a team's access to one repository (the
     /// repository's administrators). The team belongs to the repository's namespace.
-    pub async fn set_repository_grant(&self, by: &Subject, repository: &RepositoryName, team: &str, level: Option<Level>) -> Result<(), Error> {
+    pub async fn set_repository_grant(
+        &self,
+        by: &Subject,
+        repository: &RepositoryName,
+        team: &str,
+        level: Option<Level>,
+    ) -> Result<(), Error> {
         require(self.administers_repository(by, repository.as_str()).await?)?;
         let org = repository.namespace().to_owned();
         let command = SetGrant { target: GrantTarget::Repository(repository.clone()), org, team: team.to_owned(), level };
@@ -323,7 +330,8 @@ impl Auth {
     /// namespace (the organization's owners).
     pub async fn set_namespace_grant(&self, by: &Subject, namespace: &str, team: &str, level: Option<Level>) -> Result<(), Error> {
         require(owns_org(by, namespace))?;
-        let command = SetGrant { target: GrantTarget::Namespace(namespace.to_owned()), org: namespace.to_owned(), team: team.to_owned(), level };
+        let command =
+            SetGrant { target: GrantTarget::Namespace(namespace.to_owned()), org: namespace.to_owned(), team: team.to_owned(), level };
         self.apply(Command::SetGrant(command)).await
     }
 
@@ -337,10 +345,8 @@ impl Auth {
     /// A user's effective access to a repository (the user themself, or an administrator).
     pub async fn effective_level(&self, by: &Subject, user: &str, repository: &str) -> Result<Option<Level>, Error> {
         require(manages_user(by, user))?;
-        let subject = self
-            .user_subject(user, crate::subject::Credential::Password)
-            .await?
-            .ok_or(Error::Refused(Refusal::AccountUnknown))?;
+        let subject =
+            self.user_subject(user, crate::subject::Credential::Password).await?.ok_or(Error::Refused(Refusal::AccountUnknown))?;
         let repo = repository.to_owned();
         let facts = self.meta.read(move |r| Auth::facts(r, &repo)).await?;
         Ok(policy::level(subject.user.as_ref(), &facts))

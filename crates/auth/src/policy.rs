@@ -58,8 +58,7 @@ pub fn sees(subject: &Subject, repo: &RepositoryFacts) -> bool {
 /// Whether the caller administers organization `org`: a system administrator or an
 /// owner, with a credential that may manage.
 pub fn owns_org(subject: &Subject, org: &str) -> bool {
-    subject.may_manage()
-        && subject.user.as_ref().is_some_and(|u| u.admin || u.teams.iter().any(|(o, t)| o == org && t == OWNERS))
+    subject.may_manage() && subject.user.as_ref().is_some_and(|u| u.admin || u.teams.iter().any(|(o, t)| o == org && t == OWNERS))
 }
 
 /// Whether the caller may manage `user`'s own things (tokens, password, details): the
@@ -112,7 +111,11 @@ mod tests {
     }
 
     fn bearer(name: &str, actions: &[&str]) -> Credential {
-        Credential::Bearer(vec![Access { kind: "repository".into(), name: name.into(), actions: actions.iter().map(|a| a.to_string()).collect() }])
+        Credential::Bearer(vec![Access {
+            kind: "repository".into(),
+            name: name.into(),
+            actions: actions.iter().map(|a| a.to_string()).collect(),
+        }])
     }
 
     /// Every role × every action × public/private repository of an org.
@@ -120,7 +123,8 @@ mod tests {
     fn role_action_table() {
         use Action::*;
         let grants = [("acme", "readers", Level::ReadOnly), ("acme", "writers", Level::ReadWrite), ("acme", "admins", Level::Admin)];
-        let admin = Subject { user: Some(User { name: "root".into(), admin: true, teams: vec![], epoch: 0 }), credential: Credential::Password };
+        let admin =
+            Subject { user: Some(User { name: "root".into(), admin: true, teams: vec![], epoch: 0 }), credential: Credential::Password };
         let admin_pull_token = Subject { credential: restricted(&[], &[Pull]), ..admin.clone() };
         let roles: Vec<(&str, Subject)> = vec![
             ("anonymous", Subject::anonymous()),

@@ -72,7 +72,9 @@ pub struct Bootstrap {
 async fn signing_key(meta: &Meta, master: &MasterKey) -> Result<TokenKeys, Error> {
     let crypto = |e: berth_meta::seal::SealError| Error::Crypto(e.to_string());
     let stored = meta.read(|r| r.token_signing_key()).await?;
-    let put = |sealed: String, only_if_absent: bool| Command::PutSetting(PutSetting { setting: Setting::TokenSigningKey(sealed), only_if_absent });
+    let put = |sealed: String, only_if_absent: bool| {
+        Command::PutSetting(PutSetting { setting: Setting::TokenSigningKey(sealed), only_if_absent })
+    };
     let pkcs8 = match stored {
         Some(sealed) if MasterKey::is_sealed(&sealed) => master.open(SIGNING_KEY_PURPOSE, &sealed).map_err(crypto)?,
         Some(clear) => {
@@ -87,7 +89,9 @@ async fn signing_key(meta: &Meta, master: &MasterKey) -> Result<TokenKeys, Error
             // Concurrent first starts agree on one key: the first stored wins, and is read back.
             meta.apply(put(sealed, true)).await?;
             let stored = meta.read(|r| r.token_signing_key()).await?;
-            master.open(SIGNING_KEY_PURPOSE, &stored.ok_or_else(|| Error::Crypto("the signing key was not stored".into()))?).map_err(crypto)?
+            master
+                .open(SIGNING_KEY_PURPOSE, &stored.ok_or_else(|| Error::Crypto("the signing key was not stored".into()))?)
+                .map_err(crypto)?
         }
     };
     TokenKeys::from_pkcs8(&pkcs8)
@@ -343,7 +347,10 @@ impl Auth {
     /// credential reaches, sorted.
     pub async fn catalog(&self, subject: &Subject, page: Page) -> Result<Listing, Error> {
         let subject = subject.clone();
-        Ok(self.meta.read(move |r| r.visible_repositories(&page, |r, name| Ok(crate::policy::sees(&subject, &Auth::facts(r, name)?)))).await?)
+        Ok(self
+            .meta
+            .read(move |r| r.visible_repositories(&page, |r, name| Ok(crate::policy::sees(&subject, &Auth::facts(r, name)?))))
+            .await?)
     }
 
     /// The names among `names` that `subject` sees (in one snapshot).

@@ -103,7 +103,9 @@ impl Credential {
     /// catalog, where a bearer token's `registry:catalog:*` grant stands for the whole list).
     pub fn reaches(&self, repository: &str) -> bool {
         match self {
-            Credential::AccessToken { restriction: Some(r), .. } => r.repositories.is_empty() || r.repositories.iter().any(|n| n == repository),
+            Credential::AccessToken { restriction: Some(r), .. } => {
+                r.repositories.is_empty() || r.repositories.iter().any(|n| n == repository)
+            }
             _ => true,
         }
     }

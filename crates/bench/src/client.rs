@@ -57,10 +57,7 @@ impl Registry {
         force_basic: bool,
         ca_pem: Option<&[u8]>,
     ) -> anyhow::Result<Registry> {
-        let mut builder = reqwest::Client::builder()
-            .timeout(Duration::from_secs(600))
-            .pool_max_idle_per_host(256)
-            .tcp_nodelay(true);
+        let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(600)).pool_max_idle_per_host(256).tcp_nodelay(true);
         if let Some(pem) = ca_pem {
             builder = builder.tls_certs_merge([reqwest::Certificate::from_pem(pem).context("reading the CA")?]);
         }
@@ -72,12 +69,8 @@ impl Registry {
             Some(creds) if force_basic => basic(creds),
             Some((user, password)) => {
                 let response = http.get(format!("{base}/v2/")).send().await.with_context(|| format!("GET {base}/v2/"))?;
-                let challenge = response
-                    .headers()
-                    .get(header::WWW_AUTHENTICATE)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_owned();
+                let challenge =
+                    response.headers().get(header::WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
                 match challenge_params(&challenge, "Bearer") {
                     Some(params) => Auth::Token {
                         realm: params.get("realm").cloned().ok_or_else(|| anyhow!("Bearer challenge without realm: {challenge}"))?,
@@ -119,10 +112,7 @@ impl Registry {
         {
             return Ok(Some(format!("Bearer {token}")));
         }
-        let query = form_urlencoded::Serializer::new(String::new())
-            .append_pair("service", service)
-            .append_pair("scope", &scope)
-            .finish();
+        let query = form_urlencoded::Serializer::new(String::new()).append_pair("service", service).append_pair("scope", &scope).finish();
         let response = self
             .http
             .get(with_query(realm, &query))
@@ -184,9 +174,7 @@ impl Registry {
         let location = self.start_upload(repo).await?;
         let url = with_query(&self.url(&location), &format!("digest={digest}"));
         let response = self
-            .send(Method::PUT, &url, Scope::Push(repo), |r| {
-                r.header(header::CONTENT_TYPE, "application/octet-stream").body(bytes)
-            })
+            .send(Method::PUT, &url, Scope::Push(repo), |r| r.header(header::CONTENT_TYPE, "application/octet-stream").body(bytes))
             .await?;
         expect(response, &[StatusCode::CREATED], &format!("PUT {url}")).await?;
         Ok(())
@@ -195,9 +183,7 @@ impl Registry {
     /// `PUT /v2/<repo>/manifests/<reference>`.
     pub async fn put_manifest(&self, repo: &str, reference: &str, media_type: &str, body: bytes::Bytes) -> anyhow::Result<()> {
         let path = format!("/v2/{repo}/manifests/{reference}");
-        let response = self
-            .send(Method::PUT, &path, Scope::Push(repo), |r| r.header(header::CONTENT_TYPE, media_type).body(body))
-            .await?;
+        let response = self.send(Method::PUT, &path, Scope::Push(repo), |r| r.header(header::CONTENT_TYPE, media_type).body(body)).await?;
         expect(response, &[StatusCode::CREATED], &format!("PUT {path}")).await?;
         Ok(())
     }

@@ -159,7 +159,13 @@ pub async fn run(opts: Options) -> anyhow::Result<Vec<Measured>> {
     }
 }
 
-async fn connect(url: &str, user: &Option<String>, password: &Option<String>, basic: bool, ca: &Option<std::path::PathBuf>) -> anyhow::Result<client::Registry> {
+async fn connect(
+    url: &str,
+    user: &Option<String>,
+    password: &Option<String>,
+    basic: bool,
+    ca: &Option<std::path::PathBuf>,
+) -> anyhow::Result<client::Registry> {
     let ca = match ca {
         Some(path) => Some(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?),
         None => None,

@@ -12,8 +12,8 @@ use reqwest::{Method, StatusCode, header};
 use sha2::{Digest as _, Sha256};
 
 use crate::Options;
-use crate::process::Meter;
 use crate::client::{Registry, Scope, expect, location, with_query};
+use crate::process::Meter;
 
 /// One measured figure.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -193,8 +193,7 @@ fn small_image(seed: u64) -> SmallImage {
     ));
     let layer_size = |b: u8| 4096 + usize::from(b) * 60 * 1024 / 255;
     let layers = [noise.bytes(layer_size(sizes[0])), noise.bytes(layer_size(sizes[1]))];
-    let blobs: Vec<(String, Bytes)> =
-        std::iter::once(config).chain(layers).map(|b| (sha256(&b), b)).collect();
+    let blobs: Vec<(String, Bytes)> = std::iter::once(config).chain(layers).map(|b| (sha256(&b), b)).collect();
     let layer_json: Vec<String> = blobs[1..]
         .iter()
         .map(|(d, b)| format!(r#"{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{d}","size":{}}}"#, b.len()))
@@ -462,13 +461,7 @@ pub async fn mixed(reg: Arc<Registry>, opts: &Options, clients: usize, meter: &M
 }
 
 fn rate(bytes: usize, elapsed: Duration, operations: u64, notes: String) -> Figure {
-    Figure {
-        value: bytes as f64 / 1e6 / elapsed.as_secs_f64(),
-        unit: "MB/s",
-        higher_is_better: true,
-        operations,
-        notes,
-    }
+    Figure { value: bytes as f64 / 1e6 / elapsed.as_secs_f64(), unit: "MB/s", higher_is_better: true, operations, notes }
 }
 
 #[cfg(test)]

@@ -322,7 +322,8 @@ mod tests {
 
     #[test]
     fn later_sources_win_and_defaults_fill() {
-        let file: FileConfig = toml::from_str("data_dir = \"/a\"\nhttp_listen = \"127.0.0.1:1\"\n[limits]\nmax_manifest_size = 10\n").unwrap();
+        let file: FileConfig =
+            toml::from_str("data_dir = \"/a\"\nhttp_listen = \"127.0.0.1:1\"\n[limits]\nmax_manifest_size = 10\n").unwrap();
         let flags = FileConfig { data_dir: Some("/b".into()), ..FileConfig::default() };
         let config = file.overlay(flags).resolve().unwrap();
         assert_eq!(config.data_dir, PathBuf::from("/b"));
@@ -361,7 +362,8 @@ mod tests {
 
     #[test]
     fn secrets_are_never_printed() {
-        let file: FileConfig = toml::from_str("[ldap]\nurl = \"ldap://dir\"\nuser_base_dn = \"dc=x\"\nbind_password = \"s3cret-bind\"\n").unwrap();
+        let file: FileConfig =
+            toml::from_str("[ldap]\nurl = \"ldap://dir\"\nuser_base_dn = \"dc=x\"\nbind_password = \"s3cret-bind\"\n").unwrap();
         let mut config = file.resolve().unwrap();
         config.admin_password = Some(Secret::new("s3cret-admin"));
         config.master_key = Some(Secret::new("s3cret-master"));
@@ -372,12 +374,19 @@ mod tests {
 
     #[test]
     fn external_url_and_limits() {
-        let file: FileConfig = toml::from_str("external_url = \"https://Registry.Example.com:5443/\"\n[limits]\nbody_idle_timeout_secs = 5").unwrap();
+        let file: FileConfig =
+            toml::from_str("external_url = \"https://Registry.Example.com:5443/\"\n[limits]\nbody_idle_timeout_secs = 5").unwrap();
         let config = file.resolve().unwrap();
         assert_eq!(config.external_url.unwrap().url(), "https://registry.example.com:5443");
         assert_eq!(config.body_idle_timeout, Duration::from_secs(5));
         assert_eq!(config.min_password_length, 8);
-        for bad in ["external_url = \"ftp://x\"", "external_url = \"https://x/path\"", "external_url = \"https://a\\\"b\"", "[limits]\nmin_password_length = 4", "[limits]\nmax_connections = 0"] {
+        for bad in [
+            "external_url = \"ftp://x\"",
+            "external_url = \"https://x/path\"",
+            "external_url = \"https://a\\\"b\"",
+            "[limits]\nmin_password_length = 4",
+            "[limits]\nmax_connections = 0",
+        ] {
             let file: FileConfig = toml::from_str(bad).unwrap();
             assert!(matches!(file.resolve(), Err(ConfigError::Invalid(_))), "{bad}");
         }

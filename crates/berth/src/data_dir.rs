@@ -38,7 +38,8 @@ fn tighten(path: &Path) -> anyhow::Result<usize> {
     let wanted = if metadata.is_dir() { 0o700 } else { 0o600 };
     let mut count = 0;
     if metadata.permissions().mode() & 0o777 != wanted {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(wanted)).with_context(|| format!("restricting {}", path.display()))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(wanted))
+            .with_context(|| format!("restricting {}", path.display()))?;
         count += 1;
     }
     if metadata.is_dir() {

@@ -88,7 +88,11 @@ pub struct ConnectionLimits {
 fn too_many_connections() -> axum::response::Response {
     use axum::response::IntoResponse as _;
     let body = r#"{"errors":[{"code":"TOOMANYREQUESTS","message":"the registry is serving as many connections as it is configured to; try again shortly","detail":null}]}"#;
-    let headers = [(axum::http::header::CONTENT_TYPE, "application/json"), (axum::http::header::RETRY_AFTER, "1"), (axum::http::header::CONNECTION, "close")];
+    let headers = [
+        (axum::http::header::CONTENT_TYPE, "application/json"),
+        (axum::http::header::RETRY_AFTER, "1"),
+        (axum::http::header::CONNECTION, "close"),
+    ];
     (axum::http::StatusCode::SERVICE_UNAVAILABLE, headers, body).into_response()
 }
 
@@ -161,7 +165,12 @@ pub async fn serve(stats: Arc<ConnStats>, listeners: Vec<Listener>, limits: Conn
                     let _permit = permit;
                     let _active = Gauge::enter(&stats.active);
                     let mut builder = auto::Builder::new(TokioExecutor::new());
-                    builder.http1().timer(TokioTimer::new()).half_close(true).header_read_timeout(HEADER_TIMEOUT).max_buf_size(max_header_size.max(8192));
+                    builder
+                        .http1()
+                        .timer(TokioTimer::new())
+                        .half_close(true)
+                        .header_read_timeout(HEADER_TIMEOUT)
+                        .max_buf_size(max_header_size.max(8192));
                     builder.http2().timer(TokioTimer::new()).max_header_list_size(max_header_size as u32);
                     let local = crate::http::auth::Local(local.unwrap_or(peer));
                     let service = TowerToHyperService::new(axum::Extension(local).layer(axum::Extension(Peer(peer)).layer(router)));

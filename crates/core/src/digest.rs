@@ -112,8 +112,7 @@ impl FromStr for Digest {
             "sha512" => DigestAlgorithm::Sha512,
             other => return Err(DigestError::UnsupportedAlgorithm(other.to_owned())),
         };
-        let hex_ok = encoded.len() == algorithm.hex_len()
-            && encoded.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let hex_ok = encoded.len() == algorithm.hex_len() && encoded.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if !hex_ok {
             return Err(DigestError::InvalidEncoding(s.to_owned()));
         }

@@ -10,7 +10,10 @@ pub fn valid_authority(authority: &str) -> bool {
     }
     let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
         let Some((literal, after)) = rest.split_once(']') else { return false };
-        if literal.is_empty() || !literal.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.') || literal.parse::<std::net::Ipv6Addr>().is_err() {
+        if literal.is_empty()
+            || !literal.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+            || literal.parse::<std::net::Ipv6Addr>().is_err()
+        {
             return false;
         }
         match after {
@@ -55,8 +58,21 @@ mod tests {
             assert!(valid_authority(ok), "{ok}");
         }
         for bad in [
-            "", "evil\"host", "host:", "host:65536", "host:12a", "a b", "user@host", "host/path", "[::1", "[zz]:1", "-a.b", "a..b", "[::1]x",
-            "host,realm=\"x\"", "host:5443:1",
+            "",
+            "evil\"host",
+            "host:",
+            "host:65536",
+            "host:12a",
+            "a b",
+            "user@host",
+            "host/path",
+            "[::1",
+            "[zz]:1",
+            "-a.b",
+            "a..b",
+            "[::1]x",
+            "host,realm=\"x\"",
+            "host:5443:1",
         ] {
             assert!(!valid_authority(bad), "{bad}");
         }

@@ -84,8 +84,7 @@ fn field_error(field: impl Into<String>, problem: impl Into<String>) -> Manifest
 }
 
 fn descriptor(value: &Value, field: &str) -> Result<Descriptor, ManifestError> {
-    let descriptor: Descriptor =
-        serde_json::from_value(value.clone()).map_err(|e| field_error(field, e.to_string()))?;
+    let descriptor: Descriptor = serde_json::from_value(value.clone()).map_err(|e| field_error(field, e.to_string()))?;
     Ok(descriptor)
 }
 
@@ -93,9 +92,7 @@ fn descriptors(object: &Map<String, Value>, field: &str, required: bool) -> Resu
     match object.get(field) {
         None | Some(Value::Null) if !required => Ok(Vec::new()),
         None | Some(Value::Null) => Err(field_error(field, "is required")),
-        Some(Value::Array(items)) => {
-            items.iter().enumerate().map(|(i, item)| descriptor(item, &format!("{field}[{i}]"))).collect()
-        }
+        Some(Value::Array(items)) => items.iter().enumerate().map(|(i, item)| descriptor(item, &format!("{field}[{i}]"))).collect(),
         Some(_) => Err(field_error(field, "must be an array")),
     }
 }
@@ -135,8 +132,7 @@ impl Manifest {
             (None, None) if object.contains_key("manifests") => media_type::OCI_INDEX.to_owned(),
             (None, None) => media_type::OCI_MANIFEST.to_owned(),
         };
-        let kind =
-            media_type::manifest_kind(&media_type).ok_or_else(|| ManifestError::UnsupportedMediaType(media_type.clone()))?;
+        let kind = media_type::manifest_kind(&media_type).ok_or_else(|| ManifestError::UnsupportedMediaType(media_type.clone()))?;
         if let Some(version) = object.get("schemaVersion") {
             if version.as_u64() != Some(2) {
                 return Err(field_error("schemaVersion", "must be 2"));

@@ -35,10 +35,7 @@ impl FromStr for Tag {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bytes = s.as_bytes();
         let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
-        let ok = !bytes.is_empty()
-            && bytes.len() <= 128
-            && word(bytes[0])
-            && bytes.iter().all(|&b| word(b) || b == b'.' || b == b'-');
+        let ok = !bytes.is_empty() && bytes.len() <= 128 && word(bytes[0]) && bytes.iter().all(|&b| word(b) || b == b'.' || b == b'-');
         if ok { Ok(Tag(s.to_owned())) } else { Err(ReferenceError::InvalidTag(s.to_owned())) }
     }
 }
@@ -80,11 +77,7 @@ impl FromStr for Reference {
     type Err = ReferenceError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.contains(':') {
-            Ok(Reference::Digest(s.parse()?))
-        } else {
-            Ok(Reference::Tag(s.parse()?))
-        }
+        if s.contains(':') { Ok(Reference::Digest(s.parse()?)) } else { Ok(Reference::Tag(s.parse()?)) }
     }
 }
 

@@ -8,7 +8,11 @@ use crate::Error;
 use crate::query::Reader;
 use crate::tables::*;
 
-fn table<K: redb::Key + 'static, V: redb::Value + 'static>(tx: &ReadTransaction, definition: TableDefinition<K, V>, out: &mut Vec<u8>) -> Result<(), Error> {
+fn table<K: redb::Key + 'static, V: redb::Value + 'static>(
+    tx: &ReadTransaction,
+    definition: TableDefinition<K, V>,
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
     let table = tx.open_table(definition)?;
     let mut field = |bytes: &[u8]| {
         out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());

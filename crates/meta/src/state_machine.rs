@@ -6,9 +6,9 @@ use std::path::Path;
 
 use redb::{Database, ReadableDatabase, ReadableTable};
 
+use crate::Error;
 use crate::command::{Applied, Command};
 use crate::query::Reader;
-use crate::Error;
 use crate::tables::*;
 
 /// redb's page cache. Its default (1 GiB) lets the process grow with the database; the

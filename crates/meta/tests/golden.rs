@@ -49,7 +49,8 @@ fn kind(command: &Command) -> &'static str {
 const KINDS: usize = 23;
 
 fn examples() -> Vec<Command> {
-    let report = LdapSyncReport { started_at: 1, finished_at: 2, directory_users: 3, problems: vec!["p".into()], ..LdapSyncReport::default() };
+    let report =
+        LdapSyncReport { started_at: 1, finished_at: 2, directory_users: 3, problems: vec!["p".into()], ..LdapSyncReport::default() };
     vec![
         Command::LinkBlob(LinkBlob { repository: repo("a/x"), digest: d("l1"), size: 2, at: 1 }),
         Command::MountBlob(MountBlob { repository: repo("a/y"), from: repo("a/x"), digest: d("l1"), at: 1 }),
@@ -95,7 +96,12 @@ fn examples() -> Vec<Command> {
                 search_subtree: true,
             }),
         }),
-        Command::SetGrant(SetGrant { target: GrantTarget::Repository(repo("a/x")), org: "a".into(), team: "devs".into(), level: Some(Level::ReadWrite) }),
+        Command::SetGrant(SetGrant {
+            target: GrantTarget::Repository(repo("a/x")),
+            org: "a".into(),
+            team: "devs".into(),
+            level: Some(Level::ReadWrite),
+        }),
         common::create_repository("a/x"),
         Command::UpdateRepository(UpdateRepository {
             name: repo("a/x"),
@@ -122,7 +128,10 @@ fn examples() -> Vec<Command> {
         Command::PutSetting(PutSetting { setting: Setting::AnonymousPulls(false), only_if_absent: false }),
         Command::PutSetting(PutSetting { setting: Setting::LdapLastSync(report), only_if_absent: false }),
         Command::PutSetting(PutSetting {
-            setting: Setting::NamespacePolicy { namespace: "a".into(), policy: SigningPolicy { signed_pulls_only: true, signature_keys: vec!["k".into()] } },
+            setting: Setting::NamespacePolicy {
+                namespace: "a".into(),
+                policy: SigningPolicy { signed_pulls_only: true, signature_keys: vec!["k".into()] },
+            },
             only_if_absent: false,
         }),
         Command::DeleteRepository(DeleteRepository { name: repo("a/x") }),

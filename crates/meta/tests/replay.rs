@@ -36,7 +36,13 @@ fn level() -> impl Strategy<Value = Option<Level>> {
 }
 
 fn manifest() -> impl Strategy<Value = Command> {
-    (repository(), select(MANIFESTS), proptest::collection::vec(select(BLOBS), 0..3), proptest::option::of(select(TAGS)), proptest::option::of(select(MANIFESTS)))
+    (
+        repository(),
+        select(MANIFESTS),
+        proptest::collection::vec(select(BLOBS), 0..3),
+        proptest::option::of(select(TAGS)),
+        proptest::option::of(select(MANIFESTS)),
+    )
         .prop_map(|(repository, content, blobs, tag, subject)| {
             Command::PutManifest(PutManifest {
                 repository,
@@ -55,15 +61,20 @@ fn manifest() -> impl Strategy<Value = Command> {
 }
 
 fn trust_update() -> impl Strategy<Value = Command> {
-    (select(GUNS), 1u64..4, proptest::option::of((select(TAGS), select(MANIFESTS))), proptest::bool::ANY).prop_map(|(gun, version, signed, expect_none)| {
-        let repository = repo(berth_core::split_host(gun).1);
-        let bytes = format!("{gun} targets {version}").into_bytes();
-        let file = TrustFile { role: "targets".into(), version, sha256: format!("{version:064x}"), bytes };
-        // Either what a first update expects (nothing stored), or a guess at the current version.
-        let expected = if expect_none { Default::default() } else { [("targets".to_owned(), version - 1)].into_iter().collect() };
-        let signed = signed.map(|(tag, m)| SignedTag { tag: tag.into(), digest: d(m).to_string(), role: "targets".into() }).into_iter().collect();
-        Command::PutTrustMetadata(PutTrustMetadata { gun: gun.into(), repository, files: vec![file], expected, signed })
-    })
+    (select(GUNS), 1u64..4, proptest::option::of((select(TAGS), select(MANIFESTS))), proptest::bool::ANY).prop_map(
+        |(gun, version, signed, expect_none)| {
+            let repository = repo(berth_core::split_host(gun).1);
+            let bytes = format!("{gun} targets {version}").into_bytes();
+            let file = TrustFile { role: "targets".into(), version, sha256: format!("{version:064x}"), bytes };
+            // Either what a first update expects (nothing stored), or a guess at the current version.
+            let expected = if expect_none { Default::default() } else { [("targets".to_owned(), version - 1)].into_iter().collect() };
+            let signed = signed
+                .map(|(tag, m)| SignedTag { tag: tag.into(), digest: d(m).to_string(), role: "targets".into() })
+                .into_iter()
+                .collect();
+            Command::PutTrustMetadata(PutTrustMetadata { gun: gun.into(), repository, files: vec![file], expected, signed })
+        },
+    )
 }
 
 /// Any command, of every kind.
@@ -76,19 +87,19 @@ fn command() -> impl Strategy<Value = Command> {
             c.adopt_repositories = adopt;
             Command::CreateAccount(c)
         }),
-        (name(ACCOUNTS), proptest::option::of(proptest::bool::ANY), proptest::option::of(proptest::bool::ANY), proptest::bool::ANY).prop_map(
-            |(name, admin, active, password)| Command::UpdateAccount(UpdateAccount {
+        (name(ACCOUNTS), proptest::option::of(proptest::bool::ANY), proptest::option::of(proptest::bool::ANY), proptest::bool::ANY)
+            .prop_map(|(name, admin, active, password)| Command::UpdateAccount(UpdateAccount {
                 name,
                 admin,
                 active,
                 password_hash: password.then(|| "$argon2id$other".into()),
                 full_name: Some("Someone".into()),
                 ..UpdateAccount::default()
-            })
-        ),
+            })),
         name(ACCOUNTS).prop_map(|name| Command::DeleteAccount(DeleteAccount { name })),
         (name(ACCOUNTS), name(TEAMS)).prop_map(|(org, team)| Command::CreateTeam(CreateTeam { org, team, description: "d".into(), at: 3 })),
-        (name(ACCOUNTS), name(TEAMS), name(ACCOUNTS), proptest::bool::ANY).prop_map(|(org, team, user, member)| Command::SetTeamMember(SetTeamMember { org, team, user, member })),
+        (name(ACCOUNTS), name(TEAMS), name(ACCOUNTS), proptest::bool::ANY)
+            .prop_map(|(org, team, user, member)| Command::SetTeamMember(SetTeamMember { org, team, user, member })),
         (name(ACCOUNTS), name(TEAMS), proptest::bool::ANY).prop_map(|(org, team, on)| {
             let link = on.then(|| TeamLink {
                 enabled: true,
@@ -101,10 +112,18 @@ fn command() -> impl Strategy<Value = Command> {
             });
             Command::SetTeamSync(SetTeamSync { org, team, link })
         }),
-        (repository(), name(ACCOUNTS), name(TEAMS), level())
-            .prop_map(|(r, org, team, level)| Command::SetGrant(SetGrant { target: GrantTarget::Repository(r), org, team, level })),
-        (name(ACCOUNTS), name(ACCOUNTS), name(TEAMS), level())
-            .prop_map(|(ns, org, team, level)| Command::SetGrant(SetGrant { target: GrantTarget::Namespace(ns), org, team, level })),
+        (repository(), name(ACCOUNTS), name(TEAMS), level()).prop_map(|(r, org, team, level)| Command::SetGrant(SetGrant {
+            target: GrantTarget::Repository(r),
+            org,
+            team,
+            level
+        })),
+        (name(ACCOUNTS), name(ACCOUNTS), name(TEAMS), level()).prop_map(|(ns, org, team, level)| Command::SetGrant(SetGrant {
+            target: GrantTarget::Namespace(ns),
+            org,
+            team,
+            level
+        })),
         repository().prop_map(|name| Command::CreateRepository(CreateRepository {
             name,
             public: true,
@@ -114,56 +133,75 @@ fn command() -> impl Strategy<Value = Command> {
             signed_pulls_only: false,
             at: 4,
         })),
-        (repository(), proptest::option::of(proptest::bool::ANY)).prop_map(|(name, immutable)| Command::UpdateRepository(UpdateRepository {
-            name,
-            public: Some(false),
-            immutable_tags: immutable,
-            short_description: None,
-            long_description: Some("l".into()),
-            signed_pulls_only: Some(true),
-            signature_keys: None,
-        })),
+        (repository(), proptest::option::of(proptest::bool::ANY)).prop_map(|(name, immutable)| Command::UpdateRepository(
+            UpdateRepository {
+                name,
+                public: Some(false),
+                immutable_tags: immutable,
+                short_description: None,
+                long_description: Some("l".into()),
+                signed_pulls_only: Some(true),
+                signature_keys: None,
+            }
+        )),
         repository().prop_map(|name| Command::DeleteRepository(DeleteRepository { name })),
-        (repository(), select(BLOBS)).prop_map(|(repository, b)| Command::LinkBlob(LinkBlob { repository, digest: d(b), size: b.len() as u64, at: 5 })),
-        (repository(), repository(), select(BLOBS)).prop_map(|(repository, from, b)| Command::MountBlob(MountBlob { repository, from, digest: d(b), at: 6 })),
+        (repository(), select(BLOBS)).prop_map(|(repository, b)| Command::LinkBlob(LinkBlob {
+            repository,
+            digest: d(b),
+            size: b.len() as u64,
+            at: 5
+        })),
+        (repository(), repository(), select(BLOBS)).prop_map(|(repository, from, b)| Command::MountBlob(MountBlob {
+            repository,
+            from,
+            digest: d(b),
+            at: 6
+        })),
         (repository(), select(BLOBS)).prop_map(|(repository, b)| Command::UnlinkBlob(UnlinkBlob { repository, digest: d(b) })),
         manifest(),
         (repository(), select(MANIFESTS)).prop_map(|(repository, m)| Command::DeleteManifest(DeleteManifest { repository, digest: d(m) })),
         (repository(), select(TAGS)).prop_map(|(repository, t)| Command::DeleteTag(DeleteTag { repository, tag: t.parse().unwrap() })),
-        (name(TOKENS), name(ACCOUNTS), proptest::option::of(8u64..12)).prop_map(|(id, user, expires_at)| Command::CreateAccessToken(CreateAccessToken {
-            id,
-            user,
-            name: "ci".into(),
-            secret_sha256: "00".repeat(32),
-            at: 10,
-            expires_at,
-            repositories: vec![repo("a/x")],
-            actions: vec![Action::Pull],
-        })),
+        (name(TOKENS), name(ACCOUNTS), proptest::option::of(8u64..12)).prop_map(|(id, user, expires_at)| Command::CreateAccessToken(
+            CreateAccessToken {
+                id,
+                user,
+                name: "ci".into(),
+                secret_sha256: "00".repeat(32),
+                at: 10,
+                expires_at,
+                repositories: vec![repo("a/x")],
+                actions: vec![Action::Pull],
+            }
+        )),
         name(TOKENS).prop_map(|id| Command::RevokeAccessToken(RevokeAccessToken { id })),
         proptest::collection::vec((name(TOKENS), 0u64..30), 0..3).prop_map(|uses| Command::TouchAccessTokens(TouchAccessTokens { uses })),
         (select(ACCOUNTS), proptest::bool::ANY, proptest::bool::ANY).prop_map(|(ns, on, only_if_absent)| {
             let setting = match ns {
                 "a" => Setting::AnonymousPulls(on),
                 "b" => Setting::TokenSigningKey(format!("sealed:v1:{on}")),
-                _ => Setting::NamespacePolicy { namespace: ns.into(), policy: SigningPolicy { signed_pulls_only: on, signature_keys: vec![] } },
+                _ => Setting::NamespacePolicy {
+                    namespace: ns.into(),
+                    policy: SigningPolicy { signed_pulls_only: on, signature_keys: vec![] },
+                },
             };
             Command::PutSetting(PutSetting { setting, only_if_absent })
         }),
         trust_update(),
-        (select(GUNS), select(&["timestamp", "snapshot"]), select(&["key1", "key2"]), proptest::bool::ANY).prop_map(|(gun, role, id, only_if_none)| {
-            Command::PutTrustKey(PutTrustKey {
-                gun: gun.into(),
-                repository: repo(berth_core::split_host(gun).1),
-                role: role.into(),
-                key_id: id.into(),
-                keytype: "ed25519".into(),
-                public: "AAAA".into(),
-                sealed_private: "sealed:v1:x".into(),
-                at: 9,
-                only_if_none,
-            })
-        }),
+        (select(GUNS), select(&["timestamp", "snapshot"]), select(&["key1", "key2"]), proptest::bool::ANY).prop_map(
+            |(gun, role, id, only_if_none)| {
+                Command::PutTrustKey(PutTrustKey {
+                    gun: gun.into(),
+                    repository: repo(berth_core::split_host(gun).1),
+                    role: role.into(),
+                    key_id: id.into(),
+                    keytype: "ed25519".into(),
+                    public: "AAAA".into(),
+                    sealed_private: "sealed:v1:x".into(),
+                    at: 9,
+                    only_if_none,
+                })
+            }
+        ),
         select(GUNS).prop_map(|gun| Command::DeleteTrust(DeleteTrust { gun: gun.into() })),
     ];
     // A world worth acting in: most sequences start by making the accounts and teams.
@@ -171,7 +209,12 @@ fn command() -> impl Strategy<Value = Command> {
 }
 
 fn setup() -> Vec<Command> {
-    let mut commands = vec![common::org("a"), common::org("b"), common::account("u1", AccountKind::User, true), common::account("u2", AccountKind::User, false)];
+    let mut commands = vec![
+        common::org("a"),
+        common::org("b"),
+        common::account("u1", AccountKind::User, true),
+        common::account("u2", AccountKind::User, false),
+    ];
     commands.push(Command::CreateTeam(CreateTeam { org: "a".into(), team: "devs".into(), description: String::new(), at: 2 }));
     commands
 }

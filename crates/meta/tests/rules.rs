@@ -48,7 +48,10 @@ async fn an_account_over_existing_repositories_needs_an_explicit_decision() {
     {
         let db = redb::Database::create(&path).unwrap();
         let tx = db.begin_write().unwrap();
-        tx.open_table(berth_meta::tables::REPOSITORIES).unwrap().insert("demo/app", berth_meta::records::encode(&repository()).as_slice()).unwrap();
+        tx.open_table(berth_meta::tables::REPOSITORIES)
+            .unwrap()
+            .insert("demo/app", berth_meta::records::encode(&repository()).as_slice())
+            .unwrap();
         tx.commit().unwrap();
     }
     let meta = Meta::open(&path).unwrap();
@@ -64,7 +67,8 @@ async fn the_last_active_administrator_stays() {
     let (_dir, meta) = store();
     meta.apply(create("root", AccountKind::User, true)).await.unwrap();
     let demote = |name: &str| Command::UpdateAccount(UpdateAccount { name: name.into(), admin: Some(false), ..UpdateAccount::default() });
-    let deactivate = |name: &str| Command::UpdateAccount(UpdateAccount { name: name.into(), active: Some(false), ..UpdateAccount::default() });
+    let deactivate =
+        |name: &str| Command::UpdateAccount(UpdateAccount { name: name.into(), active: Some(false), ..UpdateAccount::default() });
     for command in [demote("root"), deactivate("root"), Command::DeleteAccount(DeleteAccount { name: "root".into() })] {
         assert_eq!(meta.apply(command).await.unwrap(), Applied::Rejected(Rejection::LastAdministrator));
     }
@@ -105,7 +109,11 @@ async fn tokens_belong_to_active_users_and_expire_in_the_future() {
     };
     assert_eq!(meta.apply(token("ghost", None)).await.unwrap(), Applied::Rejected(Rejection::AccountUnknown));
     meta.apply(create("acme", AccountKind::Org, false)).await.unwrap();
-    assert_eq!(meta.apply(token("acme", None)).await.unwrap(), Applied::Rejected(Rejection::AccountUnknown), "an organization has no tokens");
+    assert_eq!(
+        meta.apply(token("acme", None)).await.unwrap(),
+        Applied::Rejected(Rejection::AccountUnknown),
+        "an organization has no tokens"
+    );
     meta.apply(create("alice", AccountKind::User, false)).await.unwrap();
     assert_eq!(meta.apply(token("alice", Some(100))).await.unwrap(), Applied::Rejected(Rejection::ExpiryInThePast));
     assert_eq!(meta.apply(token("alice", Some(101))).await.unwrap(), Applied::Done);

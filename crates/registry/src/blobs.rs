@@ -40,7 +40,8 @@ impl Registry {
         if self.storage.stat(digest).await?.is_none() {
             return Ok(None);
         }
-        let command = Command::MountBlob(MountBlob { repository: repository.clone(), from: from.clone(), digest: digest.clone(), at: now() });
+        let command =
+            Command::MountBlob(MountBlob { repository: repository.clone(), from: from.clone(), digest: digest.clone(), at: now() });
         match self.meta.apply(command).await? {
             Applied::Done => self.stat_blob(repository, digest).await.map(Some),
             Applied::Rejected(Rejection::BlobUnknown) => Ok(None),

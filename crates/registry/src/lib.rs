@@ -17,8 +17,8 @@ pub mod error;
 mod listings;
 mod manifests;
 mod repositories;
-mod signing;
 pub mod signatures;
+mod signing;
 mod tags;
 mod uploads;
 

@@ -64,7 +64,11 @@ impl World {
             seed.len()
         );
         let reference: Reference = reference.parse().unwrap();
-        self.registry.put_manifest(&name(repo), &reference, Some("application/vnd.oci.image.manifest.v1+json"), manifest.into_bytes()).await.unwrap().digest
+        self.registry
+            .put_manifest(&name(repo), &reference, Some("application/vnd.oci.image.manifest.v1+json"), manifest.into_bytes())
+            .await
+            .unwrap()
+            .digest
     }
 
     /// Stores trust data signing `tag` with `digest` (as a validated update would).
@@ -101,10 +105,15 @@ async fn tags_are_sorted_immutable_when_asked_and_deleted_one_by_one() {
     assert_eq!(w.registry.tags(&name("acme/app"), Page::default()).await.unwrap().items, ["a", "b", "c"]);
     assert!(matches!(w.registry.tags(&name("acme/none"), Page::default()).await, Err(Error::NameUnknown)));
     // Immutable: a tag may be pushed again with the same digest, never moved.
-    w.registry.update_repository(&name("acme/app"), RepositoryChanges { immutable_tags: Some(true), ..RepositoryChanges::default() }).await.unwrap();
+    w.registry
+        .update_repository(&name("acme/app"), RepositoryChanges { immutable_tags: Some(true), ..RepositoryChanges::default() })
+        .await
+        .unwrap();
     w.image("acme/app", "b", "one").await;
     let config = w.blob("acme/app", b"{}").await;
-    let moved = format!(r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config}","size":2}},"layers":[]}}"#);
+    let moved = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config}","size":2}},"layers":[]}}"#
+    );
     let refused = w.registry.put_manifest(&name("acme/app"), &"b".parse().unwrap(), None, moved.into_bytes()).await;
     assert!(matches!(refused, Err(Error::TagImmutable(t)) if t == "b"));
     // A tag delete takes that tag; a delete by digest takes the manifest and its tags.
@@ -162,19 +171,31 @@ async fn pulls_by_tag_obey_the_signing_policy() {
     };
     assert!(pull("unsigned").await.is_ok(), "no policy, no refusal");
     // On the repository.
-    w.registry.update_repository(&name("acme/app"), RepositoryChanges { signed_pulls_only: Some(true), ..RepositoryChanges::default() }).await.unwrap();
+    w.registry
+        .update_repository(&name("acme/app"), RepositoryChanges { signed_pulls_only: Some(true), ..RepositoryChanges::default() })
+        .await
+        .unwrap();
     assert_eq!(pull("signed").await.unwrap().digest, signed);
     assert!(matches!(pull("unsigned").await, Err(Error::Unsigned(why)) if why.contains("not signed")));
     assert!(pull(unsigned.as_str()).await.is_ok(), "pulls by digest are not affected");
     // On the namespace.
-    w.registry.update_repository(&name("acme/app"), RepositoryChanges { signed_pulls_only: Some(false), ..RepositoryChanges::default() }).await.unwrap();
+    w.registry
+        .update_repository(&name("acme/app"), RepositoryChanges { signed_pulls_only: Some(false), ..RepositoryChanges::default() })
+        .await
+        .unwrap();
     let policy = SigningPolicy { signed_pulls_only: true, signature_keys: vec![] };
     w.registry.set_namespace_policy("acme", policy).await.unwrap();
     assert!(matches!(pull("unsigned").await, Err(Error::Unsigned(_))));
     w.registry.set_namespace_policy("acme", SigningPolicy::default()).await.unwrap();
     assert!(pull("unsigned").await.is_ok());
-    assert!(matches!(w.registry.set_namespace_policy("acme", SigningPolicy { signed_pulls_only: true, signature_keys: vec!["not a key".into()] }).await, Err(Error::Invalid(_))));
+    assert!(matches!(
+        w.registry.set_namespace_policy("acme", SigningPolicy { signed_pulls_only: true, signature_keys: vec!["not a key".into()] }).await,
+        Err(Error::Invalid(_))
+    ));
     let tag_moved = w.image("acme/app", "signed", "moved").await;
     w.registry.set_namespace_policy("acme", SigningPolicy { signed_pulls_only: true, signature_keys: vec![] }).await.unwrap();
-    assert!(matches!(pull("signed").await, Err(Error::Unsigned(why)) if why.contains(tag_moved.as_str())), "a moved tag is not the signed digest");
+    assert!(
+        matches!(pull("signed").await, Err(Error::Unsigned(why)) if why.contains(tag_moved.as_str())),
+        "a moved tag is not the signed digest"
+    );
 }

@@ -88,7 +88,8 @@ pub enum Error {
 pub async fn open(options: Options) -> Result<Services, Error> {
     let dir = options.data_dir.display().to_string();
     let master = MasterKey::load_or_create(&options.data_dir.join("master.key"), options.master_key.as_ref().map(Secret::expose))?;
-    let storage = FsStore::open(options.data_dir.join("storage"), options.max_upload_size).map_err(|source| Error::Storage { dir: dir.clone(), source })?;
+    let storage = FsStore::open(options.data_dir.join("storage"), options.max_upload_size)
+        .map_err(|source| Error::Storage { dir: dir.clone(), source })?;
     let meta = Meta::open(&options.data_dir.join("meta.redb")).map_err(|source| Error::Meta { dir, source })?;
     let admin_password = options.admin_password.map(|p| p.expose().to_owned());
     let (auth, bootstrap) = Auth::start(meta.clone(), &master, options.auth, admin_password, options.directory).await?;

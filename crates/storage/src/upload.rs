@@ -46,14 +46,7 @@ impl fmt::Display for UploadId {
 enum StoredUploadState {
     /// With a serialized hash state (no longer used: the hash is recomputed).
     #[serde(rename = "1")]
-    V1 {
-        repository: String,
-        offset: u64,
-        algorithm: String,
-        hash_state: String,
-        started_at: u64,
-        updated_at: u64,
-    },
+    V1 { repository: String, offset: u64, algorithm: String, hash_state: String, started_at: u64, updated_at: u64 },
     #[serde(rename = "2")]
     V2 { repository: String, offset: u64, started_at: u64, updated_at: u64 },
 }
@@ -86,13 +79,7 @@ impl fmt::Debug for UploadState {
 impl UploadState {
     /// A fresh session.
     pub fn new(repository: &str, now: u64) -> UploadState {
-        UploadState {
-            id: UploadId::random(),
-            repository: repository.to_owned(),
-            offset: 0,
-            started_at: now,
-            updated_at: now,
-        }
+        UploadState { id: UploadId::random(), repository: repository.to_owned(), offset: 0, started_at: now, updated_at: now }
     }
 
     /// The stored form.

@@ -66,10 +66,8 @@ async fn suite<S: BlobStore>(open: impl Fn() -> S, root: &std::path::Path) {
 
     // An interrupted body keeps what arrived.
     let cut = store.create_upload("ns/app", 106).await.unwrap();
-    let broken: ByteStream = Box::pin(futures_util::stream::iter(vec![
-        Ok(Bytes::from_static(b"12345")),
-        Err(std::io::Error::other("client went away")),
-    ]));
+    let broken: ByteStream =
+        Box::pin(futures_util::stream::iter(vec![Ok(Bytes::from_static(b"12345")), Err(std::io::Error::other("client went away"))]));
     assert!(matches!(store.append(&cut.id, 0, broken, 107).await.unwrap_err(), Error::BodyInterrupted(_)));
     assert_eq!(store.upload_state(&cut.id).await.unwrap().unwrap().offset, 5);
 

@@ -102,10 +102,8 @@ impl ServerKey {
     /// Loads a key from its PKCS#8 form.
     pub fn from_pkcs8(pkcs8: &[u8]) -> Result<ServerKey, Error> {
         let pair = Ed25519KeyPair::from_pkcs8(pkcs8).map_err(|e| Error::Crypto(e.to_string()))?;
-        let public = PublicKey {
-            keytype: "ed25519".into(),
-            keyval: KeyVal { public: B64.encode(pair.public_key().as_ref()), private: None },
-        };
+        let public =
+            PublicKey { keytype: "ed25519".into(), keyval: KeyVal { public: B64.encode(pair.public_key().as_ref()), private: None } };
         let id = key_id(&public);
         Ok(ServerKey { pair, public, id })
     }

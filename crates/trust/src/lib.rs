@@ -41,7 +41,9 @@ pub enum Error {
     #[error("trust signing: {0}")]
     Crypto(String),
     /// The GUN does not start with one of the registry's own names.
-    #[error("{gun} does not name this registry; trust data is accepted for GUNs starting with {hosts} (set external_url to the name clients use)")]
+    #[error(
+        "{gun} does not name this registry; trust data is accepted for GUNs starting with {hosts} (set external_url to the name clients use)"
+    )]
     ForeignGun {
         /// The GUN.
         gun: String,

@@ -23,10 +23,13 @@ use time::{Duration, OffsetDateTime};
 
 use crate::keys::{ServerKey, public_of};
 use crate::tuf::PublicKey;
-use crate::tuf::{MetaList, Parsed, Role, Root, SNAPSHOT_EXPIRY_DAYS, ServerRole, Signature, TIMESTAMP_EXPIRY_DAYS, Targets, file_meta, sha256_hex, valid_role};
-use berth_core::RepositoryName;
+use crate::tuf::{
+    MetaList, Parsed, Role, Root, SNAPSHOT_EXPIRY_DAYS, ServerRole, Signature, TIMESTAMP_EXPIRY_DAYS, Targets, file_meta, sha256_hex,
+    valid_role,
+};
 use crate::validate::{self, Invalid, expired};
 use crate::{Error, canonical};
+use berth_core::RepositoryName;
 
 /// Which version of a role a read names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,7 +146,9 @@ impl Trust {
     pub fn repository_of(&self, gun: &str) -> Result<RepositoryName, Error> {
         let foreign = || Error::ForeignGun { gun: gun.to_owned(), hosts: self.hosts.join(", ") };
         match berth_core::split_host(gun) {
-            (Some(host), repository) if self.hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) => repository.parse().map_err(|_| foreign()),
+            (Some(host), repository) if self.hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) => {
+                repository.parse().map_err(|_| foreign())
+            }
             _ => Err(foreign()),
         }
     }
@@ -209,13 +214,17 @@ impl Trust {
         let repository = self.repository_of(gun)?;
         let g = gun.to_owned();
         let (state, held) = self.meta.read(move |r| Ok((r.trust_state(&g)?, r.trust_keys(&g, "timestamp")?))).await?;
-        let root: Root = state.get("root").and_then(|(_, b)| Parsed::parse(b.clone())).and_then(|p| p.signed()).ok_or(Error::MetadataNotFound)?;
+        let root: Root =
+            state.get("root").and_then(|(_, b)| Parsed::parse(b.clone())).and_then(|p| p.signed()).ok_or(Error::MetadataNotFound)?;
         let (_, snapshot) = state.get("snapshot").ok_or(Error::MetadataNotFound)?;
-        let key = self.held_key(gun, &root, "timestamp", &held)?.ok_or(Error::InvalidUpdate(Invalid::BadRoot("no timestamp keys exist on the server".into())))?;
+        let key = self
+            .held_key(gun, &root, "timestamp", &held)?
+            .ok_or(Error::InvalidUpdate(Invalid::BadRoot("no timestamp keys exist on the server".into())))?;
         let previous = state.get("timestamp").map_or(0, |(v, _)| *v);
         let bytes = timestamp(snapshot, previous + 1, &key, now)?;
         let signed = signed_targets(|role| state.get(role).map(|(_, b)| b.as_slice()));
-        let put = PutTrustMetadata { gun: gun.to_owned(), repository, files: vec![file("timestamp", bytes)], expected: versions(&state), signed };
+        let put =
+            PutTrustMetadata { gun: gun.to_owned(), repository, files: vec![file("timestamp", bytes)], expected: versions(&state), signed };
         self.applied(self.meta.apply(Command::PutTrustMetadata(put)).await?)
     }
 
@@ -255,7 +264,12 @@ impl Trust {
                         msg: "no snapshot was included in update and server does not hold current snapshot key for repository".into(),
                     })
                 })?;
-                let meta = checked.files.iter().filter(|(role, _)| *role != "snapshot" && *role != "timestamp").map(|(role, b)| (role.clone(), file_meta(b))).collect();
+                let meta = checked
+                    .files
+                    .iter()
+                    .filter(|(role, _)| *role != "snapshot" && *role != "timestamp")
+                    .map(|(role, b)| (role.clone(), file_meta(b)))
+                    .collect();
                 let version = stored.get("snapshot").map_or(0, |(v, _)| *v) + 1;
                 let signed = MetaList { kind: "Snapshot".into(), expires: expiry(now, SNAPSHOT_EXPIRY_DAYS), meta, version };
                 let bytes = sign_file(&signed, &key)?;
@@ -358,7 +372,8 @@ impl Trust {
                 continue;
             }
             use base64::Engine as _;
-            let pkcs8 = base64::engine::general_purpose::STANDARD.decode(&record.private_pkcs8).map_err(|e| Error::Crypto(e.to_string()))?;
+            let pkcs8 =
+                base64::engine::general_purpose::STANDARD.decode(&record.private_pkcs8).map_err(|e| Error::Crypto(e.to_string()))?;
             let sealed = self.master.seal(&key_purpose(&gun, &role, &id), &pkcs8).map_err(|e| Error::Crypto(e.to_string()))?;
             let Ok(repository) = berth_core::split_host(&gun).1.parse::<RepositoryName>() else { continue };
             let put = PutTrustKey {

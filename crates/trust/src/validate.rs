@@ -222,7 +222,8 @@ pub fn check(gun: &str, stored: &Stored, update: &BTreeMap<String, Parsed>, now:
             let root = check_root(gun, file, now)?;
             if let Some(old_file) = old {
                 let old_root: Root = old_file.signed().ok_or_else(|| invalid(Invalid::BadRoot("stored root is unreadable".into())))?;
-                let old_role = old_root.roles.get("root").ok_or_else(|| invalid(Invalid::BadRoot("stored root has no root role".into())))?;
+                let old_role =
+                    old_root.roles.get("root").ok_or_else(|| invalid(Invalid::BadRoot("stored root has no root role".into())))?;
                 if !meets(file, old_role, &old_root.keys) {
                     return Err(invalid(Invalid::BadRoot("new root is not signed by the previous root's keys to their threshold".into())));
                 }

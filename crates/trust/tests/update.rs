@@ -162,7 +162,10 @@ impl Fixture {
 
     /// Publishes root v1 and targets v2 (the docker CLI's first push).
     async fn publish(&self) {
-        let parts = vec![("root".into(), self.root_v(1, &[&self.root])), ("targets".into(), targets(2, &[("1", b"m1")], no_delegations(), &[&self.targets]))];
+        let parts = vec![
+            ("root".into(), self.root_v(1, &[&self.root])),
+            ("targets".into(), targets(2, &[("1", b"m1")], no_delegations(), &[&self.targets])),
+        ];
         self.trust.update(GUN, parts).await.unwrap();
     }
 
@@ -327,9 +330,21 @@ async fn an_expired_timestamp_is_re_signed_by_the_refresh_job() {
     let put = berth_meta::command::PutTrustMetadata {
         gun: GUN.into(),
         repository: "dev/app".parse().unwrap(),
-        files: vec![berth_meta::command::TrustFile { role: "timestamp".into(), version: 2, sha256: berth_trust::tuf::sha256_hex(&stale), bytes: stale }],
+        files: vec![berth_meta::command::TrustFile {
+            role: "timestamp".into(),
+            version: 2,
+            sha256: berth_trust::tuf::sha256_hex(&stale),
+            bytes: stale,
+        }],
         expected: state.iter().map(|(role, (version, _))| (role.clone(), *version)).collect(),
-        signed: f.meta.read(|r| r.signed_tags("dev/app")).await.unwrap().into_iter().map(|(tag, t)| berth_meta::command::SignedTag { tag, digest: t.digest, role: t.role }).collect(),
+        signed: f
+            .meta
+            .read(|r| r.signed_tags("dev/app"))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(tag, t)| berth_meta::command::SignedTag { tag, digest: t.digest, role: t.role })
+            .collect(),
     };
     assert_eq!(f.meta.apply(berth_meta::Command::PutTrustMetadata(put)).await.unwrap(), berth_meta::Applied::Done);
 
@@ -355,7 +370,10 @@ async fn one_trust_collection_per_repository() {
     assert!(matches!(f.trust.update(alias, parts).await, Err(Error::CollectionExists(_))));
     for foreign in ["evil.example.com/dev/app", "localhost:9999/dev/app", "dev/app"] {
         assert!(matches!(f.trust.key(foreign, ServerRole::Timestamp).await, Err(Error::ForeignGun { .. })), "{foreign}");
-        assert!(matches!(f.trust.get(foreign, &Role::parse("root").unwrap(), Selector::Current).await, Err(Error::ForeignGun { .. })), "{foreign}");
+        assert!(
+            matches!(f.trust.get(foreign, &Role::parse("root").unwrap(), Selector::Current).await, Err(Error::ForeignGun { .. })),
+            "{foreign}"
+        );
     }
     // A repository that does not exist gets no keys (and so no trust data).
     assert!(matches!(f.trust.key("localhost:5443/dev/missing", ServerRole::Timestamp).await, Err(Error::RepositoryUnknown)));
@@ -383,7 +401,10 @@ async fn signed_tags_are_indexed_and_cannot_be_deleted() {
         at: 1,
     };
     assert_eq!(f.meta.apply(Command::PutManifest(put)).await.unwrap(), Applied::Done);
-    let parts = vec![("root".into(), f.root_v(1, &[&f.root])), ("targets".into(), targets(2, &[("1", &manifest)], no_delegations(), &[&f.targets]))];
+    let parts = vec![
+        ("root".into(), f.root_v(1, &[&f.root])),
+        ("targets".into(), targets(2, &[("1", &manifest)], no_delegations(), &[&f.targets])),
+    ];
     f.trust.update(GUN, parts).await.unwrap();
     let signed = f.trust.signed_tags("dev/app").await.unwrap();
     assert_eq!(signed["1"].digest, digest.to_string());

@@ -172,8 +172,10 @@ impl Directory {
     pub async fn users(&self) -> Result<Vec<DirectoryUser>, DirectoryError> {
         let o = &self.options;
         let mut ldap = self.connect().await?;
-        let adapters: Vec<Box<dyn ldap3::adapters::Adapter<_, _>>> = vec![Box::new(EntriesOnly::new()), Box::new(PagedResults::new(PAGE_SIZE))];
-        let mut stream = ldap.streaming_search_with(adapters, &o.user_base_dn, self.user_scope(), &o.user_filter, self.attributes()).await?;
+        let adapters: Vec<Box<dyn ldap3::adapters::Adapter<_, _>>> =
+            vec![Box::new(EntriesOnly::new()), Box::new(PagedResults::new(PAGE_SIZE))];
+        let mut stream =
+            ldap.streaming_search_with(adapters, &o.user_base_dn, self.user_scope(), &o.user_filter, self.attributes()).await?;
         let mut users = Vec::new();
         let deadline = tokio::time::Instant::now() + o.timeout * 10;
         loop {

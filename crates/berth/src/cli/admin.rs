@@ -202,7 +202,13 @@ pub fn user(client: &Client, command: UserCommand) -> anyhow::Result<()> {
                 let page = client.call(Method::GET, &format!("/accounts?limit=1000&start={start}"), None)?;
                 let accounts = page["accounts"].as_array().cloned().unwrap_or_default();
                 for account in &accounts {
-                    let kind = if account["isOrg"] == true { "org" } else if account["isAdmin"] == true { "admin" } else { "user" };
+                    let kind = if account["isOrg"] == true {
+                        "org"
+                    } else if account["isAdmin"] == true {
+                        "admin"
+                    } else {
+                        "user"
+                    };
                     println!("{}\t{kind}", account["name"].as_str().unwrap_or_default());
                 }
                 match accounts.last().and_then(|a| a["name"].as_str()) {
@@ -229,7 +235,9 @@ pub fn org(client: &Client, command: OrgCommand) -> anyhow::Result<()> {
 /// `berth team …`
 pub fn team(client: &Client, command: TeamCommand) -> anyhow::Result<()> {
     match command {
-        TeamCommand::Add { org, team } => print(&client.call(reqwest::Method::POST, &format!("/accounts/{org}/teams"), Some(json!({"name": team})))?),
+        TeamCommand::Add { org, team } => {
+            print(&client.call(reqwest::Method::POST, &format!("/accounts/{org}/teams"), Some(json!({"name": team})))?)
+        }
         TeamCommand::Member(MemberCommand::Add { org, team, user }) => {
             client.call(reqwest::Method::PUT, &format!("/accounts/{org}/teams/{team}/members/{user}"), Some(json!({})))?;
             println!("{user} is a member of {org}/{team}");

@@ -181,14 +181,17 @@ const LOG_QUEUE_LINES: usize = 4096;
 /// terminal.
 fn init_logging(json: bool) -> tracing_appender::non_blocking::WorkerGuard {
     use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
         .buffered_lines_limit(LOG_QUEUE_LINES)
         .finish(std::io::stderr());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(std::io::stderr().is_terminal()).with_writer(writer);
-    if json { builder.json().init() } else { builder.init() }
+    if json {
+        builder.json().init()
+    } else {
+        builder.init()
+    }
     guard
 }
 
@@ -200,9 +203,7 @@ fn run_serve(config: Config) -> anyhow::Result<()> {
 async fn serve_until_signal(config: Config) -> anyhow::Result<()> {
     // Before anything is created: the data directory and everything in it stay private.
     crate::data_dir::private_umask();
-    let https = TcpListener::bind(config.https_listen)
-        .await
-        .with_context(|| format!("listening on {}", config.https_listen))?;
+    let https = TcpListener::bind(config.https_listen).await.with_context(|| format!("listening on {}", config.https_listen))?;
     let http = match config.http_listen {
         Some(addr) => Some(TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?),
         None => None,

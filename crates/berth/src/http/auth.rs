@@ -105,7 +105,8 @@ pub async fn authenticate(app: &AppState, headers: &HeaderMap, extensions: &Exte
 /// [`authenticate`] for `/v2`: wrong credentials are a `401` with the Docker token flow's
 /// challenge (`error="invalid_token"` for a bearer token), the same whatever was wrong.
 pub async fn identify(app: &AppState, headers: &HeaderMap, extensions: &Extensions) -> Result<Subject, ApiError> {
-    let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).is_some_and(|v| v.to_ascii_lowercase().starts_with("bearer "));
+    let bearer =
+        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).is_some_and(|v| v.to_ascii_lowercase().starts_with("bearer "));
     match authenticate(app, headers, extensions).await {
         Ok(subject) => Ok(subject),
         Err(berth_auth::Error::InvalidCredentials) => Err(challenge(app, extensions, None, bearer.then_some("invalid_token"))),

@@ -76,7 +76,8 @@ mod tests {
     #[tokio::test]
     async fn a_stalled_body_fails_and_a_flowing_one_does_not() {
         let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(1);
-        let body = Body::from_stream(futures_util::stream::unfold(receiver, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }));
+        let body =
+            Body::from_stream(futures_util::stream::unfold(receiver, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }));
         let timed = IdleTimeout::new(body, Duration::from_millis(200));
         let reader = tokio::spawn(async move { timed.collect().await.map(|c| c.to_bytes().len()) });
         for _ in 0..5 {

@@ -232,7 +232,9 @@ impl From<berth_auth::Error> for ApiV0Error {
         use berth_auth::Refusal as R;
         match e {
             E::InvalidCredentials | E::InvalidToken(_) => ApiV0Error::not_authenticated(),
-            E::TooManyAttempts => ApiV0Error::new(StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS", "too many failed login attempts; try again later"),
+            E::TooManyAttempts => {
+                ApiV0Error::new(StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS", "too many failed login attempts; try again later")
+            }
             E::NotAuthorized => ApiV0Error::forbidden(),
             E::Refused(refusal) => {
                 let message = refusal.to_string();
@@ -258,7 +260,9 @@ impl From<berth_auth::Error> for ApiV0Error {
                 tracing::warn!(error = %cause, "LDAP directory unavailable");
                 ApiV0Error::unavailable("LDAP_UNAVAILABLE", "the LDAP directory cannot be reached; try again later")
             }
-            E::NoDirectory => ApiV0Error::new(StatusCode::CONFLICT, "LDAP_NOT_CONFIGURED", "no LDAP directory is configured ([ldap] in berth.toml)"),
+            E::NoDirectory => {
+                ApiV0Error::new(StatusCode::CONFLICT, "LDAP_NOT_CONFIGURED", "no LDAP directory is configured ([ldap] in berth.toml)")
+            }
             E::Unexpected(_) | E::Crypto(_) | E::Meta(_) => ApiV0Error::internal(&e),
         }
     }
@@ -276,7 +280,9 @@ impl From<berth_registry::Error> for ApiV0Error {
             E::TagSigned(tag) => ApiV0Error::new(
                 StatusCode::BAD_REQUEST,
                 "TAG_IN_NOTARY",
-                format!("tag {tag} is signed in the repository's trust data; remove its signature (docker trust revoke) before deleting it"),
+                format!(
+                    "tag {tag} is signed in the repository's trust data; remove its signature (docker trust revoke) before deleting it"
+                ),
             ),
             E::Invalid(_) | E::TagImmutable(_) | E::Unsigned(_) => ApiV0Error::invalid(message),
             E::BlobUnknown(_)
@@ -305,13 +311,18 @@ impl From<berth_auth::Error> for ApiError {
     fn from(e: berth_auth::Error) -> ApiError {
         use berth_auth::Error as E;
         match e {
-            E::InvalidCredentials | E::InvalidToken(_) => ApiError::new(StatusCode::UNAUTHORIZED, Code::Unauthorized, "authentication required"),
-            E::TooManyAttempts => ApiError::new(StatusCode::TOO_MANY_REQUESTS, Code::TooManyRequests, "too many failed login attempts; try again later"),
+            E::InvalidCredentials | E::InvalidToken(_) => {
+                ApiError::new(StatusCode::UNAUTHORIZED, Code::Unauthorized, "authentication required")
+            }
+            E::TooManyAttempts => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, Code::TooManyRequests, "too many failed login attempts; try again later")
+            }
             E::Directory(ref cause) => {
                 tracing::warn!(error = %cause, "LDAP directory unavailable for a login");
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, Code::Unavailable, "the LDAP directory cannot be reached; try again later")
             }
-            E::Busy => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, Code::Unavailable, e.to_string()).header(header::RETRY_AFTER, HeaderValue::from_static("1")),
+            E::Busy => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, Code::Unavailable, e.to_string())
+                .header(header::RETRY_AFTER, HeaderValue::from_static("1")),
             E::NotAuthorized => ApiError::new(StatusCode::FORBIDDEN, Code::Denied, e.to_string()),
             E::Refused(ref refusal) => ApiError::new(StatusCode::CONFLICT, Code::Denied, refusal.to_string()),
             E::Invalid(ref why) => ApiError::new(StatusCode::BAD_REQUEST, Code::Unsupported, why.clone()),
@@ -331,13 +342,12 @@ impl From<berth_registry::Error> for ApiError {
             E::RepositoryExists | E::Invalid(_) => ApiError::new(StatusCode::BAD_REQUEST, Code::Unsupported, message),
             E::StorageFull => ApiError::new(StatusCode::INSUFFICIENT_STORAGE, Code::Unknown, message),
             E::Refused(_) => ApiError::internal(&e),
-            E::BlobUnknown(digest) => {
-                ApiError::new(StatusCode::NOT_FOUND, Code::BlobUnknown, message).detail(json!({"digest": digest}))
-            }
+            E::BlobUnknown(digest) => ApiError::new(StatusCode::NOT_FOUND, Code::BlobUnknown, message).detail(json!({"digest": digest})),
             E::UploadUnknown => ApiError::new(StatusCode::NOT_FOUND, Code::BlobUploadUnknown, message),
             E::UploadInvalid(_) => ApiError::new(StatusCode::BAD_REQUEST, Code::BlobUploadInvalid, message),
-            E::ChunkOutOfOrder { current, .. } => ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, Code::BlobUploadInvalid, message)
-                .detail(json!({"offset": current})),
+            E::ChunkOutOfOrder { current, .. } => {
+                ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, Code::BlobUploadInvalid, message).detail(json!({"offset": current}))
+            }
             E::DigestMismatch { ref expected, ref actual } => {
                 let detail = json!({"expected": expected, "actual": actual});
                 ApiError::new(StatusCode::BAD_REQUEST, Code::DigestInvalid, message).detail(detail)
@@ -346,8 +356,9 @@ impl From<berth_registry::Error> for ApiError {
             E::TooLarge(_) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, Code::SizeInvalid, message),
             E::ManifestUnknown => ApiError::new(StatusCode::NOT_FOUND, Code::ManifestUnknown, message),
             E::ManifestInvalid(_) => ApiError::new(StatusCode::BAD_REQUEST, Code::ManifestInvalid, message),
-            E::ManifestBlobUnknown(digests) => ApiError::new(StatusCode::BAD_REQUEST, Code::ManifestBlobUnknown, message)
-                .detail(json!({"digests": digests})),
+            E::ManifestBlobUnknown(digests) => {
+                ApiError::new(StatusCode::BAD_REQUEST, Code::ManifestBlobUnknown, message).detail(json!({"digests": digests}))
+            }
             E::TagImmutable(_) => ApiError::new(StatusCode::FORBIDDEN, Code::Denied, message),
             E::RangeNotSatisfiable { size } => ApiError::range_not_satisfiable(size),
             E::BodyInterrupted(_) => ApiError::new(StatusCode::BAD_REQUEST, Code::BlobUploadInvalid, message),
@@ -387,9 +398,7 @@ impl From<berth_trust::Error> for ApiError {
             E::MetadataNotFound => ApiError::new(StatusCode::NOT_FOUND, Code::MetadataNotFound, message),
             E::InvalidRole(_) => ApiError::new(StatusCode::BAD_REQUEST, Code::InvalidRole, message),
             E::MalformedJson(_) => ApiError::new(StatusCode::BAD_REQUEST, Code::MalformedJson, message),
-            E::InvalidUpdate(ref invalid) => {
-                ApiError::new(StatusCode::BAD_REQUEST, Code::InvalidUpdate, message).detail(invalid.detail())
-            }
+            E::InvalidUpdate(ref invalid) => ApiError::new(StatusCode::BAD_REQUEST, Code::InvalidUpdate, message).detail(invalid.detail()),
             E::OldVersion(_) => ApiError::new(StatusCode::BAD_REQUEST, Code::Version, message),
             E::ForeignGun { .. } => ApiError::new(StatusCode::BAD_REQUEST, Code::InvalidGun, message),
             E::RepositoryUnknown => ApiError::new(StatusCode::NOT_FOUND, Code::NameUnknown, message),

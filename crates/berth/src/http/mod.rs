@@ -20,8 +20,8 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use tower_http::catch_panic::CatchPanicLayer;
 use axum::routing::{any, get};
+use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Instrument;
 
 use crate::app::AppState;

@@ -42,7 +42,11 @@ fn parse_scope(scope: &str) -> Option<(String, String, Vec<String>)> {
 async fn grant(app: &AppState, subject: &Subject, scopes: &[String]) -> Result<Vec<Access>, ApiError> {
     let scopes: Vec<&str> = scopes.iter().flat_map(|s| s.split(' ')).filter(|s| !s.is_empty()).collect();
     if scopes.len() > MAX_SCOPES {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, Code::Unsupported, format!("a token request names at most {MAX_SCOPES} scopes")));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            Code::Unsupported,
+            format!("a token request names at most {MAX_SCOPES} scopes"),
+        ));
     }
     let mut granted = Vec::new();
     for scope in scopes {
@@ -89,7 +93,9 @@ pub async fn get(State(app): State<AppState>, parts: Parts) -> Response {
     let subject = match parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         None => Subject::anonymous(),
         Some(value) => {
-            let Some((user, secret)) = basic_credentials(value) else { return challenge(&app, &parts.extensions, None, None).into_response() };
+            let Some((user, secret)) = basic_credentials(value) else {
+                return challenge(&app, &parts.extensions, None, None).into_response();
+            };
             match app.auth.login(&user, &secret, source(&parts.extensions)).await {
                 Ok(subject) => subject,
                 Err(berth_auth::Error::InvalidCredentials) => return challenge(&app, &parts.extensions, None, None).into_response(),
@@ -130,7 +136,8 @@ pub async fn post(State(app): State<AppState>, parts: Parts, body: Bytes) -> Res
             }
         }
         _ => {
-            return ApiError::new(StatusCode::BAD_REQUEST, Code::Unsupported, "grant_type must be password or refresh_token").into_response();
+            return ApiError::new(StatusCode::BAD_REQUEST, Code::Unsupported, "grant_type must be password or refresh_token")
+                .into_response();
         }
     };
     record(&parts.extensions, &subject);

@@ -21,12 +21,20 @@ use crate::app::AppState;
 const MAX_UPDATE: u64 = 16 << 20;
 
 /// Handles one trust request (already authorized).
-pub async fn handle(app: &AppState, gun: &str, endpoint: TrustEndpoint, method: &Method, headers: &HeaderMap, body: Body) -> Result<Response, ApiError> {
+pub async fn handle(
+    app: &AppState,
+    gun: &str,
+    endpoint: TrustEndpoint,
+    method: &Method,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     match (endpoint, method.clone()) {
         (TrustEndpoint::Metadata { role, selector }, _) => {
             let current = selector == Selector::Current;
             let bytes = app.trust.get(gun, &role, selector).await?;
-            let cache = if current { "public, max-age=300, s-maxage=300, must-revalidate" } else { "public, max-age=2592000, s-maxage=2592000" };
+            let cache =
+                if current { "public, max-age=300, s-maxage=300, must-revalidate" } else { "public, max-age=2592000, s-maxage=2592000" };
             let mut response = (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], bytes).into_response();
             response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
             if *method == Method::HEAD {

@@ -36,7 +36,8 @@ async fn bearer(server: &Server, token: &str, method: Method, path: &str, body: 
 }
 
 async fn user(server: &Server, name: &str) {
-    let (status, body) = call(server, "admin", ADMIN_PASSWORD, Method::POST, "/api/v0/accounts", Some(json!({"name": name, "password": PASSWORD}))).await;
+    let (status, body) =
+        call(server, "admin", ADMIN_PASSWORD, Method::POST, "/api/v0/accounts", Some(json!({"name": name, "password": PASSWORD}))).await;
     assert_eq!(status, 201, "{body}");
 }
 
@@ -62,7 +63,12 @@ fn granted(token: &str) -> Vec<(String, Vec<String>)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|a| (a["name"].as_str().unwrap().to_owned(), a["actions"].as_array().unwrap().iter().map(|w| w.as_str().unwrap().to_owned()).collect()))
+        .map(|a| {
+            (
+                a["name"].as_str().unwrap().to_owned(),
+                a["actions"].as_array().unwrap().iter().map(|w| w.as_str().unwrap().to_owned()).collect(),
+            )
+        })
         .collect()
 }
 
@@ -166,7 +172,10 @@ async fn restricted_and_bearer_credentials_do_only_what_they_say() {
     let pull_only = jwt(&server, "alice", PASSWORD, "repository:alice/app:pull").await;
     assert_eq!(bearer(&server, &pull_only, Method::GET, "/api/v0/repositories/alice/app", None).await, 200);
     assert_eq!(bearer(&server, &pull_only, Method::GET, "/api/v0/repositories/alice/other", None).await, 404);
-    assert_eq!(bearer(&server, &pull_only, Method::PATCH, "/api/v0/repositories/alice/app", Some(json!({"visibility": "public"}))).await, 403);
+    assert_eq!(
+        bearer(&server, &pull_only, Method::PATCH, "/api/v0/repositories/alice/app", Some(json!({"visibility": "public"}))).await,
+        403
+    );
     for (method, path, body) in management {
         assert_eq!(bearer(&server, &pull_only, method.clone(), path, body).await, 403, "{method} {path} with a bearer token");
     }
@@ -187,13 +196,20 @@ async fn derived_credentials_die_with_their_source_at_the_next_request() {
     let server = Server::start();
     user(&server, "alice").await;
     push_image(&server, "alice/app", "v1", 1).await;
-    let (narrow, narrow_id) = token(&server, "alice", PASSWORD, json!({"name": "ci", "repositories": ["alice/app"], "actions": ["pull"]})).await;
+    let (narrow, narrow_id) =
+        token(&server, "alice", PASSWORD, json!({"name": "ci", "repositories": ["alice/app"], "actions": ["pull"]})).await;
     let refresh_with = |secret: &str| {
-        let form = [("grant_type", "password"), ("username", "alice"), ("password", secret), ("access_type", "offline"), ("service", "berth")];
+        let form =
+            [("grant_type", "password"), ("username", "alice"), ("password", secret), ("access_type", "offline"), ("service", "berth")];
         anonymous().post(server.url("/auth/token")).form(&form).send()
     };
     let refreshed = |refresh: String, scope: &'static str| {
-        let form = [("grant_type", "refresh_token".to_owned()), ("refresh_token", refresh), ("scope", scope.to_owned()), ("service", "berth".to_owned())];
+        let form = [
+            ("grant_type", "refresh_token".to_owned()),
+            ("refresh_token", refresh),
+            ("scope", scope.to_owned()),
+            ("service", "berth".to_owned()),
+        ];
         anonymous().post(server.url("/auth/token")).form(&form).send()
     };
 
@@ -229,7 +245,10 @@ async fn derived_credentials_die_with_their_source_at_the_next_request() {
     let answer: Value = refresh_with(changed).await.unwrap().json().await.unwrap();
     let refresh = answer["refresh_token"].as_str().unwrap().to_owned();
     let access = jwt(&server, "alice", &laptop, "repository:alice/app:pull").await;
-    assert_eq!(call(&server, "admin", ADMIN_PASSWORD, Method::PATCH, "/api/v0/accounts/alice", Some(json!({"isActive": false}))).await.0, 200);
+    assert_eq!(
+        call(&server, "admin", ADMIN_PASSWORD, Method::PATCH, "/api/v0/accounts/alice", Some(json!({"isActive": false}))).await.0,
+        200
+    );
     assert_eq!(call(&server, "alice", changed, Method::GET, "/v2/", None).await.0, 401);
     assert_eq!(call(&server, "alice", &laptop, Method::GET, "/v2/", None).await.0, 401);
     assert_eq!(refreshed(refresh, "repository:alice/app:pull").await.unwrap().status(), 401);
@@ -248,7 +267,8 @@ async fn docker_login_keeps_no_identity_token_and_podman_shares_the_login() {
     }
     let server = Server::start();
     user(&server, "dev").await;
-    let (ci, ci_id) = token(&server, "dev", PASSWORD, json!({"name": "ci", "repositories": ["dev/app"], "actions": ["pull", "push"]})).await;
+    let (ci, ci_id) =
+        token(&server, "dev", PASSWORD, json!({"name": "ci", "repositories": ["dev/app"], "actions": ["pull", "push"]})).await;
     let host = server.https_localhost();
     let _ca = DockerCa::install_for(&server, &host);
     let temp = tempfile::tempdir().unwrap();
@@ -310,9 +330,17 @@ async fn one_trust_collection_per_repository() {
     expect_error(key(format!("localhost:{port}/acme/missing")).await.unwrap(), 404, "NAME_UNKNOWN").await;
     // No data can be uploaded under the refused names either.
     let part = "--b\r\nContent-Disposition: form-data; name=\"files\"; filename=\"root\"\r\n\r\n{}\r\n--b--\r\n";
-    let update = client().post(server.url(&format!("/v2/127.0.0.1:{port}/acme/app/_trust/tuf/"))).header("content-type", "multipart/form-data; boundary=b").body(part);
+    let update = client()
+        .post(server.url(&format!("/v2/127.0.0.1:{port}/acme/app/_trust/tuf/")))
+        .header("content-type", "multipart/form-data; boundary=b")
+        .body(part);
     expect_error(update.send().await.unwrap(), 409, "INVALID_GUN").await;
-    expect_error(client().get(server.url(&format!("/v2/127.0.0.1:{port}/acme/app/_trust/tuf/root.json"))).send().await.unwrap(), 404, "METADATA_NOT_FOUND").await;
+    expect_error(
+        client().get(server.url(&format!("/v2/127.0.0.1:{port}/acme/app/_trust/tuf/root.json"))).send().await.unwrap(),
+        404,
+        "METADATA_NOT_FOUND",
+    )
+    .await;
 
     // With an external URL, only its host names the registry.
     let temp = tempfile::tempdir().unwrap();
@@ -321,7 +349,12 @@ async fn one_trust_collection_per_repository() {
     let named = Server::start_in(&temp.path().join("data"), &["--config", file.to_str().unwrap()]);
     push_image(&named, "acme/app", "v1", 1).await;
     let key = |gun: &str| client().get(named.url(&format!("/v2/{gun}/_trust/tuf/timestamp.key"))).send();
-    expect_error(key(&format!("localhost:{}/acme/app", named.https_localhost().rsplit(':').next().unwrap())).await.unwrap(), 400, "INVALID_GUN").await;
+    expect_error(
+        key(&format!("localhost:{}/acme/app", named.https_localhost().rsplit(':').next().unwrap())).await.unwrap(),
+        400,
+        "INVALID_GUN",
+    )
+    .await;
     assert_eq!(key("registry.example.com/acme/app").await.unwrap().status(), 200);
 }
 
@@ -412,7 +445,9 @@ async fn guessing_locks_out_the_guesser_only() {
     let guesses: Vec<_> = (0..40)
         .map(|i| {
             let url = server.url("/v2/");
-            tokio::spawn(async move { client_from("127.0.0.4", "bob", &format!("guess {i}")).get(url).send().await.unwrap().status().as_u16() })
+            tokio::spawn(
+                async move { client_from("127.0.0.4", "bob", &format!("guess {i}")).get(url).send().await.unwrap().status().as_u16() },
+            )
         })
         .collect();
     let mut checked = 0;
@@ -445,7 +480,10 @@ async fn stalled_bodies_are_cut_and_connections_are_capped() {
     let address = server.http.trim_start_matches("http://").to_owned();
     let mut stalled = std::net::TcpStream::connect(&address).unwrap();
     stalled.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let head = format!("PATCH {location} HTTP/1.1\r\nHost: {address}\r\nAuthorization: {}\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n", basic("admin", ADMIN_PASSWORD));
+    let head = format!(
+        "PATCH {location} HTTP/1.1\r\nHost: {address}\r\nAuthorization: {}\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+        basic("admin", ADMIN_PASSWORD)
+    );
     stalled.write_all(head.as_bytes()).unwrap();
     let answer = read_answer(&mut stalled, "BLOB_UPLOAD_INVALID");
     drop(stalled);
@@ -458,7 +496,17 @@ async fn stalled_bodies_are_cut_and_connections_are_capped() {
     let scopes: String = (0..65).map(|i| format!("&scope=repository:ns/r{i}:pull")).collect();
     assert_eq!(client().get(server.url(&format!("/auth/token?service=berth{scopes}"))).send().await.unwrap().status(), 400);
     let big = format!("grant_type=password&username=admin&password={}", "x".repeat(20_000));
-    assert_eq!(anonymous().post(server.url("/auth/token")).header("content-type", "application/x-www-form-urlencoded").body(big).send().await.unwrap().status(), 413);
+    assert_eq!(
+        anonymous()
+            .post(server.url("/auth/token"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(big)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        413
+    );
 
     // Eight idle connections fill the cap: the ninth is told so, then closed.
     let idle: Vec<_> = (0..8).map(|_| std::net::TcpStream::connect(&address).unwrap()).collect();
@@ -486,7 +534,8 @@ async fn slow_clients_and_login_storms_do_not_starve_the_server() {
         slow.push(std::thread::spawn(move || {
             use std::io::Write;
             let mut stream = std::net::TcpStream::connect(&address).unwrap();
-            let head = format!("PATCH {location} HTTP/1.1\r\nHost: {address}\r\nAuthorization: {auth}\r\nTransfer-Encoding: chunked\r\n\r\n");
+            let head =
+                format!("PATCH {location} HTTP/1.1\r\nHost: {address}\r\nAuthorization: {auth}\r\nTransfer-Encoding: chunked\r\n\r\n");
             stream.write_all(head.as_bytes()).unwrap();
             for _ in 0..10 {
                 if stream.write_all(b"1\r\nx\r\n").is_err() {
@@ -499,7 +548,8 @@ async fn slow_clients_and_login_storms_do_not_starve_the_server() {
     // Meanwhile, others are served as usual.
     let c = client();
     for i in 0..20 {
-        let pull = tokio::time::timeout(Duration::from_secs(10), c.get(server.url(&format!("/v2/ns/app/manifests/{manifest}"))).send()).await;
+        let pull =
+            tokio::time::timeout(Duration::from_secs(10), c.get(server.url(&format!("/v2/ns/app/manifests/{manifest}"))).send()).await;
         assert_eq!(pull.expect("a pull waited behind slow clients").unwrap().status(), 200, "pull {i}");
     }
     let push = tokio::time::timeout(Duration::from_secs(30), push_image(&server, "ns/app", "v2", 2)).await;
@@ -542,8 +592,14 @@ async fn namespaces_belong_to_accounts() {
     let admin = client();
     expect_error(admin.post(server.url("/v2/demo/app/blobs/uploads/")).send().await.unwrap(), 404, "NAME_UNKNOWN").await;
     let d = digest(b"layer");
-    expect_error(admin.post(server.url(&format!("/v2/demo/app/blobs/uploads/?digest={d}"))).body("layer").send().await.unwrap(), 404, "NAME_UNKNOWN").await;
-    let (status, body) = call(&server, "admin", ADMIN_PASSWORD, Method::POST, "/api/v0/repositories/demo", Some(json!({"name": "app"}))).await;
+    expect_error(
+        admin.post(server.url(&format!("/v2/demo/app/blobs/uploads/?digest={d}"))).body("layer").send().await.unwrap(),
+        404,
+        "NAME_UNKNOWN",
+    )
+    .await;
+    let (status, body) =
+        call(&server, "admin", ADMIN_PASSWORD, Method::POST, "/api/v0/repositories/demo", Some(json!({"name": "app"}))).await;
     assert_eq!(status, 404, "{body}");
     // Once the organization exists, its namespace takes pushes; it cannot be deleted from under them.
     org(&server, "demo").await;
@@ -556,11 +612,15 @@ async fn namespaces_belong_to_accounts() {
     let (status, body) = call(&server, "admin", ADMIN_PASSWORD, Method::DELETE, "/api/v0/accounts/admin", None).await;
     assert_eq!((status, body["errors"][0]["code"].as_str()), (409, Some("LAST_ADMINISTRATOR")), "{body}");
     // Passwords of fewer than eight characters are refused, when made and when changed.
-    let (status, body) = call(&server, "admin", ADMIN_PASSWORD, Method::POST, "/api/v0/accounts", Some(json!({"name": "carol", "password": "short"}))).await;
+    let (status, body) =
+        call(&server, "admin", ADMIN_PASSWORD, Method::POST, "/api/v0/accounts", Some(json!({"name": "carol", "password": "short"}))).await;
     assert_eq!(status, 400, "{body}");
     assert!(body["errors"][0]["message"].as_str().unwrap().contains("at least 8"), "{body}");
     user(&server, "carol").await;
-    assert_eq!(call(&server, "carol", PASSWORD, Method::PATCH, "/api/v0/accounts/carol", Some(json!({"password": "1234567"}))).await.0, 400);
+    assert_eq!(
+        call(&server, "carol", PASSWORD, Method::PATCH, "/api/v0/accounts/carol", Some(json!({"password": "1234567"}))).await.0,
+        400
+    );
 }
 
 /// 10. Small things: the challenge's realm is never the raw `Host`, and keeps its port
@@ -594,7 +654,8 @@ async fn headers_ranges_names_directories_and_logs() {
 
     // Account names that docker would read as a registry host.
     for name in ["evil.com", "localhost", "host:5000", "john.doe"] {
-        let (status, body) = call(&server, "admin", ADMIN_PASSWORD, Method::POST, "/api/v0/accounts", Some(json!({"name": name, "isOrg": true}))).await;
+        let (status, body) =
+            call(&server, "admin", ADMIN_PASSWORD, Method::POST, "/api/v0/accounts", Some(json!({"name": name, "isOrg": true}))).await;
         assert_eq!(status, 400, "{name}: {body}");
     }
 

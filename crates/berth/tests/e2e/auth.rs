@@ -51,7 +51,8 @@ async fn the_docker_token_flow() {
     assert!(challenge.starts_with("Bearer realm=\"https://") && challenge.contains("scope=\"repository:acme/app:pull\""), "{challenge}");
 
     // An anonymous token opens /v2/ but not a private repository.
-    let token: serde_json::Value = anon.get(server.url("/auth/token?service=berth&scope=repository:acme/app:pull")).send().await.unwrap().json().await.unwrap();
+    let token: serde_json::Value =
+        anon.get(server.url("/auth/token?service=berth&scope=repository:acme/app:pull")).send().await.unwrap().json().await.unwrap();
     assert_eq!(token["expires_in"], 300);
     let bearer = format!("Bearer {}", token["token"].as_str().unwrap());
     assert_eq!(anon.get(server.url("/v2/")).header("authorization", &bearer).send().await.unwrap().status(), 200);
@@ -74,11 +75,19 @@ async fn the_docker_token_flow() {
     assert!(token.get("refresh_token").is_none(), "{token}");
 
     // The OAuth2 flows: a password grant asking for offline access, then the refresh-token grant.
-    let form = [("grant_type", "password"), ("username", "admin"), ("password", ADMIN_PASSWORD), ("access_type", "offline"), ("client_id", "docker"), ("service", "berth")];
+    let form = [
+        ("grant_type", "password"),
+        ("username", "admin"),
+        ("password", ADMIN_PASSWORD),
+        ("access_type", "offline"),
+        ("client_id", "docker"),
+        ("service", "berth"),
+    ];
     let posted: serde_json::Value = anon.post(server.url("/auth/token")).form(&form).send().await.unwrap().json().await.unwrap();
     assert!(posted["access_token"].is_string() && posted["refresh_token"].is_string(), "{posted}");
     let refresh = posted["refresh_token"].as_str().unwrap().to_owned();
-    let form = [("grant_type", "refresh_token"), ("refresh_token", refresh.as_str()), ("scope", "repository:acme/app:pull"), ("service", "berth")];
+    let form =
+        [("grant_type", "refresh_token"), ("refresh_token", refresh.as_str()), ("scope", "repository:acme/app:pull"), ("service", "berth")];
     let refreshed = anon.post(server.url("/auth/token")).form(&form).send().await.unwrap();
     assert_eq!(refreshed.status(), 200);
     let form = [("grant_type", "password"), ("username", "admin"), ("password", "wrong")];
@@ -112,14 +121,28 @@ async fn roles_on_a_private_org_repository() {
         let got = c.get(server.url("/v2/acme/app/manifests/v1")).send().await.unwrap().status().as_u16();
         assert_eq!(got, if *pull { 200 } else { refused }, "{who} pull");
         let blob = format!("blob of {who}");
-        let got = c.post(server.url(&format!("/v2/acme/app/blobs/uploads/?digest={}", digest(blob.as_bytes())))).body(blob).send().await.unwrap().status().as_u16();
+        let got = c
+            .post(server.url(&format!("/v2/acme/app/blobs/uploads/?digest={}", digest(blob.as_bytes()))))
+            .body(blob)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
         assert_eq!(got, if *push { 201 } else { refused }, "{who} push");
         let tag = format!("t{i}");
         let manifest = client().get(server.url("/v2/acme/app/manifests/v1")).send().await.unwrap().text().await.unwrap();
         put_manifest(&server, "acme/app", &tag, "application/vnd.oci.image.manifest.v1+json", &manifest).await;
         let got = c.delete(server.url(&format!("/v2/acme/app/manifests/{tag}"))).send().await.unwrap().status().as_u16();
         assert_eq!(got, if *delete { 202 } else { refused }, "{who} delete");
-        let got = c.patch(server.url("/api/v0/repositories/acme/app")).json(&json!({"shortDescription": who})).send().await.unwrap().status().as_u16();
+        let got = c
+            .patch(server.url("/api/v0/repositories/acme/app"))
+            .json(&json!({"shortDescription": who}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
         let api_refused = if *who == "anonymous" { 401 } else { 403 };
         assert_eq!(got, if *settings { 200 } else { api_refused }, "{who} settings");
     }
@@ -149,9 +172,19 @@ async fn private_blobs_stay_private_and_the_catalog_is_filtered() {
     // Made public, acme/app is readable by everyone, anonymous callers included.
     api(&server, reqwest::Method::PATCH, "/api/v0/repositories/acme/app", json!({"visibility": "public"})).await;
     assert_eq!(alice.get(server.url("/v2/acme/app/manifests/v1")).send().await.unwrap().status(), 200);
-    let token: serde_json::Value = anonymous().get(server.url("/auth/token?service=berth&scope=repository:acme/app:pull,push")).send().await.unwrap().json().await.unwrap();
+    let token: serde_json::Value = anonymous()
+        .get(server.url("/auth/token?service=berth&scope=repository:acme/app:pull,push"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let bearer = format!("Bearer {}", token["token"].as_str().unwrap());
-    assert_eq!(anonymous().get(server.url("/v2/acme/app/manifests/v1")).header("authorization", &bearer).send().await.unwrap().status(), 200);
+    assert_eq!(
+        anonymous().get(server.url("/v2/acme/app/manifests/v1")).header("authorization", &bearer).send().await.unwrap().status(),
+        200
+    );
     let push = anonymous().post(server.url("/v2/acme/app/blobs/uploads/")).header("authorization", &bearer).send().await.unwrap();
     assert_eq!(push.status(), 401, "the anonymous token carries pull only");
 }
@@ -192,8 +225,15 @@ async fn access_tokens_act_for_their_user_within_their_limits() {
     let past = carol.post(server.url("/api/v0/accounts/carol/tokens")).json(&json!({"name": "old", "expiresAt": 1})).send().await.unwrap();
     assert_eq!(past.status(), 400);
     let soon = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 2;
-    let expiring: serde_json::Value =
-        carol.post(server.url("/api/v0/accounts/carol/tokens")).json(&json!({"name": "soon", "expiresAt": soon})).send().await.unwrap().json().await.unwrap();
+    let expiring: serde_json::Value = carol
+        .post(server.url("/api/v0/accounts/carol/tokens"))
+        .json(&json!({"name": "soon", "expiresAt": soon}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let expiring = client_as("carol", expiring["token"].as_str().unwrap());
     assert_eq!(expiring.get(server.url("/v2/")).send().await.unwrap().status(), 200);
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
@@ -211,7 +251,13 @@ async fn immutable_tags_cannot_move() {
     put_manifest(&server, "ns/app", "v1", "application/vnd.oci.image.manifest.v1+json", &same).await;
     let config = push_blob(&server, "ns/app", b"{}").await;
     let other = image_manifest((&config, 2), &[], "");
-    let response = client().put(server.url("/v2/ns/app/manifests/v1")).header("content-type", "application/vnd.oci.image.manifest.v1+json").body(other).send().await.unwrap();
+    let response = client()
+        .put(server.url("/v2/ns/app/manifests/v1"))
+        .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+        .body(other)
+        .send()
+        .await
+        .unwrap();
     let body = expect_error(response, 403, "DENIED").await;
     assert!(body["errors"][0]["message"].as_str().unwrap().contains("immutable"), "{body}");
     let still = client().head(server.url("/v2/ns/app/manifests/v1")).send().await.unwrap();
@@ -288,11 +334,18 @@ async fn api_listings_effective_access_and_repository_deletion() {
             l[l.find('<').unwrap() + 1..l.find('>').unwrap()].to_owned()
         });
         let body: serde_json::Value = response.json().await.unwrap();
-        seen.extend(body["repositories"].as_array().unwrap().iter().map(|r| format!("{}/{}", r["namespace"].as_str().unwrap(), r["name"].as_str().unwrap())));
+        seen.extend(
+            body["repositories"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| format!("{}/{}", r["namespace"].as_str().unwrap(), r["name"].as_str().unwrap())),
+        );
     }
     assert_eq!(seen, ["acme/app", "acme/four", "acme/one", "acme/three", "acme/two"]);
     // Bob sees only what he may pull.
-    let bob: serde_json::Value = client_as("bob", PASSWORD).get(server.url("/api/v0/repositories/acme")).send().await.unwrap().json().await.unwrap();
+    let bob: serde_json::Value =
+        client_as("bob", PASSWORD).get(server.url("/api/v0/repositories/acme")).send().await.unwrap().json().await.unwrap();
     assert_eq!(bob["repositories"].as_array().unwrap().len(), 1);
     let accounts = client().get(server.url("/api/v0/accounts?limit=3")).send().await.unwrap();
     assert_eq!(accounts.headers()["x-total-count"], "7");
@@ -301,17 +354,33 @@ async fn api_listings_effective_access_and_repository_deletion() {
     assert_eq!(accounts["accounts"][0]["isOrg"], true);
 
     // Effective access, for oneself or by an admin.
-    let access: serde_json::Value = client_as("bob", PASSWORD).get(server.url("/api/v0/accounts/bob/repositoryAccess/acme/app")).send().await.unwrap().json().await.unwrap();
+    let access: serde_json::Value = client_as("bob", PASSWORD)
+        .get(server.url("/api/v0/accounts/bob/repositoryAccess/acme/app"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(access["accessLevel"], "read-only");
-    let access: serde_json::Value = client().get(server.url("/api/v0/accounts/erin/repositoryAccess/acme/app")).send().await.unwrap().json().await.unwrap();
+    let access: serde_json::Value =
+        client().get(server.url("/api/v0/accounts/erin/repositoryAccess/acme/app")).send().await.unwrap().json().await.unwrap();
     assert_eq!(access["accessLevel"], "admin");
-    let access: serde_json::Value = client().get(server.url("/api/v0/accounts/alice/repositoryAccess/acme/app")).send().await.unwrap().json().await.unwrap();
+    let access: serde_json::Value =
+        client().get(server.url("/api/v0/accounts/alice/repositoryAccess/acme/app")).send().await.unwrap().json().await.unwrap();
     assert_eq!(access["accessLevel"], serde_json::Value::Null);
-    assert_eq!(client_as("bob", PASSWORD).get(server.url("/api/v0/accounts/carol/repositoryAccess/acme/app")).send().await.unwrap().status(), 403);
+    assert_eq!(
+        client_as("bob", PASSWORD).get(server.url("/api/v0/accounts/carol/repositoryAccess/acme/app")).send().await.unwrap().status(),
+        403
+    );
 
-    let teams: serde_json::Value = client_as("dave", PASSWORD).get(server.url("/api/v0/repositories/acme/app/teamAccess")).send().await.unwrap().json().await.unwrap();
+    let teams: serde_json::Value =
+        client_as("dave", PASSWORD).get(server.url("/api/v0/repositories/acme/app/teamAccess")).send().await.unwrap().json().await.unwrap();
     assert_eq!(teams["teamAccessList"].as_array().unwrap().len(), 3, "{teams}");
-    assert_eq!(client_as("carol", PASSWORD).get(server.url("/api/v0/repositories/acme/app/teamAccess")).send().await.unwrap().status(), 403);
+    assert_eq!(
+        client_as("carol", PASSWORD).get(server.url("/api/v0/repositories/acme/app/teamAccess")).send().await.unwrap().status(),
+        403
+    );
 
     // Deleting a repository takes everything in it.
     assert_eq!(client_as("carol", PASSWORD).delete(server.url("/api/v0/repositories/acme/app")).send().await.unwrap().status(), 403);

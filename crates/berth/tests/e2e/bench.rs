@@ -6,8 +6,19 @@ use crate::harness::{ADMIN_PASSWORD, Server};
 fn bench(server: &Server, extra: &[&str]) {
     let pid = server.pid().to_string();
     let mut args = vec![
-        "berth-bench", "--url", &server.http, "--user", "admin", "--password", ADMIN_PASSWORD, "--server-pid", &pid,
-        "--max-seconds", "300", "--namespace", "admin",
+        "berth-bench",
+        "--url",
+        &server.http,
+        "--user",
+        "admin",
+        "--password",
+        ADMIN_PASSWORD,
+        "--server-pid",
+        &pid,
+        "--max-seconds",
+        "300",
+        "--namespace",
+        "admin",
     ];
     args.extend_from_slice(extra);
     berth_bench::main_with_args(args).unwrap();
@@ -20,9 +31,30 @@ fn the_benchmark_tool_runs_every_scenario_on_a_tiny_workload() {
     bench(
         &server,
         &[
-            "--scenario", "all", "--blob-mib", "3", "--chunk-mib", "1", "--images", "6", "--concurrency", "3",
-            "--connections", "3", "--duration", "0.5", "--tags", "25", "--tags-page", "10", "--repos", "12",
-            "--catalog-page", "5", "--json", json.path().to_str().unwrap(),
+            "--scenario",
+            "all",
+            "--blob-mib",
+            "3",
+            "--chunk-mib",
+            "1",
+            "--images",
+            "6",
+            "--concurrency",
+            "3",
+            "--connections",
+            "3",
+            "--duration",
+            "0.5",
+            "--tags",
+            "25",
+            "--tags-page",
+            "10",
+            "--repos",
+            "12",
+            "--catalog-page",
+            "5",
+            "--json",
+            json.path().to_str().unwrap(),
         ],
     );
     let results: serde_json::Value = serde_json::from_slice(&std::fs::read(json.path()).unwrap()).unwrap();

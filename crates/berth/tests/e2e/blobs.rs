@@ -108,7 +108,10 @@ async fn malformed_names_and_digests() {
     }
     // Client libraries normalise `..` away, so send it raw.
     for name in ["../x", "a/../../etc"] {
-        let head = format!("GET /v2/{name}/tags/list HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\nConnection: close\r\n\r\n", basic("admin", ADMIN_PASSWORD));
+        let head = format!(
+            "GET /v2/{name}/tags/list HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\nConnection: close\r\n\r\n",
+            basic("admin", ADMIN_PASSWORD)
+        );
         let answer = tokio::task::spawn_blocking({
             let base = server.http.clone();
             move || raw_request(&base, &head, b"")
@@ -118,7 +121,9 @@ async fn malformed_names_and_digests() {
         assert!(answer.starts_with("HTTP/1.1 400") && answer.contains("NAME_INVALID"), "{answer}");
     }
     let zeros = "0".repeat(64);
-    for digest in [format!("md5:{}", "0".repeat(32)), "sha256:abc".to_owned(), format!("sha256:{}", "z".repeat(64)), format!("sha256:{zeros}0")] {
+    for digest in
+        [format!("md5:{}", "0".repeat(32)), "sha256:abc".to_owned(), format!("sha256:{}", "z".repeat(64)), format!("sha256:{zeros}0")]
+    {
         let response = c.get(server.url(&format!("/v2/ns/app/blobs/{digest}"))).send().await.unwrap();
         expect_error(response, 400, "DIGEST_INVALID").await;
     }

@@ -7,19 +7,15 @@ use crate::harness::*;
 
 pub(crate) fn run(cmd: &mut Command) -> Output {
     let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{cmd:?} failed:\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     out
 }
 
 /// Runs `cmd` with `input` on its standard input; its output.
 pub(crate) fn with_stdin(mut cmd: Command, input: &str) -> Output {
     use std::io::Write;
-    let mut child = cmd.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let mut child =
+        cmd.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
     child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
     child.wait_with_output().unwrap()
 }
@@ -227,8 +223,13 @@ async fn skopeo_copy_inspect_list_tags_and_delete() {
     let skopeo = || env.skopeo();
     // OCI layout -> Berth, proving the certificate chain with Berth's CA.
     let creds = format!("admin:{ADMIN_PASSWORD}");
-    run(skopeo().args(["copy", "--dest-creds", &creds, "--dest-cert-dir"]).arg(certs).arg(format!("oci:{}:v1", layout.display())).arg(format!("docker://{host}/sk/app:v1")));
-    let inspect = run(skopeo().args(["inspect", "--raw", "--creds", &creds, "--cert-dir"]).arg(certs).arg(format!("docker://{host}/sk/app:v1")));
+    run(skopeo()
+        .args(["copy", "--dest-creds", &creds, "--dest-cert-dir"])
+        .arg(certs)
+        .arg(format!("oci:{}:v1", layout.display()))
+        .arg(format!("docker://{host}/sk/app:v1")));
+    let inspect =
+        run(skopeo().args(["inspect", "--raw", "--creds", &creds, "--cert-dir"]).arg(certs).arg(format!("docker://{host}/sk/app:v1")));
     let original = std::fs::read_to_string(layout.join("index.json")).unwrap();
     let index: serde_json::Value = serde_json::from_str(&original).unwrap();
     assert_eq!(digest(&inspect.stdout), index["manifests"][0]["digest"].as_str().unwrap(), "manifest bytes preserved");
@@ -241,12 +242,17 @@ async fn skopeo_copy_inspect_list_tags_and_delete() {
         .arg(format!("docker://{host}/sk/app:v1"))
         .arg(format!("docker://{host}/sk/copy:v2")));
     let back = env.temp.path().join("back");
-    run(skopeo().args(["copy", "--src-creds", &creds, "--src-cert-dir"]).arg(certs).arg(format!("docker://{host}/sk/copy:v2")).arg(format!("oci:{}:v2", back.display())));
+    run(skopeo()
+        .args(["copy", "--src-creds", &creds, "--src-cert-dir"])
+        .arg(certs)
+        .arg(format!("docker://{host}/sk/copy:v2"))
+        .arg(format!("oci:{}:v2", back.display())));
     for entry in std::fs::read_dir(layout.join("blobs/sha256")).unwrap() {
         let name = entry.unwrap().file_name();
         assert!(back.join("blobs/sha256").join(&name).exists(), "blob {name:?} missing after the round trip");
     }
-    let tags = stdout(&run(skopeo().args(["list-tags", "--creds", &creds, "--cert-dir"]).arg(certs).arg(format!("docker://{host}/sk/app"))));
+    let tags =
+        stdout(&run(skopeo().args(["list-tags", "--creds", &creds, "--cert-dir"]).arg(certs).arg(format!("docker://{host}/sk/app"))));
     let tags: serde_json::Value = serde_json::from_str(&tags).unwrap();
     assert_eq!(tags["Tags"], serde_json::json!(["v1"]));
     run(skopeo().args(["delete", "--creds", &creds, "--cert-dir"]).arg(certs).arg(format!("docker://{host}/sk/copy:v2")));
@@ -299,7 +305,12 @@ async fn docker_login_with_an_access_token_and_refusals() {
     let host = server.https_host();
     let _ca = DockerCa::install(&server);
     let admin = client();
-    let created = admin.post(server.url("/api/v0/accounts")).json(&serde_json::json!({"name": "dev", "password": "dev password here"})).send().await.unwrap();
+    let created = admin
+        .post(server.url("/api/v0/accounts"))
+        .json(&serde_json::json!({"name": "dev", "password": "dev password here"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(created.status(), 201);
     push_image(&server, "other/private", "v1", 5).await;
     let token: serde_json::Value = client_as("dev", "dev password here")
@@ -352,16 +363,35 @@ async fn skopeo_refused_with_wrong_or_insufficient_credentials() {
     let env = SkopeoEnv::start();
     let (server, certs, host) = (&env.server, &env.certs, &env.host);
     push_image(server, "team/app", "v1", 6).await;
-    let created = client().post(server.url("/api/v0/accounts")).json(&serde_json::json!({"name": "viewer", "password": "viewer password"})).send().await.unwrap();
+    let created = client()
+        .post(server.url("/api/v0/accounts"))
+        .json(&serde_json::json!({"name": "viewer", "password": "viewer password"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(created.status(), 201);
     let skopeo = || env.skopeo();
-    let said = fails(skopeo().args(["inspect", "--creds", "admin:wrong", "--cert-dir"]).arg(certs).arg(format!("docker://{host}/team/app:v1")));
+    let said =
+        fails(skopeo().args(["inspect", "--creds", "admin:wrong", "--cert-dir"]).arg(certs).arg(format!("docker://{host}/team/app:v1")));
     assert!(said.to_lowercase().contains("unauthorized") || said.contains("authentication required"), "{said}");
     // A user without access to a private repository cannot read it.
-    let said = fails(skopeo().args(["inspect", "--creds", "viewer:viewer password", "--cert-dir"]).arg(certs).arg(format!("docker://{host}/team/app:v1")));
+    let said = fails(
+        skopeo()
+            .args(["inspect", "--creds", "viewer:viewer password", "--cert-dir"])
+            .arg(certs)
+            .arg(format!("docker://{host}/team/app:v1")),
+    );
     assert!(said.to_lowercase().contains("denied") || said.to_lowercase().contains("unauthorized"), "{said}");
     // Once the repository is public, the same user can.
-    let made_public = client().patch(server.url("/api/v0/repositories/team/app")).json(&serde_json::json!({"visibility": "public"})).send().await.unwrap();
+    let made_public = client()
+        .patch(server.url("/api/v0/repositories/team/app"))
+        .json(&serde_json::json!({"visibility": "public"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(made_public.status(), 200);
-    run(skopeo().args(["inspect", "--creds", "viewer:viewer password", "--cert-dir"]).arg(certs).arg(format!("docker://{host}/team/app:v1")));
+    run(skopeo()
+        .args(["inspect", "--creds", "viewer:viewer password", "--cert-dir"])
+        .arg(certs)
+        .arg(format!("docker://{host}/team/app:v1")));
 }

@@ -43,8 +43,18 @@ async fn pusher(base: String, worker: u64, round: u64, acked: Arc<Mutex<Vec<Acke
                 let Ok(start) = c.post(format!("{base}/v2/{repo}/blobs/uploads/")).send().await else { return };
                 let Some(location) = start.headers().get("location").map(|l| l.to_str().unwrap().to_owned()) else { return };
                 let half = size / 2;
-                let first = c.patch(format!("{base}{location}")).header("content-range", format!("0-{}", half - 1)).body(bytes[..half].to_vec()).send().await;
-                let second = c.patch(format!("{base}{location}")).header("content-range", format!("{half}-{}", size - 1)).body(bytes[half..].to_vec()).send().await;
+                let first = c
+                    .patch(format!("{base}{location}"))
+                    .header("content-range", format!("0-{}", half - 1))
+                    .body(bytes[..half].to_vec())
+                    .send()
+                    .await;
+                let second = c
+                    .patch(format!("{base}{location}"))
+                    .header("content-range", format!("{half}-{}", size - 1))
+                    .body(bytes[half..].to_vec())
+                    .send()
+                    .await;
                 if !(first.is_ok_and(|r| r.status() == 202) && second.is_ok_and(|r| r.status() == 202)) {
                     return;
                 }
@@ -126,9 +136,8 @@ async fn acknowledged_pushes_survive_kill_9() {
         let (images, blobs) = (acked.lock().unwrap().clone(), blobs_acked.lock().unwrap().clone());
         let recent = images.len().saturating_sub(40);
         verify(&server, &images[recent..], &blobs[blobs.len().saturating_sub(80)..]).await;
-        let workers: Vec<_> = (0..16)
-            .map(|w| tokio::spawn(pusher(server.http.clone(), w, round, acked.clone(), blobs_acked.clone())))
-            .collect();
+        let workers: Vec<_> =
+            (0..16).map(|w| tokio::spawn(pusher(server.http.clone(), w, round, acked.clone(), blobs_acked.clone()))).collect();
         tokio::time::sleep(Duration::from_millis(100 + next(&mut rng) % 900)).await;
         server.kill9();
         for worker in workers {
@@ -140,7 +149,11 @@ async fn acknowledged_pushes_survive_kill_9() {
     let (images, blobs) = (acked.lock().unwrap().clone(), blobs_acked.lock().unwrap().clone());
     verify(&server, &images, &blobs).await;
     let files = no_partial_blob(&dir);
-    eprintln!("crash test: {ran} rounds of kill -9, {} images and {} blobs acknowledged and verified, {files} blob files checked", images.len(), blobs.len());
+    eprintln!(
+        "crash test: {ran} rounds of kill -9, {} images and {} blobs acknowledged and verified, {files} blob files checked",
+        images.len(),
+        blobs.len()
+    );
     assert!(ran >= 10.min(rounds), "too few rounds ran: {ran}");
     assert!(!images.is_empty(), "no push was acknowledged at all");
 }

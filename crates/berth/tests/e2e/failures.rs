@@ -13,7 +13,11 @@ struct SmallDisk {
 impl SmallDisk {
     fn mount(size: &str) -> Option<SmallDisk> {
         let dir = tempfile::tempdir().unwrap();
-        let ok = Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]).arg(dir.path()).status().is_ok_and(|s| s.success());
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
         if !ok {
             assert!(std::env::var("BERTH_REQUIRE_CLIENTS").as_deref() != Ok("1"), "BERTH_REQUIRE_CLIENTS=1, but a tmpfs cannot be mounted");
             eprintln!("skipping: cannot mount a tmpfs here");

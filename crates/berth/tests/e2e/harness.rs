@@ -223,7 +223,8 @@ pub fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
 /// Creates the organization `name` unless an account of that name exists: repositories
 /// live in the namespace of a user or an organization.
 pub async fn org(server: &Server, name: &str) {
-    let response = client().post(server.url("/api/v0/accounts")).json(&serde_json::json!({"name": name, "isOrg": true})).send().await.unwrap();
+    let response =
+        client().post(server.url("/api/v0/accounts")).json(&serde_json::json!({"name": name, "isOrg": true})).send().await.unwrap();
     let status = response.status().as_u16();
     assert!(status == 201 || status == 409, "creating org {name}: {status} {}", response.text().await.unwrap());
 }
@@ -237,12 +238,7 @@ pub async fn namespace_of(server: &Server, repo: &str) {
 pub async fn push_blob(server: &Server, repo: &str, bytes: &[u8]) -> String {
     namespace_of(server, repo).await;
     let d = digest(bytes);
-    let response = client()
-        .post(server.url(&format!("/v2/{repo}/blobs/uploads/?digest={d}")))
-        .body(bytes.to_vec())
-        .send()
-        .await
-        .unwrap();
+    let response = client().post(server.url(&format!("/v2/{repo}/blobs/uploads/?digest={d}"))).body(bytes.to_vec()).send().await.unwrap();
     assert_eq!(response.status(), 201, "push blob: {}", response.text().await.unwrap());
     d
 }

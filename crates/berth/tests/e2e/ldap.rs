@@ -20,7 +20,9 @@ fn seed() -> String {
          dn: ou=people,{BASE}\nobjectClass: organizationalUnit\nou: people\n\n\
          dn: ou=groups,{BASE}\nobjectClass: organizationalUnit\nou: groups\n\n"
     );
-    for (uid, cn, dept) in [("alice", "Alice Liddell", "dev"), ("bob", "Bob Builder", "dev"), ("carol", "Carol Ops", "ops"), ("dave", "Dave Local", "dev")] {
+    for (uid, cn, dept) in
+        [("alice", "Alice Liddell", "dev"), ("bob", "Bob Builder", "dev"), ("carol", "Carol Ops", "ops"), ("dave", "Dave Local", "dev")]
+    {
         ldif += &format!(
             "dn: uid={uid},ou=people,{BASE}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {cn}\nsn: {uid}\n\
              mail: {uid}@example.org\ndepartmentNumber: {dept}\nuserPassword: {uid}-ldap-password\n\n"
@@ -74,7 +76,14 @@ impl Slapd {
         );
         std::fs::write(d.join("slapd.conf"), conf).unwrap();
         std::fs::write(d.join("seed.ldif"), seed()).unwrap();
-        let out = Command::new("/usr/sbin/slapadd").arg("-q").arg("-f").arg(d.join("slapd.conf")).arg("-l").arg(d.join("seed.ldif")).output().unwrap();
+        let out = Command::new("/usr/sbin/slapadd")
+            .arg("-q")
+            .arg("-f")
+            .arg(d.join("slapd.conf"))
+            .arg("-l")
+            .arg(d.join("seed.ldif"))
+            .output()
+            .unwrap();
         assert!(out.status.success(), "slapadd: {}", String::from_utf8_lossy(&out.stderr));
 
         let url = format!("ldap://127.0.0.1:{port}");
@@ -90,11 +99,22 @@ impl Slapd {
             Command::new("/usr/sbin/slapd")
         };
         // `-d 0` keeps slapd in the foreground, so the child's pid is slapd's.
-        let child = command.arg("-f").arg(d.join("slapd.conf")).args(["-h", &format!("{url}/"), "-d", "0"]).stdout(Stdio::null()).stderr(log).spawn().unwrap();
+        let child = command
+            .arg("-f")
+            .arg(d.join("slapd.conf"))
+            .args(["-h", &format!("{url}/"), "-d", "0"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
         let slapd = Slapd { child, url, ca_file: d.join("ca.crt"), dir };
         let deadline = Instant::now() + Duration::from_secs(20);
         while !slapd.tool("ldapsearch", &["-b", "", "-s", "base"], "").status.success() {
-            assert!(Instant::now() < deadline, "slapd did not start: {}", std::fs::read_to_string(slapd.dir.path().join("slapd.log")).unwrap_or_default());
+            assert!(
+                Instant::now() < deadline,
+                "slapd did not start: {}",
+                std::fs::read_to_string(slapd.dir.path().join("slapd.log")).unwrap_or_default()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         Some(slapd)
@@ -151,7 +171,8 @@ async fn account(server: &Server, name: &str) -> Value {
 }
 
 async fn members(server: &Server, org: &str, team: &str) -> Vec<String> {
-    let body: Value = client().get(server.url(&format!("/api/v0/accounts/{org}/teams/{team}/members"))).send().await.unwrap().json().await.unwrap();
+    let body: Value =
+        client().get(server.url(&format!("/api/v0/accounts/{org}/teams/{team}/members"))).send().await.unwrap().json().await.unwrap();
     body["members"].as_array().unwrap().iter().map(|m| m["member"]["name"].as_str().unwrap().to_owned()).collect()
 }
 
@@ -173,14 +194,20 @@ async fn ldap_login_over_starttls_creates_the_account_and_refuses_wrong_password
 
     // Wrong, empty and other users' passwords, unknown users and a differently-cased name
     // are all the same 401.
-    for (user, password) in [("alice", "wrong"), ("alice", ""), ("alice", "bob-ldap-password"), ("zed", "zed-ldap-password"), ("Alice", "alice-ldap-password")] {
+    for (user, password) in
+        [("alice", "wrong"), ("alice", ""), ("alice", "bob-ldap-password"), ("zed", "zed-ldap-password"), ("Alice", "alice-ldap-password")]
+    {
         let response = client_as(user, password).get(server.url("/v2/")).send().await.unwrap();
         assert_eq!(response.status(), 401, "{user}/{password}");
         expect_error(response, 401, "UNAUTHORIZED").await;
     }
     // The Docker token service takes directory users too, and local accounts keep their
     // local passwords.
-    let token = client_as("bob", "bob-ldap-password").get(server.url("/auth/token?service=berth&scope=repository:bob/app:push,pull")).send().await.unwrap();
+    let token = client_as("bob", "bob-ldap-password")
+        .get(server.url("/auth/token?service=berth&scope=repository:bob/app:push,pull"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(token.status(), 200);
     let token: Value = token.json().await.unwrap();
     assert!(token["token"].as_str().is_some_and(|t| !t.is_empty()));
@@ -226,7 +253,8 @@ async fn ldap_sync_creates_users_sets_team_members_and_deactivates_removed_users
          member: uid=alice,ou=people,{BASE}\nmember: UID=Bob, ou=People, {BASE}\n"
     ));
     // A local account with a directory user's name stays local.
-    let created = admin.post(server.url("/api/v0/accounts")).json(&json!({"name": "dave", "password": "dave local password"})).send().await.unwrap();
+    let created =
+        admin.post(server.url("/api/v0/accounts")).json(&json!({"name": "dave", "password": "dave local password"})).send().await.unwrap();
     assert_eq!(created.status(), 201);
 
     // An org with a team per sync mode: a group's members, and a search.
@@ -241,15 +269,26 @@ async fn ldap_sync_creates_users_sets_team_members_and_deactivates_removed_users
     let search = json!({"enableSync": true, "selectGroupMembers": false, "searchBaseDN": format!("ou=people,{BASE}"), "searchFilter": "(departmentNumber=ops)", "searchScopeSubtree": true});
     let put = admin.put(server.url("/enzi/v0/accounts/eng/teams/ops/memberSyncConfig")).json(&search).send().await.unwrap();
     assert_eq!(put.status(), 200);
-    let stored: Value = admin.get(server.url("/api/v0/accounts/eng/teams/ops/memberSyncConfig")).send().await.unwrap().json().await.unwrap();
+    let stored: Value =
+        admin.get(server.url("/api/v0/accounts/eng/teams/ops/memberSyncConfig")).send().await.unwrap().json().await.unwrap();
     assert_eq!(stored["searchFilter"], "(departmentNumber=ops)");
     assert_eq!(stored["searchScopeSubtree"], true);
-    let bad = admin.put(server.url("/api/v0/accounts/eng/teams/ops/memberSyncConfig")).json(&json!({"enableSync": true, "selectGroupMembers": true})).send().await.unwrap();
+    let bad = admin
+        .put(server.url("/api/v0/accounts/eng/teams/ops/memberSyncConfig"))
+        .json(&json!({"enableSync": true, "selectGroupMembers": true}))
+        .send()
+        .await
+        .unwrap();
     expect_error(bad, 400, "INVALID_INPUT").await;
 
     // Only system admins run the sync; before a run there is no report.
     expect_error(admin.get(server.url("/api/v0/ldap/sync")).send().await.unwrap(), 404, "NO_SYNC_YET").await;
-    expect_error(client_as("dave", "dave local password").post(server.url("/api/v0/ldap/sync")).send().await.unwrap(), 403, "NOT_AUTHORIZED").await;
+    expect_error(
+        client_as("dave", "dave local password").post(server.url("/api/v0/ldap/sync")).send().await.unwrap(),
+        403,
+        "NOT_AUTHORIZED",
+    )
+    .await;
 
     let report: Value = admin.post(server.url("/api/v0/ldap/sync")).send().await.unwrap().json().await.unwrap();
     assert_eq!(report["directoryUsers"], 4, "{report}");
@@ -267,7 +306,12 @@ async fn ldap_sync_creates_users_sets_team_members_and_deactivates_removed_users
     assert_eq!(v2_status(&server, "dave", "dave-ldap-password").await, 401);
 
     // Team membership from the directory is access: developers may push to eng/*.
-    let grant = admin.put(server.url("/api/v0/repositoryNamespaces/eng/teamAccess/developers")).json(&json!({"accessLevel": "read-write"})).send().await.unwrap();
+    let grant = admin
+        .put(server.url("/api/v0/repositoryNamespaces/eng/teamAccess/developers"))
+        .json(&json!({"accessLevel": "read-write"}))
+        .send()
+        .await
+        .unwrap();
     assert!(grant.status().is_success());
     let status = client_as("bob", "bob-ldap-password").post(server.url("/v2/eng/app/blobs/uploads/")).send().await.unwrap().status();
     assert_eq!(status, 202);

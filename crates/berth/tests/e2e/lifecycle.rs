@@ -10,10 +10,7 @@ use crate::harness::*;
 async fn https_with_the_generated_ca() {
     let server = Server::start();
     let ca = std::fs::read(server.data_dir.join("tls/ca.crt")).unwrap();
-    let c = reqwest::Client::builder()
-        .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
-        .build()
-        .unwrap();
+    let c = reqwest::Client::builder().tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()]).build().unwrap();
     let port = server.https_host().rsplit(':').next().unwrap().to_owned();
     for host in ["localhost", "127.0.0.1"] {
         let response = c.get(format!("https://{host}:{port}/_ping")).send().await.unwrap();
@@ -42,7 +39,13 @@ async fn an_upload_continues_after_a_restart_and_data_persists() {
     let server = Server::start_in(&dir, &[]);
     let status = c.get(server.url(&location)).send().await.unwrap();
     assert_eq!(status.headers()["range"], "0-99999");
-    let rest = c.patch(server.url(&location)).header("content-range", format!("100000-{}", body.len() - 1)).body(body[100_000..].to_vec()).send().await.unwrap();
+    let rest = c
+        .patch(server.url(&location))
+        .header("content-range", format!("100000-{}", body.len() - 1))
+        .body(body[100_000..].to_vec())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(rest.status(), 202);
     let done = c.put(server.url(&format!("{location}?digest={}", digest(&body)))).send().await.unwrap();
     assert_eq!(done.status(), 201);
@@ -81,7 +84,9 @@ async fn sigterm_lets_a_request_in_flight_finish() {
     let body = random_bytes(64 * 1024, 4);
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
     let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
-    let request = tokio::spawn(c.patch(server.url(&location)).header("content-length", body.len().to_string()).body(reqwest::Body::wrap_stream(stream)).send());
+    let request = tokio::spawn(
+        c.patch(server.url(&location)).header("content-length", body.len().to_string()).body(reqwest::Body::wrap_stream(stream)).send(),
+    );
     tx.send(Ok(body[..1000].to_vec())).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let pid = server.pid();

@@ -43,7 +43,8 @@ async fn tags_are_sorted_and_paged() {
     assert_eq!(paged, tags);
     assert_eq!(pages, tags.len().div_ceil(7));
 
-    let after: serde_json::Value = client().get(server.url("/v2/ns/app/tags/list?n=2&last=t05")).send().await.unwrap().json().await.unwrap();
+    let after: serde_json::Value =
+        client().get(server.url("/v2/ns/app/tags/list?n=2&last=t05")).send().await.unwrap().json().await.unwrap();
     assert_eq!(after["tags"], serde_json::json!(["t06", "t07"]));
     let empty = client().get(server.url("/v2/ns/app/tags/list?n=0")).send().await.unwrap();
     assert_eq!(empty.status(), 200);

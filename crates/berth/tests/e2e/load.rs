@@ -39,7 +39,12 @@ async fn push(server: &Server, c: &reqwest::Client, repo: &str, tag: &str, seed:
         let d = digest(bytes);
         let head = c.head(server.url(&format!("/v2/{repo}/blobs/{d}"))).send().await.map_err(|e| e.to_string())?;
         if head.status() != 200 {
-            let r = c.post(server.url(&format!("/v2/{repo}/blobs/uploads/?digest={d}"))).body(bytes.clone()).send().await.map_err(|e| e.to_string())?;
+            let r = c
+                .post(server.url(&format!("/v2/{repo}/blobs/uploads/?digest={d}")))
+                .body(bytes.clone())
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
             if r.status() != 201 {
                 return Err(format!("blob push to {repo}: {}", r.status()));
             }

@@ -29,7 +29,13 @@ async fn push_and_pull_by_tag_and_digest() {
     let config = push_blob(&server, "ns/app", b"{}").await;
     let manifest = image_manifest((&config, 2), &[], "");
     let md = digest(manifest.as_bytes());
-    let response = c.put(server.url(&format!("/v2/ns/app/manifests/{md}"))).header("content-type", OCI_MANIFEST).body(manifest.clone()).send().await.unwrap();
+    let response = c
+        .put(server.url(&format!("/v2/ns/app/manifests/{md}")))
+        .header("content-type", OCI_MANIFEST)
+        .body(manifest.clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 201);
     assert_eq!(response.headers()["location"], format!("/v2/ns/app/manifests/{md}").as_str());
     expect_error(c.get(server.url("/v2/ns/app/manifests/nope")).send().await.unwrap(), 404, "MANIFEST_UNKNOWN").await;
@@ -57,8 +63,11 @@ async fn docker_schema2_and_manifest_list() {
 
     // An index may only name manifests the repository holds.
     let missing = digest(b"not a manifest here");
-    let bad_index = format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{{"mediaType":"{OCI_MANIFEST}","size":1,"digest":"{missing}"}}]}}"#);
-    let response = client().put(server.url("/v2/ns/multi/manifests/bad")).header("content-type", OCI_INDEX).body(bad_index).send().await.unwrap();
+    let bad_index = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{{"mediaType":"{OCI_MANIFEST}","size":1,"digest":"{missing}"}}]}}"#
+    );
+    let response =
+        client().put(server.url("/v2/ns/multi/manifests/bad")).header("content-type", OCI_INDEX).body(bad_index).send().await.unwrap();
     let body = expect_error(response, 400, "MANIFEST_BLOB_UNKNOWN").await;
     assert_eq!(body["errors"][0]["detail"]["digests"][0], missing.as_str());
 }
@@ -90,7 +99,13 @@ async fn invalid_manifests_are_refused() {
     // Pushed by digest, but the body hashes to something else.
     let manifest = image_manifest((&config, 2), &[], "");
     let wrong = digest(b"other");
-    let response = c.put(server.url(&format!("/v2/ns/app/manifests/{wrong}"))).header("content-type", OCI_MANIFEST).body(manifest).send().await.unwrap();
+    let response = c
+        .put(server.url(&format!("/v2/ns/app/manifests/{wrong}")))
+        .header("content-type", OCI_MANIFEST)
+        .body(manifest)
+        .send()
+        .await
+        .unwrap();
     expect_error(response, 400, "DIGEST_INVALID").await;
     expect_error(c.get(server.url("/v2/ns/app/manifests/t")).send().await.unwrap(), 404, "MANIFEST_UNKNOWN").await;
 }
@@ -135,8 +150,15 @@ async fn referrers_with_artifact_type_filter() {
         let extra = format!(
             r#","artifactType":"{artifact_type}","subject":{{"mediaType":"{OCI_MANIFEST}","digest":"{subject}","size":{subject_size}}},"annotations":{{"n":"{i}"}}"#
         );
-        let body = image_manifest((&empty, 2), &[(&sig, 11)], &extra).replace("application/vnd.oci.image.config.v1+json", "application/vnd.oci.empty.v1+json");
-        let response = c.put(server.url(&format!("/v2/ns/signed/manifests/{}", digest(body.as_bytes())))).header("content-type", OCI_MANIFEST).body(body.clone()).send().await.unwrap();
+        let body = image_manifest((&empty, 2), &[(&sig, 11)], &extra)
+            .replace("application/vnd.oci.image.config.v1+json", "application/vnd.oci.empty.v1+json");
+        let response = c
+            .put(server.url(&format!("/v2/ns/signed/manifests/{}", digest(body.as_bytes()))))
+            .header("content-type", OCI_MANIFEST)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 201);
         assert_eq!(response.headers()["oci-subject"], subject.as_str());
         referrers.push(digest(body.as_bytes()));
@@ -150,7 +172,8 @@ async fn referrers_with_artifact_type_filter() {
     assert_eq!(listed.len(), 2);
     assert!(referrers.iter().all(|r| listed.contains(&r.as_str())));
 
-    let filtered = c.get(server.url(&format!("/v2/ns/signed/referrers/{subject}?artifactType=application/vnd.example.sbom"))).send().await.unwrap();
+    let filtered =
+        c.get(server.url(&format!("/v2/ns/signed/referrers/{subject}?artifactType=application/vnd.example.sbom"))).send().await.unwrap();
     assert_eq!(filtered.headers()["oci-filters-applied"], "artifactType");
     let index: serde_json::Value = filtered.json().await.unwrap();
     assert_eq!(index["manifests"].as_array().unwrap().len(), 1);
@@ -165,9 +188,11 @@ async fn referrers_with_artifact_type_filter() {
     let fresh: serde_json::Value = fresh.json().await.unwrap();
     assert_eq!((fresh["schemaVersion"].as_u64(), fresh["manifests"].as_array().map(Vec::len)), (Some(2), Some(0)));
     // A subject with no referrers (or unknown) has an empty list; deleting a referrer removes it.
-    let none: serde_json::Value = c.get(server.url(&format!("/v2/ns/signed/referrers/{}", digest(b"x")))).send().await.unwrap().json().await.unwrap();
+    let none: serde_json::Value =
+        c.get(server.url(&format!("/v2/ns/signed/referrers/{}", digest(b"x")))).send().await.unwrap().json().await.unwrap();
     assert_eq!(none["manifests"], serde_json::json!([]));
     c.delete(server.url(&format!("/v2/ns/signed/manifests/{}", referrers[0]))).send().await.unwrap();
-    let index: serde_json::Value = c.get(server.url(&format!("/v2/ns/signed/referrers/{subject}"))).send().await.unwrap().json().await.unwrap();
+    let index: serde_json::Value =
+        c.get(server.url(&format!("/v2/ns/signed/referrers/{subject}"))).send().await.unwrap().json().await.unwrap();
     assert_eq!(index["manifests"].as_array().unwrap().len(), 1);
 }

@@ -129,7 +129,10 @@ async fn signed_push_trusted_pull_inspect_tamper_and_notary() {
         let notary_dir = temp.path().join(format!("notary{i}"));
         let out = run(notary(&server, &notary_dir).args(["list", &gun]));
         let listing = stdout(&out);
-        assert!(listing.contains(signed_one.trim_start_matches("sha256:")) && listing.contains(signed_two.trim_start_matches("sha256:")), "{listing}");
+        assert!(
+            listing.contains(signed_one.trim_start_matches("sha256:")) && listing.contains(signed_two.trim_start_matches("sha256:")),
+            "{listing}"
+        );
 
         // Rotating the timestamp key with the signer's keys publishes root version 2.
         run(notary(&server, &signer.join("trust")).args(["key", "rotate", &gun, "timestamp", "-r"]));
@@ -162,13 +165,15 @@ async fn signed_push_trusted_pull_inspect_tamper_and_notary() {
         let _ = docker(cli, &consumer, false).args(["rmi", "-f", &four]).output();
 
         // The tags API reports the trust state; a signed tag cannot be deleted.
-        let tags: serde_json::Value = client().get(server.url(&format!("/api/v0/repositories/{repo}/tags"))).send().await.unwrap().json().await.unwrap();
+        let tags: serde_json::Value =
+            client().get(server.url(&format!("/api/v0/repositories/{repo}/tags"))).send().await.unwrap().json().await.unwrap();
         let state = |t: &str| {
             let tag = tags.as_array().unwrap().iter().find(|x| x["name"] == t).unwrap();
             (tag["inNotary"].as_bool().unwrap(), tag["hashMismatch"].as_bool().unwrap())
         };
         assert_eq!((state("1"), state("2"), state("3")), ((true, true), (true, false), (false, false)), "{tags}");
-        let trust: serde_json::Value = client().get(server.url(&format!("/api/v0/repositories/{repo}/tags/2/trust"))).send().await.unwrap().json().await.unwrap();
+        let trust: serde_json::Value =
+            client().get(server.url(&format!("/api/v0/repositories/{repo}/tags/2/trust"))).send().await.unwrap().json().await.unwrap();
         assert_eq!(trust["signedDigest"], signed_two.as_str(), "{trust}");
         assert_eq!(trust["signers"][0]["name"], "Repo Admin", "{trust}");
         // "Signed pulls only": pulls by tag answer for signed tags with the signed digest only.
@@ -182,7 +187,10 @@ async fn signed_push_trusted_pull_inspect_tamper_and_notary() {
         assert_eq!(response.status(), 200);
         assert_eq!(response.json::<serde_json::Value>().await.unwrap()["signedPullsOnly"], true);
         let pull = |reference: &str| {
-            client().get(server.url(&format!("/v2/{repo}/manifests/{reference}"))).header("accept", "application/vnd.docker.distribution.manifest.v2+json").send()
+            client()
+                .get(server.url(&format!("/v2/{repo}/manifests/{reference}")))
+                .header("accept", "application/vnd.docker.distribution.manifest.v2+json")
+                .send()
         };
         assert_eq!(pull("2").await.unwrap().status(), 200);
         assert_eq!(pull("4").await.unwrap().status(), 200, "signed in targets/releases");
@@ -273,7 +281,8 @@ async fn trust_endpoints_answer_with_notary_codes_and_leave_data_unchanged() {
         .await
         .unwrap();
     let bearer = format!("Bearer {}", token["token"].as_str().unwrap());
-    let key: serde_json::Value = anonymous().get(url("timestamp.key")).header("authorization", &bearer).send().await.unwrap().json().await.unwrap();
+    let key: serde_json::Value =
+        anonymous().get(url("timestamp.key")).header("authorization", &bearer).send().await.unwrap().json().await.unwrap();
     assert_eq!(key["keytype"], "ed25519", "{key}");
     let again: serde_json::Value = client().get(url("timestamp.key")).send().await.unwrap().json().await.unwrap();
     assert_eq!(again, key, "the pending key is the same until rotated");
@@ -282,7 +291,8 @@ async fn trust_endpoints_answer_with_notary_codes_and_leave_data_unchanged() {
 
     let response = client().post(url("")).header("content-type", "application/json").body("{}").send().await.unwrap();
     expect_error(response, 400, "MALFORMED_UPLOAD").await;
-    let response = client().post(url("")).header("content-type", "multipart/form-data; boundary=x").body("--x\r\ngarbage").send().await.unwrap();
+    let response =
+        client().post(url("")).header("content-type", "multipart/form-data; boundary=x").body("--x\r\ngarbage").send().await.unwrap();
     expect_error(response, 400, "MALFORMED_UPLOAD").await;
     let doc = br#"{"signed":{"_type":"Targets","expires":"2099-01-01T00:00:00Z","version":2,"targets":{}},"signatures":[]}"#;
     expect_error(post(multipart(&[("foo", doc)])).await.unwrap(), 400, "INVALID_ROLE").await;
@@ -304,7 +314,10 @@ fn cosign_key() -> (aws_lc_rs::signature::EcdsaKeyPair, String) {
     let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &aws_lc_rs::rand::SystemRandom::new()).unwrap();
     let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref()).unwrap();
     let der = pair.public_key().as_der().unwrap();
-    let pem = format!("-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n", base64::engine::general_purpose::STANDARD.encode(der.as_ref()));
+    let pem = format!(
+        "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+        base64::engine::general_purpose::STANDARD.encode(der.as_ref())
+    );
     (pair, pem)
 }
 
@@ -321,7 +334,8 @@ async fn signed_pulls_only_accepts_a_cosign_referrer_from_a_configured_key() {
     let payload = format!(
         r#"{{"critical":{{"identity":{{"docker-reference":"{repo}"}},"image":{{"docker-manifest-digest":"{signed}"}},"type":"cosign container image signature"}},"optional":null}}"#
     );
-    let signature = base64::engine::general_purpose::STANDARD.encode(pair.sign(&aws_lc_rs::rand::SystemRandom::new(), payload.as_bytes()).unwrap().as_ref());
+    let signature = base64::engine::general_purpose::STANDARD
+        .encode(pair.sign(&aws_lc_rs::rand::SystemRandom::new(), payload.as_bytes()).unwrap().as_ref());
     let payload_digest = push_blob(&server, repo, payload.as_bytes()).await;
     let empty = push_blob(&server, repo, b"{}").await;
     let manifest = format!(
@@ -370,7 +384,10 @@ async fn namespace_signed_pulls_accept_a_notation_signature_from_a_namespace_key
     let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap();
     let key = rcgen::KeyPair::try_from(pkcs8.as_ref()).unwrap();
     let certificate = rcgen::CertificateParams::new(vec!["signer.example".to_owned()]).unwrap().self_signed(&key).unwrap();
-    let pem = format!("-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n", STANDARD.encode(pair.public_key().as_der().unwrap().as_ref()));
+    let pem = format!(
+        "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+        STANDARD.encode(pair.public_key().as_der().unwrap().as_ref())
+    );
     let protected = URL_SAFE_NO_PAD.encode(
         r#"{"alg":"ES256","crit":["io.cncf.notary.signingScheme"],"cty":"application/vnd.cncf.notary.payload.v1+json","io.cncf.notary.signingScheme":"notary.x509","io.cncf.notary.signingTime":"2026-11-27T00:00:00Z"}"#,
     );
@@ -390,7 +407,8 @@ async fn namespace_signed_pulls_accept_a_notation_signature_from_a_namespace_key
     );
     put_manifest(&server, repo, &digest(manifest.as_bytes()), "application/vnd.oci.image.manifest.v1+json", &manifest).await;
 
-    let policy = |body: serde_json::Value| client().put(server.url("/api/v0/repositoryNamespaces/notated/signingPolicy")).json(&body).send();
+    let policy =
+        |body: serde_json::Value| client().put(server.url("/api/v0/repositoryNamespaces/notated/signingPolicy")).json(&body).send();
     let pull = |tag: &str| client().get(server.url(&format!("/v2/{repo}/manifests/{tag}"))).send();
     assert_eq!(pull("1").await.unwrap().status(), 200, "no policy yet");
     assert_eq!(policy(serde_json::json!({"signedPullsOnly": true})).await.unwrap().status(), 200);

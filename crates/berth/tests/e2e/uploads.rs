@@ -45,7 +45,14 @@ async fn chunked_upload_in_order_and_out_of_order() {
     let mut url = server.url(&location);
     for (i, chunk) in chunks.iter().enumerate() {
         let range = format!("{}-{}", offset, offset + chunk.len() - 1);
-        let response = c.patch(&url).header("content-range", &range).header("content-type", "application/octet-stream").body(chunk.to_vec()).send().await.unwrap();
+        let response = c
+            .patch(&url)
+            .header("content-range", &range)
+            .header("content-type", "application/octet-stream")
+            .body(chunk.to_vec())
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 202, "chunk {i}");
         offset += chunk.len();
         assert_eq!(response.headers()["range"], format!("0-{}", offset - 1).as_str());
@@ -141,7 +148,11 @@ async fn interrupted_body_keeps_what_arrived_and_the_upload_resumes() {
     org(&server, "ns").await;
     let location = start_upload(&server, "ns/cut").await;
     let body = random_bytes(100_000, 5);
-    let head = format!("PATCH {location} HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\nContent-Length: {}\r\n\r\n", basic("admin", ADMIN_PASSWORD), body.len());
+    let head = format!(
+        "PATCH {location} HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\nContent-Length: {}\r\n\r\n",
+        basic("admin", ADMIN_PASSWORD),
+        body.len()
+    );
     // Half the declared body, then the client goes away.
     tokio::task::spawn_blocking({
         let (server_http, head, half) = (server.http.clone(), head.clone(), body[..50_000].to_vec());
@@ -182,7 +193,10 @@ async fn body_longer_than_declared_is_cut_at_the_declared_length() {
     let server = Server::start();
     org(&server, "ns").await;
     let location = start_upload(&server, "ns/long").await;
-    let head = format!("PATCH {location} HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\nContent-Length: 10\r\nConnection: close\r\n\r\n", basic("admin", ADMIN_PASSWORD));
+    let head = format!(
+        "PATCH {location} HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\nContent-Length: 10\r\nConnection: close\r\n\r\n",
+        basic("admin", ADMIN_PASSWORD)
+    );
     let answer = tokio::task::spawn_blocking({
         let base = server.http.clone();
         move || raw_request(&base, &head, b"0123456789-and-twenty-more")

@@ -3,11 +3,11 @@
 use redb::{ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
+use super::repository::namespace_in_use;
 use super::{Applied, Rejection};
 use crate::Error;
 use crate::records::{self, Account, AccountKind, Team, TeamSync};
 use crate::tables::{ACCESS_TOKENS, ACCOUNTS, MEMBERSHIPS, TEAM_MEMBERS, TEAMS, keys_under, pairs_under};
-use super::repository::namespace_in_use;
 
 /// The team every organization has, whose members administer it.
 pub const OWNERS_TEAM: &str = "owners";
@@ -241,7 +241,8 @@ impl SetTeamMember {
         if tx.open_table(TEAMS)?.get((self.org.as_str(), self.team.as_str()))?.is_none() {
             return Ok(Applied::Rejected(Rejection::TeamUnknown));
         }
-        let user = tx.open_table(ACCOUNTS)?.get(self.user.as_str())?.map(|v| records::decode::<Account>("accounts", v.value())).transpose()?;
+        let user =
+            tx.open_table(ACCOUNTS)?.get(self.user.as_str())?.map(|v| records::decode::<Account>("accounts", v.value())).transpose()?;
         if !user.is_some_and(|u| u.kind == AccountKind::User) {
             return Ok(Applied::Rejected(Rejection::AccountUnknown));
         }

@@ -8,8 +8,8 @@ use super::{Applied, Rejection};
 use crate::Error;
 use crate::records::{self, Repository};
 use crate::tables::{
-    ACCOUNTS, BLOB_LINKS, MANIFEST_CONTENT, MANIFEST_REPOSITORIES, MANIFESTS, REFERRERS, REPOSITORIES, REPOSITORY_GRANTS, SIGNED_TAGS, TAGS,
-    keys_under, pairs_under,
+    ACCOUNTS, BLOB_LINKS, MANIFEST_CONTENT, MANIFEST_REPOSITORIES, MANIFESTS, REFERRERS, REPOSITORIES, REPOSITORY_GRANTS, SIGNED_TAGS,
+    TAGS, keys_under, pairs_under,
 };
 
 /// The namespace (first component) of a repository name.
@@ -160,7 +160,11 @@ pub struct DeleteRepository {
 }
 
 /// Removes every `(repo, …)` key of a two-part-key table; returns the second parts.
-fn drain2<V: redb::Value + 'static>(tx: &WriteTransaction, table: redb::TableDefinition<(&str, &str), V>, repo: &str) -> Result<Vec<String>, Error> {
+fn drain2<V: redb::Value + 'static>(
+    tx: &WriteTransaction,
+    table: redb::TableDefinition<(&str, &str), V>,
+    repo: &str,
+) -> Result<Vec<String>, Error> {
     let mut table = tx.open_table(table)?;
     let keys = keys_under(&table, repo)?;
     for key in &keys {
@@ -170,7 +174,11 @@ fn drain2<V: redb::Value + 'static>(tx: &WriteTransaction, table: redb::TableDef
 }
 
 /// Removes every `(repo, …, …)` key of a three-part-key table.
-fn drain3<V: redb::Value + 'static>(tx: &WriteTransaction, table: redb::TableDefinition<(&str, &str, &str), V>, repo: &str) -> Result<(), Error> {
+fn drain3<V: redb::Value + 'static>(
+    tx: &WriteTransaction,
+    table: redb::TableDefinition<(&str, &str, &str), V>,
+    repo: &str,
+) -> Result<(), Error> {
     let mut table = tx.open_table(table)?;
     for (b, c) in pairs_under(&table, repo)? {
         table.remove((repo, b.as_str(), c.as_str()))?;

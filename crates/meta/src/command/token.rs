@@ -33,7 +33,8 @@ pub struct CreateAccessToken {
 
 impl CreateAccessToken {
     pub(super) fn apply(self, tx: &WriteTransaction) -> Result<Applied, Error> {
-        let user = tx.open_table(ACCOUNTS)?.get(self.user.as_str())?.map(|v| records::decode::<Account>("accounts", v.value())).transpose()?;
+        let user =
+            tx.open_table(ACCOUNTS)?.get(self.user.as_str())?.map(|v| records::decode::<Account>("accounts", v.value())).transpose()?;
         if !user.is_some_and(|u| u.kind == AccountKind::User && u.active) {
             return Ok(Applied::Rejected(Rejection::AccountUnknown));
         }
@@ -81,7 +82,9 @@ impl TouchAccessTokens {
     pub(super) fn apply(self, tx: &WriteTransaction) -> Result<Applied, Error> {
         let mut tokens = tx.open_table(ACCESS_TOKENS)?;
         for (id, at) in self.uses {
-            let Some(mut token) = tokens.get(id.as_str())?.map(|v| records::decode::<AccessToken>("access_tokens", v.value())).transpose()? else {
+            let Some(mut token) =
+                tokens.get(id.as_str())?.map(|v| records::decode::<AccessToken>("access_tokens", v.value())).transpose()?
+            else {
                 continue;
             };
             if token.last_used.is_some_and(|t| t >= at) {

@@ -6,7 +6,9 @@ use redb::ReadableTable;
 use super::{Listing, Page, Reader};
 use crate::Error;
 use crate::records::{self, AccessToken, Account, Repository, Team, TeamSync};
-use crate::tables::{ACCESS_TOKENS, ACCOUNTS, MEMBERSHIPS, NAMESPACE_GRANTS, REPOSITORIES, REPOSITORY_GRANTS, TEAM_MEMBERS, TEAMS, pairs_under};
+use crate::tables::{
+    ACCESS_TOKENS, ACCOUNTS, MEMBERSHIPS, NAMESPACE_GRANTS, REPOSITORIES, REPOSITORY_GRANTS, TEAM_MEMBERS, TEAMS, pairs_under,
+};
 
 /// A team's grant: (org, team, level).
 pub type Grant = (String, String, Level);
@@ -114,7 +116,8 @@ impl Reader {
             if t != target {
                 break;
             }
-            let level = Level::from_u8(level.value()).ok_or_else(|| Error::Corrupt { table: "grants", detail: format!("level {}", level.value()) })?;
+            let level = Level::from_u8(level.value())
+                .ok_or_else(|| Error::Corrupt { table: "grants", detail: format!("level {}", level.value()) })?;
             grants.push((org.to_owned(), team.to_owned(), level));
         }
         Ok(grants)

@@ -1,8 +1,8 @@
 //! The read side: queries over one consistent snapshot of the metadata.
 
 mod accounts;
-mod repositories;
 mod manifests;
+mod repositories;
 mod trust;
 
 use std::ops::Bound;

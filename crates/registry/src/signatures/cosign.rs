@@ -31,7 +31,9 @@ pub fn verify_simple_signing(payload: &[u8], signature: &str, keys: &[String], d
         return false;
     }
     let Ok(signature) = B64.decode(signature.trim()) else { return false };
-    keys.iter().filter_map(|k| public_key_der(k)).any(|der| UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, der).verify(payload, &signature).is_ok())
+    keys.iter()
+        .filter_map(|k| public_key_der(k))
+        .any(|der| UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, der).verify(payload, &signature).is_ok())
 }
 
 #[cfg(test)]
@@ -54,7 +56,9 @@ mod tests {
         let (pair, pem) = key();
         let (_, other) = key();
         let digest = format!("sha256:{}", "ab".repeat(32));
-        let payload = format!(r#"{{"critical":{{"identity":{{"docker-reference":"x"}},"image":{{"docker-manifest-digest":"{digest}"}},"type":"cosign container image signature"}},"optional":null}}"#);
+        let payload = format!(
+            r#"{{"critical":{{"identity":{{"docker-reference":"x"}},"image":{{"docker-manifest-digest":"{digest}"}},"type":"cosign container image signature"}},"optional":null}}"#
+        );
         let sig = B64.encode(pair.sign(&SystemRandom::new(), payload.as_bytes()).unwrap().as_ref());
         assert!(verify_simple_signing(payload.as_bytes(), &sig, std::slice::from_ref(&pem), &digest));
         assert!(!verify_simple_signing(payload.as_bytes(), &sig, &[other], &digest));

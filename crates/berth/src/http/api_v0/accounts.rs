@@ -68,7 +68,8 @@ pub async fn list(State(app): State<AppState>, caller: Caller, uri: axum::http::
     let accounts = app.auth.accounts(&caller.0).await?;
     let names: Vec<String> = accounts.iter().map(|(n, _)| n.clone()).collect();
     let by_name: std::collections::HashMap<&str, &Account> = accounts.iter().map(|(n, a)| (n.as_str(), a)).collect();
-    Ok(page.respond("/api/v0/accounts", "accounts", &names, |name| by_name.get(name).map_or(json!({"name": name}), |a| account_json(name, a))))
+    Ok(page
+        .respond("/api/v0/accounts", "accounts", &names, |name| by_name.get(name).map_or(json!({"name": name}), |a| account_json(name, a))))
 }
 
 #[utoipa::path(get, path = "/api/v0/accounts/{name}", tag = "accounts", params(("name" = String, Path, description = "account name")), responses((status = 200, description = "the account"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
@@ -93,7 +94,12 @@ pub struct AccountChanges {
 /// Changes an account: the user themself (name, e-mail, password), or a system admin
 /// (anything), with a password or an unrestricted token. A new password or a
 /// deactivation ends every credential derived from the old state at once.
-pub async fn update(State(app): State<AppState>, caller: Caller, Path(name): Path<String>, Json(changes): Json<AccountChanges>) -> Result<Response, ApiV0Error> {
+pub async fn update(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Json(changes): Json<AccountChanges>,
+) -> Result<Response, ApiV0Error> {
     let changes = berth_auth::AccountChanges {
         full_name: changes.full_name,
         email: changes.email,
@@ -122,7 +128,12 @@ pub struct NewTeam {
 
 #[utoipa::path(post, path = "/api/v0/accounts/{org}/teams", tag = "teams", params(("org" = String, Path, description = "organization")), request_body = NewTeam, responses((status = 201, description = "the team"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
 /// Creates a team (org owners, system admins).
-pub async fn create_team(State(app): State<AppState>, caller: Caller, Path(org): Path<String>, Json(new): Json<NewTeam>) -> Result<Response, ApiV0Error> {
+pub async fn create_team(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(org): Path<String>,
+    Json(new): Json<NewTeam>,
+) -> Result<Response, ApiV0Error> {
     let team = app.auth.create_team(&caller.0, &org, &new.name, new.description).await?;
     Ok((StatusCode::CREATED, Json(json!({"name": new.name, "description": team.description, "orgName": org}))).into_response())
 }
@@ -136,21 +147,33 @@ pub async fn list_teams(State(app): State<AppState>, caller: Caller, Path(org): 
 
 #[utoipa::path(get, path = "/api/v0/accounts/{org}/teams/{team}/members", tag = "teams", params(("org" = String, Path, description = "organization"), ("team" = String, Path, description = "team")), responses((status = 200, description = "the members"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
 /// Lists a team's members.
-pub async fn list_members(State(app): State<AppState>, caller: Caller, Path((org, team)): Path<(String, String)>) -> Result<Response, ApiV0Error> {
+pub async fn list_members(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path((org, team)): Path<(String, String)>,
+) -> Result<Response, ApiV0Error> {
     let members = app.auth.team_members(&caller.0, &org, &team).await?;
     Ok(Json(json!({"members": members.iter().map(|m| json!({"member": {"name": m}})).collect::<Vec<_>>()})).into_response())
 }
 
 #[utoipa::path(put, path = "/api/v0/accounts/{org}/teams/{team}/members/{user}", tag = "teams", params(("org" = String, Path, description = "organization"), ("team" = String, Path, description = "team"), ("user" = String, Path, description = "user")), responses((status = 200, description = "added"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
 /// Adds a member.
-pub async fn add_member(State(app): State<AppState>, caller: Caller, Path((org, team, user)): Path<(String, String, String)>) -> Result<Response, ApiV0Error> {
+pub async fn add_member(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path((org, team, user)): Path<(String, String, String)>,
+) -> Result<Response, ApiV0Error> {
     app.auth.set_team_member(&caller.0, &org, &team, &user, true).await?;
     Ok(Json(json!({})).into_response())
 }
 
 #[utoipa::path(delete, path = "/api/v0/accounts/{org}/teams/{team}/members/{user}", tag = "teams", params(("org" = String, Path, description = "organization"), ("team" = String, Path, description = "team"), ("user" = String, Path, description = "user")), responses((status = 200, description = "removed"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
 /// Removes a member.
-pub async fn remove_member(State(app): State<AppState>, caller: Caller, Path((org, team, user)): Path<(String, String, String)>) -> Result<Response, ApiV0Error> {
+pub async fn remove_member(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path((org, team, user)): Path<(String, String, String)>,
+) -> Result<Response, ApiV0Error> {
     app.auth.set_team_member(&caller.0, &org, &team, &user, false).await?;
     Ok(Json(json!({})).into_response())
 }

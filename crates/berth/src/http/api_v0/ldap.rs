@@ -71,7 +71,11 @@ impl From<Option<TeamSync>> for MemberSyncConfig {
 
 #[utoipa::path(get, path = "/api/v0/accounts/{org}/teams/{team}/memberSyncConfig", tag = "ldap", params(("org" = String, Path, description = "organization"), ("team" = String, Path, description = "team")), responses((status = 200, description = "the team's link to the directory", body = MemberSyncConfig), (status = 404, description = "NO_SUCH_TEAM")))]
 /// How a team's members are synced from LDAP.
-pub async fn get_team_sync(State(app): State<AppState>, caller: Caller, Path((org, team)): Path<(String, String)>) -> Result<Response, ApiV0Error> {
+pub async fn get_team_sync(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path((org, team)): Path<(String, String)>,
+) -> Result<Response, ApiV0Error> {
     let sync = app.auth.team_sync(&caller.0, &org, &team).await?;
     Ok(Json(MemberSyncConfig::from(sync)).into_response())
 }

@@ -70,7 +70,12 @@ pub struct NewRepository {
 
 #[utoipa::path(post, path = "/api/v0/repositories/{ns}", tag = "repositories", params(("ns" = String, Path, description = "namespace")), request_body = NewRepository, responses((status = 201, description = "the repository"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
 /// Creates a repository in a namespace (whoever may push there).
-pub async fn create(State(app): State<AppState>, caller: Caller, Path(ns): Path<String>, Json(new): Json<NewRepository>) -> Result<Response, ApiV0Error> {
+pub async fn create(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(ns): Path<String>,
+    Json(new): Json<NewRepository>,
+) -> Result<Response, ApiV0Error> {
     valid_name(&ns)?;
     if new.name.contains('/') {
         return Err(ApiV0Error::invalid(format!("{:?} is not one repository name component", new.name)));
@@ -163,7 +168,11 @@ pub async fn grant_team(
 
 #[utoipa::path(delete, path = "/api/v0/repositories/{ns}/{repo}/teamAccess/{team}", tag = "access", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace"), ("team" = String, Path, description = "team")), responses((status = 200, description = "withdrawn"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
 /// Withdraws a team's access to a repository.
-pub async fn revoke_team(State(app): State<AppState>, caller: Caller, Path((ns, repo, team)): Path<(String, String, String)>) -> Result<Response, ApiV0Error> {
+pub async fn revoke_team(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path((ns, repo, team)): Path<(String, String, String)>,
+) -> Result<Response, ApiV0Error> {
     app.auth.set_repository_grant(&caller.0, &repository_name(&ns, &repo)?, &team, None).await?;
     Ok(grant_json(&ns, &team, None))
 }
@@ -183,7 +192,11 @@ pub async fn grant_namespace(
 
 #[utoipa::path(delete, path = "/api/v0/repositoryNamespaces/{ns}/teamAccess/{team}", tag = "access", params(("ns" = String, Path, description = "namespace"), ("team" = String, Path, description = "team")), responses((status = 200, description = "withdrawn"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
 /// Withdraws a team's access to a namespace.
-pub async fn revoke_namespace(State(app): State<AppState>, caller: Caller, Path((ns, team)): Path<(String, String)>) -> Result<Response, ApiV0Error> {
+pub async fn revoke_namespace(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path((ns, team)): Path<(String, String)>,
+) -> Result<Response, ApiV0Error> {
     app.auth.set_namespace_grant(&caller.0, &ns, &team, None).await?;
     Ok(grant_json(&ns, &team, None))
 }
@@ -215,7 +228,12 @@ pub async fn list(State(app): State<AppState>, caller: Caller, uri: axum::http::
 
 #[utoipa::path(get, path = "/api/v0/repositories/{ns}", tag = "repositories", params(("ns" = String, Path, description = "namespace"), ("start" = Option<String>, Query, description = "list after this name"), ("limit" = Option<usize>, Query, description = "page size (default 100, at most 1000)")), responses((status = 200, description = "a page of the namespace's repositories the caller may see"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
 /// `GET /api/v0/repositories/{ns}`: a namespace's repositories the caller may see, paged.
-pub async fn list_namespace(State(app): State<AppState>, caller: Caller, Path(ns): Path<String>, uri: axum::http::Uri) -> Result<Response, ApiV0Error> {
+pub async fn list_namespace(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(ns): Path<String>,
+    uri: axum::http::Uri,
+) -> Result<Response, ApiV0Error> {
     let found = visible(&app, &caller, Some(&ns)).await?;
     respond_repositories(&format!("/api/v0/repositories/{ns}"), uri.query(), found)
 }
@@ -231,7 +249,11 @@ pub async fn delete(State(app): State<AppState>, caller: Caller, Path((ns, repo)
 
 #[utoipa::path(get, path = "/api/v0/repositories/{ns}/{repo}/teamAccess", tag = "access", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace")), responses((status = 200, description = "the teams with access"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
 /// `GET …/{ns}/{repo}/teamAccess`: the teams with access to a repository (repository admins).
-pub async fn list_team_access(State(app): State<AppState>, caller: Caller, Path((ns, repo)): Path<(String, String)>) -> Result<Response, ApiV0Error> {
+pub async fn list_team_access(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path((ns, repo)): Path<(String, String)>,
+) -> Result<Response, ApiV0Error> {
     let grants = app.auth.repository_grants(&caller.0, &format!("{ns}/{repo}")).await?;
     let teams: Vec<serde_json::Value> =
         grants.iter().map(|(org, team, level)| json!({"team": {"name": team, "orgName": org}, "accessLevel": level.as_str()})).collect();
@@ -247,5 +269,6 @@ pub async fn user_access(
     Path((user, ns, repo)): Path<(String, String, String)>,
 ) -> Result<Response, ApiV0Error> {
     let level = app.auth.effective_level(&caller.0, &user, &format!("{ns}/{repo}")).await?;
-    Ok(Json(json!({"user": {"name": user}, "repository": {"namespace": ns, "name": repo}, "accessLevel": level.map(Level::as_str)})).into_response())
+    Ok(Json(json!({"user": {"name": user}, "repository": {"namespace": ns, "name": repo}, "accessLevel": level.map(Level::as_str)}))
+        .into_response())
 }

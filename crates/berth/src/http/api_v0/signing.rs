@@ -37,7 +37,12 @@ pub async fn get(State(app): State<AppState>, _caller: Caller, Path(ns): Path<St
 
 #[utoipa::path(put, path = "/api/v0/repositoryNamespaces/{ns}/signingPolicy", tag = "trust", params(("ns" = String, Path, description = "namespace")), request_body = SigningPolicy, responses((status = 200, description = "the namespace's signing policy", body = SigningPolicy), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
 /// Sets a namespace's signing policy (system admins, org owners, a user for their own namespace).
-pub async fn put(State(app): State<AppState>, caller: Caller, Path(ns): Path<String>, Json(policy): Json<SigningPolicy>) -> Result<Response, ApiV0Error> {
+pub async fn put(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(ns): Path<String>,
+    Json(policy): Json<SigningPolicy>,
+) -> Result<Response, ApiV0Error> {
     if !app.auth.owns_namespace(&caller.0, &ns) {
         return Err(ApiV0Error::forbidden());
     }

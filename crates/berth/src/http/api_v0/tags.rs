@@ -34,7 +34,11 @@ pub async fn list(State(app): State<AppState>, caller: Caller, Path((ns, repo)):
 
 #[utoipa::path(get, path = "/api/v0/repositories/{ns}/{repo}/tags/{tag}", tag = "tags", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace"), ("tag" = String, Path, description = "tag")), responses((status = 200, description = "the tag with digest, inNotary and hashMismatch"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 404, description = "NO_SUCH_TAG")))]
 /// One tag with its trust state.
-pub async fn get(State(app): State<AppState>, caller: Caller, Path((ns, repo, tag)): Path<(String, String, String)>) -> Result<Response, ApiV0Error> {
+pub async fn get(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path((ns, repo, tag)): Path<(String, String, String)>,
+) -> Result<Response, ApiV0Error> {
     let name = repository_name(&ns, &repo)?;
     require(&app, &caller, &name, Action::Pull).await?;
     let found = app.registry.tag_with_trust(&name, &tag).await?.filter(|t| t.digest.is_some()).ok_or_else(no_such_tag)?;
@@ -43,7 +47,11 @@ pub async fn get(State(app): State<AppState>, caller: Caller, Path((ns, repo, ta
 
 #[utoipa::path(get, path = "/api/v0/repositories/{ns}/{repo}/tags/{tag}/trust", tag = "tags", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace"), ("tag" = String, Path, description = "tag")), responses((status = 200, description = "the signed digest and the role that signed it"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 404, description = "NO_SUCH_TAG")))]
 /// The trust data of one tag: the signed digest and the signing role.
-pub async fn trust(State(app): State<AppState>, caller: Caller, Path((ns, repo, tag)): Path<(String, String, String)>) -> Result<Response, ApiV0Error> {
+pub async fn trust(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path((ns, repo, tag)): Path<(String, String, String)>,
+) -> Result<Response, ApiV0Error> {
     let name = repository_name(&ns, &repo)?;
     require(&app, &caller, &name, Action::Pull).await?;
     let found = app.registry.tag_with_trust(&name, &tag).await?;
@@ -63,7 +71,11 @@ pub async fn trust(State(app): State<AppState>, caller: Caller, Path((ns, repo, 
 
 #[utoipa::path(delete, path = "/api/v0/repositories/{ns}/{repo}/tags/{tag}", tag = "tags", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace"), ("tag" = String, Path, description = "tag")), responses((status = 204, description = "deleted"), (status = 400, description = "TAG_IN_NOTARY: the tag is signed; remove its signature first"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 404, description = "NO_SUCH_TAG")))]
 /// Deletes a tag, unless it is signed in the trust data.
-pub async fn delete(State(app): State<AppState>, caller: Caller, Path((ns, repo, tag)): Path<(String, String, String)>) -> Result<Response, ApiV0Error> {
+pub async fn delete(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path((ns, repo, tag)): Path<(String, String, String)>,
+) -> Result<Response, ApiV0Error> {
     let name = repository_name(&ns, &repo)?;
     require(&app, &caller, &name, Action::Pull).await?;
     require(&app, &caller, &name, Action::Delete).await?;

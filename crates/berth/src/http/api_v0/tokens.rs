@@ -34,7 +34,12 @@ fn token_json(id: &str, t: &AccessToken) -> serde_json::Value {
 #[utoipa::path(post, path = "/api/v0/accounts/{user}/tokens", tag = "tokens", params(("user" = String, Path, description = "user")), request_body = NewToken, responses((status = 201, description = "the token, with its secret shown once"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
 /// Creates a token for `user` (the user themself, or a system admin, with a password or an
 /// unrestricted token: a restricted token cannot make another).
-pub async fn create(State(app): State<AppState>, caller: Caller, Path(user): Path<String>, Json(new): Json<NewToken>) -> Result<Response, ApiV0Error> {
+pub async fn create(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(user): Path<String>,
+    Json(new): Json<NewToken>,
+) -> Result<Response, ApiV0Error> {
     let mut actions = Vec::new();
     for word in &new.actions {
         match Action::from_scope_word(word).filter(|a| *a != Action::Admin) {

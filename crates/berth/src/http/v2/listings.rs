@@ -3,8 +3,8 @@
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use berth_core::{Digest, RepositoryName, media_type};
 use berth_auth::Subject;
+use berth_core::{Digest, RepositoryName, media_type};
 use berth_registry::{Listing, Page};
 use serde_json::json;
 

@@ -13,13 +13,13 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use axum::body::{Body, BodyDataStream};
-use bytes::Bytes;
-use futures_util::{Stream, StreamExt};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use berth_auth::Subject;
 use berth_registry::ByteStream;
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
 
 use self::route::V2Route;
 use super::RouteName;

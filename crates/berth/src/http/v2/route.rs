@@ -208,11 +208,7 @@ mod tests {
                 "/v2/org/manifests/x/manifests/latest".into(),
                 Ok(V2Route::Manifest { name: n("org/manifests/x"), reference: "latest".parse().unwrap() }),
             ),
-            (
-                Method::PUT,
-                format!("/v2/a/manifests/{D}"),
-                Ok(V2Route::Manifest { name: n("a"), reference: D.parse().unwrap() }),
-            ),
+            (Method::PUT, format!("/v2/a/manifests/{D}"), Ok(V2Route::Manifest { name: n("a"), reference: D.parse().unwrap() })),
             (Method::HEAD, format!("/v2/a/blobs/{D}"), Ok(V2Route::Blob { name: n("a"), digest: D.parse().unwrap() })),
             (Method::POST, "/v2/a/b/blobs/uploads/".into(), Ok(V2Route::Uploads { name: n("a/b") })),
             (Method::POST, "/v2/a/b/blobs/uploads".into(), Ok(V2Route::Uploads { name: n("a/b") })),
@@ -243,7 +239,11 @@ mod tests {
             (get.clone(), format!("/v2/{gun}/_trust/tuf/2.root.json"), meta("root", Selector::Version(2))),
             (get.clone(), format!("/v2/{gun}/_trust/tuf/targets.{hex}.json"), meta("targets", Selector::Checksum(hex.clone()))),
             (get.clone(), format!("/v2/{gun}/_trust/tuf/targets/releases.json"), meta("targets/releases", Selector::Current)),
-            (get.clone(), format!("/v2/{gun}/_trust/tuf/targets/releases.{hex}.json"), meta("targets/releases", Selector::Checksum(hex.clone()))),
+            (
+                get.clone(),
+                format!("/v2/{gun}/_trust/tuf/targets/releases.{hex}.json"),
+                meta("targets/releases", Selector::Checksum(hex.clone())),
+            ),
             (Method::POST, format!("/v2/{gun}/_trust/tuf/"), trust(TrustEndpoint::Tuf)),
             (Method::DELETE, format!("/v2/{gun}/_trust/tuf/"), trust(TrustEndpoint::Tuf)),
             (get.clone(), format!("/v2/{gun}/_trust/tuf/timestamp.key"), trust(TrustEndpoint::Key { role: ServerRole::Timestamp })),
@@ -252,7 +252,11 @@ mod tests {
             (get.clone(), format!("/v2/{gun}/_trust/tuf/foo.json"), Err(RouteError::TrustNotFound)),
             (get.clone(), format!("/v2/{gun}/_trust/changefeed"), Err(RouteError::TrustNotFound)),
             (Method::PUT, format!("/v2/{gun}/_trust/tuf/root.json"), Err(RouteError::MethodNotAllowed("GET, HEAD"))),
-            (get.clone(), "/v2/localhost:5443/UP/_trust/tuf/root.json".into(), Err(RouteError::Name(NameError::InvalidComponent("UP".into())))),
+            (
+                get.clone(),
+                "/v2/localhost:5443/UP/_trust/tuf/root.json".into(),
+                Err(RouteError::Name(NameError::InvalidComponent("UP".into()))),
+            ),
         ];
         for (method, path, expected) in trust_cases {
             assert_eq!(V2Route::parse(&method, &path), expected, "{method} {path}");

@@ -12,8 +12,8 @@ use berth_registry::{UploadId, UploadState};
 use super::{body_stream, content_length, has_body, query_param};
 use crate::app::AppState;
 use crate::http::auth;
-use berth_auth::{Action, Subject};
 use crate::http::error::{ApiError, header_value};
+use berth_auth::{Action, Subject};
 
 fn upload_location(name: &RepositoryName, id: &UploadId) -> String {
     format!("/v2/{name}/blobs/uploads/{id}")
@@ -53,7 +53,9 @@ fn blob_created(name: &RepositoryName, digest: &Digest) -> Response {
 fn digest_param(query: &str) -> Result<Option<Digest>, ApiError> {
     match query_param(query, "digest") {
         None => Ok(None),
-        Some(text) => text.parse().map(Some).map_err(|e: berth_core::DigestError| berth_registry::Error::DigestInvalid(e.to_string()).into()),
+        Some(text) => {
+            text.parse().map(Some).map_err(|e: berth_core::DigestError| berth_registry::Error::DigestInvalid(e.to_string()).into())
+        }
     }
 }
 
@@ -77,7 +79,8 @@ fn with_progress(e: berth_registry::Error, name: &RepositoryName, id: &UploadId)
 pub async fn start(app: &AppState, subject: &Subject, name: &RepositoryName, query: &str, body: Body) -> Result<Response, ApiError> {
     let registry = &app.registry;
     if let (Some(mount), Some(from)) = (query_param(query, "mount"), query_param(query, "from")) {
-        let digest: Digest = mount.parse().map_err(|e: berth_core::DigestError| ApiError::from(berth_registry::Error::DigestInvalid(e.to_string())))?;
+        let digest: Digest =
+            mount.parse().map_err(|e: berth_core::DigestError| ApiError::from(berth_registry::Error::DigestInvalid(e.to_string())))?;
         // A `from` that is malformed, or that the caller may not pull from, cannot lend
         // the blob: fall through to a normal upload.
         if let Ok(from) = from.parse::<RepositoryName>()
@@ -107,7 +110,12 @@ pub async fn status(app: &AppState, name: &RepositoryName, id: &UploadId) -> Res
 
 /// The chunk a `Content-Range` names: malformed is `400`; a range no upload can reach
 /// (its end at the last offset a `u64` holds) is `416`, with where the upload stands.
-async fn chunk_range(app: &AppState, name: &RepositoryName, id: &UploadId, headers: &HeaderMap) -> Result<Option<berth_core::ByteRange>, ApiError> {
+async fn chunk_range(
+    app: &AppState,
+    name: &RepositoryName,
+    id: &UploadId,
+    headers: &HeaderMap,
+) -> Result<Option<berth_core::ByteRange>, ApiError> {
     let Some(value) = headers.get(header::CONTENT_RANGE) else { return Ok(None) };
     match parse_content_range(value.to_str().unwrap_or("")) {
         Ok(range) => Ok(Some(range)),
