@@ -1,10 +1,12 @@
-//! Berth's metadata: every repository, blob link, manifest, tag and referrer.
+//! Berth's metadata: every repository, blob link, manifest, tag, account and trust file.
 //!
-//! There is exactly one write path: [`Meta::apply`] runs a [`Command`] through the
-//! deterministic state machine in one redb transaction, which also records the index
-//! of the last applied command. A command carries everything it needs (timestamps
-//! included), so replaying the same commands gives the same state on every replica.
-//! Reads ([`Meta::read`] and the query methods) go straight to a redb snapshot.
+//! There is exactly one write path: [`Meta::apply`] proposes a [`Command`] to the
+//! replication log ([`raft`], over `openraft`); once a majority of the replicas hold it,
+//! every replica's deterministic state machine applies it in one redb transaction. A
+//! command carries everything it needs (timestamps included), so the same log gives the
+//! same state on every replica. A single replica is a one-member cluster. Reads
+//! ([`Meta::read`]) go straight to a local redb snapshot; [`Meta::read_latest`] first
+//! waits until this replica has applied everything committed when the read began.
 //!
 //! This is the only crate that opens the metadata database.
 //!
@@ -14,32 +16,42 @@
 //! - [`records`]: stored value types, versioned.
 //! - [`command`]: the commands, one file per aggregate, each with its `apply`.
 //! - [`state_machine`]: runs commands in transactions.
+//! - [`raft`]: the replication log, snapshots, and what replicas say to each other.
+//! - [`cluster`]: writes through the leader, linearizable reads, membership, status.
+//! - [`recovery`]: offline repairs: emergency repair, restore from an export.
 //! - [`query`]: the read side.
 //! - [`dump`]: every table as bytes (equal dumps, equal stores).
 //! - [`settings`]: every registry-wide setting, its name and value type.
 //! - [`seal`]: the master key that seals secrets kept in the metadata.
 
+mod barrier;
 pub mod clock;
+pub mod cluster;
 pub mod command;
 pub mod dump;
 pub mod query;
+pub mod raft;
 pub mod records;
+pub mod recovery;
 pub mod seal;
 pub mod settings;
 pub mod state_machine;
 pub mod tables;
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 pub use clock::{now, now_millis};
+pub use cluster::{ClusterStatus, MemberStatus, Options, Start, Timing};
 pub use command::{Applied, Command, Rejection};
 pub use query::Page;
 pub use records::{AccessToken, Account, AccountKind, LdapSyncReport, Repository, SignedTarget, Team, TeamSync, TrustKey};
 pub use settings::{Setting, SigningPolicy};
 pub use state_machine::StateMachine;
 
-/// Metadata failures: the store itself failed. Refusals are [`Rejection`]s, not errors.
+/// Metadata failures: the store itself failed, or the cluster cannot take writes.
+/// Refusals are [`Rejection`]s, not errors.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// redb failed (I/O, corruption, …).
@@ -53,9 +65,21 @@ pub enum Error {
         /// What went wrong.
         detail: String,
     },
-    /// The blocking task running a transaction was lost (the runtime is shutting down).
+    /// The blocking task running a transaction was lost (the runtime is shutting down),
+    /// or the replication machinery stopped.
     #[error("metadata task failed: {0}")]
     Task(String),
+    /// A majority of the replicas cannot be reached: writes (and reads that must see the
+    /// latest writes) are refused until it can.
+    #[error("{0}")]
+    NoQuorum(String),
+    /// A replica did not answer in a way that says whether a write was applied.
+    #[error("{0}")]
+    Unavailable(String),
+    /// A cluster operation was refused (a membership change that would lose the quorum,
+    /// a message from another cluster, …).
+    #[error("{0}")]
+    Refused(String),
 }
 
 macro_rules! store_error_from {
@@ -76,99 +100,55 @@ pub struct Meta {
 }
 
 struct Inner {
-    machine: Arc<StateMachine>,
-    writer: Option<std::sync::mpsc::Sender<Pending>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    sm: Arc<StateMachine>,
+    raft: raft::Raft,
+    /// This replica's id.
+    id: u64,
+    /// The cluster's id.
+    cluster: String,
+    /// How the others reach this replica.
+    address: String,
+    transport: Option<Arc<dyn raft::network::Transport>>,
+    write_timeout: Duration,
+    barrier: barrier::Barrier,
+    /// The log's flusher thread, stopped and joined on shutdown (it holds the database).
+    flusher: Mutex<Option<(std::thread::JoinHandle<()>, std::sync::mpsc::Sender<raft::log_store::Flush>)>>,
+    /// Set once the replica was removed from its cluster.
+    retired: std::sync::atomic::AtomicBool,
 }
-
-impl Drop for Inner {
-    /// Stops the writer thread and waits for it, so the database is closed (and can be
-    /// opened again) once the last handle is gone.
-    fn drop(&mut self) {
-        self.writer.take();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-/// A command waiting for the writer, with where its answer goes.
-type Pending = (Command, tokio::sync::oneshot::Sender<Result<Applied, Error>>);
-
-/// The most commands committed together.
-const MAX_BATCH: usize = 256;
 
 impl Meta {
-    /// Opens (creating if needed) the metadata database at `path`, and starts its writer
-    /// thread (stopped when the last handle is dropped).
-    pub fn open(path: &Path) -> Result<Meta, Error> {
-        let machine = Arc::new(StateMachine::open(path)?);
-        let (writer, queue) = std::sync::mpsc::channel();
-        let for_writer = machine.clone();
-        let thread = std::thread::Builder::new()
-            .name("berth-meta-writer".into())
-            .spawn(move || write_loop(&for_writer, &queue))
-            .map_err(|e| Error::Task(e.to_string()))?;
-        Ok(Meta { inner: Arc::new(Inner { machine, writer: Some(writer), thread: Some(thread) }) })
+    /// Opens (creating if needed) the metadata database at `path` as a one-member cluster
+    /// that talks to no other replica: tests and tools.
+    pub async fn open(path: &Path) -> Result<Meta, Error> {
+        Meta::open_with(path, Options::standalone()).await
     }
 
-    /// Applies one command: the only way metadata changes. Returns once the
-    /// transaction is durably committed. Commands arriving while a commit is under way
-    /// are committed together in the next one (group commit), in arrival order.
-    pub async fn apply(&self, command: Command) -> Result<Applied, Error> {
-        let (answer, answered) = tokio::sync::oneshot::channel();
-        let stopped = || Error::Task("the metadata writer has stopped".into());
-        self.inner.writer.as_ref().ok_or_else(stopped)?.send((command, answer)).map_err(|_| stopped())?;
-        answered.await.map_err(|_| Error::Task("the metadata writer dropped a command".into()))?
-    }
-
-    /// Runs a read query on a consistent snapshot. Queries run on the caller's thread:
-    /// they are B-tree lookups and bounded scans over pages redb mostly holds in memory
-    /// (microseconds), far cheaper than handing them to another thread and back.
+    /// Runs a read query on a consistent snapshot of this replica's data. Queries run on
+    /// the caller's thread: they are B-tree lookups and bounded scans over pages redb
+    /// mostly holds in memory (microseconds), far cheaper than handing them to another
+    /// thread and back.
     pub async fn read<T: Send + 'static>(
         &self,
         query: impl FnOnce(&query::Reader) -> Result<T, Error> + Send + 'static,
     ) -> Result<T, Error> {
-        query(&self.inner.machine.reader()?)
+        query(&self.inner.sm.reader()?)
+    }
+
+    /// Like [`Meta::read`], after this replica has applied every command committed in the
+    /// cluster when the call began: a read that follows an acknowledged write, on any
+    /// replica, sees it. Costs one round trip to a quorum (shared by the reads waiting at
+    /// the same time), nothing on a one-member cluster.
+    pub async fn read_latest<T: Send + 'static>(
+        &self,
+        query: impl FnOnce(&query::Reader) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        self.catch_up().await?;
+        self.read(query).await
     }
 
     /// Whether the store answers a read (for health checks).
     pub async fn check(&self) -> Result<(), Error> {
         self.read(|r| r.last_applied().map(|_| ())).await
-    }
-}
-
-/// The writer thread: takes every command waiting, applies them in one transaction, and
-/// answers each. When a batch fails, its commands are retried one by one, so one bad
-/// command cannot fail its neighbours.
-fn write_loop(machine: &StateMachine, queue: &std::sync::mpsc::Receiver<Pending>) {
-    while let Ok(first) = queue.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
-            }
-        }
-        let (commands, answers): (Vec<Command>, Vec<_>) = batch.into_iter().unzip();
-        if commands.len() == 1 {
-            let result = commands.into_iter().next().map(|c| machine.apply(c));
-            if let (Some(result), Some(answer)) = (result, answers.into_iter().next()) {
-                let _ = answer.send(result);
-            }
-            continue;
-        }
-        match machine.apply_batch(commands.clone()) {
-            Ok(results) => {
-                for (answer, result) in answers.into_iter().zip(results) {
-                    let _ = answer.send(Ok(result));
-                }
-            }
-            Err(_) => {
-                for (answer, command) in answers.into_iter().zip(commands) {
-                    let _ = answer.send(machine.apply(command));
-                }
-            }
-        }
     }
 }

@@ -225,3 +225,17 @@ pub struct LdapSyncReport {
     /// What could not be done, one line each (the run goes on past them).
     pub problems: Vec<String>,
 }
+
+/// A one-time token a new replica joins the cluster with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "version", rename = "1")]
+pub struct JoinToken {
+    /// SHA-256 (hex) of the secret; the secret is shown once and never stored.
+    pub secret_sha256: String,
+    /// When it was made.
+    pub created_at: u64,
+    /// When it stops working.
+    pub expires_at: u64,
+    /// The replica that used it, once used.
+    pub used_by: Option<String>,
+}

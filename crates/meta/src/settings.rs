@@ -16,6 +16,8 @@ const TOKEN_SIGNING_KEY: &str = "token_signing_key";
 const ANONYMOUS_PULLS: &str = "anonymous_pulls";
 /// The name of the last LDAP sync's report.
 const LDAP_LAST_SYNC: &str = "ldap_last_sync";
+/// The name of the cluster's certificate authority.
+const CLUSTER_CA: &str = "cluster_ca";
 /// The prefix of a namespace's signing policy (`signed_pulls_only/<namespace>`).
 const NAMESPACE_POLICY: &str = "signed_pulls_only/";
 
@@ -41,6 +43,14 @@ pub enum Setting {
     AnonymousPulls(bool),
     /// The report of the last LDAP sync.
     LdapLastSync(LdapSyncReport),
+    /// The certificate authority replicas prove who they are with: its certificate (PEM)
+    /// and its key (PKCS#8 PEM), sealed with the master key.
+    ClusterCa {
+        /// The CA certificate.
+        certificate: String,
+        /// The sealed key.
+        sealed_key: String,
+    },
     /// A namespace's signing policy.
     NamespacePolicy {
         /// The namespace.
@@ -57,6 +67,7 @@ impl Setting {
             Setting::TokenSigningKey(_) => TOKEN_SIGNING_KEY.into(),
             Setting::AnonymousPulls(_) => ANONYMOUS_PULLS.into(),
             Setting::LdapLastSync(_) => LDAP_LAST_SYNC.into(),
+            Setting::ClusterCa { .. } => CLUSTER_CA.into(),
             Setting::NamespacePolicy { namespace, .. } => format!("{NAMESPACE_POLICY}{namespace}"),
         }
     }
@@ -67,6 +78,7 @@ impl Setting {
             Setting::TokenSigningKey(sealed) => serde_json::json!(sealed),
             Setting::AnonymousPulls(on) => serde_json::json!(on),
             Setting::LdapLastSync(report) => serde_json::to_value(report).unwrap_or_default(),
+            Setting::ClusterCa { certificate, sealed_key } => serde_json::json!({"certificate": certificate, "sealed_key": sealed_key}),
             Setting::NamespacePolicy { policy, .. } => serde_json::to_value(policy).unwrap_or_default(),
         };
         serde_json::to_vec(&value).unwrap_or_default()
@@ -85,6 +97,17 @@ impl Reader {
         self.setting::<String>(TOKEN_SIGNING_KEY)?
             .transpose()
             .map_err(|e| Error::Corrupt { table: "settings", detail: format!("{TOKEN_SIGNING_KEY}: {e}") })
+    }
+
+    /// The cluster's CA: its certificate (PEM) and sealed key, once made.
+    pub fn cluster_ca(&self) -> Result<Option<(String, String)>, Error> {
+        #[derive(Deserialize)]
+        struct Ca {
+            certificate: String,
+            sealed_key: String,
+        }
+        let ca = self.setting::<Ca>(CLUSTER_CA)?.transpose().map_err(|e| Error::Corrupt { table: "settings", detail: format!("{CLUSTER_CA}: {e}") })?;
+        Ok(ca.map(|ca| (ca.certificate, ca.sealed_key)))
     }
 
     /// Whether anonymous callers may pull public repositories.

@@ -1,14 +1,22 @@
-//! Runs commands: each in one redb write transaction that also records the index of
-//! the last applied command, committed durably before the caller hears the result.
+//! Runs commands: the replication log's entries, each batch in one redb write
+//! transaction that also records the id of the last applied entry and the membership.
 //! Deterministic: the outcome depends only on the current state and the command.
+//!
+//! Entries are applied without an fsync of their own: they are already durable in the
+//! log (in the same database), and the next log flush makes the applied state durable
+//! too. After a crash, the state is the last durable one, and the log is applied again
+//! from the applied id recorded with it.
 
 use std::path::Path;
+use std::sync::Arc;
 
-use redb::{Database, ReadableDatabase, ReadableTable};
+use openraft::{EntryPayload, StoredMembership};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, WriteTransaction};
 
 use crate::Error;
 use crate::command::{Applied, Command};
 use crate::query::Reader;
+use crate::raft::{Entry, LogId, Membership, Outcome, state};
 use crate::tables::*;
 
 /// redb's page cache. Its default (1 GiB) lets the process grow with the database; the
@@ -18,7 +26,7 @@ const CACHE_BYTES: usize = 32 << 20;
 
 /// The state machine over the metadata database.
 pub struct StateMachine {
-    db: Database,
+    db: Arc<Database>,
 }
 
 impl StateMachine {
@@ -31,57 +39,107 @@ impl StateMachine {
             if meta.get(SCHEMA)?.is_none() {
                 meta.insert(SCHEMA, SCHEMA_VERSION)?;
             }
-            tx.open_table(REPOSITORIES)?;
-            tx.open_table(BLOB_LINKS)?;
-            tx.open_table(MANIFESTS)?;
-            tx.open_table(MANIFEST_REPOSITORIES)?;
-            tx.open_table(MANIFEST_CONTENT)?;
-            tx.open_table(TAGS)?;
-            tx.open_table(REFERRERS)?;
-            tx.open_table(ACCOUNTS)?;
-            tx.open_table(TEAMS)?;
-            tx.open_table(TEAM_MEMBERS)?;
-            tx.open_table(MEMBERSHIPS)?;
-            tx.open_table(REPOSITORY_GRANTS)?;
-            tx.open_table(NAMESPACE_GRANTS)?;
-            tx.open_table(ACCESS_TOKENS)?;
-            tx.open_table(SETTINGS)?;
-            tx.open_table(TRUST_FILES)?;
-            tx.open_table(TRUST_CHECKSUMS)?;
-            tx.open_table(TRUST_CURRENT)?;
-            tx.open_table(TRUST_KEYS)?;
-            tx.open_table(TRUST_GUNS)?;
-            tx.open_table(SIGNED_TAGS)?;
+            tx.open_table(RAFT_LOG)?;
+            tx.open_table(RAFT_STATE)?;
+            struct Create<'a>(&'a WriteTransaction);
+            impl TableVisitor for Create<'_> {
+                fn visit<K: redb::Key + 'static, V: redb::Value + 'static>(
+                    &mut self,
+                    table: redb::TableDefinition<'static, K, V>,
+                ) -> Result<(), Error> {
+                    self.0.open_table(table)?;
+                    Ok(())
+                }
+            }
+            visit_data_tables(&mut Create(&tx))?;
         }
         tx.commit()?;
-        Ok(StateMachine { db })
+        Ok(StateMachine { db: Arc::new(db) })
     }
 
-    /// Applies `command` in one transaction. A refusal is `Ok(Applied::Rejected(_))` and
-    /// changes nothing but the applied index, so every replica reaches the same answer.
+    /// The database (the log store shares it).
+    pub(crate) fn db(&self) -> &Arc<Database> {
+        &self.db
+    }
+
+    /// Applies `command` in one durably committed transaction, outside any log (tests and
+    /// tools). A refusal is `Ok(Applied::Rejected(_))` and changes nothing.
     pub fn apply(&self, command: Command) -> Result<Applied, Error> {
         let mut results = self.apply_batch(vec![command])?;
         results.pop().ok_or_else(|| Error::Task("an empty batch answered nothing".into()))
     }
 
-    /// Applies `commands` in order, in one transaction with one durable commit (group
-    /// commit: concurrent writers share the fsync). Each command sees the effects of those
-    /// before it, exactly as if applied one by one; the applied index advances by one per
-    /// command. An error aborts the whole batch, which then changed nothing.
+    /// Applies `commands` in order, in one durably committed transaction, outside any log.
+    /// Each command sees the effects of those before it, exactly as if applied one by
+    /// one. An error aborts the whole batch, which then changed nothing.
     pub fn apply_batch(&self, commands: Vec<Command>) -> Result<Vec<Applied>, Error> {
         let tx = self.db.begin_write()?;
-        let count = commands.len() as u64;
         let mut results = Vec::with_capacity(commands.len());
         for command in commands {
             results.push(command.apply(&tx)?);
         }
-        {
-            let mut meta = tx.open_table(META)?;
-            let index = meta.get(LAST_APPLIED)?.map(|v| v.value()).unwrap_or(0);
-            meta.insert(LAST_APPLIED, index + count)?;
-        }
         tx.commit()?;
         Ok(results)
+    }
+
+    /// Applies log entries in order, in one transaction that also records the last
+    /// entry's id (and the membership, when an entry changes it). When a command fails
+    /// (the store itself failed: I/O, a corrupt record), the batch is undone and the
+    /// entries are applied one per transaction, so one failing command cannot fail its
+    /// neighbours; it answers [`Outcome::Failed`] and changes nothing but the applied id.
+    pub(crate) fn apply_entries(&self, entries: Vec<Entry>) -> Result<Vec<Outcome>, Error> {
+        if let Ok(outcomes) = self.apply_in_one(&entries) {
+            return Ok(outcomes);
+        }
+        let mut outcomes = Vec::with_capacity(entries.len());
+        for entry in entries {
+            match self.apply_in_one(std::slice::from_ref(&entry)) {
+                Ok(mut one) => outcomes.append(&mut one),
+                Err(e) => {
+                    tracing::error!(index = entry.log_id.index, error = %e, "applying a command failed");
+                    let tx = self.non_durable()?;
+                    state::put(&tx, state::APPLIED, &entry.log_id)?;
+                    tx.commit()?;
+                    outcomes.push(Outcome::Failed(e.to_string()));
+                }
+            }
+        }
+        Ok(outcomes)
+    }
+
+    fn apply_in_one(&self, entries: &[Entry]) -> Result<Vec<Outcome>, Error> {
+        let tx = self.non_durable()?;
+        let mut outcomes = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let outcome = match &entry.payload {
+                EntryPayload::Blank => Outcome::Applied(Applied::Done),
+                EntryPayload::Normal(proposal) => Outcome::Applied(proposal.0.clone().apply(&tx)?),
+                EntryPayload::Membership(membership) => {
+                    let stored: Membership = StoredMembership::new(Some(entry.log_id), membership.clone());
+                    state::put(&tx, state::MEMBERSHIP, &stored)?;
+                    Outcome::Applied(Applied::Done)
+                }
+            };
+            outcomes.push(outcome);
+        }
+        if let Some(last) = entries.last() {
+            state::put(&tx, state::APPLIED, &last.log_id)?;
+        }
+        tx.commit()?;
+        Ok(outcomes)
+    }
+
+    /// The last applied entry's id and the membership it left.
+    pub(crate) fn applied_state(&self) -> Result<(Option<LogId>, Membership), Error> {
+        let tx = self.db.begin_read()?;
+        Ok((state::get(&tx, state::APPLIED)?, state::get(&tx, state::MEMBERSHIP)?.unwrap_or_default()))
+    }
+
+    /// A write transaction whose commit waits for no fsync (the log's flush makes it durable).
+    pub(crate) fn non_durable(&self) -> Result<WriteTransaction, Error> {
+        let mut tx = self.db.begin_write()?;
+        tx.set_durability(Durability::None).map_err(|e| Error::Task(e.to_string()))?;
+        Ok(tx)
     }
 
     /// A reader over a consistent snapshot.

@@ -4,7 +4,9 @@
 //!
 //! | table | key | value |
 //! |---|---|---|
-//! | `meta` | `"last_applied"`, `"schema"` | `u64` |
+//! | `meta` | `"schema"` | `u64` |
+//! | `raft_log` | log index | a replication log entry (JSON) |
+//! | `raft_state` | `"vote"`, `"committed"`, `"purged"`, `"applied"`, `"membership"`, `"snapshot"`, `"replica"`, `"cluster"` | JSON |
 //! | `repositories` | repository name | [`records::Repository`](crate::records::Repository) |
 //! | `blob_links` | (repository, digest) | [`records::BlobLink`](crate::records::BlobLink) |
 //! | `manifests` | (repository, digest) | [`records::Manifest`](crate::records::Manifest) |
@@ -26,13 +28,19 @@
 //! | `trust_keys` | (GUN, role, key id) | [`records::TrustKey`](crate::records::TrustKey): a server-held key |
 //! | `trust_guns` | (repository, GUN) | `()`: the one GUN (trust collection) of a repository |
 //! | `signed_tags` | (repository, tag) | [`records::SignedTarget`](crate::records::SignedTarget): derived from the current trust data |
+//! | `join_tokens` | token id | [`records::JoinToken`](crate::records::JoinToken) |
 
 use redb::{ReadableTable, TableDefinition};
 
 use crate::Error;
 
-/// Counters: the index of the last applied command, the schema version.
+/// The schema version.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// The replication log: entries by index (see [`crate::raft`]).
+pub const RAFT_LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("raft_log");
+/// This replica's replication state: its vote, the committed, purged and applied log
+/// ids, the membership, the current snapshot, its own id and its cluster's.
+pub const RAFT_STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("raft_state");
 /// Repositories by name.
 pub const REPOSITORIES: TableDefinition<&str, &[u8]> = TableDefinition::new("repositories");
 /// Which repository may see which blob.
@@ -80,12 +88,48 @@ pub const TRUST_GUNS: TableDefinition<(&str, &str), ()> = TableDefinition::new("
 /// what deletes check (inside their transaction) and what the tags API reports.
 pub const SIGNED_TAGS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("signed_tags");
 
-/// Key in [`META`] of the index of the last applied command.
-pub const LAST_APPLIED: &str = "last_applied";
+/// One-time tokens a new replica joins the cluster with, by id.
+pub const JOIN_TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("join_tokens");
+
 /// Key in [`META`] of the schema version.
 pub const SCHEMA: &str = "schema";
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: u64 = 1;
+
+/// Something done to every data table (every table but `meta` and the replication
+/// state): dumping, snapshotting, restoring.
+pub(crate) trait TableVisitor {
+    /// Called once per data table, always in the same order.
+    fn visit<K: redb::Key + 'static, V: redb::Value + 'static>(&mut self, table: TableDefinition<'static, K, V>) -> Result<(), Error>;
+}
+
+/// Calls `visitor` on every data table, in a fixed order. A table added to the store is
+/// added here, and so to dumps, snapshots and backups.
+pub(crate) fn visit_data_tables(visitor: &mut impl TableVisitor) -> Result<(), Error> {
+    visitor.visit(REPOSITORIES)?;
+    visitor.visit(BLOB_LINKS)?;
+    visitor.visit(MANIFESTS)?;
+    visitor.visit(MANIFEST_REPOSITORIES)?;
+    visitor.visit(MANIFEST_CONTENT)?;
+    visitor.visit(TAGS)?;
+    visitor.visit(REFERRERS)?;
+    visitor.visit(ACCOUNTS)?;
+    visitor.visit(TEAMS)?;
+    visitor.visit(TEAM_MEMBERS)?;
+    visitor.visit(MEMBERSHIPS)?;
+    visitor.visit(REPOSITORY_GRANTS)?;
+    visitor.visit(NAMESPACE_GRANTS)?;
+    visitor.visit(ACCESS_TOKENS)?;
+    visitor.visit(SETTINGS)?;
+    visitor.visit(TRUST_FILES)?;
+    visitor.visit(TRUST_CHECKSUMS)?;
+    visitor.visit(TRUST_CURRENT)?;
+    visitor.visit(TRUST_KEYS)?;
+    visitor.visit(TRUST_GUNS)?;
+    visitor.visit(SIGNED_TAGS)?;
+    visitor.visit(JOIN_TOKENS)?;
+    Ok(())
+}
 
 /// The second parts of every `(first, _)` key of a table, in key order.
 pub(crate) fn keys_under<V: redb::Value + 'static>(

@@ -42,11 +42,13 @@ fn kind(command: &Command) -> &'static str {
         Command::PutTrustMetadata(_) => "PutTrustMetadata",
         Command::PutTrustKey(_) => "PutTrustKey",
         Command::DeleteTrust(_) => "DeleteTrust",
+        Command::CreateJoinToken(_) => "CreateJoinToken",
+        Command::RedeemJoinToken(_) => "RedeemJoinToken",
     }
 }
 
 /// The number of command kinds (the length of `kind`'s match).
-const KINDS: usize = 23;
+const KINDS: usize = 25;
 
 fn examples() -> Vec<Command> {
     let report =
@@ -154,6 +156,12 @@ fn examples() -> Vec<Command> {
             only_if_none: true,
         }),
         Command::DeleteTrust(DeleteTrust { gun: "localhost:5443/a/x".into() }),
+        Command::CreateJoinToken(CreateJoinToken { id: "j1".into(), secret_sha256: "ab".into(), at: 1, expires_at: 2 }),
+        Command::RedeemJoinToken(RedeemJoinToken { id: "j1".into(), secret_sha256: "ab".into(), replica: "0123456789ab".into(), at: 1 }),
+        Command::PutSetting(PutSetting {
+            setting: Setting::ClusterCa { certificate: "-----BEGIN CERTIFICATE-----".into(), sealed_key: "sealed:v1:x".into() },
+            only_if_absent: true,
+        }),
     ]
 }
 

@@ -23,7 +23,7 @@ fn repository() -> Repository {
 
 #[tokio::test]
 async fn repositories_live_in_an_accounts_namespace() {
-    let (_dir, meta) = store();
+    let (_dir, meta) = store().await;
     let link = |name: &str| Command::LinkBlob(LinkBlob { repository: repo(name), digest: d("x"), size: 1, at: 1 });
     assert_eq!(meta.apply(link("acme/app")).await.unwrap(), Applied::Rejected(Rejection::NamespaceUnknown));
     assert_eq!(meta.apply(create_repository("acme/app")).await.unwrap(), Applied::Rejected(Rejection::NamespaceUnknown));
@@ -44,7 +44,7 @@ async fn repositories_live_in_an_accounts_namespace() {
 async fn an_account_over_existing_repositories_needs_an_explicit_decision() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("meta.redb");
-    drop(Meta::open(&path).unwrap());
+    Meta::open(&path).await.unwrap().shutdown().await;
     {
         let db = redb::Database::create(&path).unwrap();
         let tx = db.begin_write().unwrap();
@@ -54,7 +54,7 @@ async fn an_account_over_existing_repositories_needs_an_explicit_decision() {
             .unwrap();
         tx.commit().unwrap();
     }
-    let meta = Meta::open(&path).unwrap();
+    let meta = Meta::open(&path).await.unwrap();
     assert_eq!(meta.apply(create("demo", AccountKind::User, false)).await.unwrap(), Applied::Rejected(Rejection::NamespaceInUse));
     assert!(meta.read(|r| r.account("demo")).await.unwrap().is_none());
     let Command::CreateAccount(mut adopt) = create("demo", AccountKind::User, false) else { unreachable!() };
@@ -64,7 +64,7 @@ async fn an_account_over_existing_repositories_needs_an_explicit_decision() {
 
 #[tokio::test]
 async fn the_last_active_administrator_stays() {
-    let (_dir, meta) = store();
+    let (_dir, meta) = store().await;
     meta.apply(create("root", AccountKind::User, true)).await.unwrap();
     let demote = |name: &str| Command::UpdateAccount(UpdateAccount { name: name.into(), admin: Some(false), ..UpdateAccount::default() });
     let deactivate =
@@ -79,7 +79,7 @@ async fn the_last_active_administrator_stays() {
 
 #[tokio::test]
 async fn credential_changes_move_the_epoch() {
-    let (_dir, meta) = store();
+    let (_dir, meta) = store().await;
     meta.apply(create("alice", AccountKind::User, false)).await.unwrap();
     let epoch = || async { meta.read(|r| r.account("alice")).await.unwrap().unwrap().credential_epoch };
     let update = |changes: UpdateAccount| Command::UpdateAccount(UpdateAccount { name: "alice".into(), ..changes });
@@ -94,7 +94,7 @@ async fn credential_changes_move_the_epoch() {
 
 #[tokio::test]
 async fn tokens_belong_to_active_users_and_expire_in_the_future() {
-    let (_dir, meta) = store();
+    let (_dir, meta) = store().await;
     let token = |user: &str, expires_at: Option<u64>| {
         Command::CreateAccessToken(CreateAccessToken {
             id: format!("{user}{expires_at:?}"),
@@ -125,7 +125,7 @@ async fn tokens_belong_to_active_users_and_expire_in_the_future() {
 async fn unreadable_settings_fail_closed() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("meta.redb");
-    drop(Meta::open(&path).unwrap());
+    Meta::open(&path).await.unwrap().shutdown().await;
     {
         let db = redb::Database::create(&path).unwrap();
         let tx = db.begin_write().unwrap();
@@ -137,7 +137,7 @@ async fn unreadable_settings_fail_closed() {
         }
         tx.commit().unwrap();
     }
-    let meta = Meta::open(&path).unwrap();
+    let meta = Meta::open(&path).await.unwrap();
     let (acme, old, fresh, anonymous) = meta
         .read(|r| Ok((r.namespace_policy("acme")?, r.namespace_policy("old")?, r.namespace_policy("fresh")?, r.anonymous_pulls()?)))
         .await

@@ -33,17 +33,23 @@ async fn state_survives_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("meta.redb");
     let log = [org("a"), link("a/x", "layer"), put("a/x", "m1", &["layer"], Some("v1")), put("a/x", "m2", &["layer"], None)];
-    let before = {
-        let meta = Meta::open(&path).unwrap();
+    let (before, start) = {
+        let meta = Meta::open(&path).await.unwrap();
+        let start = meta.read(|r| r.last_applied()).await.unwrap();
         for command in log {
             assert_eq!(meta.apply(command).await.unwrap(), Applied::Done);
         }
         meta.apply(Command::DeleteManifest(DeleteManifest { repository: repo("a/x"), digest: d("m2") })).await.unwrap();
-        meta.read(|r| Ok((r.dump()?, r.last_applied()?))).await.unwrap()
+        let before = meta.read(|r| Ok((r.dump()?, r.last_applied()?))).await.unwrap();
+        meta.shutdown().await;
+        (before, start)
     };
-    let meta = Meta::open(&path).unwrap();
-    assert_eq!(meta.read(|r| Ok((r.dump()?, r.last_applied()?))).await.unwrap(), before);
-    assert_eq!(before.1, 5);
+    let meta = Meta::open(&path).await.unwrap();
+    // Reopened, the replica leads again (perhaps with a blank entry of a new term).
+    let after = meta.read(|r| Ok((r.dump()?, r.last_applied()?))).await.unwrap();
+    assert_eq!(after.0, before.0);
+    assert_eq!(before.1, start + 5, "one log entry per command");
+    assert!(after.1 >= before.1);
     let content = meta.read(|r| r.manifest_content(d("m1").as_str())).await.unwrap();
     assert_eq!(content.as_deref(), Some(b"m1".as_slice()));
     let gone = meta.read(|r| r.manifest_content(d("m2").as_str())).await.unwrap();
@@ -55,7 +61,8 @@ async fn state_survives_reopen() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_commands_are_committed_together_with_their_own_answers() {
     let dir = tempfile::tempdir().unwrap();
-    let meta = Meta::open(&dir.path().join("meta.redb")).unwrap();
+    let meta = Meta::open(&dir.path().join("meta.redb")).await.unwrap();
+    let start = meta.read(|r| r.last_applied()).await.unwrap();
     meta.apply(org("c")).await.unwrap();
     let mut tasks = Vec::new();
     for i in 0..200 {
@@ -74,8 +81,11 @@ async fn concurrent_commands_are_committed_together_with_their_own_answers() {
         assert_eq!(put, Applied::Done, "its blob was linked before it, by its own task");
     }
     let applied = meta.read(|r| r.last_applied()).await.unwrap();
-    assert_eq!(applied, 401);
+    assert_eq!(applied, start + 401);
+    let dump = meta.read(|r| r.dump()).await.unwrap();
+    meta.shutdown().await;
     drop(meta);
-    let meta = Meta::open(&dir.path().join("meta.redb")).unwrap();
-    assert_eq!(meta.read(|r| r.last_applied()).await.unwrap(), 401);
+    let meta = Meta::open(&dir.path().join("meta.redb")).await.unwrap();
+    assert_eq!(meta.read(|r| r.dump()).await.unwrap(), dump);
+    assert!(meta.read(|r| r.last_applied()).await.unwrap() >= applied);
 }

@@ -12,6 +12,7 @@ mod account;
 mod blob_link;
 mod bytes;
 mod grant;
+mod join_token;
 mod manifest;
 mod repository;
 mod setting;
@@ -25,6 +26,7 @@ use serde::{Deserialize, Serialize};
 pub use account::{CreateAccount, CreateTeam, DeleteAccount, OWNERS_TEAM, SetTeamMember, SetTeamSync, TeamLink, UpdateAccount};
 pub use blob_link::{LinkBlob, MountBlob, UnlinkBlob};
 pub use grant::{GrantTarget, SetGrant};
+pub use join_token::{CreateJoinToken, RedeemJoinToken};
 pub use manifest::{DeleteManifest, PutManifest};
 pub use repository::{CreateRepository, DeleteRepository, UpdateRepository};
 pub use setting::PutSetting;
@@ -85,6 +87,10 @@ pub enum Command {
     PutTrustKey(PutTrustKey),
     /// Deletes all trust data of a GUN.
     DeleteTrust(DeleteTrust),
+    /// Stores a one-time token for a new replica.
+    CreateJoinToken(CreateJoinToken),
+    /// Spends a join token.
+    RedeemJoinToken(RedeemJoinToken),
 }
 
 /// The result of applying a command.
@@ -123,7 +129,8 @@ pub enum Rejection {
     RepositoryExists,
     /// No such repository.
     RepositoryUnknown,
-    /// No such access token.
+    /// No such access token, or a join token that is unknown, spent, expired or does not
+    /// match its secret (one answer for all, so guessing learns nothing).
     TokenUnknown,
     /// A trust metadata file's version is not newer than the stored one of its role, or
     /// the trust data changed since the update was validated.
@@ -173,15 +180,25 @@ impl Command {
 
     /// Reads a command back from its wire form.
     pub fn decode(bytes: &[u8]) -> Result<Command, DecodeError> {
+        Command::from_envelope(serde_json::from_slice(bytes)?)
+    }
+
+    /// The wire form as a value to serialize (what the log stores).
+    pub(crate) fn envelope(&self) -> impl Serialize + '_ {
+        Envelope { v: FORMAT, command: self }
+    }
+
+    /// Reads a command back from its wire form, already parsed as JSON.
+    pub(crate) fn from_envelope(value: serde_json::Value) -> Result<Command, DecodeError> {
         #[derive(Deserialize)]
         struct Version {
             v: u32,
         }
-        let version: Version = serde_json::from_slice(bytes)?;
+        let version = Version::deserialize(&value)?;
         if version.v > FORMAT {
             return Err(DecodeError::Version(version.v));
         }
-        Ok(serde_json::from_slice::<Envelope<Command>>(bytes)?.command)
+        Ok(serde_json::from_value::<Envelope<Command>>(value)?.command)
     }
 
     /// Runs the command inside `tx`. The caller commits.
@@ -210,6 +227,8 @@ impl Command {
             Command::PutTrustMetadata(c) => c.apply(tx),
             Command::PutTrustKey(c) => c.apply(tx),
             Command::DeleteTrust(c) => c.apply(tx),
+            Command::CreateJoinToken(c) => c.apply(tx),
+            Command::RedeemJoinToken(c) => c.apply(tx),
         }
     }
 }

@@ -10,7 +10,6 @@ use std::ops::Bound;
 use redb::{ReadTransaction, TableDefinition};
 
 use crate::Error;
-use crate::tables::{LAST_APPLIED, META};
 
 /// A page request of a lexically sorted listing: entries after `last`, at most `n`.
 #[derive(Debug, Clone, Default)]
@@ -40,9 +39,10 @@ impl Reader {
         Reader { tx }
     }
 
-    /// The number of commands applied so far.
+    /// The index of the last log entry applied (0 before any).
     pub fn last_applied(&self) -> Result<u64, Error> {
-        Ok(self.tx.open_table(META)?.get(LAST_APPLIED)?.map(|v| v.value()).unwrap_or(0))
+        let applied: Option<crate::raft::LogId> = crate::raft::state::get(&self.tx, crate::raft::state::APPLIED)?;
+        Ok(applied.map_or(0, |l| l.index))
     }
 
     /// Pages through the second key element of a `(scope, item)` table, for one scope.

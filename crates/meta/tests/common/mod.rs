@@ -50,8 +50,8 @@ pub fn create_repository(name: &str) -> Command {
 }
 
 /// A fresh store in a temporary directory.
-pub fn store() -> (tempfile::TempDir, Meta) {
+pub async fn store() -> (tempfile::TempDir, Meta) {
     let dir = tempfile::tempdir().unwrap();
-    let meta = Meta::open(&dir.path().join("meta.redb")).unwrap();
+    let meta = Meta::open(&dir.path().join("meta.redb")).await.unwrap();
     (dir, meta)
 }
