@@ -72,9 +72,23 @@ pub enum Error {
     /// Too many password checks are waiting; try again shortly.
     #[error("the server is busy checking passwords; try again shortly")]
     Busy,
+    /// The cluster cannot take the change now (no quorum); nothing was lost.
+    #[error("{0}")]
+    Unavailable(String),
     /// Metadata failed.
     #[error(transparent)]
-    Meta(#[from] berth_meta::Error),
+    Meta(berth_meta::Error),
+}
+
+impl From<berth_meta::Error> for Error {
+    /// A lost quorum (or a leader that did not answer) is the cluster's state, not a
+    /// failure of this request's data: the client hears 503 and may retry.
+    fn from(e: berth_meta::Error) -> Self {
+        match e {
+            berth_meta::Error::NoQuorum(why) | berth_meta::Error::Unavailable(why) => Error::Unavailable(why),
+            other => Error::Meta(other),
+        }
+    }
 }
 
 /// Why an account, team, grant or token change was refused.

@@ -1,6 +1,6 @@
-//! The only wiring: makes the data directory private, then builds the services
-//! (`berth-services` opens the stores) with each its own small options, from the
-//! configuration. Nothing here or in the HTTP layer holds a store.
+//! The only wiring: builds the services (`berth-services` opens the stores) over the
+//! cluster's metadata, with each its own small options, from the configuration. Nothing
+//! here or in the HTTP layer holds a store.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,6 +23,10 @@ pub struct App {
     pub auth: Auth,
     /// The trust (Notary) service.
     pub trust: berth_trust::Trust,
+    /// This replica's place in its cluster.
+    pub cluster: berth_services::Cluster,
+    /// Backups.
+    pub backups: berth_services::Backups,
     /// Prometheus metrics.
     pub metrics: Metrics,
     /// Connection and request counters (for `/nginx_status`).
@@ -64,12 +68,16 @@ fn trust_hosts(external_url: Option<&ExternalUrl>, listeners: &[SocketAddr]) -> 
 }
 
 impl App {
-    /// Builds the services over the configured data directory (created private), and on
-    /// first start the `admin` account (password from `BERTH_ADMIN_PASSWORD`, or generated
-    /// and returned to be shown once). `listeners` are the bound addresses, whose ports
-    /// name the registry when no external URL is set.
-    pub async fn build(config: &Config, listeners: &[SocketAddr]) -> anyhow::Result<(App, Option<String>)> {
-        crate::data_dir::prepare(&config.data_dir)?;
+    /// Builds the services over the cluster's metadata and the configured storage, and
+    /// on first start the `admin` account (password from `BERTH_ADMIN_PASSWORD`, or
+    /// generated and returned to be shown once). `listeners` are the bound addresses,
+    /// whose ports name the registry when no external URL is set.
+    pub async fn build(
+        config: &Config,
+        listeners: &[SocketAddr],
+        cluster: berth_services::Cluster,
+        conns: Arc<ConnStats>,
+    ) -> anyhow::Result<(App, Option<String>)> {
         let directory = match &config.ldap {
             None => None,
             Some(ldap) => {
@@ -82,7 +90,7 @@ impl App {
         };
         let options = berth_services::Options {
             data_dir: config.data_dir.clone(),
-            master_key: config.master_key.clone(),
+            storage_dir: config.storage_dir.clone(),
             max_upload_size: config.max_upload_size,
             limits: Limits { max_manifest_size: config.max_manifest_size },
             auth: AuthOptions {
@@ -93,13 +101,15 @@ impl App {
             directory,
             trust: TrustOptions { hosts: trust_hosts(config.external_url.as_ref(), listeners) },
         };
-        let services = berth_services::open(options).await?;
+        let services = berth_services::open(&cluster, options).await?;
         let app = App {
             registry: services.registry,
             auth: services.auth,
             trust: services.trust,
+            cluster,
+            backups: services.backups,
             metrics: Metrics::new(),
-            conns: Arc::new(ConnStats::default()),
+            conns,
             external_url: config.external_url.clone(),
             body_idle_timeout: config.body_idle_timeout,
         };

@@ -33,6 +33,32 @@ pub struct FileConfig {
     pub log_format: Option<String>,
     /// An LDAP / Active Directory directory for logins and account sync.
     pub ldap: Option<LdapFileConfig>,
+    /// Where blobs live.
+    #[serde(default)]
+    pub storage: StorageFileConfig,
+    /// This replica among the others.
+    #[serde(default)]
+    pub cluster: ClusterFileConfig,
+}
+
+/// `[storage]`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageFileConfig {
+    /// The blob directory (default `<data_dir>/storage`). Replicas of one cluster share
+    /// one (an NFS mount, for instance).
+    pub path: Option<PathBuf>,
+}
+
+/// `[cluster]`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterFileConfig {
+    /// How the other replicas reach this one: `https://host:port` (default: the HTTPS
+    /// listen address, when it is a specific one).
+    pub advertise: Option<String>,
+    /// How long a write waits for a quorum before failing with 503, seconds (default 5).
+    pub write_timeout_secs: Option<u64>,
 }
 
 /// `[ldap]`: the directory users log in against and accounts are synced from.
@@ -138,6 +164,13 @@ pub struct Config {
     pub token_service: String,
     /// The LDAP directory, if configured.
     pub ldap: Option<LdapConfig>,
+    /// The blob directory.
+    pub storage_dir: PathBuf,
+    /// How the other replicas reach this one (its base URL), when configured; see
+    /// [`Config::advertise_for`].
+    pub advertise: Option<String>,
+    /// How long a write waits for a quorum.
+    pub write_timeout: Duration,
 }
 
 /// Where clients reach the registry.
@@ -202,6 +235,22 @@ pub enum ConfigError {
     Invalid(String),
 }
 
+impl Config {
+    /// How the other replicas reach this one, listening on `https` (the bound address):
+    /// `cluster.advertise`, else that address, or the host name when it listens on every
+    /// interface.
+    pub fn advertise_for(&self, https: SocketAddr) -> String {
+        match &self.advertise {
+            Some(url) => url.clone(),
+            None if https.ip().is_unspecified() => {
+                let host = crate::tls::host_name().unwrap_or_else(|| "localhost".into());
+                format!("https://{host}:{}", https.port())
+            }
+            None => format!("https://{https}"),
+        }
+    }
+}
+
 impl FileConfig {
     /// Reads and parses a configuration file.
     pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -226,6 +275,9 @@ impl FileConfig {
         self.external_url = other.external_url.or(self.external_url);
         self.log_format = other.log_format.or(self.log_format);
         self.ldap = other.ldap.or(self.ldap);
+        self.storage.path = other.storage.path.or(self.storage.path);
+        self.cluster.advertise = other.cluster.advertise.or(self.cluster.advertise);
+        self.cluster.write_timeout_secs = other.cluster.write_timeout_secs.or(self.cluster.write_timeout_secs);
         self
     }
 
@@ -247,18 +299,34 @@ impl FileConfig {
         }
         let ldap = self.ldap.map(LdapFileConfig::resolve).transpose()?;
         let positive = |value: Option<u64>, default: u64, name: &str| match value {
-            Some(0) => Err(ConfigError::Invalid(format!("limits.{name} must be positive"))),
+            Some(0) => Err(ConfigError::Invalid(format!("{name} must be positive"))),
             other => Ok(other.unwrap_or(default)),
         };
-        let body_idle_timeout = Duration::from_secs(positive(self.limits.body_idle_timeout_secs, 60, "body_idle_timeout_secs")?);
-        let max_connections = positive(self.limits.max_connections.map(|n| n as u64), 4096, "max_connections")? as usize;
+        let body_idle_timeout = Duration::from_secs(positive(self.limits.body_idle_timeout_secs, 60, "limits.body_idle_timeout_secs")?);
+        let max_connections = positive(self.limits.max_connections.map(|n| n as u64), 4096, "limits.max_connections")? as usize;
         let min_password_length = self.limits.min_password_length.unwrap_or(8);
         if min_password_length < 8 {
             return Err(ConfigError::Invalid("limits.min_password_length must be at least 8 (NIST SP 800-63B)".into()));
         }
+        let data_dir = self.data_dir.unwrap_or_else(|| PathBuf::from("./berth-data"));
+        let https_listen = self.https_listen.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 5443)));
+        let advertise = match self.cluster.advertise {
+            Some(url) => Some(
+                ExternalUrl::parse(&url)
+                    .ok()
+                    .filter(|u| u.scheme == "https")
+                    .ok_or_else(|| ConfigError::Invalid(format!("cluster.advertise {url:?}: use https://host:port")))?
+                    .url(),
+            ),
+            None => None,
+        };
+        let write_timeout = Duration::from_secs(positive(self.cluster.write_timeout_secs, 5, "cluster.write_timeout_secs")?);
         Ok(Config {
-            data_dir: self.data_dir.unwrap_or_else(|| PathBuf::from("./berth-data")),
-            https_listen: self.https_listen.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 5443))),
+            storage_dir: self.storage.path.unwrap_or_else(|| data_dir.join("storage")),
+            advertise,
+            write_timeout,
+            data_dir,
+            https_listen,
             http_listen: self.http_listen,
             external_url: self.external_url.as_deref().map(ExternalUrl::parse).transpose()?,
             tls_files,

@@ -7,10 +7,12 @@
 //! - [`tls`]: the generated CA and server certificate, and the rustls configuration.
 //! - [`app`]: builds every service once from the configuration (the only wiring).
 //! - [`serve`]: the accept loops (HTTPS and HTTP), connection accounting, graceful shutdown.
+//! - [`cluster`]: the wire to the other replicas (HTTPS with mutual TLS), and joining.
 //! - [`http`]: routes, middleware, the one error mapping, and the handlers.
 
 pub mod app;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod data_dir;
 pub mod http;

@@ -3,6 +3,15 @@
 //! caps them (past the cap, a connection gets one `503` and is closed), and shuts down
 //! gracefully: on the signal, listeners close, in-flight requests finish (bounded by a
 //! grace period), and upload sessions stay on disk to be resumed.
+//!
+//! On HTTPS, the server name a client asks for (SNI) picks the certificate: replicas
+//! ask for `replica.berth.internal` and get the replica certificate, with their own
+//! certificate checked against the cluster CA; everyone else gets the registry's. Every
+//! request carries what its connection proved ([`Connection`]).
+//!
+//! The router can be replaced while serving ([`RouterSlot`]): a replica answers other
+//! replicas while it is still starting (catching up, joining), and everything else once
+//! its services are built.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -15,8 +24,10 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
-use tower::Layer as _;
+use tokio_rustls::{LazyConfigAcceptor, TlsAcceptor};
+use tower::ServiceExt as _;
+
+use crate::tls::TlsChoice;
 
 /// How long in-flight requests may run after the shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -65,14 +76,40 @@ impl Drop for Gauge<'_> {
     }
 }
 
-/// A bound listener, its TLS acceptor (HTTPS), and the router serving it.
+/// What a request's connection proved.
+#[derive(Clone, Debug, Default)]
+pub struct Connection {
+    /// The client asked for the replica server name (see `tls.rs`).
+    pub replica_name: bool,
+    /// The replica id its certificate names, when it presented one the cluster CA signed.
+    pub replica: Option<String>,
+}
+
+/// The router requests are served by, replaceable while serving.
+pub struct RouterSlot(std::sync::RwLock<Router>);
+
+impl RouterSlot {
+    /// A slot holding `router`.
+    pub fn new(router: Router) -> Arc<RouterSlot> {
+        Arc::new(RouterSlot(std::sync::RwLock::new(router)))
+    }
+
+    /// Serves every request from now on with `router`.
+    pub fn replace(&self, router: Router) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = router;
+    }
+
+    fn current(&self) -> Router {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// A bound listener and its TLS configurations (HTTPS).
 pub struct Listener {
     /// The socket.
     pub tcp: TcpListener,
     /// `Some` for HTTPS.
-    pub tls: Option<TlsAcceptor>,
-    /// The application, as this listener serves it.
-    pub router: Router,
+    pub tls: Option<Arc<TlsChoice>>,
 }
 
 /// How many connections are served at once, and the largest request head.
@@ -101,7 +138,8 @@ async fn answer_too_many<B>(_: axum::http::Request<B>) -> Result<axum::response:
 }
 
 /// Answers `503` on a connection over the cap (after the TLS handshake, for HTTPS), then closes it.
-async fn refuse(socket: tokio::net::TcpStream, tls: Option<TlsAcceptor>) {
+async fn refuse(socket: tokio::net::TcpStream, tls: Option<Arc<TlsChoice>>) {
+    let tls = tls.map(|choice| TlsAcceptor::from(choice.public.clone()));
     let service = TowerToHyperService::new(tower::service_fn(answer_too_many));
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http1().keep_alive(false).timer(TokioTimer::new()).header_read_timeout(REFUSAL_TIME);
@@ -120,8 +158,37 @@ async fn refuse(socket: tokio::net::TcpStream, tls: Option<TlsAcceptor>) {
     .await;
 }
 
+/// The TLS handshake, with the configuration the client's server name picks; the stream
+/// and what the connection proved.
+async fn handshake(
+    socket: tokio::net::TcpStream,
+    choice: &TlsChoice,
+) -> std::io::Result<(tokio_rustls::server::TlsStream<tokio::net::TcpStream>, Connection)> {
+    let start = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), socket).await?;
+    let replica_name =
+        choice.replica.is_some() && start.client_hello().server_name() == Some(berth_services::cluster::ca::REPLICA_SERVER_NAME);
+    let config = match (&choice.replica, replica_name) {
+        (Some(replica), true) => replica.clone(),
+        _ => choice.public.clone(),
+    };
+    let stream = start.into_stream(config).await?;
+    let replica = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .and_then(|leaf| berth_services::cluster::ca::replica_of(leaf.as_ref()));
+    Ok((stream, Connection { replica_name, replica }))
+}
+
 /// Serves every listener until `shutdown` completes, then drains.
-pub async fn serve(stats: Arc<ConnStats>, listeners: Vec<Listener>, limits: ConnectionLimits, shutdown: impl Future<Output = ()>) {
+pub async fn serve(
+    stats: Arc<ConnStats>,
+    slot: Arc<RouterSlot>,
+    listeners: Vec<Listener>,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()>,
+) {
     let graceful = Arc::new(GracefulShutdown::new());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
@@ -129,7 +196,7 @@ pub async fn serve(stats: Arc<ConnStats>, listeners: Vec<Listener>, limits: Conn
     let max_header_size = limits.max_header_size;
     let mut loops = Vec::new();
     for listener in listeners {
-        let (router, stats, graceful, mut stop) = (listener.router.clone(), stats.clone(), graceful.clone(), stop_rx.clone());
+        let (slot, stats, graceful, mut stop) = (slot.clone(), stats.clone(), graceful.clone(), stop_rx.clone());
         let (permits, refusals) = (permits.clone(), refusals.clone());
         let local = listener.tcp.local_addr().ok();
         loops.push(tokio::spawn(async move {
@@ -160,7 +227,7 @@ pub async fn serve(stats: Arc<ConnStats>, listeners: Vec<Listener>, limits: Conn
                     tracing::warn!(peer = %peer, "connection refused: max_connections reached");
                     continue;
                 };
-                let (router, stats, watcher, tls) = (router.clone(), stats.clone(), graceful.watcher(), listener.tls.clone());
+                let (slot, stats, watcher, tls) = (slot.clone(), stats.clone(), graceful.watcher(), listener.tls.clone());
                 tokio::spawn(async move {
                     let _permit = permit;
                     let _active = Gauge::enter(&stats.active);
@@ -173,25 +240,36 @@ pub async fn serve(stats: Arc<ConnStats>, listeners: Vec<Listener>, limits: Conn
                         .max_buf_size(max_header_size.max(8192));
                     builder.http2().timer(TokioTimer::new()).max_header_list_size(max_header_size as u32);
                     let local = crate::http::auth::Local(local.unwrap_or(peer));
-                    let service = TowerToHyperService::new(axum::Extension(local).layer(axum::Extension(Peer(peer)).layer(router)));
+                    let https = crate::http::auth::Https(tls.is_some());
+                    // Each request goes to the router in the slot when it arrives.
+                    let serve_with = move |connection: Connection| {
+                        TowerToHyperService::new(tower::service_fn(move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                            let extensions = request.extensions_mut();
+                            extensions.insert(local);
+                            extensions.insert(https);
+                            extensions.insert(Peer(peer));
+                            extensions.insert(connection.clone());
+                            slot.current().oneshot(request)
+                        }))
+                    };
                     let result = match tls {
-                        Some(acceptor) => {
+                        Some(choice) => {
                             let handshake = {
                                 let _reading = Gauge::enter(&stats.reading);
-                                tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(socket)).await
+                                tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(socket, &choice)).await
                             };
-                            let stream = match handshake {
-                                Ok(Ok(stream)) => stream,
+                            let (stream, connection) = match handshake {
+                                Ok(Ok(done)) => done,
                                 Ok(Err(e)) => return tracing::debug!(error = %e, "TLS handshake failed"),
                                 Err(_) => return tracing::debug!("TLS handshake timed out"),
                             };
                             stats.handled.fetch_add(1, Ordering::Relaxed);
-                            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), serve_with(connection));
                             watcher.watch(conn.into_owned()).await
                         }
                         None => {
                             stats.handled.fetch_add(1, Ordering::Relaxed);
-                            let conn = builder.serve_connection_with_upgrades(TokioIo::new(socket), service);
+                            let conn = builder.serve_connection_with_upgrades(TokioIo::new(socket), serve_with(Connection::default()));
                             watcher.watch(conn.into_owned()).await
                         }
                     };

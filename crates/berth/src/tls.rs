@@ -94,3 +94,69 @@ pub fn server_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<ServerConfig
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
+
+/// The configurations an HTTPS listener picks from by the client's server name.
+pub struct TlsChoice {
+    /// The registry's own certificate, for clients.
+    pub public: Arc<ServerConfig>,
+    /// The replica certificate, for other replicas (when this replica has one).
+    pub replica: Option<Arc<ServerConfig>>,
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+fn chain(pem: &str) -> anyhow::Result<Vec<CertificateDer<'static>>> {
+    CertificateDer::pem_slice_iter(pem.as_bytes()).collect::<Result<Vec<_>, _>>().context("parsing a replica certificate")
+}
+
+fn roots(ca_pem: &str) -> anyhow::Result<rustls::RootCertStore> {
+    let mut roots = rustls::RootCertStore::empty();
+    for certificate in chain(ca_pem)? {
+        roots.add(certificate).context("the cluster CA certificate")?;
+    }
+    Ok(roots)
+}
+
+/// The server side of replica connections: the replica's certificate; a client
+/// certificate is asked for and, when given, must chain to the cluster CA (a replica
+/// still joining has none; the replica endpoints refuse connections without one).
+pub fn replica_server_config(identity: &berth_services::cluster::ReplicaIdentity) -> anyhow::Result<Arc<ServerConfig>> {
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots(&identity.ca)?), provider())
+        .allow_unauthenticated()
+        .build()
+        .context("the cluster CA")?;
+    let key = PrivateKeyDer::from_pem_slice(identity.key.expose().as_bytes()).context("the replica key")?;
+    let mut config = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain(&identity.certificate)?, key)
+        .context("the replica certificate and key do not match")?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// The client side of replica connections: trusts only the cluster CA, and presents
+/// the replica's certificate.
+pub fn replica_client_config(identity: &berth_services::cluster::ReplicaIdentity) -> anyhow::Result<rustls::ClientConfig> {
+    let key = PrivateKeyDer::from_pem_slice(identity.key.expose().as_bytes()).context("the replica key")?;
+    let mut config = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots(&identity.ca)?)
+        .with_client_auth_cert(chain(&identity.certificate)?, key)
+        .context("the replica certificate and key do not match")?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// A client trusting only the CA `ca_pem`, without a certificate of its own (a replica
+/// joining, before it has one).
+pub fn pinned_client_config(ca_pem: &str) -> anyhow::Result<rustls::ClientConfig> {
+    let mut config = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots(ca_pem)?)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}

@@ -43,7 +43,11 @@ impl Default for Timing {
     /// A leader that dies is replaced within about two seconds; a loaded machine missing
     /// a few heartbeats does not start elections.
     fn default() -> Timing {
-        Timing { heartbeat: Duration::from_millis(150), election_min: Duration::from_millis(800), election_max: Duration::from_millis(1600) }
+        Timing {
+            heartbeat: Duration::from_millis(150),
+            election_min: Duration::from_millis(800),
+            election_max: Duration::from_millis(1600),
+        }
     }
 }
 
@@ -134,6 +138,25 @@ pub struct ClusterStatus {
     pub quorum: bool,
     /// Every member, in id order.
     pub members: Vec<MemberStatus>,
+}
+
+/// This replica's replication figures, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Gauges {
+    /// The current term.
+    pub term: u64,
+    /// Whether it leads.
+    pub leader: bool,
+    /// The index of the last entry in its log.
+    pub last_log_index: u64,
+    /// The index of the last entry it applied.
+    pub applied_index: u64,
+    /// Voting members.
+    pub voters: u64,
+    /// Learners (replicas catching up to join).
+    pub learners: u64,
+    /// Whether it is with a quorum.
+    pub quorum: bool,
 }
 
 /// What the replica answering a write or a read index found about the leader.
@@ -341,6 +364,20 @@ impl Meta {
         }
     }
 
+    /// The replication figures.
+    pub fn gauges(&self) -> Gauges {
+        let m = self.metrics();
+        Gauges {
+            term: m.current_term,
+            leader: m.state == ServerState::Leader,
+            last_log_index: m.last_log_index.unwrap_or(0),
+            applied_index: m.last_applied.map_or(0, |l| l.index),
+            voters: m.membership_config.voter_ids().count() as u64,
+            learners: m.membership_config.membership().learner_ids().count() as u64,
+            quorum: self.has_quorum(),
+        }
+    }
+
     /// Why writes fail without a quorum, for the client.
     fn no_quorum(&self) -> Error {
         if self.is_retired() {
@@ -481,7 +518,9 @@ impl Meta {
     async fn lead_read_index(&self, timeout: Duration) -> ReadIndexReply {
         match tokio::time::timeout(timeout, self.inner.raft.get_read_log_id()).await {
             Ok(Ok((read, _))) => ReadIndexReply::Index(read.map_or(0, |l| l.index)),
-            Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)))) => ReadIndexReply::NotLeader(f.leader_node.map(|n| n.addr)),
+            Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)))) => {
+                ReadIndexReply::NotLeader(f.leader_node.map(|n| n.addr))
+            }
             Ok(Err(_)) | Err(_) => match self.no_quorum() {
                 Error::NoQuorum(why) => ReadIndexReply::NoQuorum(why),
                 other => ReadIndexReply::NoQuorum(other.to_string()),
@@ -505,8 +544,14 @@ impl Meta {
             }
             Endpoint::ReadIndex => encode(&self.lead_read_index(self.inner.write_timeout).await),
             Endpoint::Status => encode(&self.own_status()),
-            Endpoint::AddReplica => encode(&self.lead_add(decode(body)?).await),
-            Endpoint::RemoveReplica => encode(&self.lead_remove(decode(body)?).await),
+            // Any replica takes these, and passes them to the leader.
+            Endpoint::AddReplica | Endpoint::RemoveReplica => {
+                let reply = match self.to_leader(endpoint, decode(body)?).await {
+                    Ok(()) => MembershipReply::Done,
+                    Err(e) => MembershipReply::Refused(e.to_string()),
+                };
+                encode(&reply)
+            }
             Endpoint::Retire => {
                 self.retire();
                 encode(&())
@@ -714,6 +759,21 @@ impl Meta {
             tokio::time::sleep(Duration::from_millis(500)).await;
             let _ = raft.shutdown().await;
         });
+    }
+
+    /// Asks the cluster, through the replica at `existing`, to add this one: it returns
+    /// once this replica has caught up and votes.
+    pub async fn ask_to_join(&self, existing: &str) -> Result<(), Error> {
+        let request = MembershipRequest { replica: self.inner.id, address: self.inner.address.clone() };
+        let bytes = self
+            .send(existing, Endpoint::AddReplica, encode(&request)?, MEMBERSHIP_TIMEOUT)
+            .await
+            .map_err(|e| Error::Unavailable(format!("asking {existing} to add this replica: {e}")))?;
+        match decode::<MembershipReply>(&bytes)? {
+            MembershipReply::Done => Ok(()),
+            MembershipReply::NotLeader(_) => Err(Error::Unavailable(format!("{existing} knows no leader; try again"))),
+            MembershipReply::Refused(why) => Err(Error::Refused(why)),
+        }
     }
 
     /// Records that the join finished: from now on a plain start takes this replica's

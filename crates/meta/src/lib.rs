@@ -43,7 +43,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use clock::{now, now_millis};
-pub use cluster::{ClusterStatus, MemberStatus, Options, Start, Timing};
+pub use cluster::{ClusterStatus, Gauges, MemberStatus, Options, Start, Timing};
 pub use command::{Applied, Command, Rejection};
 pub use query::Page;
 pub use records::{AccessToken, Account, AccountKind, LdapSyncReport, Repository, SignedTarget, Team, TeamSync, TrustKey};

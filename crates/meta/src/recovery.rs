@@ -27,6 +27,8 @@ pub struct ExportInfo {
     pub cluster: String,
     /// The index of the last command it includes.
     pub applied_index: u64,
+    /// Every blob its repositories link to (digest, size): what a backup with blobs copies.
+    pub blobs: Vec<(String, u64)>,
 }
 
 /// What a repair or a restore left.
@@ -47,7 +49,13 @@ impl Meta {
         let tx = self.inner.sm.db().begin_read()?;
         let applied: Option<LogId> = state::get(&tx, state::APPLIED)?;
         snapshot::write(&tx, out)?;
-        Ok(ExportInfo { replica: self.replica_id(), cluster: self.cluster_id().to_owned(), applied_index: applied.map_or(0, |l| l.index) })
+        let blobs = crate::query::Reader::new(tx).linked_blobs()?.into_iter().collect();
+        Ok(ExportInfo {
+            replica: self.replica_id(),
+            cluster: self.cluster_id().to_owned(),
+            applied_index: applied.map_or(0, |l| l.index),
+            blobs,
+        })
     }
 }
 

@@ -43,6 +43,8 @@ pub enum SealError {
 /// The key that seals secrets kept in the metadata.
 pub struct MasterKey {
     key: RandomizedNonceKey,
+    /// Kept to hand to a joining replica: every replica of a cluster seals with one key.
+    bytes: [u8; KEY_LEN],
 }
 
 impl std::fmt::Debug for MasterKey {
@@ -85,7 +87,23 @@ impl MasterKey {
 
     fn from_bytes(bytes: &[u8]) -> Result<MasterKey, SealError> {
         let key = RandomizedNonceKey::new(&AES_256_GCM, bytes).map_err(|_| SealError::Malformed("key"))?;
-        Ok(MasterKey { key })
+        let bytes = bytes.try_into().map_err(|_| SealError::Malformed("key"))?;
+        Ok(MasterKey { key, bytes })
+    }
+
+    /// The key as base64, for a replica joining the cluster (over the join's pinned TLS
+    /// connection, never anywhere else).
+    pub fn to_base64(&self) -> String {
+        B64.encode(self.bytes)
+    }
+
+    /// Writes the key to `file` (0600, fsynced), which must not exist.
+    pub fn save(&self, file: &Path) -> Result<(), SealError> {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let io = |source| SealError::Io { path: file.display().to_string(), source };
+        let mut out = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(file).map_err(io)?;
+        out.write_all(format!("{}\n", self.to_base64()).as_bytes()).map_err(io)?;
+        out.sync_all().map_err(io)
     }
 
     /// Seals `secret` for `purpose`.

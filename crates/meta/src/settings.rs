@@ -106,7 +106,10 @@ impl Reader {
             certificate: String,
             sealed_key: String,
         }
-        let ca = self.setting::<Ca>(CLUSTER_CA)?.transpose().map_err(|e| Error::Corrupt { table: "settings", detail: format!("{CLUSTER_CA}: {e}") })?;
+        let ca = self
+            .setting::<Ca>(CLUSTER_CA)?
+            .transpose()
+            .map_err(|e| Error::Corrupt { table: "settings", detail: format!("{CLUSTER_CA}: {e}") })?;
         Ok(ca.map(|ca| (ca.certificate, ca.sealed_key)))
     }
 

@@ -24,7 +24,8 @@ impl openraft::testing::StoreBuilder<TypeConfig, LogStore, Machine, tempfile::Te
 
 /// Plain `#[test]`: the suite runs its own runtime.
 #[test]
-fn openraft_storage_suite() -> Result<(), StorageError> {
-    openraft::testing::Suite::test_all(Builder)?;
-    Ok(())
+fn openraft_storage_suite() {
+    if let Err(e) = openraft::testing::Suite::test_all(Builder) {
+        panic!("openraft's storage suite failed: {e}");
+    }
 }

@@ -88,9 +88,23 @@ pub enum Error {
     /// Storage failed; the detail is for the log, not the client.
     #[error("storage failure: {0}")]
     Storage(berth_storage::Error),
+    /// The cluster cannot take the change now (no quorum); nothing was lost.
+    #[error("{0}")]
+    Unavailable(String),
     /// Metadata failed; the detail is for the log, not the client.
     #[error("metadata failure: {0}")]
-    Meta(#[from] berth_meta::Error),
+    Meta(berth_meta::Error),
+}
+
+impl From<berth_meta::Error> for Error {
+    /// A lost quorum (or a leader that did not answer) is the cluster's state, not a
+    /// failure of this request's data: the client hears 503 and may retry.
+    fn from(e: berth_meta::Error) -> Self {
+        match e {
+            berth_meta::Error::NoQuorum(why) | berth_meta::Error::Unavailable(why) => Error::Unavailable(why),
+            other => Error::Meta(other),
+        }
+    }
 }
 
 impl From<berth_storage::Error> for Error {

@@ -11,7 +11,8 @@ impl Registry {
     /// A page of the repository's tags, in lexical order.
     pub async fn tags(&self, repository: &RepositoryName, page: Page) -> Result<Listing, Error> {
         let repo = repository.to_string();
-        let listing = self.meta.read(move |r| if r.repository_exists(&repo)? { r.tags(&repo, &page).map(Some) } else { Ok(None) }).await?;
+        let listing =
+            self.meta.read_latest(move |r| if r.repository_exists(&repo)? { r.tags(&repo, &page).map(Some) } else { Ok(None) }).await?;
         listing.ok_or(Error::NameUnknown)
     }
 
@@ -25,6 +26,6 @@ impl Registry {
         artifact_type: Option<String>,
     ) -> Result<Vec<Descriptor>, Error> {
         let (repo, subject) = (repository.to_string(), subject.to_string());
-        Ok(self.meta.read(move |r| r.referrers(&repo, &subject, artifact_type.as_deref())).await?)
+        Ok(self.meta.read_latest(move |r| r.referrers(&repo, &subject, artifact_type.as_deref())).await?)
     }
 }

@@ -92,7 +92,7 @@ impl Registry {
         let (repo, reference) = (repository.to_string(), reference.clone());
         let found = self
             .meta
-            .read(move |r| {
+            .read_latest(move |r| {
                 let digest = match &reference {
                     Reference::Digest(d) => Some(d.clone()),
                     Reference::Tag(t) => r.tag(&repo, t.as_str())?,

@@ -62,7 +62,7 @@ impl Registry {
     /// A repository's settings; `NameUnknown` when it does not exist.
     pub async fn repository(&self, name: &RepositoryName) -> Result<Repository, Error> {
         let key = name.to_string();
-        self.meta.read(move |r| r.repository(&key)).await?.ok_or(Error::NameUnknown)
+        self.meta.read_latest(move |r| r.repository(&key)).await?.ok_or(Error::NameUnknown)
     }
 
     /// Every repository (of `namespace`, when given), sorted, with its settings.
@@ -70,7 +70,7 @@ impl Registry {
         let namespace = namespace.map(str::to_owned);
         Ok(self
             .meta
-            .read(move |r| {
+            .read_latest(move |r| {
                 let mut found = Vec::new();
                 for name in r.repositories(&berth_meta::Page::default())?.items {
                     if namespace.as_deref().is_some_and(|ns| name.split('/').next() != Some(ns)) {

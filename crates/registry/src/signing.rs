@@ -28,7 +28,7 @@ impl Registry {
     /// A namespace's signing policy.
     pub async fn namespace_policy(&self, namespace: &str) -> Result<SigningPolicy, Error> {
         let namespace = namespace.to_owned();
-        Ok(self.meta.read(move |r| r.namespace_policy(&namespace)).await?)
+        Ok(self.meta.read_latest(move |r| r.namespace_policy(&namespace)).await?)
     }
 
     /// Sets a namespace's signing policy (the caller has checked who may).
@@ -46,7 +46,7 @@ impl Registry {
         let (repo, namespace, tag_name) = (repository.to_string(), repository.namespace().to_owned(), tag.to_string());
         let (enforced, keys, signed) = self
             .meta
-            .read(move |r| {
+            .read_latest(move |r| {
                 let record = r.repository(&repo)?;
                 let namespace = r.namespace_policy(&namespace)?;
                 let enforced = namespace.signed_pulls_only || record.as_ref().is_some_and(|r| r.signed_pulls_only);
@@ -81,7 +81,7 @@ impl Registry {
         let (repo, subject) = (repository.to_string(), digest.to_string());
         let manifests = self
             .meta
-            .read(move |r| {
+            .read_latest(move |r| {
                 let mut candidates: Vec<String> = Vec::new();
                 for kind in [cosign::ARTIFACT_TYPE, notation::ARTIFACT_TYPE] {
                     candidates.extend(r.referrers(&repo, &subject, Some(kind))?.into_iter().map(|d| d.digest.to_string()));

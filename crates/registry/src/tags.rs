@@ -31,7 +31,7 @@ impl Registry {
         let repo = repository.to_string();
         let found = self
             .meta
-            .read(move |r| {
+            .read_latest(move |r| {
                 if !r.repository_exists(&repo)? {
                     return Ok(None);
                 }
@@ -52,7 +52,7 @@ impl Registry {
         let (repo, name) = (repository.to_string(), tag.to_owned());
         let found = self
             .meta
-            .read(move |r| {
+            .read_latest(move |r| {
                 if !r.repository_exists(&repo)? {
                     return Ok(None);
                 }

@@ -22,7 +22,7 @@ fn name(s: &str) -> RepositoryName {
 
 async fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
-    let meta = Meta::open(&dir.path().join("meta.redb")).unwrap();
+    let meta = Meta::open(&dir.path().join("meta.redb")).await.unwrap();
     let storage = FsStore::open(dir.path().join("storage"), 1 << 30).unwrap();
     let registry = Registry::new(Storage::Fs(storage), meta.clone(), Limits::default());
     for org in ["acme", "other"] {

@@ -159,6 +159,24 @@ impl FsStore {
         }
     }
 
+    /// Publishes `file` (already verified to hash to `digest`, on the same filesystem)
+    /// as that blob, the way a commit does: fsync, rename, fsync the directory. A blob
+    /// already present is kept and `file` removed. For restoring a backup, offline.
+    pub fn adopt(&self, digest: &Digest, file: &Path) -> Result<(), Error> {
+        let target = layout::blob_path(&self.root, digest);
+        (|| -> io::Result<()> {
+            if target.exists() {
+                return std::fs::remove_file(file);
+            }
+            std::fs::File::open(file)?.sync_all()?;
+            let parent = target.parent().ok_or_else(|| io::Error::other("blob path has no parent"))?;
+            create_dir_durable(parent)?;
+            std::fs::rename(file, &target)?;
+            fsync_dir(parent)
+        })()
+        .map_err(Error::from)
+    }
+
     /// The running SHA-256 of upload `id`'s first `offset` bytes: the one kept in memory,
     /// or, when it is missing or covers another length, computed from the data. Taken out
     /// of the table: the caller puts it back with [`FsStore::keep_hash`] when it is valid.

@@ -56,7 +56,21 @@ pub enum Error {
     /// The repository's trust data is held under another GUN.
     #[error("the repository's trust data is held under {0}; one repository has one trust collection")]
     CollectionExists(String),
+    /// The cluster cannot take the change now (no quorum); nothing was lost.
+    #[error("{0}")]
+    Unavailable(String),
     /// The metadata store failed.
     #[error(transparent)]
-    Meta(#[from] berth_meta::Error),
+    Meta(berth_meta::Error),
+}
+
+impl From<berth_meta::Error> for Error {
+    /// A lost quorum (or a leader that did not answer) is the cluster's state, not a
+    /// failure of this request's data: the client hears 503 and may retry.
+    fn from(e: berth_meta::Error) -> Self {
+        match e {
+            berth_meta::Error::NoQuorum(why) | berth_meta::Error::Unavailable(why) => Error::Unavailable(why),
+            other => Error::Meta(other),
+        }
+    }
 }

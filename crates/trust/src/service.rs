@@ -138,7 +138,6 @@ impl Trust {
         let trust = Trust { meta, master, hosts: Arc::new(options.hosts) };
         trust.seal_clear_keys().await?;
         trust.index_unindexed().await?;
-        trust.refresh_timestamps().await?;
         Ok(trust)
     }
 
@@ -159,7 +158,7 @@ impl Trust {
     async fn collection(&self, gun: &str) -> Result<RepositoryName, Error> {
         let repository = self.repository_of(gun)?;
         let repo = repository.to_string();
-        let (exists, bound) = self.meta.read(move |r| Ok((r.repository_exists(&repo)?, r.trust_guns(&repo)?))).await?;
+        let (exists, bound) = self.meta.read_latest(move |r| Ok((r.repository_exists(&repo)?, r.trust_guns(&repo)?))).await?;
         if !exists {
             return Err(Error::RepositoryUnknown);
         }
@@ -174,9 +173,9 @@ impl Trust {
         self.repository_of(gun)?;
         let (g, r) = (gun.to_owned(), role.as_str().to_owned());
         let found = match selector {
-            Selector::Current => self.meta.read(move |reader| Ok(reader.trust_current(&g, &r)?.map(|(_, b)| b))).await?,
-            Selector::Version(v) => self.meta.read(move |reader| reader.trust_version(&g, &r, v)).await?,
-            Selector::Checksum(sum) => self.meta.read(move |reader| reader.trust_by_checksum(&g, &r, &sum)).await?,
+            Selector::Current => self.meta.read_latest(move |reader| Ok(reader.trust_current(&g, &r)?.map(|(_, b)| b))).await?,
+            Selector::Version(v) => self.meta.read_latest(move |reader| reader.trust_version(&g, &r, v)).await?,
+            Selector::Checksum(sum) => self.meta.read_latest(move |reader| reader.trust_by_checksum(&g, &r, &sum)).await?,
         };
         found.ok_or(Error::MetadataNotFound)
     }
@@ -213,7 +212,7 @@ impl Trust {
     async fn resign_timestamp(&self, gun: &str, now: OffsetDateTime) -> Result<(), Error> {
         let repository = self.repository_of(gun)?;
         let g = gun.to_owned();
-        let (state, held) = self.meta.read(move |r| Ok((r.trust_state(&g)?, r.trust_keys(&g, "timestamp")?))).await?;
+        let (state, held) = self.meta.read_latest(move |r| Ok((r.trust_state(&g)?, r.trust_keys(&g, "timestamp")?))).await?;
         let root: Root =
             state.get("root").and_then(|(_, b)| Parsed::parse(b.clone())).and_then(|p| p.signed()).ok_or(Error::MetadataNotFound)?;
         let (_, snapshot) = state.get("snapshot").ok_or(Error::MetadataNotFound)?;
@@ -250,7 +249,7 @@ impl Trust {
         }
         let g = gun.to_owned();
         let (stored, held_snapshot, held_timestamp) =
-            self.meta.read(move |r| Ok((r.trust_state(&g)?, r.trust_keys(&g, "snapshot")?, r.trust_keys(&g, "timestamp")?))).await?;
+            self.meta.read_latest(move |r| Ok((r.trust_state(&g)?, r.trust_keys(&g, "snapshot")?, r.trust_keys(&g, "timestamp")?))).await?;
         let now = OffsetDateTime::now_utc();
         let checked = validate::check(gun, &stored, &update, now)?;
 
@@ -336,7 +335,7 @@ impl Trust {
 
     async fn current_key(&self, gun: &str, role: &str) -> Result<Option<Vec<u8>>, Error> {
         let (g, r) = (gun.to_owned(), role.to_owned());
-        let (root, held) = self.meta.read(move |reader| Ok((reader.trust_current(&g, "root")?, reader.trust_keys(&g, &r)?))).await?;
+        let (root, held) = self.meta.read_latest(move |reader| Ok((reader.trust_current(&g, "root")?, reader.trust_keys(&g, &r)?))).await?;
         let root: Option<Root> = root.and_then(|(_, b)| Parsed::parse(b)).and_then(|p| p.signed());
         let listed = root.as_ref().and_then(|root| root.roles.get(role)).map(|l| l.keyids.clone()).unwrap_or_default();
         let chosen = held.iter().find(|(id, _)| listed.contains(id)).or_else(|| held.iter().max_by_key(|(_, k)| k.created_at));

@@ -145,7 +145,7 @@ async fn repository(meta: &Meta, org: &str, name: &str) {
 /// A store with the repository and the server's keys created, nothing published yet.
 async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let meta = Meta::open(&dir.path().join("meta.redb")).unwrap();
+    let meta = Meta::open(&dir.path().join("meta.redb")).await.unwrap();
     repository(&meta, "dev", "app").await;
     let master = Arc::new(MasterKey::load_or_create(&dir.path().join("master.key"), None).unwrap());
     let options = TrustOptions { hosts: vec!["localhost:5443".into(), "127.0.0.1:5443".into()] };

@@ -174,6 +174,94 @@ impl Client {
     }
 }
 
+impl Client {
+    /// Streams the body of a GET to `out`, showing progress on standard error.
+    fn download(&self, path: &str, out: &mut impl std::io::Write) -> anyhow::Result<u64> {
+        use futures_util::StreamExt as _;
+        self.runtime.block_on(async {
+            let response = self
+                .http
+                .get(format!("{}/api/v0{path}", self.base))
+                .basic_auth(&self.user, Some(&self.password))
+                .send()
+                .await
+                .with_context(|| format!("cannot reach {}", self.base))?;
+            let status = response.status();
+            if !status.is_success() {
+                let value: Value = response.json().await.unwrap_or(Value::Null);
+                let error = &value["errors"][0];
+                bail!("{status}: {} ({})", error["message"].as_str().unwrap_or("no message"), error["code"].as_str().unwrap_or("?"));
+            }
+            let total = response.content_length();
+            let mut body = response.bytes_stream();
+            let (mut received, mut shown, started) = (0u64, std::time::Instant::now(), std::time::Instant::now());
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.context("the backup stream broke off; the file is incomplete and a restore will refuse it")?;
+                out.write_all(&chunk).context("writing the backup")?;
+                received += chunk.len() as u64;
+                if shown.elapsed() >= std::time::Duration::from_millis(250) {
+                    progress(received, total, started.elapsed());
+                    shown = std::time::Instant::now();
+                }
+            }
+            out.flush()?;
+            progress(received, total, started.elapsed());
+            eprintln!();
+            if total.is_some_and(|t| t != received) {
+                bail!("the backup stream ended after {received} of {} bytes; the file is incomplete", total.unwrap_or(0));
+            }
+            Ok(received)
+        })
+    }
+}
+
+/// One progress line on standard error, redrawn in place.
+fn progress(received: u64, total: Option<u64>, elapsed: std::time::Duration) {
+    let mib = |bytes: u64| bytes as f64 / (1 << 20) as f64;
+    let rate = mib(received) / elapsed.as_secs_f64().max(0.001);
+    match total {
+        Some(total) if total > 0 => {
+            let percent = received as f64 * 100.0 / total as f64;
+            let bar = "#".repeat((percent / 5.0) as usize);
+            eprint!("\r[{bar:<20}] {percent:5.1}%  {:.1} / {:.1} MiB  {rate:.1} MiB/s", mib(received), mib(total));
+        }
+        _ => eprint!("\r{:.1} MiB  {rate:.1} MiB/s", mib(received)),
+    }
+}
+
+/// `berth join-token`: prints a one-time token for `berth join`.
+pub fn join_token(client: &Client) -> anyhow::Result<()> {
+    let created = client.call(reqwest::Method::POST, "/meta/join_tokens", Some(json!({})))?;
+    println!("{}", created["token"].as_str().unwrap_or_default());
+    eprintln!("valid once, for {} seconds: berth join --existing <this replica's URL> --token <token>", created["expiresIn"]);
+    Ok(())
+}
+
+/// `berth remove --replica ID`.
+pub fn remove(client: &Client, replica: &str) -> anyhow::Result<()> {
+    client.call(reqwest::Method::DELETE, &format!("/meta/replicas/{replica}"), None)?;
+    println!("replica {replica} removed; stop it, and wipe its data directory before it joins again");
+    Ok(())
+}
+
+/// `berth status`: the cluster's status.
+pub fn status(client: &Client) -> anyhow::Result<()> {
+    print(&client.call(reqwest::Method::GET, "/meta/cluster_status", None)?);
+    Ok(())
+}
+
+/// `berth backup [--include-blobs] > file.tar`.
+pub fn backup(client: &Client, include_blobs: bool) -> anyhow::Result<()> {
+    use std::io::IsTerminal as _;
+    if std::io::stdout().is_terminal() {
+        bail!("the backup is a tar stream: redirect it to a file (berth backup > backup.tar)");
+    }
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+    let bytes = client.download(&format!("/meta/backup?includeBlobs={include_blobs}"), &mut out)?;
+    eprintln!("backup complete: {bytes} bytes");
+    Ok(())
+}
+
 fn read_password() -> anyhow::Result<String> {
     let mut text = String::new();
     std::io::stdin().read_to_string(&mut text)?;

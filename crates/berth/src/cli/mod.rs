@@ -1,9 +1,11 @@
-//! The `berth` command line: `serve`, `config check`, and administration commands
-//! that call a running server's API (`admin.rs`).
+//! The `berth` command line: `serve` and `join` (run a replica), `config check`,
+//! administration commands that call a running server's API (`admin.rs`), and the
+//! offline recovery commands, `restore` and `emergency-repair` (`recovery.rs`).
 //!
 //! Exit codes: 0 success, 1 runtime failure, 2 bad usage or configuration.
 
 mod admin;
+mod recovery;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -15,8 +17,9 @@ use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 
 use crate::app::App;
-use crate::config::{Config, FileConfig, TlsFileConfig};
-use crate::serve::{self, Listener};
+use crate::cluster::transport::HttpsTransport;
+use crate::config::{ClusterFileConfig, Config, FileConfig, StorageFileConfig, TlsFileConfig};
+use crate::serve::{self, ConnStats, Listener, RouterSlot};
 use crate::{http, tls};
 
 /// Berth: a self-hosted, trusted container image registry.
@@ -57,6 +60,42 @@ enum Command {
     /// Access tokens (on a running server).
     #[command(subcommand)]
     Token(admin::TokenCommand),
+    /// Run a new replica that joins an existing cluster (then `serve` restarts it).
+    Join(JoinArgs),
+    /// Print a one-time token for `berth join` (on a running server).
+    JoinToken,
+    /// Remove a replica from the cluster (on a running server).
+    Remove {
+        /// The replica's id (12 hex characters, see `berth status`).
+        #[arg(long)]
+        replica: String,
+    },
+    /// The cluster's members and health (on a running server).
+    Status,
+    /// Write a backup of a running registry to standard output (a tar stream).
+    Backup {
+        /// Also copy every blob (by default only the metadata).
+        #[arg(long)]
+        include_blobs: bool,
+    },
+    /// Restore a backup, read from standard input, into an empty data directory, as a
+    /// new one-member cluster (the registry is not running).
+    Restore(recovery::RestoreArgs),
+    /// Make a stopped replica that survived the loss of a majority the only member of a
+    /// new cluster, keeping its data; the other replicas must be wiped and joined again.
+    EmergencyRepair(recovery::RepairArgs),
+}
+
+#[derive(Args)]
+struct JoinArgs {
+    /// A replica of the cluster: https://host:port.
+    #[arg(long)]
+    existing: String,
+    /// The token `berth join-token` printed (or BERTH_JOIN_TOKEN).
+    #[arg(long, env = "BERTH_JOIN_TOKEN", hide_env_values = true)]
+    token: String,
+    #[command(flatten)]
+    serve: ServeArgs,
 }
 
 #[derive(Subcommand)]
@@ -69,7 +108,7 @@ enum ConfigCommand {
 }
 
 #[derive(Args)]
-struct ServeArgs {
+pub(crate) struct ServeArgs {
     /// Configuration file (default: ./berth.toml when it exists).
     #[arg(long, env = "BERTH_CONFIG")]
     config: Option<PathBuf>,
@@ -91,31 +130,32 @@ struct ServeArgs {
     /// Log format: text or json.
     #[arg(long, env = "BERTH_LOG_FORMAT")]
     log_format: Option<String>,
+    /// The blob directory [default: <data-dir>/storage]; replicas share one.
+    #[arg(long, env = "BERTH_STORAGE_DIR")]
+    storage_dir: Option<PathBuf>,
+    /// How the other replicas reach this one: https://host:port.
+    #[arg(long, env = "BERTH_ADVERTISE")]
+    advertise: Option<String>,
 }
 
 /// Runs the command line; returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve(args) => {
-            let config = match load(&args) {
-                Ok(config) => config,
-                Err(e) => {
-                    eprintln!("berth: {e:#}");
-                    return ExitCode::from(2);
-                }
-            };
-            // Held until the server stops: dropping it flushes the log lines still queued.
-            let _log_flush = init_logging(config.json_logs);
-            match run_serve(config) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    tracing::error!("{e:#}");
-                    eprintln!("berth: {e:#}");
-                    ExitCode::from(1)
-                }
+        Command::Serve(args) => run(&args, None),
+        Command::Join(args) => match berth_services::cluster::JoinToken::parse(&args.token) {
+            Some(token) => run(&args.serve, Some((args.existing.clone(), token))),
+            None => {
+                eprintln!("berth: --token is not a join token (berth join-token prints one)");
+                ExitCode::from(2)
             }
-        }
+        },
+        Command::JoinToken => administer(&cli.connection, admin::join_token),
+        Command::Remove { replica } => administer(&cli.connection, |c| admin::remove(c, &replica)),
+        Command::Status => administer(&cli.connection, admin::status),
+        Command::Backup { include_blobs } => administer(&cli.connection, |c| admin::backup(c, include_blobs)),
+        Command::Restore(args) => recovery::restore(&args),
+        Command::EmergencyRepair(args) => recovery::emergency_repair(&args),
         Command::User(command) => administer(&cli.connection, |c| admin::user(c, command)),
         Command::Org(command) => administer(&cli.connection, |c| admin::org(c, command)),
         Command::Team(command) => administer(&cli.connection, |c| admin::team(c, command)),
@@ -135,6 +175,27 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Runs a replica (`serve`, or `join` with the existing replica and the token).
+fn run(args: &ServeArgs, join: Option<(String, berth_services::cluster::JoinToken)>) -> ExitCode {
+    let config = match load(args) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("berth: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    // Held until the server stops: dropping it flushes the log lines still queued.
+    let _log_flush = init_logging(config.json_logs);
+    match run_serve(config, join) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("berth: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 /// Runs an administration command; errors go to standard error with exit code 1.
 fn administer(connection: &admin::Connection, run: impl FnOnce(&admin::Client) -> anyhow::Result<()>) -> ExitCode {
     match admin::Client::new(connection).and_then(|client| run(&client)) {
@@ -146,7 +207,7 @@ fn administer(connection: &admin::Connection, run: impl FnOnce(&admin::Client) -
     }
 }
 
-fn load(args: &ServeArgs) -> anyhow::Result<Config> {
+pub(crate) fn load(args: &ServeArgs) -> anyhow::Result<Config> {
     let file = match &args.config {
         Some(path) => FileConfig::load(path)?,
         None if Path::new("berth.toml").exists() => FileConfig::load(Path::new("berth.toml"))?,
@@ -158,6 +219,8 @@ fn load(args: &ServeArgs) -> anyhow::Result<Config> {
         http_listen: args.http_listen,
         tls: TlsFileConfig { cert: args.tls_cert.clone(), key: args.tls_key.clone() },
         log_format: args.log_format.clone(),
+        storage: StorageFileConfig { path: args.storage_dir.clone() },
+        cluster: ClusterFileConfig { advertise: args.advertise.clone(), write_timeout_secs: None },
         ..FileConfig::default()
     };
     let mut config = file.overlay(flags).resolve()?;
@@ -195,14 +258,33 @@ fn init_logging(json: bool) -> tracing_appender::non_blocking::WorkerGuard {
     guard
 }
 
-fn run_serve(config: Config) -> anyhow::Result<()> {
+fn run_serve(config: Config, join: Option<(String, berth_services::cluster::JoinToken)>) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(serve_until_signal(config))
+    runtime.block_on(serve_until_signal(config, join))
 }
 
-async fn serve_until_signal(config: Config) -> anyhow::Result<()> {
+/// For `berth join`: obtains this replica's certificate, the CA and the master key from
+/// the cluster, into the (empty) data directory; who the replica is.
+async fn obtain_membership(
+    config: &Config,
+    advertise: &str,
+    existing: &str,
+    token: &berth_services::cluster::JoinToken,
+) -> anyhow::Result<berth_services::cluster::Joining> {
+    if config.data_dir.join("meta.redb").exists() {
+        anyhow::bail!("{} already holds a registry; a replica joins with an empty data directory", config.data_dir.display());
+    }
+    let replica = berth_services::cluster::new_replica_id();
+    let (grant, key) = crate::cluster::join::obtain_grant(existing, token, &replica, advertise).await?;
+    berth_services::cluster::install_grant(&config.data_dir, &grant, &key, config.master_key.as_ref())?;
+    println!("berth: replica {replica} admitted to cluster {}; catching up", grant.cluster);
+    Ok(berth_services::cluster::Joining { replica, cluster: grant.cluster })
+}
+
+async fn serve_until_signal(config: Config, join: Option<(String, berth_services::cluster::JoinToken)>) -> anyhow::Result<()> {
     // Before anything is created: the data directory and everything in it stay private.
     crate::data_dir::private_umask();
+    crate::data_dir::prepare(&config.data_dir)?;
     let https = TcpListener::bind(config.https_listen).await.with_context(|| format!("listening on {}", config.https_listen))?;
     let http = match config.http_listen {
         Some(addr) => Some(TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?),
@@ -212,11 +294,23 @@ async fn serve_until_signal(config: Config) -> anyhow::Result<()> {
     if let Some(http) = &http {
         addresses.push(http.local_addr()?);
     }
-    let (app, generated_password) = App::build(&config, &addresses).await?;
-    let app = Arc::new(app);
-    if let Some(password) = generated_password {
-        println!("berth: created the administrator account: user \"admin\", password \"{password}\" (shown once; change it)");
-    }
+    let advertise = config.advertise_for(addresses[0]);
+    let joining = match &join {
+        Some((existing, token)) => Some(obtain_membership(&config, &advertise, existing, token).await?),
+        None => None,
+    };
+    let transport = HttpsTransport::new();
+    let cluster = berth_services::Cluster::open(berth_services::ClusterOptions {
+        data_dir: config.data_dir.clone(),
+        master_key: config.master_key.clone(),
+        address: advertise,
+        transport: Some(transport.clone()),
+        joining,
+        write_timeout: config.write_timeout,
+    })
+    .await?;
+    let identity = cluster.identity().await?;
+    transport.set_identity(tls::replica_client_config(&identity)?);
     let (cert, key) = match &config.tls_files {
         Some((cert, key)) => (cert.clone(), key.clone()),
         None => {
@@ -225,19 +319,32 @@ async fn serve_until_signal(config: Config) -> anyhow::Result<()> {
             (generated.cert, generated.key)
         }
     };
-    let tls_config = tls::server_config(&cert, &key)?;
+    let choice =
+        Arc::new(tls::TlsChoice { public: tls::server_config(&cert, &key)?, replica: Some(tls::replica_server_config(&identity)?) });
     println!("berth: listening on https://{}", https.local_addr()?);
-    let router = http::router(app.clone());
-    let mut listeners = vec![Listener {
-        tcp: https,
-        tls: Some(tokio_rustls::TlsAcceptor::from(tls_config)),
-        router: router.clone().layer(axum::Extension(http::auth::Https(true))),
-    }];
+    let mut listeners = vec![Listener { tcp: https, tls: Some(choice) }];
     if let Some(http_listener) = http {
         println!("berth: listening on http://{}", http_listener.local_addr()?);
-        listeners.push(Listener { tcp: http_listener, tls: None, router: router.layer(axum::Extension(http::auth::Https(false))) });
+        listeners.push(Listener { tcp: http_listener, tls: None });
     }
-    tracing::info!(data_dir = %config.data_dir.display(), "berth is serving");
+    // Replicas are answered at once (a joining one must receive its data); the rest of
+    // the registry once its services are built.
+    let conns = Arc::new(ConnStats::default());
+    let slot = RouterSlot::new(http::internal::starting(cluster.clone()));
+    let limits = serve::ConnectionLimits { max_connections: config.max_connections, max_header_size: config.max_header_size };
+    let server = tokio::spawn(serve::serve(conns.clone(), slot.clone(), listeners, limits, shutdown_signal()));
+    if let Some((existing, _)) = &join {
+        cluster.join_via(existing).await?;
+        println!("berth: replica {} joined the cluster and votes", cluster.replica_id());
+    }
+    let (app, generated_password) = App::build(&config, &addresses, cluster.clone(), conns).await?;
+    let app = Arc::new(app);
+    if let Some(password) = generated_password {
+        println!("berth: created the administrator account: user \"admin\", password \"{password}\" (shown once; change it)");
+    }
+    slot.replace(http::router(app.clone()).merge(http::internal::routes(cluster.clone())));
+    println!("berth: replica {} of cluster {} is serving", cluster.replica_id(), cluster.cluster_id());
+    tracing::info!(data_dir = %config.data_dir.display(), replica = %cluster.replica_id(), "berth is serving");
 
     let mut jobs = vec![
         tokio::spawn(purge_abandoned_uploads(app.clone(), config.upload_idle_expiry)),
@@ -247,12 +354,12 @@ async fn serve_until_signal(config: Config) -> anyhow::Result<()> {
     if let Some(every) = config.ldap.as_ref().and_then(|l| l.sync_interval) {
         jobs.push(tokio::spawn(sync_directory(app.clone(), every)));
     }
-    let limits = serve::ConnectionLimits { max_connections: config.max_connections, max_header_size: config.max_header_size };
-    serve::serve(app.conns.clone(), listeners, limits, shutdown_signal()).await;
+    let _ = server.await;
     jobs.iter().for_each(tokio::task::JoinHandle::abort);
     if let Err(e) = app.auth.flush_token_uses().await {
         tracing::warn!(error = %e, "recording access token uses");
     }
+    cluster.shutdown().await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -263,6 +370,10 @@ async fn purge_abandoned_uploads(app: Arc<App>, idle: std::time::Duration) {
     let mut ticker = tokio::time::interval(period);
     loop {
         ticker.tick().await;
+        // Once per cluster: the storage is shared.
+        if !app.cluster.is_leader() {
+            continue;
+        }
         match app.registry.purge_uploads(idle).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(purged = n, "purged abandoned uploads"),
@@ -282,13 +393,17 @@ async fn flush_token_uses(app: Arc<App>) {
     }
 }
 
-/// Re-signs the trust timestamps that would expire soon, every hour (they are refreshed
-/// at start too, before anything is served).
+/// Re-signs the trust timestamps that would expire soon: on the leader, once it leads
+/// and every hour after.
 async fn refresh_timestamps(app: Arc<App>) {
-    let mut ticker = tokio::time::interval(std::time::Duration::from_secs(3600));
-    ticker.tick().await;
+    let mut ticker = tokio::time::interval(std::time::Duration::from_secs(60));
+    let mut last: Option<std::time::Instant> = None;
     loop {
         ticker.tick().await;
+        if !app.cluster.is_leader() || last.is_some_and(|at| at.elapsed() < std::time::Duration::from_secs(3600)) {
+            continue;
+        }
+        last = Some(std::time::Instant::now());
         match app.trust.refresh_timestamps().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(refreshed = n, "trust timestamps re-signed"),
@@ -302,6 +417,9 @@ async fn sync_directory(app: Arc<App>, every: std::time::Duration) {
     let mut ticker = tokio::time::interval(every);
     loop {
         ticker.tick().await;
+        if !app.cluster.is_leader() {
+            continue;
+        }
         match app.auth.sync_directory().await {
             Ok(report) => tracing::info!(
                 created = report.users_created,

@@ -139,6 +139,13 @@ impl ApiError {
         self.status
     }
 
+    /// `503 UNAVAILABLE` with a `Retry-After`: the cluster cannot take the request now
+    /// (a lost quorum, named in the message); nothing was changed or lost.
+    pub fn unavailable(message: String) -> ApiError {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, Code::Unavailable, message)
+            .header(header::RETRY_AFTER, HeaderValue::from_static("1"))
+    }
+
     /// A failure of the server itself: logged with its cause, answered generically.
     pub fn internal(cause: &dyn std::fmt::Display) -> ApiError {
         tracing::error!(error = %cause, "internal error");
@@ -203,7 +210,7 @@ impl ApiV0Error {
     }
 
     /// `503`, to be retried.
-    fn unavailable(code: &'static str, message: impl Into<String>) -> ApiV0Error {
+    pub fn unavailable(code: &'static str, message: impl Into<String>) -> ApiV0Error {
         let mut e = ApiV0Error::new(StatusCode::SERVICE_UNAVAILABLE, code, message);
         e.headers.push((header::RETRY_AFTER, HeaderValue::from_static("1")));
         e
@@ -263,6 +270,7 @@ impl From<berth_auth::Error> for ApiV0Error {
             E::NoDirectory => {
                 ApiV0Error::new(StatusCode::CONFLICT, "LDAP_NOT_CONFIGURED", "no LDAP directory is configured ([ldap] in berth.toml)")
             }
+            E::Unavailable(why) => ApiV0Error::unavailable("UNAVAILABLE", why),
             E::Unexpected(_) | E::Crypto(_) | E::Meta(_) => ApiV0Error::internal(&e),
         }
     }
@@ -297,6 +305,7 @@ impl From<berth_registry::Error> for ApiV0Error {
             | E::RangeNotSatisfiable { .. }
             | E::BodyInterrupted(_) => ApiV0Error::invalid(message),
             E::StorageFull => ApiV0Error::new(StatusCode::INSUFFICIENT_STORAGE, "STORAGE_FULL", message),
+            E::Unavailable(why) => ApiV0Error::unavailable("UNAVAILABLE", why),
             E::Refused(_) | E::Storage(_) | E::Meta(_) => ApiV0Error::internal(&e),
         }
     }
@@ -327,6 +336,7 @@ impl From<berth_auth::Error> for ApiError {
             E::Refused(ref refusal) => ApiError::new(StatusCode::CONFLICT, Code::Denied, refusal.to_string()),
             E::Invalid(ref why) => ApiError::new(StatusCode::BAD_REQUEST, Code::Unsupported, why.clone()),
             E::NoDirectory => ApiError::new(StatusCode::CONFLICT, Code::Unsupported, e.to_string()),
+            E::Unavailable(why) => ApiError::unavailable(why),
             E::Unexpected(_) | E::Crypto(_) | E::Meta(_) => ApiError::internal(&e),
         }
     }
@@ -362,6 +372,7 @@ impl From<berth_registry::Error> for ApiError {
             E::TagImmutable(_) => ApiError::new(StatusCode::FORBIDDEN, Code::Denied, message),
             E::RangeNotSatisfiable { size } => ApiError::range_not_satisfiable(size),
             E::BodyInterrupted(_) => ApiError::new(StatusCode::BAD_REQUEST, Code::BlobUploadInvalid, message),
+            E::Unavailable(why) => ApiError::unavailable(why),
             E::Storage(ref inner) => ApiError::internal(inner),
             E::Meta(ref inner) => ApiError::internal(inner),
         }
@@ -403,8 +414,38 @@ impl From<berth_trust::Error> for ApiError {
             E::ForeignGun { .. } => ApiError::new(StatusCode::BAD_REQUEST, Code::InvalidGun, message),
             E::RepositoryUnknown => ApiError::new(StatusCode::NOT_FOUND, Code::NameUnknown, message),
             E::CollectionExists(_) => ApiError::new(StatusCode::CONFLICT, Code::InvalidGun, message),
+            E::Unavailable(why) => ApiError::unavailable(why),
             E::Crypto(ref inner) => ApiError::internal(inner),
             E::Meta(ref inner) => ApiError::internal(inner),
+        }
+    }
+}
+
+/// A cluster operation's failure: membership, join tokens, replica messages.
+impl From<berth_services::ClusterError> for ApiV0Error {
+    fn from(e: berth_services::ClusterError) -> ApiV0Error {
+        use berth_services::ClusterError as E;
+        let message = e.to_string();
+        match e {
+            E::NotAuthorized => ApiV0Error::forbidden(),
+            E::NotAReplica => ApiV0Error::new(StatusCode::FORBIDDEN, "NOT_A_REPLICA", message),
+            E::Invalid(_) => ApiV0Error::invalid(message),
+            E::JoinRefused => ApiV0Error::new(StatusCode::FORBIDDEN, "JOIN_REFUSED", message),
+            E::Unavailable(_) => ApiV0Error::unavailable("UNAVAILABLE", message),
+            E::Refused(_) => ApiV0Error::new(StatusCode::CONFLICT, "REFUSED", message),
+            E::Ca(_) | E::Seal(_) | E::Io(_) | E::Meta(_) => ApiV0Error::internal(&e),
+        }
+    }
+}
+
+/// A backup that could not be started.
+impl From<berth_services::BackupError> for ApiV0Error {
+    fn from(e: berth_services::BackupError) -> ApiV0Error {
+        use berth_services::BackupError as E;
+        match e {
+            E::NotAuthorized => ApiV0Error::forbidden(),
+            E::Refused(ref message) => ApiV0Error::invalid(message.clone()),
+            E::WrongMasterKey | E::Io(_) | E::Meta(_) | E::Storage(_) | E::Seal(_) => ApiV0Error::internal(&e),
         }
     }
 }

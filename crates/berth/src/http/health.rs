@@ -10,9 +10,13 @@ use serde_json::json;
 
 use crate::app::AppState;
 
-/// `GET /_ping`, `GET /health`: `200 {"Error":"","Healthy":true}`, or `503` naming the failing part.
+/// `GET /_ping`, `GET /health`: `200 {"Error":"","Healthy":true}`, or `503` naming the
+/// failing part: the quorum, the metadata or the blob storage.
 pub async fn health(State(app): State<AppState>) -> Response {
-    let failures = app.registry.check().await;
+    let mut failures: Vec<String> = app.registry.check().await.into_iter().map(str::to_owned).collect();
+    if !app.cluster.has_quorum() {
+        failures.insert(0, format!("no quorum: replica {} cannot reach a majority of its cluster", app.cluster.replica_id()));
+    }
     let (status, body) = if failures.is_empty() {
         (StatusCode::OK, json!({"Error": "", "Healthy": true}))
     } else {
@@ -39,6 +43,6 @@ pub async fn nginx_status(State(app): State<AppState>) -> Response {
 /// `GET /metrics`, Prometheus text format.
 pub async fn metrics(State(app): State<AppState>) -> Response {
     let uploads = app.registry.uploads_in_progress().await;
-    let body = app.metrics.render(uploads as i64);
+    let body = app.metrics.render(uploads as i64, app.cluster.gauges());
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body).into_response()
 }

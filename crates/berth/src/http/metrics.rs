@@ -37,6 +37,7 @@ pub struct Metrics {
     bytes_received: Counter,
     bytes_sent: Counter,
     uploads_in_progress: Gauge,
+    raft: [Gauge; 7],
 }
 
 impl Default for Metrics {
@@ -57,7 +58,20 @@ impl Metrics {
         registry.register("http_received_bytes", "Request body bytes received by blob uploads", bytes_received.clone());
         registry.register("http_sent_bytes", "Response body bytes sent (declared lengths)", bytes_sent.clone());
         registry.register("uploads_in_progress", "Blob upload sessions open", uploads_in_progress.clone());
-        Metrics { registry: Mutex::new(registry), requests, latency, bytes_received, bytes_sent, uploads_in_progress }
+        let raft: [Gauge; 7] = Default::default();
+        let described = [
+            ("raft_term", "The replica's current Raft term"),
+            ("raft_leader", "1 when this replica leads its cluster"),
+            ("raft_last_log_index", "The index of the last entry in the replica's log"),
+            ("raft_applied_index", "The index of the last entry the replica applied"),
+            ("raft_voters", "Voting replicas in the cluster"),
+            ("raft_learners", "Replicas catching up to join"),
+            ("raft_quorum", "1 when the replica is with a quorum (writes can succeed)"),
+        ];
+        for ((name, help), gauge) in described.into_iter().zip(&raft) {
+            registry.register(name, help, gauge.clone());
+        }
+        Metrics { registry: Mutex::new(registry), requests, latency, bytes_received, bytes_sent, uploads_in_progress, raft }
     }
 
     /// Records one request.
@@ -72,9 +86,22 @@ impl Metrics {
         self.bytes_received.inc_by(bytes);
     }
 
-    /// Renders the text exposition format, with the current number of upload sessions.
-    pub fn render(&self, uploads_in_progress: i64) -> String {
+    /// Renders the text exposition format, with the current number of upload sessions
+    /// and replication figures.
+    pub fn render(&self, uploads_in_progress: i64, raft: berth_services::cluster::Gauges) -> String {
         self.uploads_in_progress.set(uploads_in_progress);
+        let values = [
+            raft.term,
+            u64::from(raft.leader),
+            raft.last_log_index,
+            raft.applied_index,
+            raft.voters,
+            raft.learners,
+            u64::from(raft.quorum),
+        ];
+        for (gauge, value) in self.raft.iter().zip(values) {
+            gauge.set(value as i64);
+        }
         let mut out = String::new();
         let registry = self.registry.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &registry) {

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod body;
 pub mod error;
 pub mod health;
+pub mod internal;
 pub mod metrics;
 pub mod token;
 pub mod trust;

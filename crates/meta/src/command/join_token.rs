@@ -60,7 +60,8 @@ impl RedeemJoinToken {
         else {
             return Ok(Applied::Rejected(Rejection::TokenUnknown));
         };
-        let matches = aws_lc_rs::constant_time::verify_slices_are_equal(token.secret_sha256.as_bytes(), self.secret_sha256.as_bytes()).is_ok();
+        let matches =
+            aws_lc_rs::constant_time::verify_slices_are_equal(token.secret_sha256.as_bytes(), self.secret_sha256.as_bytes()).is_ok();
         if !matches || token.used_by.is_some() || token.expires_at <= self.at {
             return Ok(Applied::Rejected(Rejection::TokenUnknown));
         }

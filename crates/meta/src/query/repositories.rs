@@ -2,6 +2,8 @@
 
 use std::ops::Bound;
 
+use redb::ReadableTable;
+
 use super::{Listing, Page, Reader};
 use crate::Error;
 use crate::records::{self, BlobLink};
@@ -53,5 +55,25 @@ impl Reader {
         let table = self.tx.open_table(BLOB_LINKS)?;
         let value = table.get((repository, digest))?;
         value.map(|v| records::decode("blob_links", v.value())).transpose()
+    }
+
+    /// Every blob some repository links to, with its size, in digest order.
+    pub fn linked_blobs(&self) -> Result<std::collections::BTreeMap<String, u64>, Error> {
+        let table = self.tx.open_table(BLOB_LINKS)?;
+        let mut blobs = std::collections::BTreeMap::new();
+        for entry in table.iter()? {
+            let (key, value) = entry?;
+            let (_, digest) = key.value();
+            let link: BlobLink = records::decode("blob_links", value.value())?;
+            blobs.insert(digest.to_owned(), link.size);
+        }
+        Ok(blobs)
+    }
+
+    /// A join token, if one has this id.
+    pub fn join_token(&self, id: &str) -> Result<Option<records::JoinToken>, Error> {
+        let table = self.tx.open_table(crate::tables::JOIN_TOKENS)?;
+        let value = table.get(id)?;
+        value.map(|v| records::decode("join_tokens", v.value())).transpose()
     }
 }

@@ -21,9 +21,7 @@ use crate::state_machine::StateMachine;
 use crate::tables::RAFT_LOG;
 
 /// Runs a store operation on the blocking pool (redb calls block, an fsync for milliseconds).
-pub(crate) async fn blocking<T: Send + 'static>(
-    operation: impl FnOnce() -> Result<T, Error> + Send + 'static,
-) -> Result<T, Error> {
+pub(crate) async fn blocking<T: Send + 'static>(operation: impl FnOnce() -> Result<T, Error> + Send + 'static) -> Result<T, Error> {
     tokio::task::spawn_blocking(operation).await.map_err(|e| Error::Task(e.to_string()))?
 }
 

@@ -36,7 +36,10 @@ pub fn write(tx: &ReadTransaction, out: &mut impl Write) -> Result<(), Error> {
         out: &'a mut W,
     }
     impl<W: Write> TableVisitor for Writer<'_, W> {
-        fn visit<K: redb::Key + 'static, V: redb::Value + 'static>(&mut self, definition: TableDefinition<'static, K, V>) -> Result<(), Error> {
+        fn visit<K: redb::Key + 'static, V: redb::Value + 'static>(
+            &mut self,
+            definition: TableDefinition<'static, K, V>,
+        ) -> Result<(), Error> {
             let name = definition.name().as_bytes();
             self.out.write_all(&(name.len() as u32).to_le_bytes()).map_err(io)?;
             self.out.write_all(name).map_err(io)?;
@@ -83,7 +86,10 @@ pub fn read(tx: &WriteTransaction, input: &mut impl Read) -> Result<(), Error> {
     }
     struct Clear<'a>(&'a WriteTransaction);
     impl TableVisitor for Clear<'_> {
-        fn visit<K: redb::Key + 'static, V: redb::Value + 'static>(&mut self, definition: TableDefinition<'static, K, V>) -> Result<(), Error> {
+        fn visit<K: redb::Key + 'static, V: redb::Value + 'static>(
+            &mut self,
+            definition: TableDefinition<'static, K, V>,
+        ) -> Result<(), Error> {
             self.0.delete_table(definition)?;
             self.0.open_table(definition)?;
             Ok(())
@@ -99,7 +105,10 @@ pub fn read(tx: &WriteTransaction, input: &mut impl Read) -> Result<(), Error> {
         found: bool,
     }
     impl<R: Read> TableVisitor for Fill<'_, R> {
-        fn visit<K: redb::Key + 'static, V: redb::Value + 'static>(&mut self, definition: TableDefinition<'static, K, V>) -> Result<(), Error> {
+        fn visit<K: redb::Key + 'static, V: redb::Value + 'static>(
+            &mut self,
+            definition: TableDefinition<'static, K, V>,
+        ) -> Result<(), Error> {
             if definition.name() != self.name {
                 return Ok(());
             }

@@ -3,6 +3,7 @@
 //! Authentication is Basic (password or access token) or a Bearer token.
 
 mod accounts;
+mod cluster;
 mod ldap;
 mod openapi;
 mod pages;
@@ -37,6 +38,10 @@ pub fn routes() -> Router<AppState> {
         .clone()
         .route("/openapi.json", get(openapi::document))
         .route("/ldap/sync", post(ldap::run_sync).get(ldap::last_sync))
+        .route("/meta/cluster_status", get(cluster::status))
+        .route("/meta/join_tokens", post(cluster::join_token))
+        .route("/meta/replicas/{id}", axum::routing::delete(cluster::remove_replica))
+        .route("/meta/backup", get(cluster::backup))
         .route("/repositories", get(repositories::list))
         .route("/repositories/{ns}", post(repositories::create).get(repositories::list_namespace))
         .route("/repositories/{ns}/{repo}", get(repositories::get).patch(repositories::update).delete(repositories::delete))

@@ -5,7 +5,7 @@ use axum::Json;
 use axum::response::{IntoResponse, Response};
 use utoipa::OpenApi;
 
-use super::{accounts, ldap, repositories, signing, tags, tokens};
+use super::{accounts, cluster, ldap, repositories, signing, tags, tokens};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -43,6 +43,10 @@ use super::{accounts, ldap, repositories, signing, tags, tokens};
         ldap::put_team_sync,
         ldap::run_sync,
         ldap::last_sync,
+        cluster::status,
+        cluster::join_token,
+        cluster::remove_replica,
+        cluster::backup,
         tags::list,
         tags::get,
         tags::trust,
