@@ -59,6 +59,9 @@ pub struct ClusterFileConfig {
     pub advertise: Option<String>,
     /// How long a write waits for a quorum before failing with 503, seconds (default 5).
     pub write_timeout_secs: Option<u64>,
+    /// The local address replica traffic leaves from (default: the system's choice), for
+    /// hosts where replicas talk over their own network.
+    pub source_address: Option<std::net::IpAddr>,
 }
 
 /// `[ldap]`: the directory users log in against and accounts are synced from.
@@ -171,6 +174,8 @@ pub struct Config {
     pub advertise: Option<String>,
     /// How long a write waits for a quorum.
     pub write_timeout: Duration,
+    /// The local address replica traffic leaves from.
+    pub source_address: Option<std::net::IpAddr>,
 }
 
 /// Where clients reach the registry.
@@ -278,6 +283,7 @@ impl FileConfig {
         self.storage.path = other.storage.path.or(self.storage.path);
         self.cluster.advertise = other.cluster.advertise.or(self.cluster.advertise);
         self.cluster.write_timeout_secs = other.cluster.write_timeout_secs.or(self.cluster.write_timeout_secs);
+        self.cluster.source_address = other.cluster.source_address.or(self.cluster.source_address);
         self
     }
 
@@ -325,6 +331,7 @@ impl FileConfig {
             storage_dir: self.storage.path.unwrap_or_else(|| data_dir.join("storage")),
             advertise,
             write_timeout,
+            source_address: self.cluster.source_address,
             data_dir,
             https_listen,
             http_listen: self.http_listen,

@@ -147,6 +147,23 @@ impl Meta {
         self.read(query).await
     }
 
+    /// A local read when `settled` accepts its answer, else [`Meta::read_latest`]: for
+    /// facts that, once true here, stay true until an explicit delete (a blob link, a
+    /// manifest by digest). A pull of what this replica already has needs no round trip,
+    /// and goes on without a quorum; one of what it has not seen yet waits for the
+    /// cluster.
+    pub async fn read_settled<T: Send + 'static>(
+        &self,
+        query: impl Fn(&query::Reader) -> Result<T, Error> + Send + Clone + 'static,
+        settled: impl Fn(&T) -> bool,
+    ) -> Result<T, Error> {
+        let local = self.read(query.clone()).await?;
+        if settled(&local) {
+            return Ok(local);
+        }
+        self.read_latest(query).await
+    }
+
     /// Whether the store answers a read (for health checks).
     pub async fn check(&self) -> Result<(), Error> {
         self.read(|r| r.last_applied().map(|_| ())).await

@@ -12,7 +12,7 @@ impl Registry {
     /// The blob's size, if `repository` links it.
     pub async fn stat_blob(&self, repository: &RepositoryName, digest: &Digest) -> Result<BlobInfo, Error> {
         let (repo, key) = (repository.to_string(), digest.to_string());
-        let link = self.meta.read_latest(move |r| r.blob_link(&repo, &key)).await?;
+        let link = self.meta.read_settled(move |r| r.blob_link(&repo, &key), Option::is_some).await?;
         link.map(|l| BlobInfo { size: l.size }).ok_or_else(|| Error::BlobUnknown(digest.clone()))
     }
 

@@ -89,20 +89,19 @@ impl Registry {
     }
 
     async fn stored_manifest(&self, repository: &RepositoryName, reference: &Reference) -> Result<StoredManifest, Error> {
-        let (repo, reference) = (repository.to_string(), reference.clone());
-        let found = self
-            .meta
-            .read_latest(move |r| {
-                let digest = match &reference {
-                    Reference::Digest(d) => Some(d.clone()),
-                    Reference::Tag(t) => r.tag(&repo, t.as_str())?,
-                };
-                let Some(digest) = digest else { return Ok(Err(r.repository_exists(&repo)?)) };
-                let Some(record) = r.manifest(&repo, digest.as_str())? else { return Ok(Err(r.repository_exists(&repo)?)) };
-                let content = r.manifest_content(digest.as_str())?.unwrap_or_default();
-                Ok(Ok(StoredManifest { digest, media_type: record.media_type, content: Bytes::from(content) }))
-            })
-            .await?;
+        let (repo, by_digest, reference) = (repository.to_string(), matches!(reference, Reference::Digest(_)), reference.clone());
+        let query = move |r: &berth_meta::query::Reader| {
+            let digest = match &reference {
+                Reference::Digest(d) => Some(d.clone()),
+                Reference::Tag(t) => r.tag(&repo, t.as_str())?,
+            };
+            let Some(digest) = digest else { return Ok(Err(r.repository_exists(&repo)?)) };
+            let Some(record) = r.manifest(&repo, digest.as_str())? else { return Ok(Err(r.repository_exists(&repo)?)) };
+            let content = r.manifest_content(digest.as_str())?.unwrap_or_default();
+            Ok(Ok(StoredManifest { digest, media_type: record.media_type, content: Bytes::from(content) }))
+        };
+        // A manifest found by its digest is what it is; a tag may have moved elsewhere.
+        let found = self.meta.read_settled(query, |found| by_digest && found.is_ok()).await?;
         match found {
             Ok(manifest) => Ok(manifest),
             Err(true) => Err(Error::ManifestUnknown),

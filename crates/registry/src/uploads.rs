@@ -14,7 +14,7 @@ impl Registry {
     /// never be created (its namespace is no account's), before any byte is sent.
     pub async fn start_upload(&self, repository: &RepositoryName) -> Result<UploadState, Error> {
         let repo = repository.to_string();
-        if !self.meta.read_latest(move |r| r.repository_may_exist(&repo)).await? {
+        if !self.meta.read_settled(move |r| r.repository_may_exist(&repo), |exists| *exists).await? {
             return Err(crate::namespace_unknown(repository));
         }
         Ok(self.storage.create_upload(repository.as_str(), now()).await?)

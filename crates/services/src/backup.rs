@@ -362,6 +362,12 @@ fn restore_staged(
         let mut out =
             Hashing { inner: std::fs::File::create(&target).map_err(|e| io(target.display(), e))?, hasher: Sha256::new(), size: 0 };
         std::io::copy(&mut entry, &mut out).map_err(|e| corrupt(&e))?;
+        if out.size < file.size {
+            return Err(BackupError::Refused(format!(
+                "the backup is truncated: {path} ends after {} of its {} bytes",
+                out.size, file.size
+            )));
+        }
         if out.size != file.size || hex::encode(out.hasher.finalize()) != file.sha256 {
             return Err(BackupError::Refused(format!("{path} does not match its checksum in the manifest: the backup is corrupt")));
         }

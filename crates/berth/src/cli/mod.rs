@@ -136,6 +136,9 @@ pub(crate) struct ServeArgs {
     /// How the other replicas reach this one: https://host:port.
     #[arg(long, env = "BERTH_ADVERTISE")]
     advertise: Option<String>,
+    /// The local address replica traffic leaves from.
+    #[arg(long, env = "BERTH_CLUSTER_SOURCE_ADDRESS")]
+    cluster_source_address: Option<std::net::IpAddr>,
 }
 
 /// Runs the command line; returns the process exit code.
@@ -220,7 +223,11 @@ pub(crate) fn load(args: &ServeArgs) -> anyhow::Result<Config> {
         tls: TlsFileConfig { cert: args.tls_cert.clone(), key: args.tls_key.clone() },
         log_format: args.log_format.clone(),
         storage: StorageFileConfig { path: args.storage_dir.clone() },
-        cluster: ClusterFileConfig { advertise: args.advertise.clone(), write_timeout_secs: None },
+        cluster: ClusterFileConfig {
+            advertise: args.advertise.clone(),
+            write_timeout_secs: None,
+            source_address: args.cluster_source_address,
+        },
         ..FileConfig::default()
     };
     let mut config = file.overlay(flags).resolve()?;
@@ -299,7 +306,7 @@ async fn serve_until_signal(config: Config, join: Option<(String, berth_services
         Some((existing, token)) => Some(obtain_membership(&config, &advertise, existing, token).await?),
         None => None,
     };
-    let transport = HttpsTransport::new();
+    let transport = HttpsTransport::new(config.source_address);
     let cluster = berth_services::Cluster::open(berth_services::ClusterOptions {
         data_dir: config.data_dir.clone(),
         master_key: config.master_key.clone(),

@@ -14,14 +14,15 @@ use super::{CLUSTER_HEADER, RAFT_PATH, host_and_port};
 
 /// The transport. Its identity is set once this replica has its certificate.
 pub struct HttpsTransport {
+    source: Option<std::net::IpAddr>,
     tls: Mutex<Option<rustls::ClientConfig>>,
     clients: Mutex<HashMap<String, reqwest::Client>>,
 }
 
 impl HttpsTransport {
-    /// A transport with no identity yet.
-    pub fn new() -> Arc<HttpsTransport> {
-        Arc::new(HttpsTransport { tls: Mutex::new(None), clients: Mutex::default() })
+    /// A transport with no identity yet, whose connections leave from `source` when given.
+    pub fn new(source: Option<std::net::IpAddr>) -> Arc<HttpsTransport> {
+        Arc::new(HttpsTransport { source, tls: Mutex::new(None), clients: Mutex::default() })
     }
 
     /// Uses `tls` (see `tls::replica_client_config`) for every connection from now on.
@@ -50,6 +51,7 @@ impl HttpsTransport {
             .connect_timeout(Duration::from_secs(2))
             .pool_idle_timeout(Duration::from_secs(60))
             .tcp_nodelay(true)
+            .local_address(self.source)
             .build()
             .map_err(|e| not_sent(e.to_string()))?;
         self.clients.lock().unwrap_or_else(|p| p.into_inner()).insert(address.to_owned(), client.clone());

@@ -23,6 +23,10 @@ pub struct Launch<'a> {
     pub umask: Option<u32>,
     /// Extra environment variables.
     pub env: &'a [(&'a str, &'a str)],
+    /// The command and its arguments in place of `serve` (`join --existing … --token …`).
+    pub command: &'a [&'a str],
+    /// The HTTPS listen address (a free port otherwise).
+    pub https_listen: Option<&'a str>,
 }
 
 /// A running server.
@@ -64,11 +68,12 @@ impl Server {
             }
             None => Command::new(env!("CARGO_BIN_EXE_berth")),
         };
+        let subcommand: &[&str] = if launch.command.is_empty() { &["serve"] } else { launch.command };
         command
-            .arg("serve")
+            .args(subcommand)
             .arg("--data-dir")
             .arg(data_dir)
-            .args(["--https-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
+            .args(["--https-listen", launch.https_listen.unwrap_or("127.0.0.1:0"), "--http-listen", "127.0.0.1:0"])
             .args(launch.extra)
             .env("BERTH_LOG", "info")
             .env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD);
@@ -83,23 +88,29 @@ impl Server {
                 let _ = tx.send(line);
             }
         });
-        let (mut http, mut https) = (None, None);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while http.is_none() || https.is_none() {
+        let (mut http, mut https, mut serving) = (None, None, false);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !serving {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = match rx.recv_timeout(left) {
                 Ok(line) => line,
                 Err(_) => {
                     let _ = child.kill();
                     let log = std::fs::read_to_string(log_path(data_dir)).unwrap_or_default();
-                    panic!("berth did not start listening within 30 s; log:\n{log}");
+                    panic!("berth did not start serving within 60 s; log:\n{log}");
                 }
             };
             if let Some(url) = line.strip_prefix("berth: listening on ") {
                 if url.starts_with("https://") { https = Some(url.to_owned()) } else { http = Some(url.to_owned()) }
             }
+            serving = line.ends_with(" is serving") && http.is_some() && https.is_some();
         }
         Server { child: Some(child), http: http.unwrap(), https: https.unwrap(), data_dir: data_dir.to_owned(), _temp: None }
+    }
+
+    /// A server already running at `http` (plain HTTP), that this value does not own.
+    pub fn detached(http: &str) -> Server {
+        Server { child: None, http: http.to_owned(), https: String::new(), data_dir: PathBuf::new(), _temp: None }
     }
 
     /// `http://host:port` + `path`.

@@ -11,6 +11,7 @@ mod bench;
 mod blobs;
 mod cli;
 mod clients;
+mod cluster;
 mod crash;
 mod failures;
 mod health;
