@@ -119,6 +119,19 @@ async fn replica_endpoints_need_a_replica_certificate() {
     assert!(ca.text().await.unwrap().contains("BEGIN CERTIFICATE"));
     let message = replica_name.post(format!("{base}/internal/raft/vote")).header("berth-cluster", "x").body("{}").send().await.unwrap();
     assert_eq!(message.status(), 403);
+    // A replica certificate of another cluster does not get past the handshake.
+    let other = Cluster::start(1, false).await;
+    let mut pem = std::fs::read(other.nodes[0].data.join("cluster/replica.crt")).unwrap();
+    pem.extend(std::fs::read(other.nodes[0].data.join("cluster/replica.key")).unwrap());
+    let impostor = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .identity(reqwest::Identity::from_pem(&pem).unwrap())
+        .resolve("replica.berth.internal", socket)
+        .build()
+        .unwrap();
+    let cluster_id = cluster.status(0).await["cluster"].as_str().unwrap().to_owned();
+    let refused = impostor.post(format!("{base}/internal/raft/vote")).header("berth-cluster", &cluster_id).body("{}").send().await;
+    assert!(refused.is_err() || refused.is_ok_and(|r| r.status() == 403), "a foreign replica certificate was accepted");
     // A join with a made-up token is refused, and writes nothing.
     let before = cluster.status(0).await["members"][0]["last_log_index"].clone();
     let request = serde_json::json!({"token_id": "0000000000000000", "secret": "00", "replica": "0123456789ab", "address": "https://127.0.0.1:1", "public_key": ""});

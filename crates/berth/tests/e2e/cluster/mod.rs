@@ -7,6 +7,7 @@
 
 mod backup;
 mod basics;
+mod credentials;
 mod faults;
 mod history;
 mod membership;
