@@ -78,6 +78,8 @@ fn create_dir_durable(dir: &Path) -> io::Result<()> {
         return Ok(());
     }
     if let Some(parent) = dir.parent() {
+        // A relative path's last parent is "": the working directory.
+        let parent = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
         create_dir_durable(parent)?;
         match std::fs::create_dir(dir) {
             Ok(()) => fsync_dir(parent)?,

@@ -145,3 +145,23 @@ fn environment_variables_configure_serve() {
     assert_eq!(shown("berth: listening on https://127.0.0.1:"), 1, "{lines:?}");
     assert!(dir.join("meta.redb").exists() && dir.join("tls/ca.crt").exists());
 }
+
+/// Relative data and storage directories are taken from the working directory.
+#[test]
+fn relative_directories_work() {
+    let temp = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .current_dir(temp.path())
+        .args(["serve", "--data-dir", "data", "--storage-dir", "blobs", "--https-listen", "127.0.0.1:0"])
+        .env("BERTH_ADMIN_PASSWORD", "relative-password-1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let serving = std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok).any(|l| l.ends_with(" is serving"));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(serving, "berth did not start with relative directories");
+    assert!(temp.path().join("blobs/blobs").is_dir() && temp.path().join("data/meta.redb").exists());
+}

@@ -51,13 +51,14 @@ pub struct Timing {
 }
 
 impl Default for Timing {
-    /// A leader that dies is replaced within about two seconds; a loaded machine missing
-    /// a few heartbeats does not start elections.
+    /// A follower waits out the leader's lease (`election_max` since its last heartbeat)
+    /// and then a random election timeout, so a leader that dies is replaced within about
+    /// two seconds; a loaded machine missing a few heartbeats does not start elections.
     fn default() -> Timing {
         Timing {
-            heartbeat: Duration::from_millis(150),
-            election_min: Duration::from_millis(800),
-            election_max: Duration::from_millis(1600),
+            heartbeat: Duration::from_millis(100),
+            election_min: Duration::from_millis(600),
+            election_max: Duration::from_millis(1200),
         }
     }
 }
