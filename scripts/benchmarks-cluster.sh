@@ -11,20 +11,8 @@ cd "$(dirname "$0")/.."
 out=${BENCHMARKS_OUT:-BENCHMARKS.md}
 extra=(${BENCH_ARGS:-})
 
-cargo build -q --release -p berth -p berth-bench
+source scripts/bench-common.sh
 berth=target/release/berth
-bench=target/release/berth-bench
-work=$(mktemp -d /tmp/berth-benchmarks-cluster.XXXXXX)
-pids=()
-dirs=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for dir in "${dirs[@]}"; do rm -rf "$dir"; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 export BENCH_PASSWORD=bench-admin-password BERTH_ADMIN_PASSWORD=bench-admin-password BERTH_LOG=warn
 wait_serving() { # URL
     for _ in $(seq 300); do curl -sf -o /dev/null "$1/_ping" && return 0; sleep 0.1; done
@@ -69,14 +57,6 @@ python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert len(d["members"])
 if grep -q "replica $leader " "$work/replica1.out"; then follower=2; fi
 cluster=http://127.0.0.1:${http[$follower]}
 
-start_peer() { # PORT -> sets peer_pid, peer_url
-    local line
-    line=$(scripts/peer-distribution.sh "$@")
-    peer_pid=$(sed -E 's/.*pid=([0-9]+).*/\1/' <<<"$line")
-    dirs+=("$(sed -E 's/.*dir=([^ ]+).*/\1/' <<<"$line")")
-    peer_url=$(sed -E 's/.*url=([^ ]+).*/\1/' <<<"$line")
-    pids+=("$peer_pid")
-}
 start_peer "$(free_port)"
 
 for url in "$single" "$cluster"; do

@@ -14,19 +14,7 @@ cd "$(dirname "$0")/.."
 out=${BENCHMARKS_OUT:-BENCHMARKS.md}
 extra=(${BENCH_ARGS:-})
 
-cargo build -q --release -p berth -p berth-bench
-bench=target/release/berth-bench
-work=$(mktemp -d /tmp/berth-benchmarks.XXXXXX)
-pids=()
-dirs=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for dir in "${dirs[@]}"; do rm -rf "$dir"; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source scripts/bench-common.sh
 
 export BENCH_PASSWORD=bench-admin-password
 berth_port=$(free_port)
@@ -37,14 +25,6 @@ pids+=("$berth_pid")
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$berth_port/v2/" && break; sleep 0.1; done
 berth=http://127.0.0.1:$berth_port
 
-start_peer() { # PORT [USER PASSWORD] -> sets peer_pid, peer_url
-    local line
-    line=$(scripts/peer-distribution.sh "$@")
-    peer_pid=$(sed -E 's/.*pid=([0-9]+).*/\1/' <<<"$line")
-    dirs+=("$(sed -E 's/.*dir=([^ ]+).*/\1/' <<<"$line")")
-    peer_url=$(sed -E 's/.*url=([^ ]+).*/\1/' <<<"$line")
-    pids+=("$peer_pid")
-}
 
 start_peer "$(free_port)"
 plain_pid=$peer_pid plain_url=$peer_url

@@ -82,6 +82,18 @@ pub enum Error {
     Refused(String),
 }
 
+impl Error {
+    /// The message of a failure that is the cluster's state, not the request's (no
+    /// quorum, a leader that did not answer): the client hears 503 and may retry. Every
+    /// other error is given back.
+    pub fn unavailable(self) -> Result<String, Error> {
+        match self {
+            Error::NoQuorum(why) | Error::Unavailable(why) => Ok(why),
+            other => Err(other),
+        }
+    }
+}
+
 macro_rules! store_error_from {
     ($($t:ty),*) => {$(
         impl From<$t> for Error {

@@ -65,12 +65,7 @@ pub enum Error {
 }
 
 impl From<berth_meta::Error> for Error {
-    /// A lost quorum (or a leader that did not answer) is the cluster's state, not a
-    /// failure of this request's data: the client hears 503 and may retry.
     fn from(e: berth_meta::Error) -> Self {
-        match e {
-            berth_meta::Error::NoQuorum(why) | berth_meta::Error::Unavailable(why) => Error::Unavailable(why),
-            other => Error::Meta(other),
-        }
+        e.unavailable().map_or_else(Error::Meta, Error::Unavailable)
     }
 }

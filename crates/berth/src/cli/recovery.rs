@@ -37,16 +37,23 @@ fn fail(e: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(1)
 }
 
+/// The configuration, with the data directory's files kept private; a usage error as
+/// the exit code otherwise.
+fn configure(args: &ServeArgs) -> Result<crate::config::Config, ExitCode> {
+    let config = load(args).map_err(|e| {
+        eprintln!("berth: {e:#}");
+        ExitCode::from(2)
+    })?;
+    crate::data_dir::private_umask();
+    Ok(config)
+}
+
 /// Restores a backup read from standard input.
 pub fn restore(args: &RestoreArgs) -> ExitCode {
-    let config = match load(&args.serve) {
+    let config = match configure(&args.serve) {
         Ok(config) => config,
-        Err(e) => {
-            eprintln!("berth: {e:#}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
-    crate::data_dir::private_umask();
     if let Err(e) = crate::data_dir::prepare(&config.data_dir) {
         return fail(format!("{e:#}"));
     }
@@ -80,14 +87,10 @@ pub fn restore(args: &RestoreArgs) -> ExitCode {
 
 /// Repairs a replica that survived the loss of a majority.
 pub fn emergency_repair(args: &RepairArgs) -> ExitCode {
-    let config = match load(&args.serve) {
+    let config = match configure(&args.serve) {
         Ok(config) => config,
-        Err(e) => {
-            eprintln!("berth: {e:#}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
-    crate::data_dir::private_umask();
     let advertise = config.advertise_for(config.https_listen);
     match berth_services::cluster::repair::emergency_repair(&config.data_dir, &args.replica, &advertise) {
         Ok(founded) => {

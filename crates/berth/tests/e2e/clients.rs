@@ -313,16 +313,7 @@ async fn docker_login_with_an_access_token_and_refusals() {
         .unwrap();
     assert_eq!(created.status(), 201);
     push_image(&server, "other/private", "v1", 5).await;
-    let token: serde_json::Value = client_as("dev", "dev password here")
-        .post(server.url("/api/v0/accounts/dev/tokens"))
-        .json(&serde_json::json!({"name": "laptop"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["token"].as_str().unwrap().to_owned();
+    let (token, _) = access_token(&server, "dev", "dev password here", "laptop").await;
 
     let temp = tempfile::tempdir().unwrap();
     let config = temp.path().join("docker-config");

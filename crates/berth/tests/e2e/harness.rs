@@ -245,6 +245,19 @@ pub async fn namespace_of(server: &Server, repo: &str) {
     org(server, repo.split('/').next().unwrap()).await;
 }
 
+/// Creates an access token of `user` named `name` (as the user); its secret and id.
+pub async fn access_token(server: &Server, user: &str, password: &str, name: &str) -> (String, String) {
+    let response = client_as(user, password)
+        .post(server.url(&format!("/api/v0/accounts/{user}/tokens")))
+        .json(&serde_json::json!({"name": name}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let token: serde_json::Value = response.json().await.unwrap();
+    (token["token"].as_str().unwrap().to_owned(), token["id"].as_str().unwrap().to_owned())
+}
+
 /// Pushes `bytes` as a blob of `repo` in one request; returns its digest.
 pub async fn push_blob(server: &Server, repo: &str, bytes: &[u8]) -> String {
     namespace_of(server, repo).await;

@@ -83,10 +83,10 @@ pub enum ClusterError {
 
 impl From<berth_meta::Error> for ClusterError {
     fn from(e: berth_meta::Error) -> Self {
-        match e {
-            berth_meta::Error::NoQuorum(why) | berth_meta::Error::Unavailable(why) => ClusterError::Unavailable(why),
-            berth_meta::Error::Refused(why) => ClusterError::Refused(why),
-            other => ClusterError::Meta(other),
+        match e.unavailable() {
+            Ok(why) => ClusterError::Unavailable(why),
+            Err(berth_meta::Error::Refused(why)) => ClusterError::Refused(why),
+            Err(other) => ClusterError::Meta(other),
         }
     }
 }

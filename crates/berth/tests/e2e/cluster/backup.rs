@@ -68,16 +68,7 @@ async fn backup_while_pushing_then_restore_exactly() {
     api(main, Method::POST, "/api/v0/repositories/acme", serde_json::json!({"name": "app", "shortDescription": "the app"})).await;
     api(main, Method::PUT, "/api/v0/repositories/acme/app/teamAccess/devs", serde_json::json!({"accessLevel": "read-write"})).await;
     api(main, Method::PUT, "/api/v0/repositoryNamespaces/acme/signingPolicy", serde_json::json!({"signedPullsOnly": false})).await;
-    let token: Value = client_as("dave", "dave-password-1")
-        .post(main.url("/api/v0/accounts/dave/tokens"))
-        .json(&serde_json::json!({"name": "ci"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["token"].as_str().unwrap().to_owned();
+    let (token, _) = access_token(main, "dave", "dave-password-1", "ci").await;
     let gun = format!("{}/acme/app", main.https_localhost());
     for key in ["timestamp.key", "snapshot.key"] {
         let response = client().get(main.url(&format!("/v2/{gun}/_trust/tuf/{key}"))).send().await.unwrap();

@@ -30,16 +30,7 @@ async fn password_changes_and_revocations_apply_on_every_replica() {
         .await
         .unwrap();
     assert_eq!(made.status(), 201);
-    let token: Value = client_as("erin", "erin-password-1")
-        .post(cluster.server(0).url("/api/v0/accounts/erin/tokens"))
-        .json(&serde_json::json!({"name": "laptop"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let (secret, id) = (token["token"].as_str().unwrap().to_owned(), token["id"].as_str().unwrap().to_owned());
+    let (secret, id) = access_token(cluster.server(0), "erin", "erin-password-1", "laptop").await;
     // Every replica has checked (and cached) the password and the token.
     for i in cluster.live() {
         until(cluster.server(i), "erin", "erin-password-1", 200).await;
