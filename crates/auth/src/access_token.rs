@@ -13,7 +13,7 @@ pub struct NewToken {
     pub secret_sha256: String,
 }
 
-fn random_hex(bytes: usize) -> String {
+pub(crate) fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     // aws-lc's system random source; failure here means the OS has no entropy.
     let _ = aws_lc_rs::rand::fill(&mut buf);

@@ -23,6 +23,7 @@ pub mod manage;
 pub mod password;
 pub mod policy;
 pub mod service;
+pub mod session;
 pub mod subject;
 
 pub use berth_meta::Page;
@@ -31,7 +32,8 @@ pub use berth_meta::{AccessToken, Account, AccountKind, LdapSyncReport, Team, Te
 pub use manage::{AccountChanges, CreatedToken, NewAccount, NewToken};
 pub use password::PasswordOptions;
 pub use policy::{RepositoryFacts, level};
-pub use service::{Auth, AuthOptions};
+pub use service::{Auth, AuthOptions, RepositoryQuery};
+pub use session::{SessionInUse, SessionStarted};
 pub use subject::{Action, Credential, Level, Restriction, Subject, User};
 
 /// Authentication failures.

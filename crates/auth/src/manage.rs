@@ -342,6 +342,13 @@ impl Auth {
         Ok(self.meta.read(move |r| r.repository_grants(&repo)).await?)
     }
 
+    /// The teams with access to every repository of a namespace (its owners).
+    pub async fn namespace_grants(&self, by: &Subject, namespace: &str) -> Result<Vec<(String, String, Level)>, Error> {
+        require(owns_namespace(by, namespace))?;
+        let ns = namespace.to_owned();
+        Ok(self.meta.read(move |r| r.namespace_grants(&ns)).await?)
+    }
+
     /// A user's effective access to a repository (the user themself, or an administrator).
     pub async fn effective_level(&self, by: &Subject, user: &str, repository: &str) -> Result<Option<Level>, Error> {
         require(manages_user(by, user))?;

@@ -97,6 +97,18 @@ async fn signing_key(meta: &Meta, master: &MasterKey) -> Result<TokenKeys, Error
     TokenKeys::from_pkcs8(&pkcs8)
 }
 
+/// A search of repositories: text in the name (prefix or substring, any case), one
+/// namespace, public or private.
+#[derive(Debug, Clone, Default)]
+pub struct RepositoryQuery {
+    /// Text the name contains.
+    pub text: String,
+    /// Only this namespace.
+    pub namespace: Option<String>,
+    /// Only public (`true`) or private (`false`) repositories.
+    pub public: Option<bool>,
+}
+
 /// The limits an access token record puts on its user, if any.
 pub(crate) fn restriction_of(token: &AccessToken) -> Option<Restriction> {
     let restriction = Restriction { repositories: token.repositories.clone(), actions: token.actions.clone() };
@@ -350,6 +362,36 @@ impl Auth {
         Ok(self
             .meta
             .read(move |r| r.visible_repositories(&page, |r, name| Ok(crate::policy::sees(&subject, &Auth::facts(r, name)?))))
+            .await?)
+    }
+
+    /// The repositories `subject` sees that match `query`, sorted by name (in one snapshot).
+    pub async fn find_repositories(&self, subject: &Subject, query: RepositoryQuery) -> Result<Vec<String>, Error> {
+        let subject = subject.clone();
+        let text = query.text.trim().to_ascii_lowercase();
+        Ok(self
+            .meta
+            .read(move |r| {
+                let mut found = Vec::new();
+                for name in r.repositories(&Page::default())?.items {
+                    if !text.is_empty() && !name.contains(&text) {
+                        continue;
+                    }
+                    if query.namespace.as_deref().is_some_and(|ns| name.split('/').next() != Some(ns)) {
+                        continue;
+                    }
+                    let facts = Auth::facts(r, &name)?;
+                    if query.public.is_some_and(|public| facts.public != public) || !crate::policy::sees(&subject, &facts) {
+                        continue;
+                    }
+                    found.push(name);
+                }
+                // Names that start with the text first, then those that contain it.
+                found.sort_by_key(|name| {
+                    (!name.starts_with(&text) && !name.split('/').nth(1).is_some_and(|r| r.starts_with(&text)), name.clone())
+                });
+                Ok(found)
+            })
             .await?)
     }
 

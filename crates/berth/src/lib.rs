@@ -9,6 +9,7 @@
 //! - [`serve`]: the accept loops (HTTPS and HTTP), connection accounting, graceful shutdown.
 //! - [`cluster`]: the wire to the other replicas (HTTPS with mutual TLS), and joining.
 //! - [`http`]: routes, middleware, the one error mapping, and the handlers.
+//! - [`ui`]: the web UI's pages (server-rendered, signed in with a session cookie).
 
 pub mod app;
 pub mod cli;
@@ -18,3 +19,4 @@ pub mod data_dir;
 pub mod http;
 pub mod serve;
 pub mod tls;
+pub mod ui;

@@ -154,6 +154,12 @@ pub struct Manifest {
     pub subject: Option<Digest>,
     /// When it was pushed.
     pub pushed_at: u64,
+    /// Who pushed it, when known.
+    #[serde(default)]
+    pub pushed_by: Option<String>,
+    /// When it was last pulled (recorded at most once a minute).
+    #[serde(default)]
+    pub last_pulled: Option<u64>,
 }
 
 /// An entry of the referrers index: the descriptor the referrers API returns.
@@ -238,4 +244,32 @@ pub struct JoinToken {
     pub expires_at: u64,
     /// The replica that used it, once used.
     pub used_by: Option<String>,
+}
+
+/// One move of a tag: where it pointed from then on (`None`: deleted), when, by whom.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "version", rename = "1")]
+pub struct TagEvent {
+    /// The manifest it pointed to, or `None` when the tag was deleted.
+    pub digest: Option<String>,
+    /// When.
+    pub at: u64,
+    /// Who, when known.
+    pub by: Option<String>,
+}
+
+/// A web UI sign-in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "version", rename = "1")]
+pub struct Session {
+    /// The user.
+    pub user: String,
+    /// SHA-256 (hex) of the session's secret (the cookie holds the secret).
+    pub secret_sha256: String,
+    /// The user's credential epoch at sign-in: a password change or a deactivation ends it.
+    pub epoch: u64,
+    /// When it began.
+    pub created_at: u64,
+    /// When it ends.
+    pub expires_at: u64,
 }

@@ -29,6 +29,8 @@
 //! | `trust_guns` | (repository, GUN) | `()`: the one GUN (trust collection) of a repository |
 //! | `signed_tags` | (repository, tag) | [`records::SignedTarget`](crate::records::SignedTarget): derived from the current trust data |
 //! | `join_tokens` | token id | [`records::JoinToken`](crate::records::JoinToken) |
+//! | `tag_history` | (repository, tag, sequence) | [`records::TagEvent`](crate::records::TagEvent): where the tag pointed, when, by whom |
+//! | `sessions` | session id | [`records::Session`](crate::records::Session): a web UI sign-in |
 
 use redb::{ReadableTable, TableDefinition};
 
@@ -88,6 +90,14 @@ pub const TRUST_GUNS: TableDefinition<(&str, &str), ()> = TableDefinition::new("
 /// what deletes check (inside their transaction) and what the tags API reports.
 pub const SIGNED_TAGS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("signed_tags");
 
+/// What each tag pointed to, and when: (repository, tag, sequence number) → event. The
+/// last [`TAG_HISTORY_KEPT`] events of a tag are kept.
+pub const TAG_HISTORY: TableDefinition<(&str, &str, u64), &[u8]> = TableDefinition::new("tag_history");
+/// How many events of one tag's history are kept.
+pub const TAG_HISTORY_KEPT: u64 = 100;
+/// Web UI sessions, by id.
+pub const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
+
 /// One-time tokens a new replica joins the cluster with, by id.
 pub const JOIN_TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("join_tokens");
 
@@ -128,6 +138,8 @@ pub(crate) fn visit_data_tables(visitor: &mut impl TableVisitor) -> Result<(), E
     visitor.visit(TRUST_GUNS)?;
     visitor.visit(SIGNED_TAGS)?;
     visitor.visit(JOIN_TOKENS)?;
+    visitor.visit(TAG_HISTORY)?;
+    visitor.visit(SESSIONS)?;
     Ok(())
 }
 

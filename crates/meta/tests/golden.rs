@@ -44,11 +44,15 @@ fn kind(command: &Command) -> &'static str {
         Command::DeleteTrust(_) => "DeleteTrust",
         Command::CreateJoinToken(_) => "CreateJoinToken",
         Command::RedeemJoinToken(_) => "RedeemJoinToken",
+        Command::RecordPulls(_) => "RecordPulls",
+        Command::CreateSession(_) => "CreateSession",
+        Command::DeleteSession(_) => "DeleteSession",
+        Command::PurgeSessions(_) => "PurgeSessions",
     }
 }
 
 /// The number of command kinds (the length of `kind`'s match).
-const KINDS: usize = 25;
+const KINDS: usize = 29;
 
 fn examples() -> Vec<Command> {
     let report =
@@ -69,9 +73,10 @@ fn examples() -> Vec<Command> {
             subject: Some(d("s")),
             tag: Some("v1".parse().unwrap()),
             at: 1,
+            pushed_by: None,
         }),
-        Command::DeleteManifest(DeleteManifest { repository: repo("a/x"), digest: d("m") }),
-        Command::DeleteTag(DeleteTag { repository: repo("a/x"), tag: "v1".parse().unwrap() }),
+        Command::DeleteManifest(DeleteManifest { repository: repo("a/x"), digest: d("m"), at: 0, by: None }),
+        Command::DeleteTag(DeleteTag { repository: repo("a/x"), tag: "v1".parse().unwrap(), at: 0, by: None }),
         common::account("u", AccountKind::User, true),
         Command::UpdateAccount(UpdateAccount {
             name: "u".into(),
@@ -162,6 +167,34 @@ fn examples() -> Vec<Command> {
             setting: Setting::ClusterCa { certificate: "-----BEGIN CERTIFICATE-----".into(), sealed_key: "sealed:v1:x".into() },
             only_if_absent: true,
         }),
+        // Fields added after a kind's first release, present.
+        Command::PutManifest(PutManifest {
+            repository: repo("a/x"),
+            digest: d("m2"),
+            content: b"m2".to_vec(),
+            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            artifact_type: None,
+            annotations: None,
+            blobs: vec![],
+            children: vec![],
+            subject: None,
+            tag: Some("v2".parse().unwrap()),
+            at: 2,
+            pushed_by: Some("u".into()),
+        }),
+        Command::DeleteManifest(DeleteManifest { repository: repo("a/x"), digest: d("m2"), at: 3, by: Some("u".into()) }),
+        Command::DeleteTag(DeleteTag { repository: repo("a/x"), tag: "v2".parse().unwrap(), at: 3, by: Some("u".into()) }),
+        Command::RecordPulls(RecordPulls { pulls: vec![(repo("a/x"), d("m"), 4)] }),
+        Command::CreateSession(CreateSession {
+            id: "s1".into(),
+            user: "u".into(),
+            secret_sha256: "ab".into(),
+            epoch: 1,
+            at: 5,
+            expires_at: 6,
+        }),
+        Command::DeleteSession(DeleteSession { id: "s1".into() }),
+        Command::PurgeSessions(PurgeSessions { at: 7 }),
     ]
 }
 

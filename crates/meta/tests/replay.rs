@@ -56,6 +56,7 @@ fn manifest() -> impl Strategy<Value = Command> {
                 subject: subject.map(d),
                 tag: tag.map(|t| t.parse().unwrap()),
                 at: 7,
+                pushed_by: None,
             })
         })
 }
@@ -159,8 +160,18 @@ fn command() -> impl Strategy<Value = Command> {
         })),
         (repository(), select(BLOBS)).prop_map(|(repository, b)| Command::UnlinkBlob(UnlinkBlob { repository, digest: d(b) })),
         manifest(),
-        (repository(), select(MANIFESTS)).prop_map(|(repository, m)| Command::DeleteManifest(DeleteManifest { repository, digest: d(m) })),
-        (repository(), select(TAGS)).prop_map(|(repository, t)| Command::DeleteTag(DeleteTag { repository, tag: t.parse().unwrap() })),
+        (repository(), select(MANIFESTS)).prop_map(|(repository, m)| Command::DeleteManifest(DeleteManifest {
+            repository,
+            digest: d(m),
+            at: 8,
+            by: Some("u1".into())
+        })),
+        (repository(), select(TAGS)).prop_map(|(repository, t)| Command::DeleteTag(DeleteTag {
+            repository,
+            tag: t.parse().unwrap(),
+            at: 8,
+            by: None
+        })),
         (name(TOKENS), name(ACCOUNTS), proptest::option::of(8u64..12)).prop_map(|(id, user, expires_at)| Command::CreateAccessToken(
             CreateAccessToken {
                 id,
@@ -174,6 +185,18 @@ fn command() -> impl Strategy<Value = Command> {
             }
         )),
         name(TOKENS).prop_map(|id| Command::RevokeAccessToken(RevokeAccessToken { id })),
+        proptest::collection::vec((repository(), select(MANIFESTS), 0u64..30), 0..3)
+            .prop_map(|pulls| Command::RecordPulls(RecordPulls { pulls: pulls.into_iter().map(|(r, m, at)| (r, d(m), at)).collect() })),
+        (name(TOKENS), name(ACCOUNTS), 8u64..14).prop_map(|(id, user, expires_at)| Command::CreateSession(CreateSession {
+            id,
+            user,
+            secret_sha256: "33".repeat(32),
+            epoch: 0,
+            at: 10,
+            expires_at
+        })),
+        name(TOKENS).prop_map(|id| Command::DeleteSession(DeleteSession { id })),
+        (9u64..14).prop_map(|at| Command::PurgeSessions(PurgeSessions { at })),
         (name(TOKENS), 8u64..12).prop_map(|(id, expires_at)| Command::CreateJoinToken(CreateJoinToken {
             id,
             secret_sha256: "11".repeat(32),

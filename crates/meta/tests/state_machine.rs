@@ -21,6 +21,7 @@ fn put(name: &str, content: &str, blobs: &[&str], tag: Option<&str>) -> Command 
         subject: None,
         tag: tag.map(|t| t.parse().unwrap()),
         at: 42,
+        pushed_by: None,
     })
 }
 
@@ -39,7 +40,7 @@ async fn state_survives_reopen() {
         for command in log {
             assert_eq!(meta.apply(command).await.unwrap(), Applied::Done);
         }
-        meta.apply(Command::DeleteManifest(DeleteManifest { repository: repo("a/x"), digest: d("m2") })).await.unwrap();
+        meta.apply(Command::DeleteManifest(DeleteManifest { repository: repo("a/x"), digest: d("m2"), at: 0, by: None })).await.unwrap();
         let before = meta.read(|r| Ok((r.dump()?, r.last_applied()?))).await.unwrap();
         meta.shutdown().await;
         (before, start)

@@ -11,16 +11,20 @@
 //! - `signing.rs`: "signed pulls only", from the repository's and the namespace's policy,
 //!   the trust data's signed tags and [`signatures`] verified against configured keys.
 //! - [`signatures`]: cosign and notation signatures (OCI artifacts) and their checks.
+//! - `pulls.rs`: when manifests were last pulled (remembered, then written by a job).
+//! - [`views`]: what the web UI shows of repositories and tags, read in one snapshot.
 
 mod blobs;
 pub mod error;
 mod listings;
 mod manifests;
+mod pulls;
 mod repositories;
 pub mod signatures;
 mod signing;
 mod tags;
 mod uploads;
+pub mod views;
 
 use berth_meta::Meta;
 use berth_storage::{BlobStore, Storage};
@@ -51,12 +55,13 @@ pub struct Registry {
     storage: Storage,
     meta: Meta,
     limits: Limits,
+    pulls: pulls::Pulls,
 }
 
 impl Registry {
     /// Builds the registry over its storage and metadata.
     pub fn new(storage: Storage, meta: Meta, limits: Limits) -> Registry {
-        Registry { storage, meta, limits }
+        Registry { storage, meta, limits, pulls: pulls::Pulls::default() }
     }
 
     /// The limits in force.

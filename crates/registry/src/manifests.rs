@@ -36,6 +36,7 @@ impl Registry {
         reference: &Reference,
         content_type: Option<&str>,
         content: Vec<u8>,
+        by: Option<&str>,
     ) -> Result<ManifestPushed, Error> {
         if content.len() > self.limits.max_manifest_size {
             return Err(Error::TooLarge(format!("manifest exceeds the limit of {} bytes", self.limits.max_manifest_size)));
@@ -67,6 +68,7 @@ impl Registry {
             subject: subject.clone(),
             tag,
             at: now(),
+            pushed_by: by.map(str::to_owned),
         });
         match self.meta.apply(command).await? {
             Applied::Done => Ok(ManifestPushed { digest, subject }),
@@ -85,6 +87,7 @@ impl Registry {
         if let Reference::Tag(tag) = reference {
             self.check_signed_pull(repository, tag, &manifest.digest).await?;
         }
+        self.pulls.remember(repository, &manifest.digest);
         Ok(manifest)
     }
 
@@ -111,11 +114,11 @@ impl Registry {
 
     /// Deletes by digest (the manifest and every tag pointing at it) or by tag (that tag
     /// only); refused while a tag that would go, or the manifest itself, is signed.
-    pub async fn delete_manifest(&self, repository: &RepositoryName, reference: &Reference) -> Result<(), Error> {
-        let repository = repository.clone();
+    pub async fn delete_manifest(&self, repository: &RepositoryName, reference: &Reference, by: Option<&str>) -> Result<(), Error> {
+        let (repository, at, by) = (repository.clone(), now(), by.map(str::to_owned));
         let command = match reference {
-            Reference::Digest(digest) => Command::DeleteManifest(DeleteManifest { repository, digest: digest.clone() }),
-            Reference::Tag(tag) => Command::DeleteTag(DeleteTag { repository, tag: tag.clone() }),
+            Reference::Digest(digest) => Command::DeleteManifest(DeleteManifest { repository, digest: digest.clone(), at, by }),
+            Reference::Tag(tag) => Command::DeleteTag(DeleteTag { repository, tag: tag.clone(), at, by }),
         };
         match self.meta.apply(command).await? {
             Applied::Done => Ok(()),

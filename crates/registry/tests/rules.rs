@@ -65,7 +65,7 @@ impl World {
         );
         let reference: Reference = reference.parse().unwrap();
         self.registry
-            .put_manifest(&name(repo), &reference, Some("application/vnd.oci.image.manifest.v1+json"), manifest.into_bytes())
+            .put_manifest(&name(repo), &reference, Some("application/vnd.oci.image.manifest.v1+json"), manifest.into_bytes(), None)
             .await
             .unwrap()
             .digest
@@ -114,13 +114,13 @@ async fn tags_are_sorted_immutable_when_asked_and_deleted_one_by_one() {
     let moved = format!(
         r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config}","size":2}},"layers":[]}}"#
     );
-    let refused = w.registry.put_manifest(&name("acme/app"), &"b".parse().unwrap(), None, moved.into_bytes()).await;
+    let refused = w.registry.put_manifest(&name("acme/app"), &"b".parse().unwrap(), None, moved.into_bytes(), None).await;
     assert!(matches!(refused, Err(Error::TagImmutable(t)) if t == "b"));
     // A tag delete takes that tag; a delete by digest takes the manifest and its tags.
-    w.registry.delete_manifest(&name("acme/app"), &"c".parse().unwrap()).await.unwrap();
-    w.registry.delete_manifest(&name("acme/app"), &Reference::Digest(one)).await.unwrap();
+    w.registry.delete_manifest(&name("acme/app"), &"c".parse().unwrap(), None).await.unwrap();
+    w.registry.delete_manifest(&name("acme/app"), &Reference::Digest(one), None).await.unwrap();
     assert!(w.registry.tags(&name("acme/app"), Page::default()).await.unwrap().items.is_empty());
-    assert!(matches!(w.registry.delete_manifest(&name("acme/app"), &"c".parse().unwrap()).await, Err(Error::ManifestUnknown)));
+    assert!(matches!(w.registry.delete_manifest(&name("acme/app"), &"c".parse().unwrap(), None).await, Err(Error::ManifestUnknown)));
 }
 
 #[tokio::test]
@@ -131,12 +131,17 @@ async fn signed_tags_survive_every_delete_until_unsigned() {
     let tags = w.registry.tags_with_trust(&name("acme/app")).await.unwrap();
     assert_eq!(tags[0].signed.as_ref().map(|s| s.digest.clone()), Some(signed.to_string()));
     assert!(!tags[0].hash_mismatch());
-    assert!(matches!(w.registry.delete_manifest(&name("acme/app"), &"v1".parse().unwrap()).await, Err(Error::TagSigned(t)) if t == "v1"));
-    assert!(matches!(w.registry.delete_manifest(&name("acme/app"), &Reference::Digest(signed.clone())).await, Err(Error::TagSigned(_))));
+    assert!(
+        matches!(w.registry.delete_manifest(&name("acme/app"), &"v1".parse().unwrap(), None).await, Err(Error::TagSigned(t)) if t == "v1")
+    );
+    assert!(matches!(
+        w.registry.delete_manifest(&name("acme/app"), &Reference::Digest(signed.clone()), None).await,
+        Err(Error::TagSigned(_))
+    ));
     // The tag moves (an unsigned push over it): the signed manifest still cannot go.
     w.image("acme/app", "v1", "unsigned").await;
     assert!(w.registry.tags_with_trust(&name("acme/app")).await.unwrap()[0].hash_mismatch());
-    assert!(matches!(w.registry.delete_manifest(&name("acme/app"), &Reference::Digest(signed)).await, Err(Error::TagSigned(_))));
+    assert!(matches!(w.registry.delete_manifest(&name("acme/app"), &Reference::Digest(signed), None).await, Err(Error::TagSigned(_))));
     // Deleting the repository takes its trust data with it.
     w.registry.delete_repository(&name("acme/app")).await.unwrap();
     assert!(w.meta.read(|r| r.signed_tags("acme/app")).await.unwrap().is_empty());

@@ -399,6 +399,7 @@ async fn signed_tags_are_indexed_and_cannot_be_deleted() {
         subject: None,
         tag: Some("1".parse().unwrap()),
         at: 1,
+        pushed_by: None,
     };
     assert_eq!(f.meta.apply(Command::PutManifest(put)).await.unwrap(), Applied::Done);
     let parts = vec![
@@ -408,9 +409,10 @@ async fn signed_tags_are_indexed_and_cannot_be_deleted() {
     f.trust.update(GUN, parts).await.unwrap();
     let signed = f.trust.signed_tags("dev/app").await.unwrap();
     assert_eq!(signed["1"].digest, digest.to_string());
-    let delete_tag = Command::DeleteTag(DeleteTag { repository: "dev/app".parse().unwrap(), tag: "1".parse().unwrap() });
+    let delete_tag = Command::DeleteTag(DeleteTag { repository: "dev/app".parse().unwrap(), tag: "1".parse().unwrap(), at: 0, by: None });
     assert_eq!(f.meta.apply(delete_tag.clone()).await.unwrap(), Applied::Rejected(Rejection::TagSigned("1".into())));
-    let delete_manifest = Command::DeleteManifest(berth_meta::command::DeleteManifest { repository: "dev/app".parse().unwrap(), digest });
+    let delete_manifest =
+        Command::DeleteManifest(berth_meta::command::DeleteManifest { repository: "dev/app".parse().unwrap(), digest, at: 0, by: None });
     assert_eq!(f.meta.apply(delete_manifest).await.unwrap(), Applied::Rejected(Rejection::TagSigned("1".into())));
     // Once the signature is gone, the tag can go.
     f.trust.update(GUN, vec![("targets".into(), targets(3, &[], no_delegations(), &[&f.targets]))]).await.unwrap();

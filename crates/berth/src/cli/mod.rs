@@ -357,6 +357,8 @@ async fn serve_until_signal(config: Config, join: Option<(String, berth_services
         tokio::spawn(purge_abandoned_uploads(app.clone(), config.upload_idle_expiry)),
         tokio::spawn(flush_token_uses(app.clone())),
         tokio::spawn(refresh_timestamps(app.clone())),
+        tokio::spawn(flush_pulls(app.clone())),
+        tokio::spawn(purge_sessions(app.clone())),
     ];
     if let Some(every) = config.ldap.as_ref().and_then(|l| l.sync_interval) {
         jobs.push(tokio::spawn(sync_directory(app.clone(), every)));
@@ -365,6 +367,9 @@ async fn serve_until_signal(config: Config, join: Option<(String, berth_services
     jobs.iter().for_each(tokio::task::JoinHandle::abort);
     if let Err(e) = app.auth.flush_token_uses().await {
         tracing::warn!(error = %e, "recording access token uses");
+    }
+    if let Err(e) = app.registry.flush_pulls().await {
+        tracing::warn!(error = %e, "recording pulls");
     }
     cluster.shutdown().await;
     tracing::info!("stopped");
@@ -396,6 +401,30 @@ async fn flush_token_uses(app: Arc<App>) {
         ticker.tick().await;
         if let Err(e) = app.auth.flush_token_uses().await {
             tracing::warn!(error = %e, "recording access token uses");
+        }
+    }
+}
+
+/// Writes when manifests were last pulled, every minute (a pull never writes).
+async fn flush_pulls(app: Arc<App>) {
+    let mut ticker = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        ticker.tick().await;
+        if let Err(e) = app.registry.flush_pulls().await {
+            tracing::warn!(error = %e, "recording pulls");
+        }
+    }
+}
+
+/// Forgets expired web UI sessions, hourly, once per cluster.
+async fn purge_sessions(app: Arc<App>) {
+    let mut ticker = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        ticker.tick().await;
+        if app.cluster.is_leader()
+            && let Err(e) = app.auth.purge_sessions().await
+        {
+            tracing::warn!(error = %e, "purging expired sessions");
         }
     }
 }

@@ -216,6 +216,11 @@ impl ApiV0Error {
         e
     }
 
+    /// The message for the client.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     /// A repository that does not exist, or that the caller may not read.
     pub fn no_such_repository() -> ApiV0Error {
         ApiV0Error::new(StatusCode::NOT_FOUND, "NO_SUCH_REPOSITORY", "no such repository")

@@ -41,6 +41,7 @@ pub fn router(app: AppState) -> Router {
         .route("/metrics", get(health::metrics))
         .route("/auth/token", get(token::get).post(token::post).layer(axum::extract::DefaultBodyLimit::max(token::MAX_BODY)))
         .merge(api_v0::routes())
+        .merge(crate::ui::routes())
         .route("/v2", any(v2::dispatch))
         .route("/v2/", any(v2::dispatch))
         .route("/v2/{*rest}", any(v2::dispatch))

@@ -39,6 +39,10 @@ pub struct PutManifest {
     pub tag: Option<Tag>,
     /// When (seconds since the epoch).
     pub at: u64,
+    /// Who pushed it, when known (added after the first release: absent from the wire
+    /// form when `None`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pushed_by: Option<String>,
 }
 
 impl PutManifest {
@@ -83,6 +87,9 @@ impl PutManifest {
                 content.insert(digest, self.content.as_slice())?;
             }
         }
+        let mut manifests = tx.open_table(MANIFESTS)?;
+        let last_pulled =
+            manifests.get((repo, digest))?.map(|v| records::decode::<records::Manifest>("manifests", v.value())).transpose()?;
         let record = records::Manifest {
             media_type: self.media_type.clone(),
             size,
@@ -91,11 +98,17 @@ impl PutManifest {
             children: self.children,
             subject: self.subject.clone(),
             pushed_at: self.at,
+            pushed_by: self.pushed_by.clone(),
+            last_pulled: last_pulled.and_then(|m| m.last_pulled),
         };
-        tx.open_table(MANIFESTS)?.insert((repo, digest), records::encode(&record).as_slice())?;
+        manifests.insert((repo, digest), records::encode(&record).as_slice())?;
+        drop(manifests);
         tx.open_table(MANIFEST_REPOSITORIES)?.insert((digest, repo), ())?;
         if let Some(tag) = &self.tag {
-            tx.open_table(TAGS)?.insert((repo, tag.as_str()), digest)?;
+            let before = tx.open_table(TAGS)?.insert((repo, tag.as_str()), digest)?.map(|d| d.value().to_owned());
+            if before.as_deref() != Some(digest) {
+                super::history::record(tx, repo, tag.as_str(), Some(digest), self.at, self.pushed_by.as_deref())?;
+            }
         }
         if let Some(subject) = &self.subject {
             let descriptor = Descriptor {
@@ -121,6 +134,12 @@ pub struct DeleteManifest {
     pub repository: RepositoryName,
     /// The manifest.
     pub digest: Digest,
+    /// When (added after the first release: absent from the wire form while 0).
+    #[serde(default, skip_serializing_if = "super::is_zero")]
+    pub at: u64,
+    /// Who, when known (likewise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }
 
 impl DeleteManifest {
@@ -142,9 +161,12 @@ impl DeleteManifest {
         let record: records::Manifest = records::decode("manifests", &removed)?;
         {
             let mut tags = tx.open_table(TAGS)?;
-            for tag in doomed {
+            for tag in &doomed {
                 tags.remove((repo, tag.as_str()))?;
             }
+        }
+        for tag in &doomed {
+            super::history::record(tx, repo, tag, None, self.at, self.by.as_deref())?;
         }
         if let Some(subject) = &record.subject {
             tx.open_table(REFERRERS)?.remove((repo, subject.as_str(), digest))?;

@@ -12,9 +12,12 @@ mod account;
 mod blob_link;
 mod bytes;
 mod grant;
+mod history;
 mod join_token;
 mod manifest;
+mod pull;
 mod repository;
+mod session;
 mod setting;
 mod tag;
 mod token;
@@ -28,7 +31,9 @@ pub use blob_link::{LinkBlob, MountBlob, UnlinkBlob};
 pub use grant::{GrantTarget, SetGrant};
 pub use join_token::{CreateJoinToken, RedeemJoinToken};
 pub use manifest::{DeleteManifest, PutManifest};
+pub use pull::RecordPulls;
 pub use repository::{CreateRepository, DeleteRepository, UpdateRepository};
+pub use session::{CreateSession, DeleteSession, PurgeSessions};
 pub use setting::PutSetting;
 pub use tag::DeleteTag;
 pub use token::{CreateAccessToken, RevokeAccessToken, TouchAccessTokens};
@@ -91,6 +96,14 @@ pub enum Command {
     CreateJoinToken(CreateJoinToken),
     /// Spends a join token.
     RedeemJoinToken(RedeemJoinToken),
+    /// Records when manifests were last pulled.
+    RecordPulls(RecordPulls),
+    /// Begins a web UI session.
+    CreateSession(CreateSession),
+    /// Ends a web UI session.
+    DeleteSession(DeleteSession),
+    /// Forgets expired web UI sessions.
+    PurgeSessions(PurgeSessions),
 }
 
 /// The result of applying a command.
@@ -148,6 +161,12 @@ pub enum Rejection {
     TrustCollectionExists(String),
     /// An access token's expiry is not in the future.
     ExpiryInThePast,
+}
+
+/// For fields added to a command after its first release: left out of the wire form
+/// while zero, so that commands without them keep their original shape.
+pub(crate) fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The wire form's version.
@@ -229,6 +248,10 @@ impl Command {
             Command::DeleteTrust(c) => c.apply(tx),
             Command::CreateJoinToken(c) => c.apply(tx),
             Command::RedeemJoinToken(c) => c.apply(tx),
+            Command::RecordPulls(c) => c.apply(tx),
+            Command::CreateSession(c) => c.apply(tx),
+            Command::DeleteSession(c) => c.apply(tx),
+            Command::PurgeSessions(c) => c.apply(tx),
         }
     }
 }

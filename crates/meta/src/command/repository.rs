@@ -198,6 +198,7 @@ impl DeleteRepository {
         drain3(tx, REFERRERS, repo)?;
         drain3(tx, REPOSITORY_GRANTS, repo)?;
         drain2(tx, SIGNED_TAGS, repo)?;
+        super::history::forget(tx, repo)?;
         super::trust::delete_repository_trust(tx, repo)?;
         let mut holders = tx.open_table(MANIFEST_REPOSITORIES)?;
         let mut content = tx.open_table(MANIFEST_CONTENT)?;

@@ -17,6 +17,12 @@ pub struct DeleteTag {
     pub repository: RepositoryName,
     /// The tag.
     pub tag: Tag,
+    /// When (added after the first release: absent from the wire form while 0).
+    #[serde(default, skip_serializing_if = "super::is_zero")]
+    pub at: u64,
+    /// Who, when known (likewise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }
 
 impl DeleteTag {
@@ -29,6 +35,7 @@ impl DeleteTag {
             return Ok(Applied::Rejected(rejection));
         }
         tx.open_table(TAGS)?.remove((repo, tag))?;
+        super::history::record(tx, repo, tag, None, self.at, self.by.as_deref())?;
         Ok(Applied::Done)
     }
 }

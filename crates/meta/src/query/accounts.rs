@@ -143,4 +143,11 @@ impl Reader {
         }
         Ok(tokens)
     }
+
+    /// A web UI session, if one has this id.
+    pub fn session(&self, id: &str) -> Result<Option<crate::records::Session>, Error> {
+        let table = self.tx.open_table(crate::tables::SESSIONS)?;
+        let value = table.get(id)?;
+        value.map(|v| crate::records::decode("sessions", v.value())).transpose()
+    }
 }

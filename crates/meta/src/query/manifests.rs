@@ -5,7 +5,7 @@ use berth_core::{Descriptor, Digest};
 use super::{Listing, Page, Reader};
 use crate::Error;
 use crate::records::{self, Referrer};
-use crate::tables::{MANIFEST_CONTENT, MANIFESTS, REFERRERS, TAGS};
+use crate::tables::{MANIFEST_CONTENT, MANIFESTS, REFERRERS, TAG_HISTORY, TAGS};
 
 impl Reader {
     /// The manifest record, if the repository holds it.
@@ -50,5 +50,16 @@ impl Reader {
             }
         }
         Ok(found)
+    }
+
+    /// A tag's history, newest first: where it pointed, when, by whom (at most `limit` events).
+    pub fn tag_history(&self, repository: &str, tag: &str, limit: usize) -> Result<Vec<records::TagEvent>, Error> {
+        let table = self.tx.open_table(TAG_HISTORY)?;
+        let mut events = Vec::new();
+        for entry in table.range((repository, tag, 0)..=(repository, tag, u64::MAX))?.rev().take(limit) {
+            let (_, value) = entry?;
+            events.push(records::decode("tag_history", value.value())?);
+        }
+        Ok(events)
     }
 }

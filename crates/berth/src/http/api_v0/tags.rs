@@ -80,6 +80,6 @@ pub async fn delete(
     require(&app, &caller, &name, Action::Pull).await?;
     require(&app, &caller, &name, Action::Delete).await?;
     let tag: berth_core::Tag = tag.parse().map_err(|_| no_such_tag())?;
-    app.registry.delete_manifest(&name, &berth_core::Reference::Tag(tag)).await?;
+    app.registry.delete_manifest(&name, &berth_core::Reference::Tag(tag), caller.0.name()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

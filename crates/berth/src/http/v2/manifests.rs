@@ -33,6 +33,7 @@ pub async fn put(
     reference: &Reference,
     headers: &HeaderMap,
     body: Body,
+    by: Option<&str>,
 ) -> Result<Response, ApiError> {
     let limit = app.registry.limits().max_manifest_size;
     let too_large = || berth_registry::Error::TooLarge(format!("manifest exceeds the limit of {limit} bytes"));
@@ -46,7 +47,7 @@ pub async fn put(
         Err(e) => return Err(berth_registry::Error::BodyInterrupted(e.to_string()).into()),
     };
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-    let pushed = app.registry.put_manifest(name, reference, content_type, content).await?;
+    let pushed = app.registry.put_manifest(name, reference, content_type, content, by).await?;
     let mut response = (
         StatusCode::CREATED,
         [
@@ -63,7 +64,7 @@ pub async fn put(
 }
 
 /// Deletes by digest (manifest and its tags) or by tag (that tag only): `202`.
-pub async fn delete(app: &AppState, name: &RepositoryName, reference: &Reference) -> Result<Response, ApiError> {
-    app.registry.delete_manifest(name, reference).await?;
+pub async fn delete(app: &AppState, name: &RepositoryName, reference: &Reference, by: Option<&str>) -> Result<Response, ApiError> {
+    app.registry.delete_manifest(name, reference, by).await?;
     Ok((StatusCode::ACCEPTED, [(header::CONTENT_LENGTH, "0")]).into_response())
 }

@@ -1,0 +1,99 @@
+//! The system page (system administrators): the cluster, and the LDAP directory's sync.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+
+use super::format::time;
+use super::repositories::NoticeQuery;
+use super::{Chrome, UiError, Viewer, after_form, render};
+use crate::app::AppState;
+
+struct MemberLine {
+    id: String,
+    address: String,
+    state: String,
+    term: u64,
+    applied: String,
+    lag: String,
+}
+
+struct SyncLine {
+    finished: String,
+    summary: String,
+    problems: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "system.html")]
+struct SystemPage {
+    chrome: Chrome,
+    replica: String,
+    quorum: bool,
+    members: Vec<MemberLine>,
+    ldap: bool,
+    sync: Option<SyncLine>,
+}
+
+fn admin_only(viewer: &Viewer) -> Result<(), UiError> {
+    if viewer.subject.is_admin() {
+        Ok(())
+    } else {
+        Err(UiError::page(StatusCode::FORBIDDEN, "Only system administrators see the system page."))
+    }
+}
+
+/// `GET /system`.
+pub async fn page(State(app): State<AppState>, viewer: Viewer, Query(query): Query<NoticeQuery>) -> Result<Response, UiError> {
+    admin_only(&viewer)?;
+    let status = app.cluster.status(&viewer.subject).await?;
+    let members = status
+        .members
+        .into_iter()
+        .map(|m| MemberLine {
+            state: if m.leader { "leader".to_owned() } else { m.state },
+            applied: m.applied_index.map_or_else(|| "—".to_owned(), |i| i.to_string()),
+            lag: m.lag.map_or_else(|| "—".to_owned(), |l| l.to_string()),
+            id: m.id,
+            address: m.address,
+            term: m.term,
+        })
+        .collect();
+    let ldap = app.auth.has_directory();
+    let sync = if ldap {
+        app.auth.last_sync(&viewer.subject).await?.map(|r| SyncLine {
+            finished: time(Some(r.finished_at)),
+            summary: format!(
+                "{} directory users; {} created, {} updated, {} deactivated; {} teams synced",
+                r.directory_users, r.users_created, r.users_updated, r.users_deactivated, r.teams_synced
+            ),
+            problems: r.problems,
+        })
+    } else {
+        None
+    };
+    Ok(render(&SystemPage {
+        chrome: viewer.chrome().with_notice(query.notice.as_deref()),
+        replica: status.replica,
+        quorum: status.quorum,
+        members,
+        ldap,
+        sync,
+    }))
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /system/ldap-sync`: runs the directory sync now.
+pub async fn sync(State(app): State<AppState>, viewer: Viewer, Form(form): Form<CsrfForm>) -> Result<Response, UiError> {
+    viewer.check(&form.csrf)?;
+    app.auth.sync_directory_for(&viewer.subject).await?;
+    Ok(after_form("/system", "synced"))
+}
