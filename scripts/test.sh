@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace, with the real clients the end-to-end tests drive.
 #
-# - installs what the tests need from Debian (docker.io, skopeo, podman, slapd and
-#   ldap-utils for the LDAP tests) when missing;
+# - installs what the tests need from Debian (docker.io, skopeo, podman, notary, slapd
+#   and ldap-utils for the LDAP tests, chromium and chromium-driver for the web UI's
+#   browser test) when missing;
 # - starts a private dockerd (vfs storage, no networking setup) unless one already
 #   answers, and stops it again by its pid;
 # - runs `cargo test --workspace` with BERTH_REQUIRE_CLIENTS=1, so a client that
@@ -20,6 +21,8 @@ command -v tar >/dev/null 2>&1 || need+=(tar)
 [ -x /usr/sbin/slapd ] || need+=(slapd)
 command -v ldapadd >/dev/null 2>&1 || need+=(ldap-utils)
 command -v notary >/dev/null 2>&1 || need+=(notary)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 if [ ${#need[@]} -gt 0 ]; then
     echo "test.sh: installing ${need[*]}"
     export DEBIAN_FRONTEND=noninteractive

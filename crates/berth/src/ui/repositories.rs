@@ -1,9 +1,10 @@
 //! Repositories: the list and search, a repository's tag table, one tag, and the settings.
 
 use askama::Template;
+use axum::Extension;
 use axum::Form;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::Response;
 use berth_auth::{Action, Level, RepositoryQuery};
 use berth_core::RepositoryName;
@@ -13,6 +14,7 @@ use serde::Deserialize;
 use super::format::{short_digest, size, time};
 use super::{Chrome, UiError, Viewer, after_form, render};
 use crate::app::AppState;
+use crate::http::auth::Authority;
 
 /// Rows per page.
 const PER_PAGE: usize = 50;
@@ -52,16 +54,11 @@ async fn require(app: &AppState, viewer: &Viewer, name: &RepositoryName, action:
 }
 
 /// The host clients pull from: the external URL's, or the one this page was asked for.
-fn pull_host(app: &AppState, headers: &HeaderMap) -> String {
+fn pull_host(app: &AppState, asked: Option<Extension<Authority>>) -> String {
     if let Some(url) = &app.external_url {
         return url.authority.clone();
     }
-    headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| berth_core::host::valid_authority(h))
-        .unwrap_or("registry.example.com")
-        .to_owned()
+    asked.and_then(|Extension(Authority(a))| a).unwrap_or_else(|| "registry.example.com".into())
 }
 
 #[derive(Deserialize, Default)]
@@ -100,15 +97,20 @@ struct RepositoriesPage {
 }
 
 /// The namespaces the viewer may want to create repositories in: their own, their
-/// organizations' (the check is made when the form is sent).
-fn namespaces(viewer: &Viewer) -> Vec<String> {
+/// organizations' (every organization, for an administrator); the check is made when
+/// the form is sent.
+async fn namespaces(app: &AppState, viewer: &Viewer) -> Result<Vec<String>, UiError> {
     let mut found: Vec<String> = viewer.subject.name().map(str::to_owned).into_iter().collect();
     if let Some(user) = &viewer.subject.user {
         found.extend(user.teams.iter().map(|(org, _)| org.clone()));
     }
+    if viewer.subject.is_admin() {
+        let accounts = app.auth.accounts(&viewer.subject).await?;
+        found.extend(accounts.into_iter().filter(|(_, a)| a.kind == berth_auth::AccountKind::Org).map(|(name, _)| name));
+    }
     found.sort();
     found.dedup();
-    found
+    Ok(found)
 }
 
 /// `GET /repositories`: the repositories the viewer may read, searched and filtered.
@@ -141,7 +143,7 @@ pub async fn list(State(app): State<AppState>, viewer: Viewer, Query(query): Que
     let mut chrome = viewer.chrome().with_notice(query.notice.as_deref());
     chrome.query = query.q.clone();
     Ok(render(&RepositoriesPage {
-        namespaces: namespaces(&viewer),
+        namespaces: namespaces(&app, &viewer).await?,
         chrome,
         q: query.q,
         namespace: query.namespace,
@@ -264,7 +266,7 @@ pub async fn show(
     viewer: Viewer,
     Path((ns, repo)): Path<(String, String)>,
     Query(query): Query<TagsQuery>,
-    headers: HeaderMap,
+    asked: Option<Extension<Authority>>,
 ) -> Result<Response, UiError> {
     let name = repository(&ns, &repo)?;
     require(&app, &viewer, &name, Action::Pull).await?;
@@ -288,7 +290,7 @@ pub async fn show(
         total: tags.total,
         sort: sort_name,
         rows: tags.rows.into_iter().map(line).collect(),
-        pull_host: pull_host(&app, &headers),
+        pull_host: pull_host(&app, asked),
         page: pager.page,
         pages: pager.pages,
         prev: pager.prev,
@@ -336,7 +338,7 @@ pub async fn tag(
     State(app): State<AppState>,
     viewer: Viewer,
     Path((ns, repo, tag)): Path<(String, String, String)>,
-    headers: HeaderMap,
+    asked: Option<Extension<Authority>>,
 ) -> Result<Response, UiError> {
     let name = repository(&ns, &repo)?;
     require(&app, &viewer, &name, Action::Pull).await?;
@@ -345,7 +347,7 @@ pub async fn tag(
     let sized = |digest: String, bytes: u64, platform: String| SizedLine { digest, size: size(bytes), platform };
     Ok(render(&TagPage {
         chrome: viewer.chrome(),
-        pull_host: pull_host(&app, &headers),
+        pull_host: pull_host(&app, asked),
         signed: signed_badges(&row),
         hash_mismatch: row.hash_mismatch,
         pushed: pushed(row.pushed_at, row.pushed_by.as_deref()),

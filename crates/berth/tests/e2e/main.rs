@@ -22,4 +22,5 @@ mod load;
 mod manifests;
 mod memory;
 mod trust;
+mod ui;
 mod uploads;
