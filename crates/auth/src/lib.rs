@@ -145,6 +145,7 @@ impl Refusal {
             | R::TrustVersionStale(_)
             | R::NamespaceUnknown
             | R::TagSigned(_)
+            | R::TagImmutableDeletion(_)
             | R::TrustCollectionExists(_)) => return Error::Unexpected(format!("{other:?}")),
         })
     }

@@ -127,3 +127,43 @@ async fn sessions_belong_to_active_users_and_end() {
     meta.apply(Command::UpdateAccount(deactivate)).await.unwrap();
     assert_eq!(meta.apply(session("s3", "alice", 1, 100)).await.unwrap(), Applied::Rejected(Rejection::AccountUnknown), "deactivated");
 }
+
+#[tokio::test]
+async fn immutable_tags_are_neither_deleted_nor_taken_along() {
+    use berth_meta::command::UpdateRepository;
+    let (_dir, meta) = with_repository().await;
+    meta.apply(put("m1", "v1", 10, "alice")).await.unwrap();
+    let immutable = |on: bool| {
+        Command::UpdateRepository(UpdateRepository {
+            name: repo("a/x"),
+            public: None,
+            immutable_tags: Some(on),
+            short_description: None,
+            long_description: None,
+            signed_pulls_only: None,
+            signature_keys: None,
+        })
+    };
+    assert_eq!(meta.apply(immutable(true)).await.unwrap(), Applied::Done);
+    let delete_tag = || Command::DeleteTag(DeleteTag { repository: repo("a/x"), tag: "v1".parse().unwrap(), at: 20, by: None });
+    let delete_manifest = || Command::DeleteManifest(DeleteManifest { repository: repo("a/x"), digest: d("m1"), at: 20, by: None });
+    let refused = Applied::Rejected(Rejection::TagImmutableDeletion("v1".into()));
+    assert_eq!(meta.apply(delete_tag()).await.unwrap(), refused);
+    assert_eq!(meta.apply(delete_manifest()).await.unwrap(), refused);
+    assert_eq!(history(&meta, "v1", 10).await.len(), 1, "a refusal writes nothing");
+    // An untagged manifest of an immutable repository may go.
+    meta.apply(put("m2", "v2", 11, "alice")).await.unwrap();
+    meta.apply(immutable(false)).await.unwrap();
+    meta.apply(delete_tag_named("v2")).await.unwrap();
+    meta.apply(immutable(true)).await.unwrap();
+    assert_eq!(
+        meta.apply(Command::DeleteManifest(DeleteManifest { repository: repo("a/x"), digest: d("m2"), at: 30, by: None })).await.unwrap(),
+        Applied::Done
+    );
+    meta.apply(immutable(false)).await.unwrap();
+    assert_eq!(meta.apply(delete_tag()).await.unwrap(), Applied::Done, "once the setting is off");
+}
+
+fn delete_tag_named(tag: &str) -> Command {
+    Command::DeleteTag(DeleteTag { repository: repo("a/x"), tag: tag.parse().unwrap(), at: 12, by: None })
+}

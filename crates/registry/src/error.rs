@@ -16,6 +16,9 @@ pub enum Error {
     /// The tag is signed in the repository's trust data.
     #[error("tag {0} is signed in the repository's trust data; remove its signature first (docker trust revoke)")]
     TagSigned(String),
+    /// The tag would be deleted and the repository's tags are immutable.
+    #[error("tag {0} cannot be deleted: the repository's tags are immutable (turn immutable tags off first)")]
+    TagImmutableDeletion(String),
     /// A pull by tag refused by the repository's or namespace's "signed pulls only"
     /// policy; the message says why.
     #[error("{0}")]

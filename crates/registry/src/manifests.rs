@@ -123,6 +123,7 @@ impl Registry {
         match self.meta.apply(command).await? {
             Applied::Done => Ok(()),
             Applied::Rejected(Rejection::TagSigned(tag)) => Err(Error::TagSigned(tag)),
+            Applied::Rejected(Rejection::TagImmutableDeletion(tag)) => Err(Error::TagImmutableDeletion(tag)),
             Applied::Rejected(Rejection::ManifestUnknown | Rejection::TagUnknown) => Err(Error::ManifestUnknown),
             Applied::Rejected(other) => Err(unexpected(other)),
         }

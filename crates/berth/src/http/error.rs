@@ -297,6 +297,7 @@ impl From<berth_registry::Error> for ApiV0Error {
                     "tag {tag} is signed in the repository's trust data; remove its signature (docker trust revoke) before deleting it"
                 ),
             ),
+            E::TagImmutableDeletion(_) => ApiV0Error::new(StatusCode::BAD_REQUEST, "TAG_IMMUTABLE", message),
             E::Invalid(_) | E::TagImmutable(_) | E::Unsigned(_) => ApiV0Error::invalid(message),
             E::BlobUnknown(_)
             | E::UploadUnknown
@@ -353,7 +354,7 @@ impl From<berth_registry::Error> for ApiError {
         let message = e.to_string();
         match e {
             E::NameUnknown | E::NamespaceUnknown(_) => ApiError::new(StatusCode::NOT_FOUND, Code::NameUnknown, message),
-            E::TagSigned(_) | E::Unsigned(_) => ApiError::new(StatusCode::FORBIDDEN, Code::Denied, message),
+            E::TagSigned(_) | E::TagImmutableDeletion(_) | E::Unsigned(_) => ApiError::new(StatusCode::FORBIDDEN, Code::Denied, message),
             E::RepositoryExists | E::Invalid(_) => ApiError::new(StatusCode::BAD_REQUEST, Code::Unsupported, message),
             E::StorageFull => ApiError::new(StatusCode::INSUFFICIENT_STORAGE, Code::Unknown, message),
             E::Refused(_) => ApiError::internal(&e),

@@ -302,7 +302,8 @@ pub async fn show(
 struct SizedLine {
     digest: String,
     size: String,
-    platform: String,
+    /// A child's platform, or a layer's media type.
+    label: String,
 }
 
 struct MoveLine {
@@ -344,7 +345,7 @@ pub async fn tag(
     require(&app, &viewer, &name, Action::Pull).await?;
     let TagDetail { row, config, layers, children, build, moves, referrers } = app.registry.tag_detail(&name, &tag).await?;
     let can_delete = app.auth.may(&viewer.subject, name.as_str(), Action::Delete).await?;
-    let sized = |digest: String, bytes: u64, platform: String| SizedLine { digest, size: size(bytes), platform };
+    let sized = |digest: String, bytes: u64, label: String| SizedLine { digest, size: size(bytes), label };
     Ok(render(&TagPage {
         chrome: viewer.chrome(),
         pull_host: pull_host(&app, asked),
@@ -356,7 +357,7 @@ pub async fn tag(
         media_type: row.media_type,
         digest: row.digest,
         children: children.into_iter().map(|c| sized(c.digest, c.size, c.platform)).collect(),
-        layers: config.into_iter().chain(layers).map(|l| sized(l.digest, l.size, String::new())).collect(),
+        layers: config.into_iter().chain(layers).map(|l| sized(l.digest, l.size, l.media_type)).collect(),
         build,
         referrers,
         moves: moves

@@ -243,7 +243,7 @@ async fn access_tokens_act_for_their_user_within_their_limits() {
 }
 
 #[tokio::test]
-async fn immutable_tags_cannot_move() {
+async fn immutable_tags_neither_move_nor_go() {
     let server = Server::start();
     let first = push_image(&server, "ns/app", "v1", 1).await;
     api(&server, reqwest::Method::PATCH, "/api/v0/repositories/ns/app", json!({"immutableTags": true})).await;
@@ -262,6 +262,19 @@ async fn immutable_tags_cannot_move() {
     assert!(body["errors"][0]["message"].as_str().unwrap().contains("immutable"), "{body}");
     let still = client().head(server.url("/v2/ns/app/manifests/v1")).send().await.unwrap();
     assert_eq!(still.headers()["docker-content-digest"], first.as_str());
+
+    // Nor go: not by tag, not with the manifest it points at, not through the API.
+    for path in ["/v2/ns/app/manifests/v1".to_owned(), format!("/v2/ns/app/manifests/{first}")] {
+        let body = expect_error(client().delete(server.url(&path)).send().await.unwrap(), 403, "DENIED").await;
+        assert!(body["errors"][0]["message"].as_str().unwrap().contains("tag v1 cannot be deleted"), "{body}");
+    }
+    let refused = client().delete(server.url("/api/v0/repositories/ns/app/tags/v1")).send().await.unwrap();
+    assert_eq!(refused.status(), 400);
+    assert_eq!(refused.json::<serde_json::Value>().await.unwrap()["errors"][0]["code"], "TAG_IMMUTABLE");
+    assert_eq!(client().head(server.url("/v2/ns/app/manifests/v1")).send().await.unwrap().status(), 200);
+    // Once the setting is off, the tag goes.
+    api(&server, reqwest::Method::PATCH, "/api/v0/repositories/ns/app", json!({"immutableTags": false})).await;
+    assert_eq!(client().delete(server.url("/v2/ns/app/manifests/v1")).send().await.unwrap().status(), 202);
 }
 
 #[tokio::test]

@@ -155,6 +155,10 @@ impl DeleteManifest {
         if let Some(rejection) = signed_rejection(tx, repo, |tag, signed| doomed.iter().any(|t| t == tag) || signed == digest)? {
             return Ok(Applied::Rejected(rejection));
         }
+        let doomed_names: Vec<&str> = doomed.iter().map(String::as_str).collect();
+        if let Some(rejection) = super::tag::immutable_rejection(tx, repo, &doomed_names)? {
+            return Ok(Applied::Rejected(rejection));
+        }
         let Some(removed) = tx.open_table(MANIFESTS)?.remove((repo, digest))?.map(|g| g.value().to_vec()) else {
             return Ok(Applied::Rejected(Rejection::ManifestUnknown));
         };

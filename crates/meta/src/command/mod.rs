@@ -161,6 +161,8 @@ pub enum Rejection {
     TrustCollectionExists(String),
     /// An access token's expiry is not in the future.
     ExpiryInThePast,
+    /// The tag (named) would be deleted, and the repository's tags are immutable.
+    TagImmutableDeletion(String),
 }
 
 /// For fields added to a command after its first release: left out of the wire form

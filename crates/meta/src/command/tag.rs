@@ -34,10 +34,22 @@ impl DeleteTag {
         if let Some(rejection) = signed_rejection(tx, repo, |signed_tag, _| signed_tag == tag)? {
             return Ok(Applied::Rejected(rejection));
         }
+        if let Some(rejection) = immutable_rejection(tx, repo, &[tag])? {
+            return Ok(Applied::Rejected(rejection));
+        }
         tx.open_table(TAGS)?.remove((repo, tag))?;
         super::history::record(tx, repo, tag, None, self.at, self.by.as_deref())?;
         Ok(Applied::Done)
     }
+}
+
+/// `TagImmutableDeletion` for the first of `doomed` when `repo`'s tags are immutable: an
+/// immutable tag is neither moved nor deleted (until its repository's setting is
+/// turned off).
+pub(super) fn immutable_rejection(tx: &WriteTransaction, repo: &str, doomed: &[&str]) -> Result<Option<Rejection>, Error> {
+    let Some(first) = doomed.first() else { return Ok(None) };
+    let immutable = super::repository::repository(tx, repo)?.is_some_and(|r| r.immutable_tags);
+    Ok(immutable.then(|| Rejection::TagImmutableDeletion((*first).to_owned())))
 }
 
 /// `TagSigned` for the first signed tag of `repo` that `hits(tag, signed digest)` accepts.

@@ -69,7 +69,7 @@ pub async fn trust(
     .into_response())
 }
 
-#[utoipa::path(delete, path = "/api/v0/repositories/{ns}/{repo}/tags/{tag}", tag = "tags", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace"), ("tag" = String, Path, description = "tag")), responses((status = 204, description = "deleted"), (status = 400, description = "TAG_IN_NOTARY: the tag is signed; remove its signature first"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 404, description = "NO_SUCH_TAG")))]
+#[utoipa::path(delete, path = "/api/v0/repositories/{ns}/{repo}/tags/{tag}", tag = "tags", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace"), ("tag" = String, Path, description = "tag")), responses((status = 204, description = "deleted"), (status = 400, description = "TAG_IN_NOTARY: the tag is signed; remove its signature first. TAG_IMMUTABLE: the repository's tags are immutable"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 404, description = "NO_SUCH_TAG")))]
 /// Deletes a tag, unless it is signed in the trust data.
 pub async fn delete(
     State(app): State<AppState>,

@@ -181,6 +181,27 @@ async fn the_web_ui_in_a_browser() {
     browser.click(&browser.find("#save-settings").await).await;
     expect(&browser, browser.source_when(|s| s.contains("Saved.")).await.contains("Saved."), "settings saved").await;
     expect(&browser, browser.checked(&browser.find("#immutable").await).await, "immutable tags on").await;
+
+    // Deleting a tag: refused with the reason where tags are immutable; done elsewhere.
+    push_image(&server, repository, "v1", 3).await;
+    browser.goto(&format!("{base}/repositories/{repository}/tags/v1")).await;
+    browser.click(&browser.find("#delete-tag").await).await;
+    let refused = browser.source_when(|s| s.contains("cannot be deleted")).await;
+    expect(
+        &browser,
+        refused.contains("tag v1 cannot be deleted: the repository's tags are immutable"),
+        "an immutable tag is not deleted, and the page says why",
+    )
+    .await;
+    let kept = client().get(server.url(&format!("/v2/{repository}/manifests/v1"))).send().await.unwrap().status();
+    assert_eq!(kept, 200, "the immutable tag is still there");
+    browser.goto(&format!("{base}/repositories/acme/web/tags/arm64-only")).await;
+    browser.click(&browser.find("#delete-tag").await).await;
+    let deleted = browser.source_when(|s| s.contains("Deleted.")).await;
+    expect(&browser, deleted.contains("Deleted.") && !deleted.contains("id=\"tag-arm64-only\""), "a tag is deleted").await;
+    let gone = client().get(server.url("/v2/acme/web/manifests/arm64-only")).send().await.unwrap().status();
+    assert_eq!(gone, 404, "the tag deleted in the browser is gone from the registry");
+
     browser.goto(&format!("{base}/repositories/acme/web/settings")).await;
     browser.click(&browser.find("#grant").await).await;
     browser.source_when(|s| s.contains("Access changed.")).await;

@@ -74,7 +74,7 @@ async fn sessions_are_strict_cookies_that_end_with_the_password() {
 
     // Forged cookies: another secret for the same session id, garbage, an empty one.
     let (id, secret) = cookie.split_once('.').unwrap();
-    let flipped = if secret.starts_with('0') { format!("1{}", &secret[1..]) } else { format!("0{}", &secret[1..]) };
+    let flipped = format!("{}{}", if secret.starts_with('0') { '1' } else { '0' }, &secret[1..]);
     for forged in [format!("{id}.{flipped}"), "garbage".into(), format!("{id}."), String::new()] {
         assert_eq!(visit(&server, "/tokens", &forged).await.0, 303, "{forged}");
     }
