@@ -5,6 +5,8 @@
 #   pids, dirs    what cleanup stops and removes
 #   free_port     prints a free loopback port
 #   start_peer PORT [USER PASSWORD]   starts Distribution; sets peer_pid, peer_url
+#   section NAME FILE         prints the <!-- NAME:start --> … <!-- NAME:end --> section of FILE
+#   put_section NAME FILE TEXT   replaces that section of FILE with TEXT (or appends it)
 
 cargo build -q --release -p berth -p berth-bench
 bench=target/release/berth-bench
@@ -27,4 +29,24 @@ start_peer() { # PORT [USER PASSWORD] -> sets peer_pid, peer_url
     dirs+=("$(sed -E 's/.*dir=([^ ]+).*/\1/' <<<"$line")")
     peer_url=$(sed -E 's/.*url=([^ ]+).*/\1/' <<<"$line")
     pids+=("$peer_pid")
+}
+
+section() { # NAME FILE
+    python3 - "$1" "$2" <<'PY' 2>/dev/null || true
+import re, sys
+name, path = sys.argv[1], sys.argv[2]
+m = re.search(r"<!-- %s:start -->.*?<!-- %s:end -->" % (name, name), open(path).read(), re.S)
+print(m.group(0) if m else "")
+PY
+}
+
+put_section() { # NAME FILE TEXT
+    python3 - "$1" "$2" "$3" <<'PY'
+import re, sys
+name, path, section = sys.argv[1], sys.argv[2], sys.argv[3]
+text = open(path).read()
+pattern = re.compile(r"<!-- %s:start -->.*?<!-- %s:end -->" % (name, name), re.S)
+text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section + "\n"
+open(path, "w").write(text)
+PY
 }

@@ -94,12 +94,5 @@ $(cat "$work/single.md")
 <!-- replication:end -->
 MD
 )
-python3 - "$out" "$section" <<'PY'
-import re, sys
-path, section = sys.argv[1], sys.argv[2]
-text = open(path).read()
-pattern = re.compile(r"<!-- replication:start -->.*?<!-- replication:end -->", re.S)
-text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section + "\n"
-open(path, "w").write(text)
-PY
+put_section replication "$out" "$section"
 echo "benchmarks-cluster.sh: updated the Replication section of $out"

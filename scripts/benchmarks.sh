@@ -53,8 +53,9 @@ command="scripts/benchmarks.sh"
 workload="the reference workload of berth-bench's defaults (1 GiB blobs, 16 MiB chunks, 500 images, 16 clients, 64 connections for 15 s, 10,000 tags, 2,000 repositories)"
 [ -z "${BENCH_ARGS:-}" ] || workload="$BENCH_ARGS on top of berth-bench's defaults (see \`berth-bench --help\`)"
 
-# The Replication section (scripts/benchmarks-cluster.sh) is kept as it is.
-replication=$(python3 -c 'import re,sys; m=re.search(r"<!-- replication:start -->.*?<!-- replication:end -->", open(sys.argv[1]).read(), re.S); print(m.group(0) if m else "")' "$out" 2>/dev/null || true)
+# The Web UI and Replication sections (scripts/benchmarks-ui.sh, scripts/benchmarks-cluster.sh) are kept as they are.
+ui=$(section ui "$out")
+replication=$(section replication "$out")
 {
     cat <<MD
 # Benchmarks
@@ -95,5 +96,6 @@ $(cat "$work/anon.md")
 Raw figures: \`berth-bench --json FILE\` writes them; the notes column holds latency percentiles and counts.
 MD
     [ -z "$replication" ] || printf '\n%s\n' "$replication"
+    [ -z "$ui" ] || printf '\n%s\n' "$ui"
 } >"$out"
 echo "benchmarks.sh: wrote $out"

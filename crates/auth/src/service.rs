@@ -341,11 +341,7 @@ impl Auth {
 
     /// The policy's facts about `repository`, from a read snapshot.
     pub fn facts(reader: &Reader, repository: &str) -> Result<RepositoryFacts, berth_meta::Error> {
-        let namespace = repository.split('/').next().unwrap_or(repository).to_owned();
-        let public = reader.repository(repository)?.is_some_and(|r| r.public);
-        let grants = reader.repository_grants(repository)?.into_iter().chain(reader.namespace_grants(&namespace)?).collect();
-        let anonymous_pulls = reader.anonymous_pulls()?;
-        Ok(RepositoryFacts { name: repository.to_owned(), namespace, public, grants, anonymous_pulls })
+        FactsOfSnapshot::default().facts(reader, repository)
     }
 
     /// The actions among `wanted` that `subject` may perform on `repository`.
@@ -361,7 +357,10 @@ impl Auth {
         let subject = subject.clone();
         Ok(self
             .meta
-            .read(move |r| r.visible_repositories(&page, |r, name| Ok(crate::policy::sees(&subject, &Auth::facts(r, name)?))))
+            .read(move |r| {
+                let mut facts = FactsOfSnapshot::default();
+                r.visible_repositories(&page, |r, name| Ok(crate::policy::sees(&subject, &facts.facts(r, name)?)))
+            })
             .await?)
     }
 
@@ -372,7 +371,7 @@ impl Auth {
         Ok(self
             .meta
             .read(move |r| {
-                let mut found = Vec::new();
+                let (mut found, mut facts) = (Vec::new(), FactsOfSnapshot::default());
                 for name in r.repositories(&Page::default())?.items {
                     if !text.is_empty() && !name.contains(&text) {
                         continue;
@@ -380,7 +379,7 @@ impl Auth {
                     if query.namespace.as_deref().is_some_and(|ns| name.split('/').next() != Some(ns)) {
                         continue;
                     }
-                    let facts = Auth::facts(r, &name)?;
+                    let facts = facts.facts(r, &name)?;
                     if query.public.is_some_and(|public| facts.public != public) || !crate::policy::sees(&subject, &facts) {
                         continue;
                     }
@@ -401,9 +400,9 @@ impl Auth {
         Ok(self
             .meta
             .read(move |r| {
-                let mut seen = Vec::new();
+                let (mut seen, mut facts) = (Vec::new(), FactsOfSnapshot::default());
                 for name in names {
-                    if crate::policy::sees(&subject, &Auth::facts(r, &name)?) {
+                    if crate::policy::sees(&subject, &facts.facts(r, &name)?) {
                         seen.push(name);
                     }
                 }
@@ -506,5 +505,31 @@ impl Auth {
             return Err(gone());
         }
         Ok(subject)
+    }
+}
+
+/// The policy's facts about many repositories of one read snapshot: what they share (the
+/// anonymous-pulls setting, each namespace's grants) is read once, not per repository,
+/// so that listing thousands of repositories stays fast.
+#[derive(Default)]
+struct FactsOfSnapshot {
+    anonymous_pulls: Option<bool>,
+    namespace_grants: std::collections::HashMap<String, Vec<(String, String, crate::subject::Level)>>,
+}
+
+impl FactsOfSnapshot {
+    fn facts(&mut self, reader: &Reader, repository: &str) -> Result<RepositoryFacts, berth_meta::Error> {
+        let namespace = repository.split('/').next().unwrap_or(repository).to_owned();
+        let public = reader.repository(repository)?.is_some_and(|r| r.public);
+        let anonymous_pulls = match self.anonymous_pulls {
+            Some(known) => known,
+            None => *self.anonymous_pulls.insert(reader.anonymous_pulls()?),
+        };
+        if !self.namespace_grants.contains_key(&namespace) {
+            self.namespace_grants.insert(namespace.clone(), reader.namespace_grants(&namespace)?);
+        }
+        let shared = self.namespace_grants.get(&namespace).cloned().unwrap_or_default();
+        let grants = reader.repository_grants(repository)?.into_iter().chain(shared).collect();
+        Ok(RepositoryFacts { name: repository.to_owned(), namespace, public, grants, anonymous_pulls })
     }
 }

@@ -6,6 +6,7 @@
 mod client;
 mod process;
 mod scenarios;
+mod ui;
 
 use std::ffi::OsString;
 use std::fmt::Write as _;
@@ -16,6 +17,7 @@ use anyhow::{Context as _, bail};
 use clap::Parser;
 
 pub use scenarios::Figure;
+pub use ui::UI_SCENARIOS;
 
 /// Every scenario, in the order `all` runs them.
 pub const SCENARIOS: &[&str] = &[
@@ -67,7 +69,8 @@ pub struct Options {
     pub name: String,
     #[arg(long, default_value = "B")]
     pub compare_name: String,
-    /// Scenarios to run (comma-separated or repeated): see `SCENARIOS`, or `all`, or `load`.
+    /// Scenarios to run (comma-separated or repeated): see `SCENARIOS`, or `all`, or `load`;
+    /// Berth's web pages: `UI_SCENARIOS`, or `ui` (one registry only, no `--compare`).
     #[arg(long, value_delimiter = ',', default_value = "all")]
     pub scenario: Vec<String>,
     /// Size of the large blobs, MiB.
@@ -99,6 +102,9 @@ pub struct Options {
     /// Clients of the `load` scenario (mixed, with memory samples).
     #[arg(long, default_value_t = 64)]
     pub load_clients: usize,
+    /// Signed-in clients of the ui scenarios.
+    #[arg(long, default_value_t = 4)]
+    pub ui_clients: usize,
     /// Repository namespace for everything the run creates.
     #[arg(long, default_value = "bench")]
     pub namespace: String,
@@ -195,9 +201,13 @@ async fn run_unbounded(opts: Options) -> anyhow::Result<Vec<Measured>> {
     for s in &opts.scenario {
         match s.as_str() {
             "all" => scenarios.extend(SCENARIOS.iter().map(|s| (*s).to_owned())),
-            s if SCENARIOS.contains(&s) || s == "load" => scenarios.push(s.to_owned()),
-            other => bail!("unknown scenario {other:?}; known: all, load, {}", SCENARIOS.join(", ")),
+            "ui" => scenarios.extend(UI_SCENARIOS.iter().map(|s| (*s).to_owned())),
+            s if SCENARIOS.contains(&s) || UI_SCENARIOS.contains(&s) || s == "load" => scenarios.push(s.to_owned()),
+            other => bail!("unknown scenario {other:?}; known: all, load, ui, {}, {}", SCENARIOS.join(", "), UI_SCENARIOS.join(", ")),
         }
+    }
+    if targets.len() > 1 && scenarios.iter().any(|s| UI_SCENARIOS.contains(&s.as_str())) {
+        bail!("the ui scenarios time Berth's web pages, which no peer has: run them without --compare");
     }
     let mut results = Vec::new();
     for scenario in &scenarios {
@@ -236,6 +246,7 @@ async fn measure(scenario: &str, target: &Target, opts: &Options) -> anyhow::Res
         "catalog" => scenarios::catalog(reg, opts, &meter).await?,
         "mixed" => scenarios::mixed(reg, opts, opts.concurrency, &meter).await?,
         "load" => scenarios::mixed(reg, opts, opts.load_clients, &meter).await?,
+        ui if UI_SCENARIOS.contains(&ui) => ui::run(ui, reg, opts, &meter).await?,
         other => bail!("unknown scenario {other}"),
     };
     let rss_samples_mib = match sampler {

@@ -282,7 +282,7 @@ async fn manifest_fixture(reg: &Registry, opts: &Options) -> anyhow::Result<(Str
 }
 
 /// Latency percentiles of `samples` (microseconds), as text.
-fn percentiles(samples: &mut [u32]) -> (f64, f64, f64) {
+pub(crate) fn percentiles(samples: &mut [u32]) -> (f64, f64, f64) {
     samples.sort_unstable();
     let at = |p: f64| {
         if samples.is_empty() {
@@ -332,9 +332,13 @@ pub async fn manifest_get(reg: Arc<Registry>, opts: &Options, meter: &Meter) -> 
     })
 }
 
-/// `tags_list`: one repository with `--tags` tags, listed whole with `?n=--tags-page`.
-pub async fn tags_list(reg: Arc<Registry>, opts: &Options, meter: &Meter) -> anyhow::Result<Figure> {
+/// The repository of `--tags` tags `t000000`, `t000001`, … (one image); with `reuse`, left as
+/// it is when its last tag is there already. Returns its name.
+pub(crate) async fn tags_fixture(reg: &Arc<Registry>, opts: &Options, reuse: bool) -> anyhow::Result<String> {
     let repo = format!("{}/tags", opts.namespace);
+    if reuse && reg.get_manifest(&repo, &format!("t{:06}", opts.tags.saturating_sub(1))).await.is_ok() {
+        return Ok(repo);
+    }
     let image = small_image(7);
     for (digest, bytes) in &image.blobs {
         if !reg.has_blob(&repo, digest).await? {
@@ -342,13 +346,19 @@ pub async fn tags_list(reg: Arc<Registry>, opts: &Options, meter: &Meter) -> any
         }
     }
     let (r, manifest) = (repo.clone(), image.manifest.clone());
-    let tags = opts.tags;
     let setup = reg.clone();
-    parallel(tags, opts.concurrency, move |i| {
+    parallel(opts.tags, opts.concurrency, move |i| {
         let (reg, repo, manifest) = (setup.clone(), r.clone(), manifest.clone());
         async move { reg.put_manifest(&repo, &format!("t{i:06}"), MANIFEST_TYPE, manifest).await }
     })
     .await?;
+    Ok(repo)
+}
+
+/// `tags_list`: one repository with `--tags` tags, listed whole with `?n=--tags-page`.
+pub async fn tags_list(reg: Arc<Registry>, opts: &Options, meter: &Meter) -> anyhow::Result<Figure> {
+    let repo = tags_fixture(&reg, opts, false).await?;
+    let tags = opts.tags;
     meter.start()?;
     let started = Instant::now();
     let pages = reg.pages(&format!("/v2/{repo}/tags/list?n={}", opts.tags_page), Scope::Pull(&repo)).await?;
@@ -370,8 +380,13 @@ pub async fn tags_list(reg: Arc<Registry>, opts: &Options, meter: &Meter) -> any
     })
 }
 
-/// `catalog`: `--repos` repositories, the whole `_catalog` paged with `n=--catalog-page`.
-pub async fn catalog(reg: Arc<Registry>, opts: &Options, meter: &Meter) -> anyhow::Result<Figure> {
+/// `--repos` repositories `c00000`, `c00001`, … of one small image each; with `reuse`, left
+/// as they are when the last one is there already.
+pub(crate) async fn catalog_fixture(reg: &Arc<Registry>, opts: &Options, reuse: bool) -> anyhow::Result<()> {
+    let last = format!("{}/c{:05}", opts.namespace, opts.repos.saturating_sub(1));
+    if reuse && reg.get_manifest(&last, "latest").await.is_ok() {
+        return Ok(());
+    }
     let config = Bytes::from_static(br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#);
     let digest = sha256(&config);
     let manifest = Bytes::from(format!(
@@ -391,6 +406,12 @@ pub async fn catalog(reg: Arc<Registry>, opts: &Options, meter: &Meter) -> anyho
         }
     })
     .await?;
+    Ok(())
+}
+
+/// `catalog`: `--repos` repositories, the whole `_catalog` paged with `n=--catalog-page`.
+pub async fn catalog(reg: Arc<Registry>, opts: &Options, meter: &Meter) -> anyhow::Result<Figure> {
+    catalog_fixture(&reg, opts, false).await?;
     meter.start()?;
     let started = Instant::now();
     let pages = reg.pages(&format!("/v2/_catalog?n={}", opts.catalog_page), Scope::Catalog).await?;

@@ -167,3 +167,19 @@ async fn immutable_tags_are_neither_deleted_nor_taken_along() {
 fn delete_tag_named(tag: &str) -> Command {
     Command::DeleteTag(DeleteTag { repository: repo("a/x"), tag: tag.parse().unwrap(), at: 12, by: None })
 }
+
+#[tokio::test]
+async fn the_last_move_of_every_tag_in_one_scan() {
+    let (_dir, meta) = with_repository().await;
+    meta.apply(put("m1", "a", 10, "alice")).await.unwrap();
+    meta.apply(put("m2", "a", 20, "alice")).await.unwrap();
+    meta.apply(put("m1", "b", 15, "alice")).await.unwrap();
+    meta.apply(put("m2", "c", 30, "alice")).await.unwrap();
+    meta.apply(delete_tag_named("c")).await.unwrap();
+    let moves = meta.read(|r| r.last_tag_moves("a/x")).await.unwrap();
+    assert_eq!(moves.get("a"), Some(&20), "the newest of several moves");
+    assert_eq!(moves.get("b"), Some(&15));
+    assert_eq!(moves.get("c"), None, "a deleted tag has no last move");
+    assert_eq!(moves.len(), 2);
+    assert!(meta.read(|r| r.last_tag_moves("a/xy")).await.unwrap().is_empty(), "another repository's tags are not counted");
+}

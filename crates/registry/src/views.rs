@@ -282,12 +282,22 @@ impl Registry {
                 }
                 let mut names: Vec<String> = r.tags(&repo, &Page::default())?.items.into_iter().filter(|t| !is_accessory_tag(t)).collect();
                 if sort == TagSort::Pushed {
+                    let moves = r.last_tag_moves(&repo)?;
                     let mut keyed = Vec::with_capacity(names.len());
                     for name in names {
-                        let at = last_move(r, &repo, &name)?.map_or(0, |m| m.1);
+                        let at = match moves.get(&name) {
+                            Some(at) => *at,
+                            // Tags from before the history was kept: their manifest's push.
+                            None => last_move(r, &repo, &name)?.map_or(0, |m| m.1),
+                        };
                         keyed.push((std::cmp::Reverse(at), name));
                     }
-                    keyed.sort();
+                    // Only the rows up to the page are put in order.
+                    let shown = (offset + per_page).min(keyed.len());
+                    if shown < keyed.len() {
+                        keyed.select_nth_unstable(shown);
+                    }
+                    keyed[..shown].sort();
                     names = keyed.into_iter().map(|(_, name)| name).collect();
                 }
                 let total = names.len();

@@ -1,5 +1,6 @@
 //! The benchmark tool (`berth-bench`) against a test server: every scenario of the reference
-//! workload with a tiny workload, through the token flow, so the tool keeps working. Nothing is timed.
+//! workload with a tiny workload, through the token flow, and the web UI's pages signed in through
+//! the login form, so the tool keeps working. Nothing is timed.
 
 use crate::harness::{ADMIN_PASSWORD, Server};
 
@@ -32,7 +33,7 @@ fn the_benchmark_tool_runs_every_scenario_on_a_tiny_workload() {
         &server,
         &[
             "--scenario",
-            "all",
+            "all,ui",
             "--blob-mib",
             "3",
             "--chunk-mib",
@@ -59,6 +60,14 @@ fn the_benchmark_tool_runs_every_scenario_on_a_tiny_workload() {
     );
     let results: serde_json::Value = serde_json::from_slice(&std::fs::read(json.path()).unwrap()).unwrap();
     let scenarios: Vec<&str> = results.as_array().unwrap().iter().map(|r| r["scenario"].as_str().unwrap()).collect();
-    assert_eq!(scenarios, berth_bench::SCENARIOS);
+    assert_eq!(scenarios, [berth_bench::SCENARIOS, berth_bench::UI_SCENARIOS].concat());
     assert!(results.as_array().unwrap().iter().all(|r| r["auth"] == "token" && r["figure"]["value"].as_f64().unwrap() > 0.0));
+}
+
+#[test]
+fn the_ui_scenarios_refuse_a_peer_without_pages() {
+    let server = Server::start();
+    let args = ["berth-bench", "--url", &server.http, "--user", "admin", "--password", ADMIN_PASSWORD, "--compare", &server.http];
+    let error = berth_bench::main_with_args(args.iter().chain(&["--scenario", "ui_tags"])).unwrap_err().to_string();
+    assert!(error.contains("no peer"), "{error}");
 }

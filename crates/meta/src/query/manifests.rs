@@ -52,6 +52,36 @@ impl Reader {
         Ok(found)
     }
 
+    /// When each tag of `repository` last moved to a manifest: one scan of the history
+    /// (keys sort by tag, then sequence, so the last key of each tag is its newest event).
+    /// Tags whose newest event is a deletion, or that have no history, are absent.
+    pub fn last_tag_moves(&self, repository: &str) -> Result<std::collections::HashMap<String, u64>, Error> {
+        /// The part of a `TagEvent` needed here (the rest is skipped, not decoded).
+        #[derive(serde::Deserialize)]
+        struct Move {
+            digest: Option<serde::de::IgnoredAny>,
+            at: u64,
+        }
+        let table = self.tx.open_table(TAG_HISTORY)?;
+        let mut moves = std::collections::HashMap::new();
+        let mut entries = table.range((repository, "", 0)..(repository, "\u{10FFFF}", u64::MAX))?.peekable();
+        while let Some(entry) = entries.next() {
+            let (key, value) = entry?;
+            let (_, tag, _) = key.value();
+            let newest = match entries.peek() {
+                Some(Ok((next, _))) => next.value().1 != tag,
+                _ => true,
+            };
+            if newest {
+                let event: Move = records::decode("tag_history", value.value())?;
+                if event.digest.is_some() {
+                    moves.insert(tag.to_owned(), event.at);
+                }
+            }
+        }
+        Ok(moves)
+    }
+
     /// A tag's history, newest first: where it pointed, when, by whom (at most `limit` events).
     pub fn tag_history(&self, repository: &str, tag: &str, limit: usize) -> Result<Vec<records::TagEvent>, Error> {
         let table = self.tx.open_table(TAG_HISTORY)?;

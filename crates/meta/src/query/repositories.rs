@@ -27,7 +27,11 @@ impl Reader {
     }
 
     /// A page of the repository names `visible` accepts, sorted.
-    pub fn visible_repositories(&self, page: &Page, visible: impl Fn(&Reader, &str) -> Result<bool, Error>) -> Result<Listing, Error> {
+    pub fn visible_repositories(
+        &self,
+        page: &Page,
+        mut visible: impl FnMut(&Reader, &str) -> Result<bool, Error>,
+    ) -> Result<Listing, Error> {
         let table = self.tx.open_table(REPOSITORIES)?;
         let start = match &page.last {
             Some(last) => Bound::Excluded(last.as_str()),
