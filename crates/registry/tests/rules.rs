@@ -97,7 +97,7 @@ async fn repositories_live_in_account_namespaces() {
 }
 
 #[tokio::test]
-async fn tags_are_sorted_immutable_when_asked_and_deleted_one_by_one() {
+async fn tags_are_sorted_immutable_when_asked_and_deleted_one_by_one_once_mutable() {
     let w = world().await;
     let one = w.image("acme/app", "b", "one").await;
     w.image("acme/app", "a", "one").await;
@@ -116,6 +116,15 @@ async fn tags_are_sorted_immutable_when_asked_and_deleted_one_by_one() {
     );
     let refused = w.registry.put_manifest(&name("acme/app"), &"b".parse().unwrap(), None, moved.into_bytes(), None).await;
     assert!(matches!(refused, Err(Error::TagImmutable(t)) if t == "b"));
+    // Nor deleted, alone or with its manifest, until the setting is off.
+    let deleted = w.registry.delete_manifest(&name("acme/app"), &"c".parse().unwrap(), None).await;
+    assert!(matches!(deleted, Err(Error::TagImmutableDeletion(t)) if t == "c"));
+    let deleted = w.registry.delete_manifest(&name("acme/app"), &Reference::Digest(one.clone()), None).await;
+    assert!(matches!(deleted, Err(Error::TagImmutableDeletion(_))));
+    w.registry
+        .update_repository(&name("acme/app"), RepositoryChanges { immutable_tags: Some(false), ..RepositoryChanges::default() })
+        .await
+        .unwrap();
     // A tag delete takes that tag; a delete by digest takes the manifest and its tags.
     w.registry.delete_manifest(&name("acme/app"), &"c".parse().unwrap(), None).await.unwrap();
     w.registry.delete_manifest(&name("acme/app"), &Reference::Digest(one), None).await.unwrap();

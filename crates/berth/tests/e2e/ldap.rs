@@ -217,6 +217,15 @@ async fn ldap_login_over_starttls_creates_the_account_and_refuses_wrong_password
     let status = client_as("bob", "bob-ldap-password").post(server.url("/v2/bob/app/blobs/uploads/")).send().await.unwrap().status();
     assert_eq!(status, 202);
 
+    // The web UI signs directory users in with their directory password, and only with it.
+    let browser = reqwest::Client::builder().danger_accept_invalid_certs(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    for (password, status) in [("bob-ldap-password", 303), ("wrong", 401)] {
+        let response =
+            browser.post(format!("{}/login", server.https)).form(&[("username", "bob"), ("password", password)]).send().await.unwrap();
+        assert_eq!(response.status(), status, "{password}");
+        assert_eq!(response.headers().contains_key("set-cookie"), status == 303, "{password}");
+    }
+
     // With the directory down, a directory login is a 503 naming the cause, not a 401;
     // the local administrator still gets in.
     slapd.stop();

@@ -224,6 +224,23 @@ async fn the_web_ui_in_a_browser() {
     let gone = client_as("admin", &token).get(server.url("/v2/acme/web/tags/list")).send().await.unwrap().status();
     assert_eq!(gone, 401, "a revoked token stops working");
 
+    // Organizations and teams: dave joins acme/devs, which was just granted acme/web.
+    browser.goto(&format!("{base}/orgs")).await;
+    expect(&browser, browser.text(&browser.find("#orgs").await).await.contains("acme"), "the organization is listed").await;
+    browser.goto(&format!("{base}/orgs/acme")).await;
+    expect(&browser, browser.text(&browser.find("#teams").await).await.contains("devs"), "its team is listed").await;
+    browser.goto(&format!("{base}/orgs/acme/teams/devs")).await;
+    browser.fill(&browser.find("#member").await, "dave").await;
+    browser.click(&browser.find("#add-member").await).await;
+    browser.source_when(|s| s.contains("Member added.")).await;
+    expect(&browser, browser.text(&browser.find("#members").await).await.contains("dave"), "dave is a member").await;
+
+    // Filters: by namespace and by visibility.
+    browser.goto(&format!("{base}/repositories?namespace=acme")).await;
+    expect(&browser, browser.all("#repositories tbody tr").await.len() == 3, "acme's three repositories").await;
+    browser.goto(&format!("{base}/repositories?visibility=public")).await;
+    expect(&browser, browser.all("#repositories tbody tr").await.is_empty(), "none of them is public").await;
+
     // Signing out ends the session.
     let cookie = browser.cookie("berth_session").await.unwrap_or_default();
     browser.click(&browser.find("header form.inline button").await).await;
@@ -232,18 +249,27 @@ async fn the_web_ui_in_a_browser() {
     let after = anonymous_with_cookie(&cookie).get(format!("{}/repositories", server.https)).send().await.unwrap();
     assert_eq!(after.status(), 303, "the old cookie no longer works");
 
-    // A user with no access: the private repositories appear nowhere.
+    // A user with access to one private repository (through his team) sees that one, and
+    // the others nowhere.
     sign_in(&browser, &base, "dave", "dave-password-1").await;
     browser.source_when(|s| s.contains("Signed in as")).await;
-    expect(&browser, browser.all("#repositories tbody tr").await.is_empty(), "dave sees no repository").await;
+    let rows = browser.all("#repositories tbody tr").await;
+    expect(&browser, rows.len() == 1 && browser.text(&rows[0]).await.contains("acme/web"), "dave sees acme/web only").await;
     browser.goto(&format!("{base}/repositories?q=secret")).await;
-    expect(&browser, browser.all("#repositories tbody tr").await.is_empty(), "nor finds one").await;
+    expect(&browser, browser.all("#repositories tbody tr").await.is_empty(), "nor finds another").await;
+    browser.goto(&format!("{base}/repositories?namespace=acme")).await;
+    expect(&browser, browser.all("#repositories tbody tr").await.len() == 1, "nor lists another").await;
     browser.goto(&format!("{base}/repositories/acme/secret")).await;
     expect(&browser, browser.source().await.contains("There is nothing here"), "nor opens one").await;
-    browser.goto(&format!("{base}/repositories/acme/web/tags/v1")).await;
-    expect(&browser, !browser.source().await.contains("make install"), "nor its tags").await;
-    browser.goto(&format!("{base}/users")).await;
-    expect(&browser, !browser.source().await.contains("admin-password"), "users are for administrators").await;
+    browser.goto(&format!("{base}/repositories/acme/secret/tags/v1")).await;
+    expect(&browser, browser.source().await.contains("There is nothing here"), "nor its tags").await;
+    browser.goto(&format!("{base}/repositories/acme/web/settings")).await;
+    expect(&browser, !browser.source().await.contains("save-settings"), "nor the settings of the one he reads").await;
+    for page in ["users", "system"] {
+        browser.goto(&format!("{base}/{page}")).await;
+        let source = browser.source().await;
+        expect(&browser, !source.contains("id=\"users\"") && !source.contains("sync-now"), "users and system are for administrators").await;
+    }
 
     // A form without its CSRF token (with dave's own session) is refused and changes nothing.
     let dave = browser.cookie("berth_session").await.unwrap_or_default();
