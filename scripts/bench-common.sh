@@ -5,6 +5,8 @@
 #   pids, dirs    what cleanup stops and removes
 #   free_port     prints a free loopback port
 #   start_peer PORT [USER PASSWORD]   starts Distribution; sets peer_pid, peer_url
+#   start_berth               starts Berth (plain HTTP, admin password $BENCH_PASSWORD) with the
+#                             organization `bench`; sets berth_pid, berth
 #   section NAME FILE         prints the <!-- NAME:start --> … <!-- NAME:end --> section of FILE
 #   put_section NAME FILE TEXT   replaces that section of FILE with TEXT (or appends it)
 
@@ -49,4 +51,19 @@ pattern = re.compile(r"<!-- %s:start -->.*?<!-- %s:end -->" % (name, name), re.S
 text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section + "\n"
 open(path, "w").write(text)
 PY
+}
+
+export BENCH_PASSWORD=bench-admin-password
+start_berth() { # -> sets berth_pid, berth
+    local port
+    port=$(free_port)
+    BERTH_ADMIN_PASSWORD=$BENCH_PASSWORD BERTH_LOG=warn target/release/berth serve --data-dir "$work/berth" \
+        --https-listen 127.0.0.1:0 --http-listen "127.0.0.1:$port" >"$work/berth.out" 2>"$work/berth.log" &
+    berth_pid=$!
+    pids+=("$berth_pid")
+    berth=http://127.0.0.1:$port
+    for _ in $(seq 300); do curl -sf -o /dev/null "$berth/_ping" && break; sleep 0.1; done
+    # Repositories live in a user's or an organization's namespace: the workload's is `bench`.
+    curl -sf -u "admin:$BENCH_PASSWORD" -X POST -H 'Content-Type: application/json' \
+        -d '{"name":"bench","isOrg":true}' "$berth/api/v0/accounts" >/dev/null
 }

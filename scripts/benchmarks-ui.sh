@@ -12,16 +12,7 @@ out=${BENCHMARKS_OUT:-BENCHMARKS.md}
 extra=(${BENCH_ARGS:-})
 
 source scripts/bench-common.sh
-export BENCH_PASSWORD=bench-admin-password
-port=$(free_port)
-BERTH_ADMIN_PASSWORD=$BENCH_PASSWORD BERTH_LOG=warn target/release/berth serve --data-dir "$work/berth" \
-    --https-listen 127.0.0.1:0 --http-listen "127.0.0.1:$port" >"$work/berth.out" 2>"$work/berth.log" &
-berth_pid=$!
-pids+=("$berth_pid")
-berth=http://127.0.0.1:$port
-for _ in $(seq 300); do curl -sf -o /dev/null "$berth/_ping" && break; sleep 0.1; done
-curl -sf -u "admin:$BENCH_PASSWORD" -X POST -H 'Content-Type: application/json' \
-    -d '{"name":"bench","isOrg":true}' "$berth/api/v0/accounts" >/dev/null
+start_berth
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 "$bench" --name Berth --url "$berth" --user admin --server-pid "$berth_pid" --scenario ui \

@@ -16,24 +16,12 @@ extra=(${BENCH_ARGS:-})
 
 source scripts/bench-common.sh
 
-export BENCH_PASSWORD=bench-admin-password
-berth_port=$(free_port)
-BERTH_ADMIN_PASSWORD=$BENCH_PASSWORD BERTH_LOG=warn target/release/berth serve --data-dir "$work/berth" \
-    --https-listen 127.0.0.1:0 --http-listen "127.0.0.1:$berth_port" >"$work/berth.out" 2>"$work/berth.log" &
-berth_pid=$!
-pids+=("$berth_pid")
-for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$berth_port/v2/" && break; sleep 0.1; done
-berth=http://127.0.0.1:$berth_port
-
-
+start_berth
 start_peer "$(free_port)"
 plain_pid=$peer_pid plain_url=$peer_url
 start_peer "$(free_port)" bench "$BENCH_PASSWORD"
 auth_pid=$peer_pid auth_url=$peer_url
 
-# Repositories live in a user's or an organization's namespace: the workload's is `bench`.
-curl -sf -u "admin:$BENCH_PASSWORD" -X POST -H 'Content-Type: application/json' \
-    -d '{"name":"bench","isOrg":true}' "$berth/api/v0/accounts" >/dev/null
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 common=(--name Berth --compare-name Distribution --url "$berth" --user admin --server-pid "$berth_pid")
 
