@@ -146,6 +146,8 @@ impl Refusal {
             | R::NamespaceUnknown
             | R::TagSigned(_)
             | R::TagImmutableDeletion(_)
+            | R::BlobRetired
+            | R::GcRunning(_)
             | R::TrustCollectionExists(_)) => return Error::Unexpected(format!("{other:?}")),
         })
     }

@@ -276,6 +276,12 @@ impl Auth {
         self.sync_directory().await
     }
 
+    /// `NotAuthorized` unless `by` administers the registry (a system administrator with
+    /// a credential that may manage): registry-wide operations such as garbage collection.
+    pub fn require_administrator(&self, by: &Subject) -> Result<(), Error> {
+        if crate::policy::administers(by) { Ok(()) } else { Err(Error::NotAuthorized) }
+    }
+
     /// The report of the last directory sync, if one ran (system administrators).
     pub async fn last_sync(&self, by: &Subject) -> Result<Option<SyncReport>, Error> {
         if !crate::policy::administers(by) {

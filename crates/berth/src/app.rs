@@ -35,6 +35,10 @@ pub struct App {
     pub external_url: Option<ExternalUrl>,
     /// A request body sending nothing for this long is cut.
     pub body_idle_timeout: std::time::Duration,
+    /// The garbage collection running on this replica, if any.
+    pub gc: berth_registry::GcMonitor,
+    /// Garbage collection's default grace period.
+    pub gc_grace: std::time::Duration,
 }
 
 /// Shared application state.
@@ -112,6 +116,8 @@ impl App {
             conns,
             external_url: config.external_url.clone(),
             body_idle_timeout: config.body_idle_timeout,
+            gc: berth_registry::GcMonitor::default(),
+            gc_grace: config.gc_grace,
         };
         Ok((app, services.generated_admin_password))
     }

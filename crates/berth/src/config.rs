@@ -39,6 +39,20 @@ pub struct FileConfig {
     /// This replica among the others.
     #[serde(default)]
     pub cluster: ClusterFileConfig,
+    /// Garbage collection.
+    #[serde(default)]
+    pub gc: GcFileConfig,
+}
+
+/// `[gc]`: garbage collection of blobs no manifest uses.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GcFileConfig {
+    /// Blobs written or linked this recently are kept, used or not, seconds (default
+    /// 3600; 0 collects everything unused at once, for tests).
+    pub grace_secs: Option<u64>,
+    /// Seconds between scheduled runs; 0 (the default) runs only on request.
+    pub interval_secs: Option<u64>,
 }
 
 /// `[storage]`.
@@ -176,6 +190,10 @@ pub struct Config {
     pub write_timeout: Duration,
     /// The local address replica traffic leaves from.
     pub source_address: Option<std::net::IpAddr>,
+    /// Garbage collection's grace period.
+    pub gc_grace: Duration,
+    /// Time between scheduled garbage collections (none when `None`).
+    pub gc_interval: Option<Duration>,
 }
 
 /// Where clients reach the registry.
@@ -284,6 +302,8 @@ impl FileConfig {
         self.cluster.advertise = other.cluster.advertise.or(self.cluster.advertise);
         self.cluster.write_timeout_secs = other.cluster.write_timeout_secs.or(self.cluster.write_timeout_secs);
         self.cluster.source_address = other.cluster.source_address.or(self.cluster.source_address);
+        self.gc.grace_secs = other.gc.grace_secs.or(self.gc.grace_secs);
+        self.gc.interval_secs = other.gc.interval_secs.or(self.gc.interval_secs);
         self
     }
 
@@ -328,6 +348,8 @@ impl FileConfig {
         };
         let write_timeout = Duration::from_secs(positive(self.cluster.write_timeout_secs, 5, "cluster.write_timeout_secs")?);
         Ok(Config {
+            gc_grace: Duration::from_secs(self.gc.grace_secs.unwrap_or(3600)),
+            gc_interval: self.gc.interval_secs.filter(|s| *s > 0).map(Duration::from_secs),
             storage_dir: self.storage.path.unwrap_or_else(|| data_dir.join("storage")),
             advertise,
             write_timeout,

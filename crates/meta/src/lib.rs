@@ -46,7 +46,7 @@ pub use clock::{now, now_millis};
 pub use cluster::{ClusterStatus, Gauges, MemberStatus, Options, Start, Timing};
 pub use command::{Applied, Command, Rejection};
 pub use query::Page;
-pub use records::{AccessToken, Account, AccountKind, LdapSyncReport, Repository, SignedTarget, Team, TeamSync, TrustKey};
+pub use records::{AccessToken, Account, AccountKind, GcLock, GcRun, LdapSyncReport, Repository, SignedTarget, Team, TeamSync, TrustKey};
 pub use settings::{Setting, SigningPolicy};
 pub use state_machine::StateMachine;
 

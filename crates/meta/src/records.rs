@@ -273,3 +273,35 @@ pub struct Session {
     /// When it ends.
     pub expires_at: u64,
 }
+
+/// Who runs garbage collection, until when (renewed as it goes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "version", rename = "1")]
+pub struct GcLock {
+    /// The replica and run holding it.
+    pub holder: String,
+    /// When it lapses unless renewed.
+    pub until: u64,
+}
+
+/// A garbage collection run: its progress while it runs, its result after.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "version", rename = "1")]
+pub struct GcRun {
+    /// The replica and run.
+    pub holder: String,
+    /// Only counted, nothing deleted.
+    pub dry_run: bool,
+    /// When it started.
+    pub started_at: u64,
+    /// When it ended (0 while running).
+    pub finished_at: u64,
+    /// Blobs in storage looked at.
+    pub examined: u64,
+    /// Blobs deleted (or, in a dry run, that would be).
+    pub deleted: u64,
+    /// Their bytes.
+    pub bytes_freed: u64,
+    /// Why it stopped early, if it did.
+    pub error: Option<String>,
+}

@@ -36,9 +36,7 @@ impl StateMachine {
         let tx = db.begin_write()?;
         {
             let mut meta = tx.open_table(META)?;
-            if meta.get(SCHEMA)?.is_none() {
-                meta.insert(SCHEMA, SCHEMA_VERSION)?;
-            }
+            let schema = meta.get(SCHEMA)?.map(|v| v.value());
             tx.open_table(RAFT_LOG)?;
             tx.open_table(RAFT_STATE)?;
             struct Create<'a>(&'a WriteTransaction);
@@ -52,6 +50,14 @@ impl StateMachine {
                 }
             }
             visit_data_tables(&mut Create(&tx))?;
+            // A store written before the blob indexes existed gets them now, built from
+            // its links and manifests (the same on every replica: derived from the state).
+            if schema.is_some_and(|v| v < 2) {
+                crate::command::build_blob_indexes(&tx)?;
+            }
+            if schema.is_none_or(|v| v < SCHEMA_VERSION) {
+                meta.insert(SCHEMA, SCHEMA_VERSION)?;
+            }
         }
         tx.commit()?;
         Ok(StateMachine { db: Arc::new(db) })

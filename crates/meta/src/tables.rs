@@ -31,6 +31,10 @@
 //! | `join_tokens` | token id | [`records::JoinToken`](crate::records::JoinToken) |
 //! | `tag_history` | (repository, tag, sequence) | [`records::TagEvent`](crate::records::TagEvent): where the tag pointed, when, by whom |
 //! | `sessions` | session id | [`records::Session`](crate::records::Session): a web UI sign-in |
+//! | `blob_references` | (blob digest, repository, manifest digest) | `()`: which manifests use a blob |
+//! | `blob_repositories` | (blob digest, repository) | `()`: the reverse of `blob_links` |
+//! | `retired_blobs` | blob digest | when: blobs garbage collection is deleting (no link may be made to them) |
+//! | `gc` | `"lock"`, `"last"` | [`records::GcLock`](crate::records::GcLock), [`records::GcRun`](crate::records::GcRun) |
 
 use redb::{ReadableTable, TableDefinition};
 
@@ -98,13 +102,25 @@ pub const TAG_HISTORY_KEPT: u64 = 100;
 /// Web UI sessions, by id.
 pub const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
 
+/// Which manifests use a blob: (blob, repository, manifest). Garbage collection keeps
+/// every blob with an entry here.
+pub const BLOB_REFERENCES: TableDefinition<(&str, &str, &str), ()> = TableDefinition::new("blob_references");
+/// The repositories linking a blob: (blob, repository), the reverse of [`BLOB_LINKS`].
+pub const BLOB_REPOSITORIES: TableDefinition<(&str, &str), ()> = TableDefinition::new("blob_repositories");
+/// Blobs garbage collection has retired and is deleting: digest → when. No repository
+/// may link one until its bytes are gone and the entry forgotten.
+pub const RETIRED_BLOBS: TableDefinition<&str, u64> = TableDefinition::new("retired_blobs");
+/// Garbage collection's lock (one run per cluster) and its last run.
+pub const GC: TableDefinition<&str, &[u8]> = TableDefinition::new("gc");
+
 /// One-time tokens a new replica joins the cluster with, by id.
 pub const JOIN_TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("join_tokens");
 
 /// Key in [`META`] of the schema version.
 pub const SCHEMA: &str = "schema";
-/// The schema version this binary writes.
-pub const SCHEMA_VERSION: u64 = 1;
+/// The schema version this binary writes. Version 2 added the blob indexes
+/// (`blob_references`, `blob_repositories`), built from the existing tables on open.
+pub const SCHEMA_VERSION: u64 = 2;
 
 /// Something done to every data table (every table but `meta` and the replication
 /// state): dumping, snapshotting, restoring.
@@ -140,6 +156,10 @@ pub(crate) fn visit_data_tables(visitor: &mut impl TableVisitor) -> Result<(), E
     visitor.visit(JOIN_TOKENS)?;
     visitor.visit(TAG_HISTORY)?;
     visitor.visit(SESSIONS)?;
+    visitor.visit(BLOB_REFERENCES)?;
+    visitor.visit(BLOB_REPOSITORIES)?;
+    visitor.visit(RETIRED_BLOBS)?;
+    visitor.visit(GC)?;
     Ok(())
 }
 

@@ -48,11 +48,15 @@ fn kind(command: &Command) -> &'static str {
         Command::CreateSession(_) => "CreateSession",
         Command::DeleteSession(_) => "DeleteSession",
         Command::PurgeSessions(_) => "PurgeSessions",
+        Command::RetireBlobs(_) => "RetireBlobs",
+        Command::ForgetRetiredBlobs(_) => "ForgetRetiredBlobs",
+        Command::AcquireGcLock(_) => "AcquireGcLock",
+        Command::FinishGc(_) => "FinishGc",
     }
 }
 
 /// The number of command kinds (the length of `kind`'s match).
-const KINDS: usize = 29;
+const KINDS: usize = 33;
 
 fn examples() -> Vec<Command> {
     let report =
@@ -195,6 +199,21 @@ fn examples() -> Vec<Command> {
         }),
         Command::DeleteSession(DeleteSession { id: "s1".into() }),
         Command::PurgeSessions(PurgeSessions { at: 7 }),
+        Command::RetireBlobs(RetireBlobs { digests: vec![d("b1")], linked_before: 8, at: 9 }),
+        Command::ForgetRetiredBlobs(ForgetRetiredBlobs { digests: vec![d("b1")] }),
+        Command::AcquireGcLock(AcquireGcLock { holder: "r1/run".into(), at: 10, until: 11 }),
+        Command::FinishGc(FinishGc {
+            run: berth_meta::GcRun {
+                holder: "r1/run".into(),
+                dry_run: false,
+                started_at: 10,
+                finished_at: 12,
+                examined: 3,
+                deleted: 1,
+                bytes_freed: 100,
+                error: None,
+            },
+        }),
     ]
 }
 

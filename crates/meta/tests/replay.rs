@@ -197,6 +197,18 @@ fn command() -> impl Strategy<Value = Command> {
         })),
         name(TOKENS).prop_map(|id| Command::DeleteSession(DeleteSession { id })),
         (9u64..14).prop_map(|at| Command::PurgeSessions(PurgeSessions { at })),
+        (proptest::collection::vec(select(BLOBS), 0..3), 0u64..12).prop_map(|(blobs, linked_before)| Command::RetireBlobs(RetireBlobs {
+            digests: blobs.into_iter().map(d).collect(),
+            linked_before,
+            at: 11
+        })),
+        proptest::collection::vec(select(BLOBS), 0..3)
+            .prop_map(|blobs| Command::ForgetRetiredBlobs(ForgetRetiredBlobs { digests: blobs.into_iter().map(d).collect() })),
+        (select(&["r1/a", "r1/b", "r2/a"]), 8u64..12).prop_map(|(holder, at)| Command::AcquireGcLock(AcquireGcLock {
+            holder: holder.into(),
+            at,
+            until: at + 2
+        })),
         (name(TOKENS), 8u64..12).prop_map(|(id, expires_at)| Command::CreateJoinToken(CreateJoinToken {
             id,
             secret_sha256: "11".repeat(32),

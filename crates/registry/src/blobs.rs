@@ -44,7 +44,8 @@ impl Registry {
             Command::MountBlob(MountBlob { repository: repository.clone(), from: from.clone(), digest: digest.clone(), at: now() });
         match self.meta.apply(command).await? {
             Applied::Done => self.stat_blob(repository, digest).await.map(Some),
-            Applied::Rejected(Rejection::BlobUnknown) => Ok(None),
+            // Unknown there, or being deleted by garbage collection: the client uploads.
+            Applied::Rejected(Rejection::BlobUnknown | Rejection::BlobRetired) => Ok(None),
             Applied::Rejected(Rejection::NamespaceUnknown) => Err(namespace_unknown(repository)),
             Applied::Rejected(other) => Err(unexpected(other)),
         }
@@ -55,6 +56,7 @@ impl Registry {
         match self.meta.apply(command).await? {
             Applied::Done => Ok(()),
             Applied::Rejected(Rejection::NamespaceUnknown) => Err(namespace_unknown(repository)),
+            Applied::Rejected(Rejection::BlobRetired) => Err(Error::BlobBeingCollected(digest.clone())),
             Applied::Rejected(other) => Err(unexpected(other)),
         }
     }

@@ -91,6 +91,12 @@ pub enum Error {
     /// Storage failed; the detail is for the log, not the client.
     #[error("storage failure: {0}")]
     Storage(berth_storage::Error),
+    /// Another garbage collection (its holder named) is running.
+    #[error("a garbage collection is already running ({0})")]
+    GcRunning(String),
+    /// The blob's old bytes are being deleted by garbage collection; push it again.
+    #[error("blob {0} is being deleted by garbage collection; push it again")]
+    BlobBeingCollected(Digest),
     /// The cluster cannot take the change now (no quorum); nothing was lost.
     #[error("{0}")]
     Unavailable(String),

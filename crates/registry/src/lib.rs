@@ -13,9 +13,11 @@
 //! - [`signatures`]: cosign and notation signatures (OCI artifacts) and their checks.
 //! - `pulls.rs`: when manifests were last pulled (remembered, then written by a job).
 //! - [`views`]: what the web UI shows of repositories and tags, read in one snapshot.
+//! - `gc.rs`: online garbage collection of blobs no manifest uses.
 
 mod blobs;
 pub mod error;
+mod gc;
 mod listings;
 mod manifests;
 mod pulls;
@@ -33,6 +35,10 @@ pub use berth_meta::query::Listing;
 pub use berth_meta::{Page, Repository, SignedTarget, SigningPolicy};
 pub use berth_storage::{BlobInfo, BlobReader, ByteStream, UploadId, UploadState};
 pub use error::Error;
+pub use gc::{GcMonitor, GcOptions, GcProgress};
+/// How many shards a garbage collection walks the storage in (progress counts them).
+pub const GC_SHARDS: u16 = berth_storage::BLOB_SHARDS;
+pub use berth_meta::{GcLock, GcRun};
 pub use manifests::{ManifestPushed, StoredManifest};
 pub use repositories::{NewRepository, RepositoryChanges};
 pub use tags::TagState;

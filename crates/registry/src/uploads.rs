@@ -68,6 +68,9 @@ impl Registry {
         if let Some(body) = body {
             self.storage.append(id, state.offset, body, now()).await?;
         }
+        // Old bytes of this content being deleted by garbage collection go first, so the
+        // upload publishes its own.
+        self.wait_while_retired(digest).await?;
         let info = self.storage.commit(id, digest).await?;
         self.link_blob(repository, digest, info.size).await?;
         Ok(info)

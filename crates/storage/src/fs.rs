@@ -26,7 +26,7 @@ use tokio::sync::OwnedMutexGuard;
 
 use crate::hashing::StreamHasher;
 use crate::upload::{UploadId, UploadState};
-use crate::{BlobInfo, BlobReader, BlobStore, ByteStream, Error, layout};
+use crate::{BlobInfo, BlobReader, BlobStore, ByteStream, Error, StoredBlob, layout};
 
 /// Size of the buffers handed to the writer thread, and of reads when serving.
 const WRITE_CHUNK: usize = 1 << 20;
@@ -300,6 +300,39 @@ impl BlobStore for FsStore {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e.into()),
         }
+    }
+
+    async fn list_blobs(&self, shard: u16) -> Result<Vec<StoredBlob>, Error> {
+        let blobs = layout::blobs_dir(&self.root);
+        blocking(move || {
+            let mut found = Vec::new();
+            for algorithm in [DigestAlgorithm::Sha256, DigestAlgorithm::Sha512] {
+                let dir = blobs.join(algorithm.as_str()).join(format!("{shard:02x}"));
+                let entries = match std::fs::read_dir(&dir) {
+                    Ok(entries) => entries,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                };
+                for entry in entries {
+                    let entry = entry?;
+                    let name = entry.file_name();
+                    let Ok(digest) = format!("{}:{}", algorithm.as_str(), name.to_string_lossy()).parse::<Digest>() else { continue };
+                    let metadata = match entry.metadata() {
+                        Ok(m) if m.is_file() => m,
+                        Ok(_) => continue,
+                        // Deleted since the directory was read.
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                        Err(e) => return Err(e),
+                    };
+                    let modified = metadata.modified()?.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+                    found.push(StoredBlob { digest, size: metadata.len(), modified });
+                }
+            }
+            found.sort_by(|a, b| a.digest.as_str().cmp(b.digest.as_str()));
+            Ok(found)
+        })
+        .await
+        .map_err(Error::from)
     }
 
     async fn create_upload(&self, repository: &str, now: u64) -> Result<UploadState, Error> {

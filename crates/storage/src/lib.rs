@@ -87,6 +87,20 @@ pub struct BlobInfo {
     pub size: u64,
 }
 
+/// A blob found in storage by a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBlob {
+    /// Its digest.
+    pub digest: Digest,
+    /// Size in bytes.
+    pub size: u64,
+    /// When it was last written (seconds since the epoch).
+    pub modified: u64,
+}
+
+/// How many shards a listing of blobs comes in: one per first byte of the digest's hex.
+pub const BLOB_SHARDS: u16 = 256;
+
 /// A blob being read: its total size, the range served, and the bytes.
 pub struct BlobReader {
     /// Total size of the blob.
@@ -127,6 +141,9 @@ pub trait BlobStore: Send + Sync {
     async fn purge_uploads(&self, idle: Duration, now: u64) -> Result<usize, Error>;
     /// How many upload sessions exist.
     async fn count_uploads(&self) -> Result<usize, Error>;
+    /// The committed blobs of one shard (`0..BLOB_SHARDS`: the first two hex digits of
+    /// the digest), every algorithm. Files that are not blobs are skipped.
+    async fn list_blobs(&self, shard: u16) -> Result<Vec<StoredBlob>, Error>;
 }
 
 /// The configured blob backend.
@@ -170,6 +187,11 @@ impl BlobStore for Storage {
     }
     async fn purge_uploads(&self, idle: Duration, now: u64) -> Result<usize, Error> {
         delegate!(self, s => s.purge_uploads(idle, now))
+    }
+    async fn list_blobs(&self, shard: u16) -> Result<Vec<StoredBlob>, Error> {
+        match self {
+            Storage::Fs(s) => s.list_blobs(shard).await,
+        }
     }
     async fn count_uploads(&self) -> Result<usize, Error> {
         delegate!(self, s => s.count_uploads())

@@ -368,3 +368,38 @@ pub fn token(client: &Client, command: TokenCommand) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// `berth gc [--dry-run] [--grace-seconds N]`: starts a collection, shows its progress on
+/// standard error, then prints what it freed.
+pub fn gc(client: &Client, dry_run: bool, grace_seconds: Option<u64>) -> anyhow::Result<()> {
+    let started = client.call(reqwest::Method::POST, "/gc", Some(json!({"dryRun": dry_run, "graceSeconds": grace_seconds})))?;
+    let holder = started["holder"].as_str().unwrap_or_default().to_owned();
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        let status = client.call(reqwest::Method::GET, "/gc", None)?;
+        let running = &status["running"];
+        if running["holder"] == holder.as_str() {
+            let (done, total) = (running["shardsDone"].as_u64().unwrap_or(0), running["shardsTotal"].as_u64().unwrap_or(1).max(1));
+            let percent = done as f64 * 100.0 / total as f64;
+            let bar = "#".repeat((percent / 5.0) as usize);
+            let left = running["etaSeconds"].as_u64().map(|s| format!(", about {s} s left")).unwrap_or_default();
+            eprint!(
+                "\r[{bar:<20}] {percent:5.1}%  {} blobs examined, {} deleted{left}   ",
+                running["blobsExamined"], running["blobsDeleted"]
+            );
+            continue;
+        }
+        let last = &status["last"];
+        if last["holder"] != holder.as_str() {
+            continue;
+        }
+        eprintln!();
+        if let Some(error) = last["error"].as_str() {
+            bail!("garbage collection stopped: {error}");
+        }
+        let freed = last["bytesFreed"].as_u64().unwrap_or(0) as f64 / (1 << 20) as f64;
+        let verb = if dry_run { "would delete" } else { "deleted" };
+        println!("{verb} {} of {} blobs ({freed:.1} MiB) in {} s", last["blobsDeleted"], last["blobsExamined"], last["seconds"]);
+        return Ok(());
+    }
+}

@@ -72,6 +72,17 @@ enum Command {
     },
     /// The cluster's members and health (on a running server).
     Status,
+    /// Delete the blobs no manifest uses (on a running server, while it serves): shows
+    /// progress, then what was freed.
+    Gc {
+        /// Count what would be deleted; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Keep blobs written or linked this recently, seconds (default: the server's
+        /// `gc.grace_secs`).
+        #[arg(long)]
+        grace_seconds: Option<u64>,
+    },
     /// Write a backup of a running registry to standard output (a tar stream).
     Backup {
         /// Also copy every blob (by default only the metadata).
@@ -156,6 +167,7 @@ pub fn main() -> ExitCode {
         Command::JoinToken => administer(&cli.connection, admin::join_token),
         Command::Remove { replica } => administer(&cli.connection, |c| admin::remove(c, &replica)),
         Command::Status => administer(&cli.connection, admin::status),
+        Command::Gc { dry_run, grace_seconds } => administer(&cli.connection, |c| admin::gc(c, dry_run, grace_seconds)),
         Command::Backup { include_blobs } => administer(&cli.connection, |c| admin::backup(c, include_blobs)),
         Command::Restore(args) => recovery::restore(&args),
         Command::EmergencyRepair(args) => recovery::emergency_repair(&args),
@@ -353,6 +365,12 @@ async fn serve_until_signal(config: Config, join: Option<(String, berth_services
     println!("berth: replica {} of cluster {} is serving", cluster.replica_id(), cluster.cluster_id());
     tracing::info!(data_dir = %config.data_dir.display(), replica = %cluster.replica_id(), "berth is serving");
 
+    let recovering = (app.clone(), cluster.replica_id());
+    tokio::spawn(async move {
+        if let Err(e) = recovering.0.registry.recover_gc(&recovering.1).await {
+            tracing::warn!(error = %e, "finishing an interrupted garbage collection");
+        }
+    });
     let mut jobs = vec![
         tokio::spawn(purge_abandoned_uploads(app.clone(), config.upload_idle_expiry)),
         tokio::spawn(flush_token_uses(app.clone())),
@@ -360,6 +378,9 @@ async fn serve_until_signal(config: Config, join: Option<(String, berth_services
         tokio::spawn(flush_pulls(app.clone())),
         tokio::spawn(purge_sessions(app.clone())),
     ];
+    if let Some(every) = config.gc_interval {
+        jobs.push(tokio::spawn(collect_garbage(app.clone(), every)));
+    }
     if let Some(every) = config.ldap.as_ref().and_then(|l| l.sync_interval) {
         jobs.push(tokio::spawn(sync_directory(app.clone(), every)));
     }
@@ -412,6 +433,24 @@ async fn flush_pulls(app: Arc<App>) {
         ticker.tick().await;
         if let Err(e) = app.registry.flush_pulls().await {
             tracing::warn!(error = %e, "recording pulls");
+        }
+    }
+}
+
+/// Scheduled garbage collection, on the leader (the cluster's lock keeps it to one run).
+async fn collect_garbage(app: Arc<App>, every: std::time::Duration) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        if !app.cluster.is_leader() {
+            continue;
+        }
+        let options =
+            berth_registry::GcOptions { grace: app.gc_grace, dry_run: false, holder: format!("{}/scheduled", app.cluster.replica_id()) };
+        match app.registry.collect_garbage(options, &app.gc).await {
+            Ok(_) | Err(berth_registry::Error::GcRunning(_)) => {}
+            Err(e) => tracing::warn!(error = %e, "scheduled garbage collection"),
         }
     }
 }

@@ -312,6 +312,8 @@ impl From<berth_registry::Error> for ApiV0Error {
             | E::BodyInterrupted(_) => ApiV0Error::invalid(message),
             E::StorageFull => ApiV0Error::new(StatusCode::INSUFFICIENT_STORAGE, "STORAGE_FULL", message),
             E::Unavailable(why) => ApiV0Error::unavailable("UNAVAILABLE", why),
+            E::GcRunning(_) => ApiV0Error::new(StatusCode::CONFLICT, "GC_RUNNING", message),
+            E::BlobBeingCollected(_) => ApiV0Error::unavailable("UNAVAILABLE", message),
             E::Refused(_) | E::Storage(_) | E::Meta(_) => ApiV0Error::internal(&e),
         }
     }
@@ -379,6 +381,9 @@ impl From<berth_registry::Error> for ApiError {
             E::RangeNotSatisfiable { size } => ApiError::range_not_satisfiable(size),
             E::BodyInterrupted(_) => ApiError::new(StatusCode::BAD_REQUEST, Code::BlobUploadInvalid, message),
             E::Unavailable(why) => ApiError::unavailable(why),
+            // The client pushes the blob again (docker retries a failed layer).
+            E::BlobBeingCollected(_) => ApiError::unavailable(message),
+            E::GcRunning(_) => ApiError::internal(&e),
             E::Storage(ref inner) => ApiError::internal(inner),
             E::Meta(ref inner) => ApiError::internal(inner),
         }

@@ -14,6 +14,7 @@ mod clients;
 mod cluster;
 mod crash;
 mod failures;
+mod gc;
 mod health;
 mod ldap;
 mod lifecycle;

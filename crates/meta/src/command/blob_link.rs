@@ -30,11 +30,15 @@ impl LinkBlob {
 }
 
 fn link(tx: &WriteTransaction, repository: &RepositoryName, digest: &Digest, size: u64, at: u64) -> Result<Applied, Error> {
+    if super::blob_gc::is_retired(tx, digest.as_str())? {
+        return Ok(Applied::Rejected(Rejection::BlobRetired));
+    }
     if let Some(rejection) = ensure_repository(tx, repository.as_str(), at)? {
         return Ok(Applied::Rejected(rejection));
     }
     let record = records::encode(&BlobLink { size, linked_at: at });
     tx.open_table(BLOB_LINKS)?.insert((repository.as_str(), digest.as_str()), record.as_slice())?;
+    super::blob_gc::index_link(tx, repository.as_str(), digest.as_str())?;
     Ok(Applied::Done)
 }
 
@@ -74,6 +78,10 @@ pub struct UnlinkBlob {
 impl UnlinkBlob {
     pub(super) fn apply(self, tx: &WriteTransaction) -> Result<Applied, Error> {
         let removed = tx.open_table(BLOB_LINKS)?.remove((self.repository.as_str(), self.digest.as_str()))?.is_some();
-        Ok(if removed { Applied::Done } else { Applied::Rejected(Rejection::BlobUnknown) })
+        if !removed {
+            return Ok(Applied::Rejected(Rejection::BlobUnknown));
+        }
+        super::blob_gc::unindex_link(tx, self.repository.as_str(), self.digest.as_str())?;
+        Ok(Applied::Done)
     }
 }

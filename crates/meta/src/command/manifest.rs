@@ -90,6 +90,12 @@ impl PutManifest {
         let mut manifests = tx.open_table(MANIFESTS)?;
         let last_pulled =
             manifests.get((repo, digest))?.map(|v| records::decode::<records::Manifest>("manifests", v.value())).transpose()?;
+        if let Some(old) = &last_pulled {
+            // The same digest names the same blobs; a store is robust to a command that
+            // says otherwise all the same.
+            super::blob_gc::unreference(tx, repo, digest, &old.blobs)?;
+        }
+        super::blob_gc::reference(tx, repo, digest, &self.blobs)?;
         let record = records::Manifest {
             media_type: self.media_type.clone(),
             size,
@@ -163,6 +169,7 @@ impl DeleteManifest {
             return Ok(Applied::Rejected(Rejection::ManifestUnknown));
         };
         let record: records::Manifest = records::decode("manifests", &removed)?;
+        super::blob_gc::unreference(tx, repo, digest, &record.blobs)?;
         {
             let mut tags = tx.open_table(TAGS)?;
             for tag in &doomed {

@@ -9,6 +9,7 @@
 //! same commands reaches the same state, byte for byte (a property test checks it).
 
 mod account;
+mod blob_gc;
 mod blob_link;
 mod bytes;
 mod grant;
@@ -27,6 +28,8 @@ use redb::WriteTransaction;
 use serde::{Deserialize, Serialize};
 
 pub use account::{CreateAccount, CreateTeam, DeleteAccount, OWNERS_TEAM, SetTeamMember, SetTeamSync, TeamLink, UpdateAccount};
+pub(crate) use blob_gc::build_indexes as build_blob_indexes;
+pub use blob_gc::{AcquireGcLock, FinishGc, ForgetRetiredBlobs, RetireBlobs};
 pub use blob_link::{LinkBlob, MountBlob, UnlinkBlob};
 pub use grant::{GrantTarget, SetGrant};
 pub use join_token::{CreateJoinToken, RedeemJoinToken};
@@ -104,6 +107,14 @@ pub enum Command {
     DeleteSession(DeleteSession),
     /// Forgets expired web UI sessions.
     PurgeSessions(PurgeSessions),
+    /// Retires unused blobs for garbage collection.
+    RetireBlobs(RetireBlobs),
+    /// Forgets retired blobs whose bytes are gone.
+    ForgetRetiredBlobs(ForgetRetiredBlobs),
+    /// Takes or renews the garbage collection lock.
+    AcquireGcLock(AcquireGcLock),
+    /// Ends a garbage collection run.
+    FinishGc(FinishGc),
 }
 
 /// The result of applying a command.
@@ -163,6 +174,10 @@ pub enum Rejection {
     ExpiryInThePast,
     /// The tag (named) would be deleted, and the repository's tags are immutable.
     TagImmutableDeletion(String),
+    /// The blob is being garbage collected: it cannot be linked until its bytes are gone.
+    BlobRetired,
+    /// Another garbage collection (its holder named) is running.
+    GcRunning(String),
 }
 
 /// For fields added to a command after its first release: left out of the wire form
@@ -254,6 +269,10 @@ impl Command {
             Command::CreateSession(c) => c.apply(tx),
             Command::DeleteSession(c) => c.apply(tx),
             Command::PurgeSessions(c) => c.apply(tx),
+            Command::RetireBlobs(c) => c.apply(tx),
+            Command::ForgetRetiredBlobs(c) => c.apply(tx),
+            Command::AcquireGcLock(c) => c.apply(tx),
+            Command::FinishGc(c) => c.apply(tx),
         }
     }
 }

@@ -173,6 +173,19 @@ fn drain2<V: redb::Value + 'static>(
     Ok(keys)
 }
 
+/// Removes the repository's manifests and their blob references; returns their digests.
+fn drain_manifests(tx: &WriteTransaction, repo: &str) -> Result<Vec<String>, Error> {
+    let mut manifests = tx.open_table(MANIFESTS)?;
+    let digests = keys_under(&manifests, repo)?;
+    for digest in &digests {
+        if let Some(removed) = manifests.remove((repo, digest.as_str()))?.map(|v| v.value().to_vec()) {
+            let record: crate::records::Manifest = crate::records::decode("manifests", &removed)?;
+            super::blob_gc::unreference(tx, repo, digest, &record.blobs)?;
+        }
+    }
+    Ok(digests)
+}
+
 /// Removes every `(repo, …, …)` key of a three-part-key table.
 fn drain3<V: redb::Value + 'static>(
     tx: &WriteTransaction,
@@ -193,8 +206,10 @@ impl DeleteRepository {
             return Ok(Applied::Rejected(Rejection::RepositoryUnknown));
         }
         drain2(tx, TAGS, repo)?;
-        drain2(tx, BLOB_LINKS, repo)?;
-        let manifests = drain2(tx, MANIFESTS, repo)?;
+        for digest in drain2(tx, BLOB_LINKS, repo)? {
+            super::blob_gc::unindex_link(tx, repo, &digest)?;
+        }
+        let manifests = drain_manifests(tx, repo)?;
         drain3(tx, REFERRERS, repo)?;
         drain3(tx, REPOSITORY_GRANTS, repo)?;
         drain2(tx, SIGNED_TAGS, repo)?;

@@ -1,6 +1,7 @@
 //! The read side: queries over one consistent snapshot of the metadata.
 
 mod accounts;
+mod gc;
 mod manifests;
 mod repositories;
 mod trust;

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod cluster;
+mod gc;
 mod ldap;
 mod openapi;
 mod pages;
@@ -38,6 +39,7 @@ pub fn routes() -> Router<AppState> {
         .clone()
         .route("/openapi.json", get(openapi::document))
         .route("/ldap/sync", post(ldap::run_sync).get(ldap::last_sync))
+        .route("/gc", post(gc::start).get(gc::status))
         .route("/meta/cluster_status", get(cluster::status))
         .route("/meta/join_tokens", post(cluster::join_token))
         .route("/meta/replicas/{id}", axum::routing::delete(cluster::remove_replica))

@@ -5,7 +5,7 @@ use axum::Json;
 use axum::response::{IntoResponse, Response};
 use utoipa::OpenApi;
 
-use super::{accounts, cluster, ldap, repositories, signing, tags, tokens};
+use super::{accounts, cluster, gc, ldap, repositories, signing, tags, tokens};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -43,6 +43,8 @@ use super::{accounts, cluster, ldap, repositories, signing, tags, tokens};
         ldap::put_team_sync,
         ldap::run_sync,
         ldap::last_sync,
+        gc::start,
+        gc::status,
         cluster::status,
         cluster::join_token,
         cluster::remove_replica,

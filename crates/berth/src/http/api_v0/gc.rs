@@ -1,0 +1,83 @@
+//! Garbage collection in the API: start a run (system administrators), and see the
+//! running or the last one.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use berth_registry::{GcOptions, GcRun};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{ApiV0Error, Caller};
+use crate::app::AppState;
+
+/// `POST /api/v0/gc` body.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GcRequest {
+    /// Count only; delete nothing.
+    #[serde(default)]
+    dry_run: bool,
+    /// Blobs written or linked this recently are kept (default: `gc.grace_secs`).
+    grace_seconds: Option<u64>,
+}
+
+fn run_json(run: &GcRun) -> Value {
+    json!({
+        "holder": run.holder,
+        "dryRun": run.dry_run,
+        "startedAt": run.started_at,
+        "finishedAt": (run.finished_at > 0).then_some(run.finished_at),
+        "blobsExamined": run.examined,
+        "blobsDeleted": run.deleted,
+        "bytesFreed": run.bytes_freed,
+        "seconds": run.finished_at.saturating_sub(run.started_at),
+        "error": run.error,
+    })
+}
+
+#[utoipa::path(post, path = "/api/v0/gc", tag = "gc", request_body = GcRequest, responses((status = 202, description = "started; follow it with GET /api/v0/gc"), (status = 403, description = "NOT_AUTHORIZED"), (status = 409, description = "GC_RUNNING")))]
+/// Starts a garbage collection (system administrators): deletes the blobs no manifest
+/// uses that were neither written nor linked within the grace period, while pushes and
+/// pulls go on.
+pub async fn start(State(app): State<AppState>, caller: Caller, body: Option<Json<GcRequest>>) -> Result<Response, ApiV0Error> {
+    app.auth.require_administrator(&caller.0)?;
+    let request = body.map(|Json(b)| b).unwrap_or_default();
+    if let (_, Some(lock)) = app.registry.gc_status().await? {
+        return Err(berth_registry::Error::GcRunning(lock.holder).into());
+    }
+    let options = GcOptions {
+        grace: request.grace_seconds.map_or(app.gc_grace, std::time::Duration::from_secs),
+        dry_run: request.dry_run,
+        holder: format!("{}/{}", app.cluster.replica_id(), uuid::Uuid::new_v4().simple()),
+    };
+    let holder = options.holder.clone();
+    let runner = app.clone();
+    tokio::spawn(async move {
+        if let Err(e) = runner.registry.collect_garbage(options, &runner.gc).await {
+            tracing::warn!(error = %e, "garbage collection");
+        }
+    });
+    Ok((StatusCode::ACCEPTED, Json(json!({"holder": holder}))).into_response())
+}
+
+#[utoipa::path(get, path = "/api/v0/gc", tag = "gc", responses((status = 200, description = "the running collection (with progress and the time left when it runs here) and the last finished one"), (status = 403, description = "NOT_AUTHORIZED")))]
+/// The running garbage collection and the last finished one (system administrators).
+pub async fn status(State(app): State<AppState>, caller: Caller) -> Result<Response, ApiV0Error> {
+    app.auth.require_administrator(&caller.0)?;
+    let (last, lock) = app.registry.gc_status().await?;
+    let running = match (app.gc.current(), lock) {
+        (Some(progress), _) => {
+            let mut value = run_json(&progress.run);
+            value["shardsDone"] = json!(progress.shards_done);
+            value["shardsTotal"] = json!(berth_registry::GC_SHARDS);
+            value["etaSeconds"] = json!(progress.eta_secs);
+            value
+        }
+        // Running on another replica: only who, from the lock.
+        (None, Some(lock)) => json!({"holder": lock.holder}),
+        (None, None) => Value::Null,
+    };
+    Ok(Json(json!({"running": running, "last": last.as_ref().map(run_json)})).into_response())
+}

@@ -1,0 +1,182 @@
+//! Garbage collection of blobs, safe while pushes go on.
+//!
+//! Two indexes, kept by the commands that change links and manifests, let a command
+//! decide inside its transaction whether a blob is still needed: `blob_references`
+//! (which manifests use a blob) and `blob_repositories` (which repositories link it).
+//! [`RetireBlobs`] retires a blob only if no manifest uses it and no link to it is newer
+//! than the grace period; it removes the blob's links and marks it retired. From then on
+//! no link to it can be made ([`LinkBlob`](super::LinkBlob) and
+//! [`MountBlob`](super::MountBlob) answer `BlobRetired`), so a manifest can never come to
+//! use it; the collector deletes the bytes, then [`ForgetRetiredBlobs`] lets the digest
+//! be pushed again, with its bytes.
+
+use berth_core::Digest;
+use redb::{ReadableTable, WriteTransaction};
+use serde::{Deserialize, Serialize};
+
+use super::{Applied, Rejection};
+use crate::Error;
+use crate::records::{self, BlobLink, GcLock, GcRun};
+use crate::tables::{BLOB_LINKS, BLOB_REFERENCES, BLOB_REPOSITORIES, GC, MANIFESTS, RETIRED_BLOBS, keys_under};
+
+/// Records that `repo` links `digest` (the reverse index of `blob_links`).
+pub(super) fn index_link(tx: &WriteTransaction, repo: &str, digest: &str) -> Result<(), Error> {
+    tx.open_table(BLOB_REPOSITORIES)?.insert((digest, repo), ())?;
+    Ok(())
+}
+
+/// Forgets that `repo` links `digest`.
+pub(super) fn unindex_link(tx: &WriteTransaction, repo: &str, digest: &str) -> Result<(), Error> {
+    tx.open_table(BLOB_REPOSITORIES)?.remove((digest, repo))?;
+    Ok(())
+}
+
+/// Records that `manifest` of `repo` uses `blobs`.
+pub(super) fn reference(tx: &WriteTransaction, repo: &str, manifest: &str, blobs: &[Digest]) -> Result<(), Error> {
+    let mut references = tx.open_table(BLOB_REFERENCES)?;
+    for blob in blobs {
+        references.insert((blob.as_str(), repo, manifest), ())?;
+    }
+    Ok(())
+}
+
+/// Forgets that `manifest` of `repo` uses `blobs`.
+pub(super) fn unreference(tx: &WriteTransaction, repo: &str, manifest: &str, blobs: &[Digest]) -> Result<(), Error> {
+    let mut references = tx.open_table(BLOB_REFERENCES)?;
+    for blob in blobs {
+        references.remove((blob.as_str(), repo, manifest))?;
+    }
+    Ok(())
+}
+
+/// Whether `digest` is retired: no link to it may be made.
+pub(super) fn is_retired(tx: &WriteTransaction, digest: &str) -> Result<bool, Error> {
+    Ok(tx.open_table(RETIRED_BLOBS)?.get(digest)?.is_some())
+}
+
+/// Builds both indexes from `blob_links` and `manifests` (a store written before they
+/// existed).
+pub(crate) fn build_indexes(tx: &WriteTransaction) -> Result<(), Error> {
+    let mut repositories = tx.open_table(BLOB_REPOSITORIES)?;
+    for entry in tx.open_table(BLOB_LINKS)?.iter()? {
+        let (key, _) = entry?;
+        let (repo, digest) = key.value();
+        repositories.insert((digest, repo), ())?;
+    }
+    let mut references = tx.open_table(BLOB_REFERENCES)?;
+    for entry in tx.open_table(MANIFESTS)?.iter()? {
+        let (key, value) = entry?;
+        let (repo, manifest) = key.value();
+        let record: records::Manifest = records::decode("manifests", value.value())?;
+        for blob in &record.blobs {
+            references.insert((blob.as_str(), repo, manifest), ())?;
+        }
+    }
+    Ok(())
+}
+
+/// Retires each of `digests` that no manifest uses and no repository linked at or after
+/// `linked_before`: removes its links and marks it retired. The others are left alone
+/// (they are in use again, or were never unused).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetireBlobs {
+    /// The candidates.
+    pub digests: Vec<Digest>,
+    /// Links this recent keep a blob (the grace period's start).
+    pub linked_before: u64,
+    /// When.
+    pub at: u64,
+}
+
+impl RetireBlobs {
+    pub(super) fn apply(self, tx: &WriteTransaction) -> Result<Applied, Error> {
+        let references = tx.open_table(BLOB_REFERENCES)?;
+        let mut repositories = tx.open_table(BLOB_REPOSITORIES)?;
+        let mut links = tx.open_table(BLOB_LINKS)?;
+        let mut retired = tx.open_table(RETIRED_BLOBS)?;
+        'candidates: for digest in &self.digests {
+            let digest = digest.as_str();
+            if references.range((digest, "", "")..)?.next().transpose()?.is_some_and(|(k, _)| k.value().0 == digest) {
+                continue;
+            }
+            let linked = keys_under(&repositories, digest)?;
+            for repo in &linked {
+                let link = links.get((repo.as_str(), digest))?.map(|v| records::decode::<BlobLink>("blob_links", v.value())).transpose()?;
+                if link.is_some_and(|l| l.linked_at >= self.linked_before) {
+                    continue 'candidates;
+                }
+            }
+            for repo in &linked {
+                links.remove((repo.as_str(), digest))?;
+                repositories.remove((digest, repo.as_str()))?;
+            }
+            retired.insert(digest, self.at)?;
+        }
+        Ok(Applied::Done)
+    }
+}
+
+/// Forgets retired blobs whose bytes are gone: they may be pushed again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ForgetRetiredBlobs {
+    /// The blobs.
+    pub digests: Vec<Digest>,
+}
+
+impl ForgetRetiredBlobs {
+    pub(super) fn apply(self, tx: &WriteTransaction) -> Result<Applied, Error> {
+        let mut retired = tx.open_table(RETIRED_BLOBS)?;
+        for digest in &self.digests {
+            retired.remove(digest.as_str())?;
+        }
+        Ok(Applied::Done)
+    }
+}
+
+/// Takes (or renews) the garbage collection lock for `holder` (`<replica>/<run>`) until
+/// `until`. Refused with `GcRunning` while another replica's lock has not lapsed; a
+/// replica takes over its own (a run it held died with its process).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AcquireGcLock {
+    /// The replica and run.
+    pub holder: String,
+    /// Now.
+    pub at: u64,
+    /// When the lock lapses unless renewed.
+    pub until: u64,
+}
+
+impl AcquireGcLock {
+    pub(super) fn apply(self, tx: &WriteTransaction) -> Result<Applied, Error> {
+        let mut gc = tx.open_table(GC)?;
+        let current = gc.get("lock")?.map(|v| records::decode::<GcLock>("gc", v.value())).transpose()?;
+        let replica = |holder: &str| holder.split('/').next().unwrap_or_default().to_owned();
+        if let Some(lock) = current
+            && replica(&lock.holder) != replica(&self.holder)
+            && lock.until > self.at
+        {
+            return Ok(Applied::Rejected(Rejection::GcRunning(lock.holder)));
+        }
+        gc.insert("lock", records::encode(&GcLock { holder: self.holder, until: self.until }).as_slice())?;
+        Ok(Applied::Done)
+    }
+}
+
+/// Ends a run: releases the lock if `run.holder` holds it, and keeps the run as the last.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FinishGc {
+    /// The run, as it ended.
+    pub run: GcRun,
+}
+
+impl FinishGc {
+    pub(super) fn apply(self, tx: &WriteTransaction) -> Result<Applied, Error> {
+        let mut gc = tx.open_table(GC)?;
+        let current = gc.get("lock")?.map(|v| records::decode::<GcLock>("gc", v.value())).transpose()?;
+        if current.is_some_and(|lock| lock.holder == self.run.holder) {
+            gc.remove("lock")?;
+        }
+        gc.insert("last", records::encode(&self.run).as_slice())?;
+        Ok(Applied::Done)
+    }
+}

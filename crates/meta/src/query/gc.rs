@@ -1,0 +1,52 @@
+//! What garbage collection reads: which blobs are in use, which are retired, the lock
+//! and the last run.
+
+use std::collections::HashSet;
+
+use redb::ReadableTable;
+
+use super::Reader;
+use crate::Error;
+use crate::records::{self, GcLock, GcRun};
+use crate::tables::{BLOB_REFERENCES, GC, RETIRED_BLOBS};
+
+impl Reader {
+    /// Every blob some manifest uses (one scan of `blob_references`).
+    pub fn referenced_blobs(&self) -> Result<HashSet<String>, Error> {
+        let mut used = HashSet::new();
+        let mut last = String::new();
+        for entry in self.tx.open_table(BLOB_REFERENCES)?.iter()? {
+            let (key, _) = entry?;
+            let blob = key.value().0;
+            if blob != last {
+                last = blob.to_owned();
+                used.insert(last.clone());
+            }
+        }
+        Ok(used)
+    }
+
+    /// Whether the blob is retired (being deleted by garbage collection).
+    pub fn blob_retired(&self, digest: &str) -> Result<bool, Error> {
+        Ok(self.tx.open_table(RETIRED_BLOBS)?.get(digest)?.is_some())
+    }
+
+    /// The retired blobs.
+    pub fn retired_blobs(&self) -> Result<Vec<String>, Error> {
+        let mut found = Vec::new();
+        for entry in self.tx.open_table(RETIRED_BLOBS)?.iter()? {
+            found.push(entry?.0.value().to_owned());
+        }
+        Ok(found)
+    }
+
+    /// Who holds the garbage collection lock, until when.
+    pub fn gc_lock(&self) -> Result<Option<GcLock>, Error> {
+        self.tx.open_table(GC)?.get("lock")?.map(|v| records::decode("gc", v.value())).transpose()
+    }
+
+    /// The last finished garbage collection run.
+    pub fn last_gc(&self) -> Result<Option<GcRun>, Error> {
+        self.tx.open_table(GC)?.get("last")?.map(|v| records::decode("gc", v.value())).transpose()
+    }
+}

@@ -1,0 +1,134 @@
+//! Garbage collection's rules, inside the transaction: a blob is retired only when no
+//! manifest uses it and no link is recent; a retired blob cannot be linked or mounted
+//! (so no manifest can come to use it) until forgotten; one collection per cluster, a
+//! replica taking over its own lock; and a store from before the blob indexes gets them.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use berth_meta::command::{
+    AcquireGcLock, DeleteManifest, DeleteRepository, FinishGc, ForgetRetiredBlobs, LinkBlob, MountBlob, PutManifest, RetireBlobs,
+};
+use berth_meta::{Applied, Command, GcRun, Meta, Rejection};
+use common::{d, org, repo, store};
+
+fn link(name: &str, blob: &str, at: u64) -> Command {
+    Command::LinkBlob(LinkBlob { repository: repo(name), digest: d(blob), size: 1, at })
+}
+
+fn put(name: &str, content: &str, blobs: &[&str]) -> Command {
+    Command::PutManifest(PutManifest {
+        repository: repo(name),
+        digest: d(content),
+        content: content.as_bytes().to_vec(),
+        media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+        artifact_type: None,
+        annotations: None,
+        blobs: blobs.iter().map(|b| d(b)).collect(),
+        children: vec![],
+        subject: None,
+        tag: None,
+        at: 5,
+        pushed_by: None,
+    })
+}
+
+fn retire(blobs: &[&str], linked_before: u64) -> Command {
+    Command::RetireBlobs(RetireBlobs { digests: blobs.iter().map(|b| d(b)).collect(), linked_before, at: 20 })
+}
+
+async fn retired(meta: &Meta, blob: &str) -> bool {
+    let key = d(blob).to_string();
+    meta.read(move |r| r.blob_retired(&key)).await.unwrap()
+}
+
+#[tokio::test]
+async fn only_unused_blobs_without_recent_links_are_retired() {
+    let (_dir, meta) = store().await;
+    meta.apply(org("a")).await.unwrap();
+    for (blob, at) in [("used", 1), ("old", 1), ("fresh", 10), ("shared", 1)] {
+        meta.apply(link("a/x", blob, at)).await.unwrap();
+    }
+    meta.apply(link("a/y", "shared", 1)).await.unwrap();
+    meta.apply(put("a/x", "m1", &["used"])).await.unwrap();
+    assert_eq!(meta.apply(retire(&["used", "old", "fresh", "shared", "never-stored"], 10)).await.unwrap(), Applied::Done);
+    assert!(!retired(&meta, "used").await, "a manifest uses it");
+    assert!(!retired(&meta, "fresh").await, "linked within the grace period");
+    assert!(retired(&meta, "old").await && retired(&meta, "shared").await);
+    // A retired blob loses its links everywhere and cannot be linked or mounted again.
+    let links = meta.read(|r| Ok((r.blob_link("a/x", d("shared").as_str())?, r.blob_link("a/y", d("shared").as_str())?))).await.unwrap();
+    assert_eq!(links, (None, None));
+    assert_eq!(meta.apply(link("a/x", "old", 21)).await.unwrap(), Applied::Rejected(Rejection::BlobRetired));
+    meta.apply(link("a/z", "used", 1)).await.unwrap();
+    let mount = Command::MountBlob(MountBlob { repository: repo("a/z"), from: repo("a/x"), digest: d("old"), at: 21 });
+    assert_eq!(meta.apply(mount).await.unwrap(), Applied::Rejected(Rejection::BlobUnknown));
+    // So a manifest cannot come to use it.
+    assert!(matches!(meta.apply(put("a/x", "m2", &["old"])).await.unwrap(), Applied::Rejected(Rejection::MissingReferences(_))));
+    // Once its bytes are gone and it is forgotten, it is pushed again like any blob.
+    meta.apply(Command::ForgetRetiredBlobs(ForgetRetiredBlobs { digests: vec![d("old")] })).await.unwrap();
+    assert_eq!(meta.apply(link("a/x", "old", 22)).await.unwrap(), Applied::Done);
+}
+
+#[tokio::test]
+async fn blobs_fall_out_of_use_with_their_last_manifest() {
+    let (_dir, meta) = store().await;
+    meta.apply(org("a")).await.unwrap();
+    meta.apply(link("a/x", "layer", 1)).await.unwrap();
+    meta.apply(link("a/y", "layer", 1)).await.unwrap();
+    meta.apply(put("a/x", "m1", &["layer"])).await.unwrap();
+    meta.apply(put("a/y", "m1", &["layer"])).await.unwrap();
+    let delete = Command::DeleteManifest(DeleteManifest { repository: repo("a/x"), digest: d("m1"), at: 6, by: None });
+    meta.apply(delete).await.unwrap();
+    meta.apply(retire(&["layer"], 10)).await.unwrap();
+    assert!(!retired(&meta, "layer").await, "a/y's manifest still uses it");
+    meta.apply(Command::DeleteRepository(DeleteRepository { name: repo("a/y") })).await.unwrap();
+    meta.apply(retire(&["layer"], 10)).await.unwrap();
+    assert!(retired(&meta, "layer").await, "no manifest uses it any more");
+}
+
+fn lock(holder: &str, at: u64) -> Command {
+    Command::AcquireGcLock(AcquireGcLock { holder: holder.into(), at, until: at + 10 })
+}
+
+#[tokio::test]
+async fn one_collection_at_a_time_per_cluster() {
+    let (_dir, meta) = store().await;
+    assert_eq!(meta.apply(lock("r1/run1", 100)).await.unwrap(), Applied::Done);
+    assert_eq!(meta.apply(lock("r2/run1", 105)).await.unwrap(), Applied::Rejected(Rejection::GcRunning("r1/run1".into())));
+    assert_eq!(meta.apply(lock("r1/run2", 105)).await.unwrap(), Applied::Done, "a replica takes over its own lock");
+    assert_eq!(meta.apply(lock("r2/run1", 116)).await.unwrap(), Applied::Done, "a lapsed lock is free");
+    let run = GcRun { holder: "r2/run1".into(), deleted: 3, ..GcRun::default() };
+    meta.apply(Command::FinishGc(FinishGc { run: run.clone() })).await.unwrap();
+    assert_eq!(meta.read(|r| r.gc_lock()).await.unwrap(), None, "released");
+    assert_eq!(meta.read(|r| r.last_gc()).await.unwrap(), Some(run));
+    assert_eq!(meta.apply(lock("r1/run3", 117)).await.unwrap(), Applied::Done);
+}
+
+/// A store written before the blob indexes existed (schema 1) gets them when opened.
+#[tokio::test]
+async fn an_older_store_gets_its_blob_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("meta.redb");
+    {
+        let meta = Meta::open(&path).await.unwrap();
+        meta.apply(org("a")).await.unwrap();
+        meta.apply(link("a/x", "used", 1)).await.unwrap();
+        meta.apply(link("a/x", "unused", 1)).await.unwrap();
+        meta.apply(put("a/x", "m1", &["used"])).await.unwrap();
+        meta.shutdown().await;
+    }
+    {
+        // As the previous version left it: no indexes, schema 1.
+        let db = redb::Database::create(&path).unwrap();
+        let tx = db.begin_write().unwrap();
+        tx.delete_table(berth_meta::tables::BLOB_REFERENCES).unwrap();
+        tx.delete_table(berth_meta::tables::BLOB_REPOSITORIES).unwrap();
+        tx.open_table(berth_meta::tables::META).unwrap().insert(berth_meta::tables::SCHEMA, 1).unwrap();
+        tx.commit().unwrap();
+    }
+    let meta = Meta::open(&path).await.unwrap();
+    meta.apply(retire(&["used", "unused"], 10)).await.unwrap();
+    assert!(!retired(&meta, "used").await, "the manifest's use was indexed");
+    assert!(retired(&meta, "unused").await);
+    assert_eq!(meta.read(|r| r.blob_link("a/x", d("unused").as_str())).await.unwrap(), None, "its link was indexed, and removed");
+}
