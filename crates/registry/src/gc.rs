@@ -161,27 +161,16 @@ impl Registry {
         };
         let used: HashSet<String> = self.meta.read_latest(|r| r.referenced_blobs()).await?;
         let clock = Instant::now();
+        // Candidates gather across shards into batches of `BATCH`, each one command.
+        let mut pending: Vec<StoredBlob> = Vec::with_capacity(BATCH);
         for shard in 0..BLOB_SHARDS {
             let listed = self.storage.list_blobs(shard).await?;
             progress.run.examined += listed.len() as u64;
-            let candidates: Vec<StoredBlob> =
-                listed.into_iter().filter(|b| !used.contains(b.digest.as_str()) && b.modified < cutoff).collect();
-            for batch in candidates.chunks(BATCH) {
-                self.renew_gc_lock(&options.holder).await?;
-                if options.dry_run {
-                    progress.run.deleted += batch.len() as u64;
-                    progress.run.bytes_freed += batch.iter().map(|b| b.size).sum::<u64>();
-                    continue;
-                }
-                let digests: Vec<Digest> = batch.iter().map(|b| b.digest.clone()).collect();
-                let retire = RetireBlobs { digests, linked_before: cutoff, at: now() };
-                match self.meta.apply(Command::RetireBlobs(retire)).await? {
-                    Applied::Done => {}
-                    Applied::Rejected(other) => return Err(unexpected(other)),
-                }
-                let (deleted, bytes) = self.finish_retired(Some(batch)).await?;
-                progress.run.deleted += deleted;
-                progress.run.bytes_freed += bytes;
+            pending.extend(listed.into_iter().filter(|b| !used.contains(b.digest.as_str()) && b.modified < cutoff));
+            let last = shard + 1 == BLOB_SHARDS;
+            while pending.len() >= BATCH || (last && !pending.is_empty()) {
+                let batch: Vec<StoredBlob> = pending.drain(..pending.len().min(BATCH)).collect();
+                self.retire_batch(options, cutoff, &batch, progress).await?;
             }
             progress.shards_done = shard + 1;
             let done = f64::from(progress.shards_done) / f64::from(BLOB_SHARDS);
@@ -192,20 +181,40 @@ impl Registry {
         Ok(())
     }
 
+    /// Retires one batch of candidates and deletes what the command retired (a dry run
+    /// only counts them).
+    async fn retire_batch(&self, options: &GcOptions, cutoff: u64, batch: &[StoredBlob], progress: &mut GcProgress) -> Result<(), Error> {
+        self.renew_gc_lock(&options.holder).await?;
+        if options.dry_run {
+            progress.run.deleted += batch.len() as u64;
+            progress.run.bytes_freed += batch.iter().map(|b| b.size).sum::<u64>();
+            return Ok(());
+        }
+        let digests: Vec<Digest> = batch.iter().map(|b| b.digest.clone()).collect();
+        let retire = RetireBlobs { digests, linked_before: cutoff, at: now() };
+        match self.meta.apply(Command::RetireBlobs(retire)).await? {
+            Applied::Done => {}
+            Applied::Rejected(other) => return Err(unexpected(other)),
+        }
+        let (deleted, bytes) = self.finish_retired(Some(batch)).await?;
+        progress.run.deleted += deleted;
+        progress.run.bytes_freed += bytes;
+        Ok(())
+    }
+
     /// Deletes the bytes of every retired blob, then forgets them; (how many, bytes) of
     /// those in `listed` (the sizes known from the listing).
     async fn finish_retired(&self, listed: Option<&[StoredBlob]>) -> Result<(u64, u64), Error> {
         let retired: Vec<String> = self.meta.read_latest(|r| r.retired_blobs()).await?;
-        let mut digests = Vec::with_capacity(retired.len());
+        let digests: Vec<Digest> = retired.iter().filter_map(|text| text.parse().ok()).collect();
+        self.storage.delete_blobs(&digests).await?;
+        let sizes: std::collections::HashMap<&str, u64> = listed.unwrap_or_default().iter().map(|b| (b.digest.as_str(), b.size)).collect();
         let (mut count, mut bytes) = (0, 0);
-        for text in retired {
-            let Ok(digest) = text.parse::<Digest>() else { continue };
-            self.storage.delete(&digest).await?;
-            if let Some(blob) = listed.and_then(|l| l.iter().find(|b| b.digest == digest)) {
+        for digest in &digests {
+            if let Some(size) = sizes.get(digest.as_str()) {
                 count += 1;
-                bytes += blob.size;
+                bytes += size;
             }
-            digests.push(digest);
         }
         if !digests.is_empty() {
             self.meta.apply(Command::ForgetRetiredBlobs(ForgetRetiredBlobs { digests })).await?;

@@ -302,6 +302,22 @@ impl BlobStore for FsStore {
         }
     }
 
+    async fn delete_blobs(&self, digests: &[Digest]) -> Result<(), Error> {
+        let paths: Vec<PathBuf> = digests.iter().map(|d| layout::blob_path(&self.root, d)).collect();
+        blocking(move || {
+            for path in paths {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(())
+        })
+        .await
+        .map_err(Error::from)
+    }
+
     async fn list_blobs(&self, shard: u16) -> Result<Vec<StoredBlob>, Error> {
         let blobs = layout::blobs_dir(&self.root);
         blocking(move || {

@@ -122,6 +122,9 @@ pub trait BlobStore: Send + Sync {
     async fn open(&self, digest: &Digest, range: Option<ByteRange>) -> Result<Option<BlobReader>, Error>;
     /// Removes a blob. Idempotent: deleting an absent blob succeeds.
     async fn delete(&self, digest: &Digest) -> Result<(), Error>;
+    /// Removes many blobs (garbage collection), in one pass where the backend can.
+    /// Idempotent like [`BlobStore::delete`].
+    async fn delete_blobs(&self, digests: &[Digest]) -> Result<(), Error>;
     /// Starts an upload session owned by `repository`, at `now` (seconds since the epoch).
     async fn create_upload(&self, repository: &str, now: u64) -> Result<UploadState, Error>;
     /// The upload's state, `Ok(None)` when unknown.
@@ -187,6 +190,11 @@ impl BlobStore for Storage {
     }
     async fn purge_uploads(&self, idle: Duration, now: u64) -> Result<usize, Error> {
         delegate!(self, s => s.purge_uploads(idle, now))
+    }
+    async fn delete_blobs(&self, digests: &[Digest]) -> Result<(), Error> {
+        match self {
+            Storage::Fs(s) => s.delete_blobs(digests).await,
+        }
     }
     async fn list_blobs(&self, shard: u16) -> Result<Vec<StoredBlob>, Error> {
         match self {

@@ -94,6 +94,37 @@ async fn suite<S: BlobStore>(open: impl Fn() -> S, root: &std::path::Path) {
     assert!(store.upload_state(&old.id).await.unwrap().is_none());
     assert!(store.upload_state(&fresh.id).await.unwrap().is_some());
     assert_eq!(store.count_uploads().await.unwrap(), before - purged);
+
+    // Listing by shard finds every committed blob once, with its size and write time;
+    // deleting many at once is idempotent too.
+    let mut digests = Vec::new();
+    for i in 0..40u32 {
+        let bytes = format!("listed blob {i}").into_bytes();
+        let up = store.create_upload("ns/app", 200).await.unwrap();
+        store.append(&up.id, 0, body(&[&bytes]), 201).await.unwrap();
+        store.commit(&up.id, &Digest::sha256_of(&bytes)).await.unwrap();
+        digests.push((Digest::sha256_of(&bytes), bytes.len() as u64));
+    }
+    let mut listed = Vec::new();
+    for shard in 0..berth_storage::BLOB_SHARDS {
+        for blob in store.list_blobs(shard).await.unwrap() {
+            assert_eq!(u16::from_str_radix(&blob.digest.hex()[..2], 16).unwrap(), shard);
+            assert!(blob.modified > 1_700_000_000, "a write time in seconds since the epoch");
+            listed.push((blob.digest, blob.size));
+        }
+    }
+    for expected in &digests {
+        assert_eq!(listed.iter().filter(|b| *b == expected).count(), 1, "{} listed once", expected.0);
+    }
+    let doomed: Vec<Digest> = digests.iter().take(30).map(|(d, _)| d.clone()).collect();
+    store.delete_blobs(&doomed).await.unwrap();
+    store.delete_blobs(&doomed).await.unwrap();
+    for (digest, _) in &digests[..30] {
+        assert!(store.stat(digest).await.unwrap().is_none());
+    }
+    for (digest, _) in &digests[30..] {
+        assert!(store.stat(digest).await.unwrap().is_some());
+    }
 }
 
 #[tokio::test]

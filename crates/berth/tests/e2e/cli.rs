@@ -75,3 +75,30 @@ async fn users_orgs_teams_grants_and_tokens_from_the_command_line() {
     let out = berth(&server, &["user", "list", "--server", &url, "--cacert", ca.to_str().unwrap()], "");
     assert!(ok(out).contains("alice"));
 }
+
+#[tokio::test]
+async fn garbage_collection_from_the_command_line() {
+    let server = Server::start();
+    push_image(&server, "acme/app", "v1", 1).await;
+    push_blob(&server, "acme/app", &random_bytes(3000, 5)).await;
+    let dry = ok(berth(&server, &["gc", "--dry-run", "--grace-seconds", "0"], ""));
+    assert!(dry.starts_with("would delete 1 of 3 blobs"), "{dry}");
+    let kept = ok(berth(&server, &["gc"], ""));
+    assert!(kept.starts_with("deleted 0 of 3 blobs"), "the default grace period keeps new blobs: {kept}");
+    let run = ok(berth(&server, &["gc", "--grace-seconds", "0"], ""));
+    assert!(run.starts_with("deleted 1 of 3 blobs"), "{run}");
+    let eve = client().post(server.url("/api/v0/accounts")).json(&serde_json::json!({"name": "eve", "password": "eve-password-1"}));
+    assert_eq!(eve.send().await.unwrap().status(), 201);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["--user", "eve", "gc"])
+        .env("BERTH_URL", &server.http)
+        .env("BERTH_PASSWORD", "eve-password-1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success() && stderr.contains("NOT_AUTHORIZED"), "{stderr}");
+}
