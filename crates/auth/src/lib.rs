@@ -148,6 +148,7 @@ impl Refusal {
             | R::TagImmutableDeletion(_)
             | R::BlobRetired
             | R::GcRunning(_)
+            | R::QuotaExceeded { .. }
             | R::TrustCollectionExists(_)) => return Error::Unexpected(format!("{other:?}")),
         })
     }

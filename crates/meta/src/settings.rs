@@ -20,6 +20,8 @@ const LDAP_LAST_SYNC: &str = "ldap_last_sync";
 const CLUSTER_CA: &str = "cluster_ca";
 /// The prefix of a namespace's signing policy (`signed_pulls_only/<namespace>`).
 const NAMESPACE_POLICY: &str = "signed_pulls_only/";
+/// The prefix of a namespace's storage quota (`quota/<namespace>`), bytes.
+const NAMESPACE_QUOTA: &str = "quota/";
 
 /// Which pulls a namespace (or a repository) answers: with `signed_pulls_only`, a pull
 /// by tag answers only for a tag signed in the trust data with that digest, or signed by
@@ -58,6 +60,14 @@ pub enum Setting {
         /// Its policy.
         policy: SigningPolicy,
     },
+    /// A namespace's storage quota: the most bytes of distinct blobs its manifests may
+    /// use (`None`: no quota).
+    NamespaceQuota {
+        /// The namespace.
+        namespace: String,
+        /// The limit in bytes.
+        bytes: Option<u64>,
+    },
 }
 
 impl Setting {
@@ -69,6 +79,7 @@ impl Setting {
             Setting::LdapLastSync(_) => LDAP_LAST_SYNC.into(),
             Setting::ClusterCa { .. } => CLUSTER_CA.into(),
             Setting::NamespacePolicy { namespace, .. } => format!("{NAMESPACE_POLICY}{namespace}"),
+            Setting::NamespaceQuota { namespace, .. } => format!("{NAMESPACE_QUOTA}{namespace}"),
         }
     }
 
@@ -80,6 +91,7 @@ impl Setting {
             Setting::LdapLastSync(report) => serde_json::to_value(report).unwrap_or_default(),
             Setting::ClusterCa { certificate, sealed_key } => serde_json::json!({"certificate": certificate, "sealed_key": sealed_key}),
             Setting::NamespacePolicy { policy, .. } => serde_json::to_value(policy).unwrap_or_default(),
+            Setting::NamespaceQuota { bytes, .. } => serde_json::json!(bytes),
         };
         serde_json::to_vec(&value).unwrap_or_default()
     }
@@ -144,6 +156,19 @@ impl Reader {
             Some(Err(e)) => {
                 tracing::error!(namespace, error = %e, "a namespace's signing policy cannot be read; signed pulls are enforced");
                 SigningPolicy { signed_pulls_only: true, signature_keys: Vec::new() }
+            }
+        })
+    }
+
+    /// A namespace's storage quota in bytes, if it has one (one that cannot be read
+    /// counts as none, and says so in the log).
+    pub fn namespace_quota(&self, namespace: &str) -> Result<Option<u64>, Error> {
+        Ok(match self.setting::<Option<u64>>(&format!("{NAMESPACE_QUOTA}{namespace}"))? {
+            None => None,
+            Some(Ok(bytes)) => bytes,
+            Some(Err(e)) => {
+                tracing::error!(namespace, error = %e, "a namespace's quota cannot be read; it is not enforced");
+                None
             }
         })
     }

@@ -31,7 +31,8 @@
 //! | `join_tokens` | token id | [`records::JoinToken`](crate::records::JoinToken) |
 //! | `tag_history` | (repository, tag, sequence) | [`records::TagEvent`](crate::records::TagEvent): where the tag pointed, when, by whom |
 //! | `sessions` | session id | [`records::Session`](crate::records::Session): a web UI sign-in |
-//! | `blob_references` | (blob digest, repository, manifest digest) | `()`: which manifests use a blob |
+//! | `blob_references` | (blob digest, repository, manifest digest) | the blob's size: which manifests use a blob |
+//! | `namespace_usage` | namespace | bytes of distinct blobs its manifests use (what quotas limit) |
 //! | `blob_repositories` | (blob digest, repository) | `()`: the reverse of `blob_links` |
 //! | `retired_blobs` | blob digest | when: blobs garbage collection is deleting (no link may be made to them) |
 //! | `gc` | `"lock"`, `"last"` | [`records::GcLock`](crate::records::GcLock), [`records::GcRun`](crate::records::GcRun) |
@@ -102,9 +103,11 @@ pub const TAG_HISTORY_KEPT: u64 = 100;
 /// Web UI sessions, by id.
 pub const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
 
-/// Which manifests use a blob: (blob, repository, manifest). Garbage collection keeps
-/// every blob with an entry here.
-pub const BLOB_REFERENCES: TableDefinition<(&str, &str, &str), ()> = TableDefinition::new("blob_references");
+/// Which manifests use a blob: (blob, repository, manifest) → the blob's size. Garbage
+/// collection keeps every blob with an entry here; quotas count them per namespace.
+pub const BLOB_REFERENCES: TableDefinition<(&str, &str, &str), u64> = TableDefinition::new("blob_references");
+/// Bytes of distinct blobs the manifests of a namespace use: namespace → bytes.
+pub const NAMESPACE_USAGE: TableDefinition<&str, u64> = TableDefinition::new("namespace_usage");
 /// The repositories linking a blob: (blob, repository), the reverse of [`BLOB_LINKS`].
 pub const BLOB_REPOSITORIES: TableDefinition<(&str, &str), ()> = TableDefinition::new("blob_repositories");
 /// Blobs garbage collection has retired and is deleting: digest → when. No repository
@@ -160,6 +163,7 @@ pub(crate) fn visit_data_tables(visitor: &mut impl TableVisitor) -> Result<(), E
     visitor.visit(BLOB_REPOSITORIES)?;
     visitor.visit(RETIRED_BLOBS)?;
     visitor.visit(GC)?;
+    visitor.visit(NAMESPACE_USAGE)?;
     Ok(())
 }
 

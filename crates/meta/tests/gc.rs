@@ -123,12 +123,46 @@ async fn an_older_store_gets_its_blob_indexes() {
         let tx = db.begin_write().unwrap();
         tx.delete_table(berth_meta::tables::BLOB_REFERENCES).unwrap();
         tx.delete_table(berth_meta::tables::BLOB_REPOSITORIES).unwrap();
+        tx.delete_table(berth_meta::tables::NAMESPACE_USAGE).unwrap();
         tx.open_table(berth_meta::tables::META).unwrap().insert(berth_meta::tables::SCHEMA, 1).unwrap();
         tx.commit().unwrap();
     }
     let meta = Meta::open(&path).await.unwrap();
+    assert_eq!(meta.read(|r| r.namespace_usage("a")).await.unwrap(), 1, "the namespace's usage was counted");
     meta.apply(retire(&["used", "unused"], 10)).await.unwrap();
     assert!(!retired(&meta, "used").await, "the manifest's use was indexed");
     assert!(retired(&meta, "unused").await);
     assert_eq!(meta.read(|r| r.blob_link("a/x", d("unused").as_str())).await.unwrap(), None, "its link was indexed, and removed");
+}
+
+fn sized_link(name: &str, blob: &str, size: u64) -> Command {
+    Command::LinkBlob(LinkBlob { repository: repo(name), digest: d(blob), size, at: 1 })
+}
+
+#[tokio::test]
+async fn quotas_count_distinct_blobs_per_namespace() {
+    use berth_meta::Setting;
+    use berth_meta::command::PutSetting;
+    let (_dir, meta) = store().await;
+    meta.apply(org("a")).await.unwrap();
+    let usage = |meta: &Meta| {
+        let meta = meta.clone();
+        async move { meta.read(|r| r.namespace_usage("a")).await.unwrap() }
+    };
+    for (repo_name, blob, size) in [("a/x", "l1", 100), ("a/x", "l2", 50), ("a/y", "l1", 100), ("a/y", "l3", 70)] {
+        meta.apply(sized_link(repo_name, blob, size)).await.unwrap();
+    }
+    let quota = PutSetting { setting: Setting::NamespaceQuota { namespace: "a".into(), bytes: Some(200) }, only_if_absent: false };
+    meta.apply(Command::PutSetting(quota)).await.unwrap();
+    assert_eq!(meta.apply(put("a/x", "m1", &["l1", "l2"])).await.unwrap(), Applied::Done);
+    assert_eq!(usage(&meta).await, 150);
+    // l1 again, in another repository: counted once; l3 would take it to 220.
+    let refused = meta.apply(put("a/y", "m2", &["l1", "l3"])).await.unwrap();
+    assert_eq!(refused, Applied::Rejected(Rejection::QuotaExceeded { namespace: "a".into(), quota: 200, used: 150, needed: 70 }));
+    assert_eq!(meta.apply(put("a/y", "m3", &["l1"])).await.unwrap(), Applied::Done, "nothing new: always passes");
+    assert_eq!(usage(&meta).await, 150);
+    meta.apply(Command::DeleteManifest(DeleteManifest { repository: repo("a/x"), digest: d("m1"), at: 6, by: None })).await.unwrap();
+    assert_eq!(usage(&meta).await, 100, "l2 is free again; l1 is still used by a/y");
+    meta.apply(Command::DeleteRepository(DeleteRepository { name: repo("a/y") })).await.unwrap();
+    assert_eq!(usage(&meta).await, 0);
 }

@@ -91,6 +91,10 @@ pub enum Error {
     /// Storage failed; the detail is for the log, not the client.
     #[error("storage failure: {0}")]
     Storage(berth_storage::Error),
+    /// The push would take the namespace past its storage quota; the message says by how
+    /// much.
+    #[error("{0}")]
+    QuotaExceeded(String),
     /// Another garbage collection (its holder named) is running.
     #[error("a garbage collection is already running ({0})")]
     GcRunning(String),

@@ -14,6 +14,7 @@
 //! - `pulls.rs`: when manifests were last pulled (remembered, then written by a job).
 //! - [`views`]: what the web UI shows of repositories and tags, read in one snapshot.
 //! - `gc.rs`: online garbage collection of blobs no manifest uses.
+//! - `quotas.rs`: namespace storage quotas.
 
 mod blobs;
 pub mod error;
@@ -21,6 +22,7 @@ mod gc;
 mod listings;
 mod manifests;
 mod pulls;
+mod quotas;
 mod repositories;
 pub mod signatures;
 mod signing;
@@ -40,6 +42,7 @@ pub use gc::{GcMonitor, GcOptions, GcProgress};
 pub const GC_SHARDS: u16 = berth_storage::BLOB_SHARDS;
 pub use berth_meta::{GcLock, GcRun};
 pub use manifests::{ManifestPushed, StoredManifest};
+pub use quotas::QuotaUsage;
 pub use repositories::{NewRepository, RepositoryChanges};
 pub use tags::TagState;
 

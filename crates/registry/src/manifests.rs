@@ -75,6 +75,12 @@ impl Registry {
             Applied::Rejected(Rejection::MissingReferences(missing)) => Err(Error::ManifestBlobUnknown(missing)),
             Applied::Rejected(Rejection::TagImmutable) => Err(Error::TagImmutable(tag_name)),
             Applied::Rejected(Rejection::NamespaceUnknown) => Err(namespace_unknown(repository)),
+            Applied::Rejected(Rejection::QuotaExceeded { namespace, quota, used, needed }) => Err(Error::QuotaExceeded(format!(
+                "namespace {namespace} is over its storage quota of {}: its images use {}, and this push adds {}",
+                crate::quotas::human(quota),
+                crate::quotas::human(used),
+                crate::quotas::human(needed)
+            ))),
             Applied::Rejected(other) => Err(unexpected(other)),
         }
     }

@@ -313,6 +313,7 @@ impl From<berth_registry::Error> for ApiV0Error {
             E::StorageFull => ApiV0Error::new(StatusCode::INSUFFICIENT_STORAGE, "STORAGE_FULL", message),
             E::Unavailable(why) => ApiV0Error::unavailable("UNAVAILABLE", why),
             E::GcRunning(_) => ApiV0Error::new(StatusCode::CONFLICT, "GC_RUNNING", message),
+            E::QuotaExceeded(_) => ApiV0Error::new(StatusCode::FORBIDDEN, "QUOTA_EXCEEDED", message),
             E::BlobBeingCollected(_) => ApiV0Error::unavailable("UNAVAILABLE", message),
             E::Refused(_) | E::Storage(_) | E::Meta(_) => ApiV0Error::internal(&e),
         }
@@ -356,7 +357,9 @@ impl From<berth_registry::Error> for ApiError {
         let message = e.to_string();
         match e {
             E::NameUnknown | E::NamespaceUnknown(_) => ApiError::new(StatusCode::NOT_FOUND, Code::NameUnknown, message),
-            E::TagSigned(_) | E::TagImmutableDeletion(_) | E::Unsigned(_) => ApiError::new(StatusCode::FORBIDDEN, Code::Denied, message),
+            E::TagSigned(_) | E::TagImmutableDeletion(_) | E::Unsigned(_) | E::QuotaExceeded(_) => {
+                ApiError::new(StatusCode::FORBIDDEN, Code::Denied, message)
+            }
             E::RepositoryExists | E::Invalid(_) => ApiError::new(StatusCode::BAD_REQUEST, Code::Unsupported, message),
             E::StorageFull => ApiError::new(StatusCode::INSUFFICIENT_STORAGE, Code::Unknown, message),
             E::Refused(_) => ApiError::internal(&e),

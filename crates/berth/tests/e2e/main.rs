@@ -22,6 +22,7 @@ mod listings;
 mod load;
 mod manifests;
 mod memory;
+mod quotas;
 mod trust;
 mod ui;
 mod uploads;

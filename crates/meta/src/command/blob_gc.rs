@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::{Applied, Rejection};
 use crate::Error;
 use crate::records::{self, BlobLink, GcLock, GcRun};
-use crate::tables::{BLOB_LINKS, BLOB_REFERENCES, BLOB_REPOSITORIES, GC, MANIFESTS, RETIRED_BLOBS, keys_under};
+use crate::tables::{BLOB_LINKS, BLOB_REFERENCES, BLOB_REPOSITORIES, GC, MANIFESTS, NAMESPACE_USAGE, RETIRED_BLOBS, keys_under};
 
 /// Records that `repo` links `digest` (the reverse index of `blob_links`).
 pub(super) fn index_link(tx: &WriteTransaction, repo: &str, digest: &str) -> Result<(), Error> {
@@ -31,20 +31,78 @@ pub(super) fn unindex_link(tx: &WriteTransaction, repo: &str, digest: &str) -> R
     Ok(())
 }
 
-/// Records that `manifest` of `repo` uses `blobs`.
+/// The namespace of a repository name.
+fn namespace(repo: &str) -> &str {
+    repo.split('/').next().unwrap_or(repo)
+}
+
+/// Whether a manifest of `namespace` uses `blob` (its repositories are one key range:
+/// `ns/` up to `ns0`, `0` following `/`).
+fn used_in_namespace(
+    references: &impl ReadableTable<(&'static str, &'static str, &'static str), u64>,
+    blob: &str,
+    namespace: &str,
+) -> Result<bool, Error> {
+    let (from, to) = (format!("{namespace}/"), format!("{namespace}0"));
+    Ok(references.range((blob, from.as_str(), "")..(blob, to.as_str(), "")).map(|mut r| r.next().is_some())?)
+}
+
+/// Bytes that `blobs` would add to the usage of `repo`'s namespace (those no manifest
+/// of the namespace uses yet, each counted once); sizes from `repo`'s links.
+pub(super) fn added_usage(tx: &WriteTransaction, repo: &str, blobs: &[Digest]) -> Result<u64, Error> {
+    let references = tx.open_table(BLOB_REFERENCES)?;
+    let links = tx.open_table(BLOB_LINKS)?;
+    let mut seen = Vec::new();
+    let mut added = 0;
+    for blob in blobs {
+        if seen.contains(&blob.as_str()) || used_in_namespace(&references, blob.as_str(), namespace(repo))? {
+            continue;
+        }
+        seen.push(blob.as_str());
+        added += links
+            .get((repo, blob.as_str()))?
+            .map(|v| records::decode::<BlobLink>("blob_links", v.value()))
+            .transpose()?
+            .map_or(0, |l| l.size);
+    }
+    Ok(added)
+}
+
+/// Records that `manifest` of `repo` uses `blobs` (sizes from `repo`'s links), counting
+/// the ones new to the namespace in its usage.
 pub(super) fn reference(tx: &WriteTransaction, repo: &str, manifest: &str, blobs: &[Digest]) -> Result<(), Error> {
     let mut references = tx.open_table(BLOB_REFERENCES)?;
+    let links = tx.open_table(BLOB_LINKS)?;
+    let mut usage = tx.open_table(NAMESPACE_USAGE)?;
+    let ns = namespace(repo);
     for blob in blobs {
-        references.insert((blob.as_str(), repo, manifest), ())?;
+        let size = links
+            .get((repo, blob.as_str()))?
+            .map(|v| records::decode::<BlobLink>("blob_links", v.value()))
+            .transpose()?
+            .map_or(0, |l| l.size);
+        let new_to_namespace = !used_in_namespace(&references, blob.as_str(), ns)?;
+        references.insert((blob.as_str(), repo, manifest), size)?;
+        if new_to_namespace {
+            let used = usage.get(ns)?.map_or(0, |v| v.value());
+            usage.insert(ns, used + size)?;
+        }
     }
     Ok(())
 }
 
-/// Forgets that `manifest` of `repo` uses `blobs`.
+/// Forgets that `manifest` of `repo` uses `blobs`, taking the ones no longer used in the
+/// namespace out of its usage.
 pub(super) fn unreference(tx: &WriteTransaction, repo: &str, manifest: &str, blobs: &[Digest]) -> Result<(), Error> {
     let mut references = tx.open_table(BLOB_REFERENCES)?;
+    let mut usage = tx.open_table(NAMESPACE_USAGE)?;
+    let ns = namespace(repo);
     for blob in blobs {
-        references.remove((blob.as_str(), repo, manifest))?;
+        let Some(size) = references.remove((blob.as_str(), repo, manifest))?.map(|v| v.value()) else { continue };
+        if !used_in_namespace(&references, blob.as_str(), ns)? {
+            let used = usage.get(ns)?.map_or(0, |v| v.value());
+            usage.insert(ns, used.saturating_sub(size))?;
+        }
     }
     Ok(())
 }
@@ -54,23 +112,32 @@ pub(super) fn is_retired(tx: &WriteTransaction, digest: &str) -> Result<bool, Er
     Ok(tx.open_table(RETIRED_BLOBS)?.get(digest)?.is_some())
 }
 
-/// Builds both indexes from `blob_links` and `manifests` (a store written before they
-/// existed).
+/// Builds both indexes and the namespaces' usage afresh from `blob_links` and
+/// `manifests` (a store written before they existed).
 pub(crate) fn build_indexes(tx: &WriteTransaction) -> Result<(), Error> {
+    tx.open_table(BLOB_REFERENCES)?.retain(|_, _| false)?;
+    tx.open_table(NAMESPACE_USAGE)?.retain(|_, _| false)?;
     let mut repositories = tx.open_table(BLOB_REPOSITORIES)?;
+    repositories.retain(|_, _| false)?;
     for entry in tx.open_table(BLOB_LINKS)?.iter()? {
         let (key, _) = entry?;
         let (repo, digest) = key.value();
         repositories.insert((digest, repo), ())?;
     }
-    let mut references = tx.open_table(BLOB_REFERENCES)?;
-    for entry in tx.open_table(MANIFESTS)?.iter()? {
-        let (key, value) = entry?;
-        let (repo, manifest) = key.value();
-        let record: records::Manifest = records::decode("manifests", value.value())?;
-        for blob in &record.blobs {
-            references.insert((blob.as_str(), repo, manifest), ())?;
+    drop(repositories);
+    let manifests: Vec<(String, String, Vec<Digest>)> = {
+        let table = tx.open_table(MANIFESTS)?;
+        let mut all = Vec::new();
+        for entry in table.iter()? {
+            let (key, value) = entry?;
+            let (repo, manifest) = key.value();
+            let record: records::Manifest = records::decode("manifests", value.value())?;
+            all.push((repo.to_owned(), manifest.to_owned(), record.blobs));
         }
+        all
+    };
+    for (repo, manifest, blobs) in manifests {
+        reference(tx, &repo, &manifest, &blobs)?;
     }
     Ok(())
 }

@@ -76,6 +76,9 @@ impl PutManifest {
         {
             return Ok(Applied::Rejected(Rejection::TagImmutable));
         }
+        if let Some(rejection) = super::quota::check(tx, repo, &self.blobs)? {
+            return Ok(Applied::Rejected(rejection));
+        }
         if let Some(rejection) = ensure_repository(tx, repo, self.at)? {
             return Ok(Applied::Rejected(rejection));
         }

@@ -17,6 +17,7 @@ mod history;
 mod join_token;
 mod manifest;
 mod pull;
+mod quota;
 mod repository;
 mod session;
 mod setting;
@@ -178,6 +179,17 @@ pub enum Rejection {
     BlobRetired,
     /// Another garbage collection (its holder named) is running.
     GcRunning(String),
+    /// The push would take the namespace past its storage quota.
+    QuotaExceeded {
+        /// The namespace.
+        namespace: String,
+        /// Its quota, bytes.
+        quota: u64,
+        /// Bytes its manifests use now.
+        used: u64,
+        /// Bytes the push would add.
+        needed: u64,
+    },
 }
 
 /// For fields added to a command after its first release: left out of the wire form

@@ -8,7 +8,7 @@ use redb::ReadableTable;
 use super::Reader;
 use crate::Error;
 use crate::records::{self, GcLock, GcRun};
-use crate::tables::{BLOB_REFERENCES, GC, RETIRED_BLOBS};
+use crate::tables::{BLOB_REFERENCES, GC, NAMESPACE_USAGE, RETIRED_BLOBS};
 
 impl Reader {
     /// Every blob some manifest uses (one scan of `blob_references`).
@@ -43,6 +43,11 @@ impl Reader {
     /// Who holds the garbage collection lock, until when.
     pub fn gc_lock(&self) -> Result<Option<GcLock>, Error> {
         self.tx.open_table(GC)?.get("lock")?.map(|v| records::decode("gc", v.value())).transpose()
+    }
+
+    /// Bytes of distinct blobs the manifests of `namespace` use.
+    pub fn namespace_usage(&self, namespace: &str) -> Result<u64, Error> {
+        Ok(self.tx.open_table(NAMESPACE_USAGE)?.get(namespace)?.map_or(0, |v| v.value()))
     }
 
     /// The last finished garbage collection run.

@@ -8,6 +8,7 @@ mod gc;
 mod ldap;
 mod openapi;
 mod pages;
+mod quotas;
 mod repositories;
 pub mod signing;
 mod tags;
@@ -33,6 +34,7 @@ pub fn routes() -> Router<AppState> {
         .route("/accounts/{org}/teams/{team}/memberSyncConfig", get(ldap::get_team_sync).put(ldap::put_team_sync))
         .route("/accounts/{org}/teams/{team}/members/{user}", put(accounts::add_member).delete(accounts::remove_member))
         .route("/accounts/{user}/tokens", post(tokens::create).get(tokens::list))
+        .route("/accounts/{namespace}/quota", get(quotas::get).put(quotas::put))
         .route("/accounts/{user}/tokens/{id}", axum::routing::delete(tokens::revoke))
         .route("/accounts/{user}/repositoryAccess/{ns}/{repo}", get(repositories::user_access));
     let api = accounts

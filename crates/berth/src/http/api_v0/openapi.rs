@@ -5,7 +5,7 @@ use axum::Json;
 use axum::response::{IntoResponse, Response};
 use utoipa::OpenApi;
 
-use super::{accounts, cluster, gc, ldap, repositories, signing, tags, tokens};
+use super::{accounts, cluster, gc, ldap, quotas, repositories, signing, tags, tokens};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -45,6 +45,8 @@ use super::{accounts, cluster, gc, ldap, repositories, signing, tags, tokens};
         ldap::last_sync,
         gc::start,
         gc::status,
+        quotas::get,
+        quotas::put,
         cluster::status,
         cluster::join_token,
         cluster::remove_replica,
