@@ -149,6 +149,7 @@ impl Refusal {
             | R::BlobRetired
             | R::GcRunning(_)
             | R::QuotaExceeded { .. }
+            | R::ManifestInUse
             | R::TrustCollectionExists(_)) => return Error::Unexpected(format!("{other:?}")),
         })
     }

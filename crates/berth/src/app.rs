@@ -39,6 +39,8 @@ pub struct App {
     pub gc: berth_registry::GcMonitor,
     /// Garbage collection's default grace period.
     pub gc_grace: std::time::Duration,
+    /// Garbage collection also deletes untagged manifests this many days old, when set.
+    pub gc_untagged_days: Option<u64>,
 }
 
 /// Shared application state.
@@ -118,6 +120,7 @@ impl App {
             body_idle_timeout: config.body_idle_timeout,
             gc: berth_registry::GcMonitor::default(),
             gc_grace: config.gc_grace,
+            gc_untagged_days: config.gc_untagged_days,
         };
         Ok((app, services.generated_admin_password))
     }

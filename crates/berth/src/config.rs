@@ -53,6 +53,9 @@ pub struct GcFileConfig {
     pub grace_secs: Option<u64>,
     /// Seconds between scheduled runs; 0 (the default) runs only on request.
     pub interval_secs: Option<u64>,
+    /// Also delete manifests no tag, index or artifact names, pushed this many days ago
+    /// (default: keep them).
+    pub untagged_days: Option<u64>,
 }
 
 /// `[storage]`.
@@ -194,6 +197,8 @@ pub struct Config {
     pub gc_grace: Duration,
     /// Time between scheduled garbage collections (none when `None`).
     pub gc_interval: Option<Duration>,
+    /// Garbage collection deletes untagged manifests this old, in days, when set.
+    pub gc_untagged_days: Option<u64>,
 }
 
 /// Where clients reach the registry.
@@ -304,6 +309,7 @@ impl FileConfig {
         self.cluster.source_address = other.cluster.source_address.or(self.cluster.source_address);
         self.gc.grace_secs = other.gc.grace_secs.or(self.gc.grace_secs);
         self.gc.interval_secs = other.gc.interval_secs.or(self.gc.interval_secs);
+        self.gc.untagged_days = other.gc.untagged_days.or(self.gc.untagged_days);
         self
     }
 
@@ -350,6 +356,7 @@ impl FileConfig {
         Ok(Config {
             gc_grace: Duration::from_secs(self.gc.grace_secs.unwrap_or(3600)),
             gc_interval: self.gc.interval_secs.filter(|s| *s > 0).map(Duration::from_secs),
+            gc_untagged_days: self.gc.untagged_days,
             storage_dir: self.storage.path.unwrap_or_else(|| data_dir.join("storage")),
             advertise,
             write_timeout,

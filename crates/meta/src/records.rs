@@ -304,4 +304,11 @@ pub struct GcRun {
     pub bytes_freed: u64,
     /// Why it stopped early, if it did.
     pub error: Option<String>,
+    /// Untagged manifests deleted (or, in a dry run, that would be), when asked to.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub manifests_deleted: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }

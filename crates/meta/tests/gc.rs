@@ -166,3 +166,53 @@ async fn quotas_count_distinct_blobs_per_namespace() {
     meta.apply(Command::DeleteRepository(DeleteRepository { name: repo("a/y") })).await.unwrap();
     assert_eq!(usage(&meta).await, 0);
 }
+
+#[tokio::test]
+async fn only_untagged_manifests_nothing_names_are_pruned() {
+    use berth_meta::command::PruneManifest;
+    let (_dir, meta) = store().await;
+    meta.apply(org("a")).await.unwrap();
+    meta.apply(link("a/x", "l", 1)).await.unwrap();
+    let tagged = |content: &str, tag: &str| {
+        let Command::PutManifest(mut m) = put("a/x", content, &["l"]) else { unreachable!() };
+        m.tag = Some(tag.parse().unwrap());
+        Command::PutManifest(m)
+    };
+    meta.apply(tagged("old", "v1")).await.unwrap();
+    meta.apply(tagged("tagged", "v2")).await.unwrap();
+    meta.apply(tagged("old", "v1-moved-away")).await.unwrap();
+    meta.apply(Command::DeleteTag(berth_meta::command::DeleteTag { repository: repo("a/x"), tag: "v1".parse().unwrap(), at: 6, by: None }))
+        .await
+        .unwrap();
+    meta.apply(Command::DeleteTag(berth_meta::command::DeleteTag {
+        repository: repo("a/x"),
+        tag: "v1-moved-away".parse().unwrap(),
+        at: 6,
+        by: None,
+    }))
+    .await
+    .unwrap();
+    meta.apply(put("a/x", "child", &["l"])).await.unwrap();
+    let Command::PutManifest(mut index) = put("a/x", "index", &[]) else { unreachable!() };
+    index.children = vec![d("child")];
+    index.tag = Some("multi".parse().unwrap());
+    meta.apply(Command::PutManifest(index)).await.unwrap();
+    let Command::PutManifest(mut signature) = put("a/x", "sig", &["l"]) else { unreachable!() };
+    signature.subject = Some(d("tagged"));
+    meta.apply(Command::PutManifest(signature)).await.unwrap();
+    let prune = |content: &str, pushed_before: u64| {
+        Command::PruneManifest(PruneManifest { repository: repo("a/x"), digest: d(content), pushed_before, at: 30 })
+    };
+    let untagged = meta.read(|r| r.untagged_manifests(10)).await.unwrap();
+    let mut names: Vec<String> = untagged.into_iter().map(|(_, m)| m).collect();
+    names.sort();
+    let mut expected = vec![d("old").to_string(), d("child").to_string()];
+    expected.sort();
+    assert_eq!(names, expected, "candidates: untagged and no artifact");
+    assert_eq!(meta.apply(prune("old", 5)).await.unwrap(), Applied::Rejected(Rejection::ManifestInUse), "too new");
+    assert_eq!(meta.apply(prune("tagged", 10)).await.unwrap(), Applied::Rejected(Rejection::ManifestInUse), "tagged");
+    assert_eq!(meta.apply(prune("child", 10)).await.unwrap(), Applied::Rejected(Rejection::ManifestInUse), "listed by an index");
+    assert_eq!(meta.apply(prune("sig", 10)).await.unwrap(), Applied::Rejected(Rejection::ManifestInUse), "an artifact");
+    assert_eq!(meta.apply(prune("old", 10)).await.unwrap(), Applied::Done);
+    assert!(meta.read(|r| r.manifest("a/x", d("old").as_str())).await.unwrap().is_none());
+}

@@ -52,11 +52,12 @@ fn kind(command: &Command) -> &'static str {
         Command::ForgetRetiredBlobs(_) => "ForgetRetiredBlobs",
         Command::AcquireGcLock(_) => "AcquireGcLock",
         Command::FinishGc(_) => "FinishGc",
+        Command::PruneManifest(_) => "PruneManifest",
     }
 }
 
 /// The number of command kinds (the length of `kind`'s match).
-const KINDS: usize = 33;
+const KINDS: usize = 34;
 
 fn examples() -> Vec<Command> {
     let report =
@@ -212,8 +213,10 @@ fn examples() -> Vec<Command> {
                 deleted: 1,
                 bytes_freed: 100,
                 error: None,
+                manifests_deleted: 0,
             },
         }),
+        Command::PruneManifest(PruneManifest { repository: repo("a/x"), digest: d("m1"), pushed_before: 13, at: 14 }),
     ]
 }
 

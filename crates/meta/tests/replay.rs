@@ -204,6 +204,12 @@ fn command() -> impl Strategy<Value = Command> {
         })),
         proptest::collection::vec(select(BLOBS), 0..3)
             .prop_map(|blobs| Command::ForgetRetiredBlobs(ForgetRetiredBlobs { digests: blobs.into_iter().map(d).collect() })),
+        (repository(), select(MANIFESTS), 6u64..9).prop_map(|(repository, m, pushed_before)| Command::PruneManifest(PruneManifest {
+            repository,
+            digest: d(m),
+            pushed_before,
+            at: 12
+        })),
         (select(&["r1/a", "r1/b", "r2/a"]), 8u64..12).prop_map(|(holder, at)| Command::AcquireGcLock(AcquireGcLock {
             holder: holder.into(),
             at,

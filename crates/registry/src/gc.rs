@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use berth_core::Digest;
-use berth_meta::command::{AcquireGcLock, FinishGc, ForgetRetiredBlobs, RetireBlobs};
+use berth_meta::command::{AcquireGcLock, FinishGc, ForgetRetiredBlobs, PruneManifest, RetireBlobs};
 use berth_meta::{Applied, Command, GcRun, Rejection, now};
 use berth_storage::{BLOB_SHARDS, BlobStore, StoredBlob};
 
@@ -37,6 +37,8 @@ pub struct GcOptions {
     pub grace: Duration,
     /// Count only; delete nothing.
     pub dry_run: bool,
+    /// Also delete the manifests no tag, index or artifact names, pushed this long ago.
+    pub untagged_older_than: Option<Duration>,
     /// Names the run in the lock (the replica's id and a run id).
     pub holder: String,
 }
@@ -153,6 +155,9 @@ impl Registry {
         if !options.dry_run {
             self.finish_retired(None).await?;
         }
+        if let Some(age) = options.untagged_older_than {
+            self.prune_untagged(now().saturating_sub(age.as_secs()), options.dry_run, progress).await?;
+        }
         // Blobs written or linked before `cutoff` may go. Times are whole seconds: a grace
         // period of zero takes in the current second too.
         let cutoff = match options.grace.as_secs() {
@@ -177,6 +182,24 @@ impl Registry {
             let elapsed = clock.elapsed().as_secs_f64();
             progress.eta_secs = Some((elapsed / done * (1.0 - done)).round() as u64);
             monitor.set(Some(progress.clone()));
+        }
+        Ok(())
+    }
+
+    /// Deletes the untagged manifests pushed before `pushed_before` that nothing names
+    /// (each checked again inside its command); their blobs then fall out of use.
+    async fn prune_untagged(&self, pushed_before: u64, dry_run: bool, progress: &mut GcProgress) -> Result<(), Error> {
+        let candidates = self.meta.read_latest(move |r| r.untagged_manifests(pushed_before)).await?;
+        for (repo, digest) in candidates {
+            if dry_run {
+                progress.run.manifests_deleted += 1;
+                continue;
+            }
+            let (Ok(repository), Ok(digest)) = (repo.parse(), digest.parse()) else { continue };
+            let prune = PruneManifest { repository, digest, pushed_before, at: now() };
+            if self.meta.apply(Command::PruneManifest(prune)).await? == Applied::Done {
+                progress.run.manifests_deleted += 1;
+            }
         }
         Ok(())
     }

@@ -371,8 +371,9 @@ pub fn token(client: &Client, command: TokenCommand) -> anyhow::Result<()> {
 
 /// `berth gc [--dry-run] [--grace-seconds N]`: starts a collection, shows its progress on
 /// standard error, then prints what it freed.
-pub fn gc(client: &Client, dry_run: bool, grace_seconds: Option<u64>) -> anyhow::Result<()> {
-    let started = client.call(reqwest::Method::POST, "/gc", Some(json!({"dryRun": dry_run, "graceSeconds": grace_seconds})))?;
+pub fn gc(client: &Client, dry_run: bool, grace_seconds: Option<u64>, untagged_days: Option<u64>) -> anyhow::Result<()> {
+    let request = json!({"dryRun": dry_run, "graceSeconds": grace_seconds, "untaggedOlderThanDays": untagged_days});
+    let started = client.call(reqwest::Method::POST, "/gc", Some(request))?;
     let holder = started["holder"].as_str().unwrap_or_default().to_owned();
     loop {
         std::thread::sleep(std::time::Duration::from_millis(250));
@@ -399,7 +400,11 @@ pub fn gc(client: &Client, dry_run: bool, grace_seconds: Option<u64>) -> anyhow:
         }
         let freed = last["bytesFreed"].as_u64().unwrap_or(0) as f64 / (1 << 20) as f64;
         let verb = if dry_run { "would delete" } else { "deleted" };
-        println!("{verb} {} of {} blobs ({freed:.1} MiB) in {} s", last["blobsDeleted"], last["blobsExamined"], last["seconds"]);
+        let manifests = match last["manifestsDeleted"].as_u64() {
+            Some(n) if n > 0 => format!(" and {n} untagged manifests"),
+            _ => String::new(),
+        };
+        println!("{verb} {} of {} blobs ({freed:.1} MiB){manifests} in {} s", last["blobsDeleted"], last["blobsExamined"], last["seconds"]);
         return Ok(());
     }
 }

@@ -82,6 +82,10 @@ enum Command {
         /// `gc.grace_secs`).
         #[arg(long)]
         grace_seconds: Option<u64>,
+        /// Also delete manifests no tag, index or artifact names, pushed this many days
+        /// ago (default: the server's `gc.untagged_days`, else keep them).
+        #[arg(long)]
+        untagged_older_than_days: Option<u64>,
     },
     /// Write a backup of a running registry to standard output (a tar stream).
     Backup {
@@ -167,7 +171,9 @@ pub fn main() -> ExitCode {
         Command::JoinToken => administer(&cli.connection, admin::join_token),
         Command::Remove { replica } => administer(&cli.connection, |c| admin::remove(c, &replica)),
         Command::Status => administer(&cli.connection, admin::status),
-        Command::Gc { dry_run, grace_seconds } => administer(&cli.connection, |c| admin::gc(c, dry_run, grace_seconds)),
+        Command::Gc { dry_run, grace_seconds, untagged_older_than_days } => {
+            administer(&cli.connection, |c| admin::gc(c, dry_run, grace_seconds, untagged_older_than_days))
+        }
         Command::Backup { include_blobs } => administer(&cli.connection, |c| admin::backup(c, include_blobs)),
         Command::Restore(args) => recovery::restore(&args),
         Command::EmergencyRepair(args) => recovery::emergency_repair(&args),
@@ -446,8 +452,12 @@ async fn collect_garbage(app: Arc<App>, every: std::time::Duration) {
         if !app.cluster.is_leader() {
             continue;
         }
-        let options =
-            berth_registry::GcOptions { grace: app.gc_grace, dry_run: false, holder: format!("{}/scheduled", app.cluster.replica_id()) };
+        let options = berth_registry::GcOptions {
+            grace: app.gc_grace,
+            dry_run: false,
+            holder: format!("{}/scheduled", app.cluster.replica_id()),
+            untagged_older_than: app.gc_untagged_days.map(|days| std::time::Duration::from_secs(days * 86_400)),
+        };
         match app.registry.collect_garbage(options, &app.gc).await {
             Ok(_) | Err(berth_registry::Error::GcRunning(_)) => {}
             Err(e) => tracing::warn!(error = %e, "scheduled garbage collection"),

@@ -313,3 +313,42 @@ async fn a_collection_killed_midway_loses_nothing_and_the_next_finishes() {
     pulls_completely(&server, "acme/app", &kept).await.unwrap();
     server.stop();
 }
+
+#[tokio::test]
+async fn untagged_manifests_go_only_when_asked() {
+    let server = Server::start();
+    let first = push_image(&server, "acme/app", "v1", 1).await;
+    let second = push_image(&server, "acme/app", "v1", 2).await;
+    // One untagged by deleting its only tag; an index by tag, whose child is untagged but listed.
+    push_image(&server, "acme/app", "tmp", 3).await;
+    assert_eq!(client().delete(server.url("/v2/acme/app/manifests/tmp")).send().await.unwrap().status(), 202);
+    let child = push_image(&server, "acme/app", "child-tmp", 4).await;
+    let size = client()
+        .get(server.url(&format!("/v2/acme/app/manifests/{child}")))
+        .header("accept", IMAGE)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .len();
+    let index = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [
+        {"mediaType": IMAGE, "digest": child, "size": size, "platform": {"os": "linux", "architecture": "amd64"}}]})
+    .to_string();
+    put_manifest(&server, "acme/app", "multi", "application/vnd.oci.image.index.v1+json", &index).await;
+    assert_eq!(client().delete(server.url("/v2/acme/app/manifests/child-tmp")).send().await.unwrap().status(), 202);
+
+    let run = collect(&server, json!({"graceSeconds": 0})).await;
+    assert_eq!(run["manifestsDeleted"], 0, "kept unless asked: {run}");
+    assert_eq!(client().head(server.url(&format!("/v2/acme/app/manifests/{first}"))).send().await.unwrap().status(), 200);
+
+    let run = collect(&server, json!({"graceSeconds": 0, "untaggedOlderThanDays": 0})).await;
+    assert_eq!(run["manifestsDeleted"], 2, "the image v1 no longer names, and the one whose tag was deleted: {run}");
+    assert_eq!(client().head(server.url(&format!("/v2/acme/app/manifests/{first}"))).send().await.unwrap().status(), 404);
+    pulls_completely(&server, "acme/app", &second).await.unwrap();
+    pulls_completely(&server, "acme/app", &child).await.unwrap();
+    assert_eq!(client().head(server.url("/v2/acme/app/manifests/multi")).send().await.unwrap().status(), 200);
+    // The pruned images' blobs went in the same run: what is left is what the tags use.
+    assert_eq!(stored_blobs(&server).len(), 4, "the configs and layers of v1 and of the index's child");
+}

@@ -16,6 +16,7 @@ mod grant;
 mod history;
 mod join_token;
 mod manifest;
+mod prune;
 mod pull;
 mod quota;
 mod repository;
@@ -35,6 +36,7 @@ pub use blob_link::{LinkBlob, MountBlob, UnlinkBlob};
 pub use grant::{GrantTarget, SetGrant};
 pub use join_token::{CreateJoinToken, RedeemJoinToken};
 pub use manifest::{DeleteManifest, PutManifest};
+pub use prune::PruneManifest;
 pub use pull::RecordPulls;
 pub use repository::{CreateRepository, DeleteRepository, UpdateRepository};
 pub use session::{CreateSession, DeleteSession, PurgeSessions};
@@ -116,6 +118,8 @@ pub enum Command {
     AcquireGcLock(AcquireGcLock),
     /// Ends a garbage collection run.
     FinishGc(FinishGc),
+    /// Deletes an untagged, unused manifest older than a cutoff (garbage collection).
+    PruneManifest(PruneManifest),
 }
 
 /// The result of applying a command.
@@ -179,6 +183,8 @@ pub enum Rejection {
     BlobRetired,
     /// Another garbage collection (its holder named) is running.
     GcRunning(String),
+    /// The manifest is tagged, listed by an index, or refers or is referred to: not pruned.
+    ManifestInUse,
     /// The push would take the namespace past its storage quota.
     QuotaExceeded {
         /// The namespace.
@@ -285,6 +291,7 @@ impl Command {
             Command::ForgetRetiredBlobs(c) => c.apply(tx),
             Command::AcquireGcLock(c) => c.apply(tx),
             Command::FinishGc(c) => c.apply(tx),
+            Command::PruneManifest(c) => c.apply(tx),
         }
     }
 }

@@ -8,7 +8,7 @@ use redb::ReadableTable;
 use super::Reader;
 use crate::Error;
 use crate::records::{self, GcLock, GcRun};
-use crate::tables::{BLOB_REFERENCES, GC, NAMESPACE_USAGE, RETIRED_BLOBS};
+use crate::tables::{BLOB_REFERENCES, GC, MANIFESTS, NAMESPACE_USAGE, RETIRED_BLOBS, TAGS};
 
 impl Reader {
     /// Every blob some manifest uses (one scan of `blob_references`).
@@ -43,6 +43,26 @@ impl Reader {
     /// Who holds the garbage collection lock, until when.
     pub fn gc_lock(&self) -> Result<Option<GcLock>, Error> {
         self.tx.open_table(GC)?.get("lock")?.map(|v| records::decode("gc", v.value())).transpose()
+    }
+
+    /// Manifests pushed before `pushed_before` that no tag names: (repository, digest).
+    /// Candidates only; `PruneManifest` decides inside its transaction.
+    pub fn untagged_manifests(&self, pushed_before: u64) -> Result<Vec<(String, String)>, Error> {
+        let mut tagged = std::collections::HashSet::new();
+        for entry in self.tx.open_table(TAGS)?.iter()? {
+            let (key, value) = entry?;
+            tagged.insert((key.value().0.to_owned(), value.value().to_owned()));
+        }
+        let mut found = Vec::new();
+        for entry in self.tx.open_table(MANIFESTS)?.iter()? {
+            let (key, value) = entry?;
+            let (repo, digest) = key.value();
+            let record: records::Manifest = records::decode("manifests", value.value())?;
+            if record.pushed_at < pushed_before && record.subject.is_none() && !tagged.contains(&(repo.to_owned(), digest.to_owned())) {
+                found.push((repo.to_owned(), digest.to_owned()));
+            }
+        }
+        Ok(found)
     }
 
     /// Bytes of distinct blobs the manifests of `namespace` use.

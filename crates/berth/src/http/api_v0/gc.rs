@@ -21,6 +21,9 @@ pub struct GcRequest {
     dry_run: bool,
     /// Blobs written or linked this recently are kept (default: `gc.grace_secs`).
     grace_seconds: Option<u64>,
+    /// Also delete the manifests no tag, index or artifact names that were pushed this
+    /// many days ago (default: `gc.untagged_days`; 0 takes every such manifest).
+    untagged_older_than_days: Option<u64>,
 }
 
 fn run_json(run: &GcRun) -> Value {
@@ -32,6 +35,7 @@ fn run_json(run: &GcRun) -> Value {
         "blobsExamined": run.examined,
         "blobsDeleted": run.deleted,
         "bytesFreed": run.bytes_freed,
+        "manifestsDeleted": run.manifests_deleted,
         "seconds": run.finished_at.saturating_sub(run.started_at),
         "error": run.error,
     })
@@ -50,6 +54,10 @@ pub async fn start(State(app): State<AppState>, caller: Caller, body: Option<Jso
     let options = GcOptions {
         grace: request.grace_seconds.map_or(app.gc_grace, std::time::Duration::from_secs),
         dry_run: request.dry_run,
+        untagged_older_than: request
+            .untagged_older_than_days
+            .or(app.gc_untagged_days)
+            .map(|days| std::time::Duration::from_secs(days * 86_400)),
         holder: format!("{}/{}", app.cluster.replica_id(), uuid::Uuid::new_v4().simple()),
     };
     let holder = options.holder.clone();
