@@ -126,6 +126,35 @@ impl App {
     }
 }
 
+impl App {
+    /// Starts a garbage collection in the background on this replica (the caller has
+    /// checked who may); its holder. `GcRunning` when one runs in the cluster.
+    pub async fn start_gc(
+        self: &Arc<App>,
+        dry_run: bool,
+        grace: Option<std::time::Duration>,
+        untagged_days: Option<u64>,
+    ) -> Result<String, berth_registry::Error> {
+        if let (_, Some(lock)) = self.registry.gc_status().await? {
+            return Err(berth_registry::Error::GcRunning(lock.holder));
+        }
+        let options = berth_registry::GcOptions {
+            grace: grace.unwrap_or(self.gc_grace),
+            dry_run,
+            untagged_older_than: untagged_days.or(self.gc_untagged_days).map(|days| std::time::Duration::from_secs(days * 86_400)),
+            holder: format!("{}/{}", self.cluster.replica_id(), uuid::Uuid::new_v4().simple()),
+        };
+        let holder = options.holder.clone();
+        let app = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = app.registry.collect_garbage(options, &app.gc).await {
+                tracing::warn!(error = %e, "garbage collection");
+            }
+        });
+        Ok(holder)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -59,6 +59,7 @@ pub fn routes() -> Router<AppState> {
         .route("/users", get(accounts::users).post(accounts::create_user))
         .route("/system", get(system::page))
         .route("/system/ldap-sync", post(system::sync))
+        .route("/system/gc", post(system::collect))
         .layer(middleware::map_response(protect))
 }
 
@@ -178,6 +179,7 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "created" => "Created.",
         "saved" => "Saved.",
         "deleted" => "Deleted.",
+        "gc-started" => "Garbage collection started.",
         "granted" => "Access changed.",
         "added" => "Member added.",
         "removed" => "Member removed.",

@@ -21,6 +21,11 @@ struct MemberLine {
     lag: String,
 }
 
+struct GcLine {
+    when: String,
+    summary: String,
+}
+
 struct SyncLine {
     finished: String,
     summary: String,
@@ -36,6 +41,8 @@ struct SystemPage {
     members: Vec<MemberLine>,
     ldap: bool,
     sync: Option<SyncLine>,
+    gc_running: Option<String>,
+    gc_last: Option<GcLine>,
 }
 
 fn admin_only(viewer: &Viewer) -> Result<(), UiError> {
@@ -75,7 +82,37 @@ pub async fn page(State(app): State<AppState>, viewer: Viewer, Query(query): Que
     } else {
         None
     };
+    let (last, lock) = app.registry.gc_status().await?;
+    let gc_running = match (app.gc.current(), lock) {
+        (Some(p), _) => Some(format!(
+            "{} of {} storage shards, {} blobs examined, {} deleted{}",
+            p.shards_done,
+            berth_registry::GC_SHARDS,
+            p.run.examined,
+            p.run.deleted,
+            p.eta_secs.map(|s| format!(", about {s} s left")).unwrap_or_default()
+        )),
+        (None, Some(lock)) => Some(format!("on replica {}", lock.holder.split('/').next().unwrap_or_default())),
+        (None, None) => None,
+    };
+    let gc_last = last.map(|r| GcLine {
+        when: time(Some(r.started_at)),
+        summary: match &r.error {
+            Some(error) => format!("stopped: {error}"),
+            None => format!(
+                "{} {} of {} blobs ({}) and {} untagged manifests in {} s",
+                if r.dry_run { "would delete" } else { "deleted" },
+                r.deleted,
+                r.examined,
+                super::format::size(r.bytes_freed),
+                r.manifests_deleted,
+                r.finished_at.saturating_sub(r.started_at)
+            ),
+        },
+    });
     Ok(render(&SystemPage {
+        gc_running,
+        gc_last,
         chrome: viewer.chrome().with_notice(query.notice.as_deref()),
         replica: status.replica,
         quorum: status.quorum,
@@ -96,4 +133,12 @@ pub async fn sync(State(app): State<AppState>, viewer: Viewer, Form(form): Form<
     viewer.check(&form.csrf)?;
     app.auth.sync_directory_for(&viewer.subject).await?;
     Ok(after_form("/system", "synced"))
+}
+
+/// `POST /system/gc`: starts a garbage collection with the configured settings.
+pub async fn collect(State(app): State<AppState>, viewer: Viewer, Form(form): Form<CsrfForm>) -> Result<Response, UiError> {
+    viewer.check(&form.csrf)?;
+    app.auth.require_administrator(&viewer.subject)?;
+    app.start_gc(false, None, None).await?;
+    Ok(after_form("/system", "gc-started"))
 }

@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use berth_registry::{GcOptions, GcRun};
+use berth_registry::GcRun;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -48,25 +48,8 @@ fn run_json(run: &GcRun) -> Value {
 pub async fn start(State(app): State<AppState>, caller: Caller, body: Option<Json<GcRequest>>) -> Result<Response, ApiV0Error> {
     app.auth.require_administrator(&caller.0)?;
     let request = body.map(|Json(b)| b).unwrap_or_default();
-    if let (_, Some(lock)) = app.registry.gc_status().await? {
-        return Err(berth_registry::Error::GcRunning(lock.holder).into());
-    }
-    let options = GcOptions {
-        grace: request.grace_seconds.map_or(app.gc_grace, std::time::Duration::from_secs),
-        dry_run: request.dry_run,
-        untagged_older_than: request
-            .untagged_older_than_days
-            .or(app.gc_untagged_days)
-            .map(|days| std::time::Duration::from_secs(days * 86_400)),
-        holder: format!("{}/{}", app.cluster.replica_id(), uuid::Uuid::new_v4().simple()),
-    };
-    let holder = options.holder.clone();
-    let runner = app.clone();
-    tokio::spawn(async move {
-        if let Err(e) = runner.registry.collect_garbage(options, &runner.gc).await {
-            tracing::warn!(error = %e, "garbage collection");
-        }
-    });
+    let grace = request.grace_seconds.map(std::time::Duration::from_secs);
+    let holder = app.start_gc(request.dry_run, grace, request.untagged_older_than_days).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({"holder": holder}))).into_response())
 }
 

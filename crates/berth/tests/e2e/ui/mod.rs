@@ -241,6 +241,22 @@ async fn the_web_ui_in_a_browser() {
     browser.goto(&format!("{base}/repositories?visibility=public")).await;
     expect(&browser, browser.all("#repositories tbody tr").await.is_empty(), "none of them is public").await;
 
+    // System: a garbage collection started from the browser, and its report.
+    browser.goto(&format!("{base}/system")).await;
+    browser.click(&browser.find("#collect-now").await).await;
+    expect(&browser, browser.source_when(|s| s.contains("Garbage collection started.")).await.contains("started."), "a collection starts")
+        .await;
+    let mut report = String::new();
+    for _ in 0..50 {
+        browser.goto(&format!("{base}/system")).await;
+        report = browser.text(&browser.find("#gc-last").await).await;
+        if report.contains("Last run") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    expect(&browser, report.contains("deleted 0 of"), "its report (the grace period keeps every new blob)").await;
+
     // Signing out ends the session.
     let cookie = browser.cookie("berth_session").await.unwrap_or_default();
     browser.click(&browser.find("header form.inline button").await).await;
