@@ -15,6 +15,7 @@
 //! - [`manifest`]: manifest parsing, shape checks and the list of what a manifest points at.
 
 pub mod access;
+pub mod bytes;
 pub mod digest;
 pub mod host;
 pub mod manifest;
@@ -25,6 +26,7 @@ pub mod reference;
 pub mod secret;
 
 pub use access::{Action, Level};
+pub use bytes::human_bytes;
 pub use digest::{Digest, DigestAlgorithm, DigestError, Hasher};
 pub use manifest::{Descriptor, Manifest, ManifestError};
 pub use name::{NameError, RepositoryName, check_account_name, split_host};

@@ -30,6 +30,15 @@ const LOCK_LEASE_SECS: u64 = 600;
 /// Blobs retired per command.
 const BATCH: usize = 500;
 
+/// The start of a period of `age` ending now: what was written before it may go. Times
+/// are whole seconds, so a period of zero takes in the current second too.
+fn cutoff(age: Duration) -> u64 {
+    match age.as_secs() {
+        0 => now() + 1,
+        secs => now().saturating_sub(secs),
+    }
+}
+
 /// What a run is asked to do.
 #[derive(Debug, Clone)]
 pub struct GcOptions {
@@ -156,14 +165,10 @@ impl Registry {
             self.finish_retired(None).await?;
         }
         if let Some(age) = options.untagged_older_than {
-            self.prune_untagged(now().saturating_sub(age.as_secs()), options.dry_run, progress).await?;
+            self.prune_untagged(cutoff(age), options.dry_run, progress).await?;
         }
-        // Blobs written or linked before `cutoff` may go. Times are whole seconds: a grace
-        // period of zero takes in the current second too.
-        let cutoff = match options.grace.as_secs() {
-            0 => now() + 1,
-            grace => now().saturating_sub(grace),
-        };
+        // Blobs written or linked before `cutoff` may go.
+        let cutoff = cutoff(options.grace);
         let used: HashSet<String> = self.meta.read_latest(|r| r.referenced_blobs()).await?;
         let clock = Instant::now();
         // Candidates gather across shards into batches of `BATCH`, each one command.

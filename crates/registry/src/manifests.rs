@@ -77,9 +77,9 @@ impl Registry {
             Applied::Rejected(Rejection::NamespaceUnknown) => Err(namespace_unknown(repository)),
             Applied::Rejected(Rejection::QuotaExceeded { namespace, quota, used, needed }) => Err(Error::QuotaExceeded(format!(
                 "namespace {namespace} is over its storage quota of {}: its images use {}, and this push adds {}",
-                crate::quotas::human(quota),
-                crate::quotas::human(used),
-                crate::quotas::human(needed)
+                berth_core::human_bytes(quota),
+                berth_core::human_bytes(used),
+                berth_core::human_bytes(needed)
             ))),
             Applied::Rejected(other) => Err(unexpected(other)),
         }

@@ -44,16 +44,22 @@ fn stored_blobs(server: &Server) -> HashSet<String> {
     found
 }
 
+/// The config and layers `repo@manifest` names.
+async fn blobs_of(server: &Server, repo: &str, manifest: &str) -> Vec<String> {
+    let url = server.url(&format!("/v2/{repo}/manifests/{manifest}"));
+    let body: Value = client().get(url).header("accept", IMAGE).send().await.unwrap().json().await.unwrap();
+    let mut blobs = vec![body["config"]["digest"].as_str().unwrap().to_owned()];
+    blobs.extend(body["layers"].as_array().unwrap().iter().map(|l| l["digest"].as_str().unwrap().to_owned()));
+    blobs
+}
+
 /// Pulls `repo@manifest` and every blob it names, checking each digest.
 async fn pulls_completely(server: &Server, repo: &str, manifest: &str) -> Result<(), String> {
-    let response = client().get(server.url(&format!("/v2/{repo}/manifests/{manifest}"))).header("accept", IMAGE).send().await.unwrap();
+    let response = client().head(server.url(&format!("/v2/{repo}/manifests/{manifest}"))).header("accept", IMAGE).send().await.unwrap();
     if response.status() != 200 {
         return Err(format!("{repo}@{manifest}: {}", response.status()));
     }
-    let body: Value = response.json().await.unwrap();
-    let mut blobs = vec![body["config"]["digest"].as_str().unwrap().to_owned()];
-    blobs.extend(body["layers"].as_array().unwrap().iter().map(|l| l["digest"].as_str().unwrap().to_owned()));
-    for blob in blobs {
+    for blob in blobs_of(server, repo, manifest).await {
         let response = client().get(server.url(&format!("/v2/{repo}/blobs/{blob}"))).send().await.unwrap();
         let status = response.status();
         let bytes = response.bytes().await.unwrap();
@@ -68,17 +74,7 @@ async fn pulls_completely(server: &Server, repo: &str, manifest: &str) -> Result
 async fn collection_deletes_only_what_no_manifest_uses() {
     let server = Server::start();
     let kept = push_image(&server, "acme/app", "v1", 1).await;
-    let manifest: Value = client()
-        .get(server.url(&format!("/v2/acme/app/manifests/{kept}")))
-        .header("accept", IMAGE)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let kept_blobs =
-        [manifest["config"]["digest"].as_str().unwrap().to_owned(), manifest["layers"][0]["digest"].as_str().unwrap().to_owned()];
+    let kept_blobs = blobs_of(&server, "acme/app", &kept).await;
     // A blob no manifest ever used, and an image whose manifest is deleted.
     let orphan = push_blob(&server, "acme/app", &random_bytes(5000, 77)).await;
     let gone = push_image(&server, "acme/app", "v2", 2).await;
@@ -101,7 +97,7 @@ async fn collection_deletes_only_what_no_manifest_uses() {
     let run = collect(&server, json!({"graceSeconds": 0})).await;
     assert_eq!(run["blobsDeleted"], 3, "{run}");
     assert!(run["bytesFreed"].as_u64().unwrap() > 5000, "{run}");
-    assert_eq!(stored_blobs(&server), kept_blobs.iter().cloned().collect::<HashSet<_>>());
+    assert_eq!(stored_blobs(&server), kept_blobs.into_iter().collect::<HashSet<_>>());
     pulls_completely(&server, "acme/app", &kept).await.unwrap();
     let orphan_status = client().head(server.url(&format!("/v2/acme/app/blobs/{orphan}"))).send().await.unwrap().status();
     assert_eq!(orphan_status, 404, "a collected blob is unknown to its repository");
@@ -218,19 +214,7 @@ async fn pushes_sharing_layers_race_collections_and_lose_nothing() {
     collect(&server, json!({"graceSeconds": 0})).await;
     let mut used = HashSet::new();
     for (repo, manifest) in &acknowledged {
-        let body: Value = client()
-            .get(server.url(&format!("/v2/{repo}/manifests/{manifest}")))
-            .header("accept", IMAGE)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        used.insert(body["config"]["digest"].as_str().unwrap().to_owned());
-        for layer in body["layers"].as_array().unwrap() {
-            used.insert(layer["digest"].as_str().unwrap().to_owned());
-        }
+        used.extend(blobs_of(&server, repo, manifest).await);
     }
     assert_eq!(stored_blobs(&server), used);
     for (repo, manifest) in &acknowledged {
@@ -298,17 +282,7 @@ async fn a_collection_killed_midway_loses_nothing_and_the_next_finishes() {
     assert!(status["last"]["error"].as_str().is_some_and(|e| e.contains("interrupted")), "the dead run is reported: {status}");
     // The next collection finishes the work.
     collect(&server, json!({"graceSeconds": 0})).await;
-    let manifest: Value = client()
-        .get(server.url(&format!("/v2/acme/app/manifests/{kept}")))
-        .header("accept", IMAGE)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let used: HashSet<String> =
-        [manifest["config"]["digest"].as_str().unwrap().to_owned(), manifest["layers"][0]["digest"].as_str().unwrap().to_owned()].into();
+    let used: HashSet<String> = blobs_of(&server, "acme/app", &kept).await.into_iter().collect();
     assert_eq!(stored_blobs(&server), used);
     pulls_completely(&server, "acme/app", &kept).await.unwrap();
     server.stop();
