@@ -96,8 +96,17 @@ async fn stalled_bodies_are_cut_and_connections_are_capped() {
 
     // Eight idle connections fill the cap: the ninth is told so, then closed.
     let idle: Vec<_> = (0..8).map(|_| std::net::TcpStream::connect(&address).unwrap()).collect();
-    std::thread::sleep(Duration::from_millis(300));
-    let refused = anonymous().get(server.url("/v2/")).send().await.unwrap();
+    // The server counts them as it accepts them (later on a busy machine): probe, each
+    // time on a new connection that closes after its answer, until the cap shows.
+    let probe = || reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let refused = loop {
+        let answer = probe().get(server.url("/v2/")).send().await.unwrap();
+        if answer.status() == 503 || std::time::Instant::now() > deadline {
+            break answer;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert_eq!(refused.status(), 503);
     assert!(refused.text().await.unwrap().contains("TOOMANYREQUESTS"));
     drop(idle);
