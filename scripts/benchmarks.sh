@@ -41,9 +41,12 @@ command="scripts/benchmarks.sh"
 workload="the reference workload of berth-bench's defaults (1 GiB blobs, 16 MiB chunks, 500 images, 16 clients, 64 connections for 15 s, 10,000 tags, 2,000 repositories)"
 [ -z "${BENCH_ARGS:-}" ] || workload="$BENCH_ARGS on top of berth-bench's defaults (see \`berth-bench --help\`)"
 
-# The Web UI and Replication sections (scripts/benchmarks-ui.sh, scripts/benchmarks-cluster.sh) are kept as they are.
-ui=$(section ui "$out")
-replication=$(section replication "$out")
+# The sections other scripts write (benchmarks-cluster.sh, -ui.sh, -gc.sh, -binary.sh) are kept as they are.
+kept=""
+for name in replication ui gc binary; do
+    text=$(section "$name" "$out")
+    [ -z "$text" ] || kept+=$'\n'"$text"$'\n'
+done
 {
     cat <<MD
 # Benchmarks
@@ -83,7 +86,6 @@ $(cat "$work/anon.md")
 
 Raw figures: \`berth-bench --json FILE\` writes them; the notes column holds latency percentiles and counts.
 MD
-    [ -z "$replication" ] || printf '\n%s\n' "$replication"
-    [ -z "$ui" ] || printf '\n%s\n' "$ui"
+    printf '%s' "$kept"
 } >"$out"
 echo "benchmarks.sh: wrote $out"

@@ -89,3 +89,17 @@ async fn a_configured_certificate_is_used() {
     let c = reqwest::Client::builder().tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()]).build().unwrap();
     assert_eq!(c.get(format!("{}/_ping", server.https)).send().await.unwrap().status(), 200);
 }
+
+#[tokio::test]
+async fn unknown_api_operations_answer_the_error_envelope() {
+    let server = Server::start();
+    for (method, path, status, code) in [
+        (reqwest::Method::GET, "/api/v0/no/such/thing", 404, "NOT_FOUND"),
+        (reqwest::Method::GET, "/enzi/v0/nothing", 404, "NOT_FOUND"),
+        (reqwest::Method::POST, "/api/v0/meta/cluster_status", 405, "METHOD_NOT_ALLOWED"),
+    ] {
+        let response = client().request(method.clone(), server.url(path)).send().await.unwrap();
+        let body = expect_error(response, status, code).await;
+        assert!(body["errors"][0]["message"].as_str().unwrap().contains(path), "{method} {path}: {body}");
+    }
+}

@@ -56,7 +56,21 @@ pub fn routes() -> Router<AppState> {
         .route("/repositories/{ns}/{repo}/teamAccess", get(repositories::list_team_access))
         .route("/repositories/{ns}/{repo}/teamAccess/{team}", put(repositories::grant_team).delete(repositories::revoke_team))
         .route("/repositoryNamespaces/{ns}/teamAccess/{team}", put(repositories::grant_namespace).delete(repositories::revoke_namespace));
-    Router::new().nest("/api/v0", api).nest("/enzi/v0", accounts)
+    Router::new().nest("/api/v0", with_fallbacks(api, "/api/v0")).nest("/enzi/v0", with_fallbacks(accounts, "/enzi/v0"))
+}
+
+/// Paths under `prefix` that name no operation, or a method an operation does not take,
+/// answer the JSON error envelope like every other API answer.
+fn with_fallbacks(router: Router<AppState>, prefix: &'static str) -> Router<AppState> {
+    router
+        .fallback(move |method: axum::http::Method, uri: axum::http::Uri| async move {
+            let message = format!("no such API operation: {method} {prefix}{}", uri.path());
+            ApiV0Error::new(axum::http::StatusCode::NOT_FOUND, "NOT_FOUND", message)
+        })
+        .method_not_allowed_fallback(move |method: axum::http::Method, uri: axum::http::Uri| async move {
+            let message = format!("{prefix}{} does not take {method}", uri.path());
+            ApiV0Error::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", message)
+        })
 }
 
 /// The authenticated caller of an `/api/v0` request; anonymous callers are refused. Every
