@@ -6,11 +6,11 @@ use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use berth_auth::{AccountKind, Action, Level, NewAccount, NewToken};
+use berth_auth::{AccountKind, Action, NewAccount, NewToken};
 use serde::Deserialize;
 
 use super::format::time;
-use super::repositories::NoticeQuery;
+use super::repositories::{GrantForm, NoticeQuery};
 use super::{Chrome, UiError, Viewer, after_form, render};
 use crate::app::AppState;
 
@@ -98,14 +98,6 @@ pub async fn create_team(
     Ok(after_form(&format!("/orgs/{org}/teams/{team}"), "created"))
 }
 
-#[derive(Deserialize)]
-pub struct GrantForm {
-    #[serde(default)]
-    csrf: String,
-    team: String,
-    level: String,
-}
-
 /// `POST /orgs/{org}/access`: a team's access to every repository of the organization.
 pub async fn grant_namespace(
     State(app): State<AppState>,
@@ -114,11 +106,7 @@ pub async fn grant_namespace(
     Form(form): Form<GrantForm>,
 ) -> Result<Response, UiError> {
     viewer.check(&form.csrf)?;
-    let level = match form.level.as_str() {
-        "none" => None,
-        other => Some(Level::parse(other).ok_or_else(|| UiError::page(StatusCode::BAD_REQUEST, "Unknown access level."))?),
-    };
-    app.auth.set_namespace_grant(&viewer.subject, &org, &form.team, level).await?;
+    app.auth.set_namespace_grant(&viewer.subject, &org, &form.team, form.level()?).await?;
     Ok(after_form(&format!("/orgs/{org}"), "granted"))
 }
 

@@ -499,9 +499,19 @@ pub async fn save_settings(
 #[derive(Deserialize)]
 pub struct GrantForm {
     #[serde(default)]
-    csrf: String,
-    team: String,
+    pub(super) csrf: String,
+    pub(super) team: String,
     level: String,
+}
+
+impl GrantForm {
+    /// The level asked for; `None` for "none" (revoke).
+    pub(super) fn level(&self) -> Result<Option<Level>, UiError> {
+        match self.level.as_str() {
+            "none" => Ok(None),
+            other => Level::parse(other).map(Some).ok_or_else(|| UiError::page(StatusCode::BAD_REQUEST, "Unknown access level.")),
+        }
+    }
 }
 
 /// `POST /repositories/{ns}/{repo}/access`: a team's access, or none.
@@ -513,10 +523,7 @@ pub async fn grant(
 ) -> Result<Response, UiError> {
     viewer.check(&form.csrf)?;
     let name = repository(&ns, &repo)?;
-    let level = match form.level.as_str() {
-        "none" => None,
-        other => Some(Level::parse(other).ok_or_else(|| UiError::page(StatusCode::BAD_REQUEST, "Unknown access level."))?),
-    };
+    let level = form.level()?;
     app.auth.set_repository_grant(&viewer.subject, &name, &form.team, level).await?;
     Ok(after_form(&format!("/repositories/{name}/settings"), "granted"))
 }

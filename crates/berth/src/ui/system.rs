@@ -3,7 +3,6 @@
 use askama::Template;
 use axum::Form;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
@@ -45,17 +44,9 @@ struct SystemPage {
     gc_last: Option<GcLine>,
 }
 
-fn admin_only(viewer: &Viewer) -> Result<(), UiError> {
-    if viewer.subject.is_admin() {
-        Ok(())
-    } else {
-        Err(UiError::page(StatusCode::FORBIDDEN, "Only system administrators see the system page."))
-    }
-}
-
 /// `GET /system`.
 pub async fn page(State(app): State<AppState>, viewer: Viewer, Query(query): Query<NoticeQuery>) -> Result<Response, UiError> {
-    admin_only(&viewer)?;
+    app.auth.require_administrator(&viewer.subject)?;
     let status = app.cluster.status(&viewer.subject).await?;
     let members = status
         .members
