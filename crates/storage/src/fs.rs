@@ -15,16 +15,16 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use berth_core::{ByteRange, Digest, DigestAlgorithm};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
-use tokio::sync::OwnedMutexGuard;
 
 use crate::hashing::StreamHasher;
+use crate::locks::UploadLocks;
 use crate::upload::{UploadId, UploadState};
 use crate::{BlobInfo, BlobReader, BlobStore, ByteStream, Error, StoredBlob, layout};
 
@@ -40,27 +40,9 @@ const MAX_KEPT_HASHES: usize = 4096;
 pub struct FsStore {
     root: PathBuf,
     max_upload_size: u64,
-    locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+    locks: UploadLocks,
     /// Running SHA-256 hashes of open uploads: id → (bytes covered, hash).
     hashes: Mutex<HashMap<String, (u64, StreamHasher)>>,
-}
-
-/// Holds one upload's lock; removes the table entry when nobody else waits for it.
-struct UploadLock {
-    key: String,
-    table: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
-    guard: Option<OwnedMutexGuard<()>>,
-}
-
-impl Drop for UploadLock {
-    fn drop(&mut self) {
-        self.guard.take();
-        if let Ok(mut table) = self.table.lock()
-            && table.get(&self.key).is_some_and(|m| Arc::strong_count(m) == 1)
-        {
-            table.remove(&self.key);
-        }
-    }
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> io::Result<T> + Send + 'static) -> io::Result<T> {
@@ -121,16 +103,7 @@ impl FsStore {
         let root = root.into();
         create_dir_durable(&layout::blobs_dir(&root))?;
         create_dir_durable(&layout::uploads_dir(&root))?;
-        Ok(FsStore { root, max_upload_size, locks: Arc::default(), hashes: Mutex::default() })
-    }
-
-    async fn lock(&self, id: &UploadId) -> UploadLock {
-        let mutex = {
-            let mut table = self.locks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            table.entry(id.as_str().to_owned()).or_default().clone()
-        };
-        let guard = mutex.lock_owned().await;
-        UploadLock { key: id.as_str().to_owned(), table: self.locks.clone(), guard: Some(guard) }
+        Ok(FsStore { root, max_upload_size, locks: UploadLocks::default(), hashes: Mutex::default() })
     }
 
     async fn read_state(&self, id: &UploadId) -> Result<Option<UploadState>, Error> {
@@ -370,7 +343,7 @@ impl BlobStore for FsStore {
     }
 
     async fn append(&self, id: &UploadId, offset: u64, mut body: ByteStream, now: u64) -> Result<UploadState, Error> {
-        let _lock = self.lock(id).await;
+        let _lock = self.locks.lock(id).await;
         let mut state = self.read_state(id).await?.ok_or_else(|| Error::UploadUnknown(id.to_string()))?;
         if state.offset != offset {
             return Err(Error::OffsetMismatch { current: state.offset, requested: offset });
@@ -444,7 +417,7 @@ impl BlobStore for FsStore {
     }
 
     async fn commit(&self, id: &UploadId, expected: &Digest) -> Result<BlobInfo, Error> {
-        let _lock = self.lock(id).await;
+        let _lock = self.locks.lock(id).await;
         let state = self.read_state(id).await?.ok_or_else(|| Error::UploadUnknown(id.to_string()))?;
         let data = layout::upload_data(&self.root, id);
         let actual = if expected.algorithm() == DigestAlgorithm::Sha256 {
@@ -483,7 +456,7 @@ impl BlobStore for FsStore {
     }
 
     async fn cancel(&self, id: &UploadId) -> Result<(), Error> {
-        let _lock = self.lock(id).await;
+        let _lock = self.locks.lock(id).await;
         self.forget_hash(id);
         match tokio::fs::remove_dir_all(layout::upload_dir(&self.root, id)).await {
             Ok(()) => Ok(()),

@@ -8,14 +8,19 @@
 //! - [`layout`]: the one description of where things live on disk.
 //! - [`upload`]: the upload state record kept beside the upload's data.
 //! - [`fs`]: the local filesystem backend (default; also shared filesystems for clusters).
+//! - [`s3`]: S3-compatible object storage (AWS S3, Ceph RGW, MinIO, Garage).
 //! - [`hashing`]: the running hash of an upload, computed while it is written.
 //!
 //! [`Storage`] is what the rest of Berth holds; it delegates to a backend implementing
-//! [`BlobStore`]. Adding a backend (S3) adds a variant and runs the same behaviour suite.
+//! [`BlobStore`]. Every backend runs the same behaviour suite (`tests/suite.rs`).
 
 pub mod fs;
 pub mod hashing;
 pub mod layout;
+mod locks;
+pub mod s3;
+#[cfg(feature = "test-server")]
+pub mod testing;
 pub mod upload;
 
 use std::pin::Pin;
@@ -26,6 +31,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 
 pub use fs::FsStore;
+pub use s3::{S3Options, S3Store};
 pub use upload::{UploadId, UploadState};
 
 /// A stream of body bytes coming in from a client.
@@ -153,12 +159,15 @@ pub trait BlobStore: Send + Sync {
 pub enum Storage {
     /// Local (or shared) filesystem.
     Fs(FsStore),
+    /// An S3 bucket.
+    S3(S3Store),
 }
 
 macro_rules! delegate {
     ($self:ident, $store:ident => $call:expr) => {
         match $self {
             Storage::Fs($store) => $call.await,
+            Storage::S3($store) => $call.await,
         }
     };
 }
@@ -192,14 +201,10 @@ impl BlobStore for Storage {
         delegate!(self, s => s.purge_uploads(idle, now))
     }
     async fn delete_blobs(&self, digests: &[Digest]) -> Result<(), Error> {
-        match self {
-            Storage::Fs(s) => s.delete_blobs(digests).await,
-        }
+        delegate!(self, s => s.delete_blobs(digests))
     }
     async fn list_blobs(&self, shard: u16) -> Result<Vec<StoredBlob>, Error> {
-        match self {
-            Storage::Fs(s) => s.list_blobs(shard).await,
-        }
+        delegate!(self, s => s.list_blobs(shard))
     }
     async fn count_uploads(&self) -> Result<usize, Error> {
         delegate!(self, s => s.count_uploads())

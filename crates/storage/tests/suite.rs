@@ -6,7 +6,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use berth_core::{ByteRange, Digest};
-use berth_storage::{BlobStore, ByteStream, Error, FsStore, UploadId};
+use berth_storage::{BlobStore, ByteStream, Error, FsStore, S3Store, UploadId};
 use bytes::Bytes;
 use futures_util::StreamExt;
 
@@ -24,7 +24,7 @@ async fn read_all(store: &impl BlobStore, digest: &Digest, range: Option<ByteRan
     out
 }
 
-async fn suite<S: BlobStore>(open: impl Fn() -> S, root: &std::path::Path) {
+async fn suite<S: BlobStore>(open: impl Fn() -> S) {
     let store = open();
     let content = b"hello, blob store".repeat(1000);
     let digest = Digest::sha256_of(&content);
@@ -71,12 +71,48 @@ async fn suite<S: BlobStore>(open: impl Fn() -> S, root: &std::path::Path) {
     assert!(matches!(store.append(&cut.id, 0, broken, 107).await.unwrap_err(), Error::BodyInterrupted(_)));
     assert_eq!(store.upload_state(&cut.id).await.unwrap().unwrap().offset, 5);
 
-    // Bytes past the recorded offset (a crash mid-append) are dropped by the next append.
-    let data = root.join("uploads").join(cut.id.as_str()).join("data");
-    std::fs::OpenOptions::new().append(true).open(&data).unwrap().write_all(b"garbage").unwrap();
     store.append(&cut.id, 5, body(&[b"67890"]), 108).await.unwrap();
     store.commit(&cut.id, &Digest::sha256_of(b"1234567890")).await.unwrap();
     assert_eq!(read_all(&store, &Digest::sha256_of(b"1234567890"), None).await, b"1234567890");
+
+    // A blob of several parts (S3's is 5 MiB), sent in pieces that do not fall on part
+    // boundaries, with restarts between them; and SHA-512 digests, small and large.
+    let big: Vec<u8> = (0..12_500_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    for algorithm in [berth_core::DigestAlgorithm::Sha256, berth_core::DigestAlgorithm::Sha512] {
+        let mut hasher = berth_core::Hasher::new(algorithm);
+        hasher.update(&big);
+        let digest = hasher.finish();
+        let store = open();
+        let up = store.create_upload("ns/big", 300).await.unwrap();
+        let mut offset = 0u64;
+        for piece in [&big[..3_000_000], &big[3_000_000..9_000_000], &big[9_000_000..]] {
+            let store = open();
+            let halves = piece.split_at(piece.len() / 2);
+            offset = store.append(&up.id, offset, body(&[halves.0, halves.1]), 301).await.unwrap().offset;
+        }
+        assert_eq!(offset, big.len() as u64);
+        let store = open();
+        assert!(matches!(store.commit(&up.id, &wrong).await.unwrap_err(), Error::DigestMismatch { .. }));
+        assert_eq!(store.commit(&up.id, &digest).await.unwrap().size, big.len() as u64);
+        assert_eq!(store.stat(&digest).await.unwrap().unwrap().size, big.len() as u64);
+        assert!(read_all(&store, &digest, None).await == big, "{digest} reads back whole");
+        let range = ByteRange { first: 5_242_000, last: 5_243_000 };
+        assert_eq!(read_all(&store, &digest, Some(range)).await, &big[5_242_000..=5_243_000]);
+        store.delete(&digest).await.unwrap();
+    }
+    let small = b"a small sha512 blob";
+    let mut hasher = berth_core::Hasher::new(berth_core::DigestAlgorithm::Sha512);
+    hasher.update(small);
+    let up = store.create_upload("ns/app", 302).await.unwrap();
+    store.append(&up.id, 0, body(&[small]), 303).await.unwrap();
+    store.commit(&up.id, &hasher.finish()).await.unwrap();
+    assert_eq!(read_all(&store, &hasher.finish(), None).await, small);
+
+    // An empty blob.
+    let up = store.create_upload("ns/app", 304).await.unwrap();
+    store.commit(&up.id, &Digest::sha256_of(b"")).await.unwrap();
+    assert_eq!(store.stat(&Digest::sha256_of(b"")).await.unwrap().unwrap().size, 0);
+    assert!(read_all(&store, &Digest::sha256_of(b""), None).await.is_empty());
 
     // Cancel is idempotent; unknown sessions are reported.
     let gone = store.create_upload("ns/app", 109).await.unwrap();
@@ -131,13 +167,46 @@ async fn suite<S: BlobStore>(open: impl Fn() -> S, root: &std::path::Path) {
 async fn filesystem_backend() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_owned();
-    suite(|| FsStore::open(&root, 1 << 30).unwrap(), &root).await;
+    suite(|| FsStore::open(&root, 1 << 30).unwrap()).await;
+}
+
+#[tokio::test]
+async fn s3_backend() {
+    let Some(server) = berth_storage::testing::S3Server::start() else {
+        assert!(std::env::var_os("BERTH_REQUIRE_CLIENTS").is_none(), "s3s-fs is required (BERTH_REQUIRE_CLIENTS is set)");
+        eprintln!("skipped: s3s-fs is not installed");
+        return;
+    };
+    let spill = tempfile::tempdir().unwrap();
+    let options = server.options("suite/");
+    suite(|| S3Store::open(&options, spill.path(), 1 << 30).unwrap()).await;
+    size_limit(S3Store::open(&server.options("limit/"), spill.path(), 10).unwrap()).await;
+}
+
+/// Bytes past the recorded offset (a crash mid-append) are dropped by the next append.
+#[tokio::test]
+async fn filesystem_crash_mid_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let store = FsStore::open(root, 1 << 30).unwrap();
+    let cut = store.create_upload("ns/app", 106).await.unwrap();
+    store.append(&cut.id, 0, body(&[b"12345"]), 107).await.unwrap();
+    let data = root.join("uploads").join(cut.id.as_str()).join("data");
+    std::fs::OpenOptions::new().append(true).open(&data).unwrap().write_all(b"garbage").unwrap();
+    store.append(&cut.id, 5, body(&[b"67890"]), 108).await.unwrap();
+    store.commit(&cut.id, &Digest::sha256_of(b"1234567890")).await.unwrap();
+    let store = FsStore::open(root, 1 << 30).unwrap();
+    assert_eq!(read_all(&store, &Digest::sha256_of(b"1234567890"), None).await, b"1234567890");
 }
 
 #[tokio::test]
 async fn filesystem_upload_size_limit() {
     let dir = tempfile::tempdir().unwrap();
-    let store = FsStore::open(dir.path(), 10).unwrap();
+    size_limit(FsStore::open(dir.path(), 10).unwrap()).await;
+}
+
+/// A store whose uploads may have ten bytes.
+async fn size_limit(store: impl BlobStore) {
     let up = store.create_upload("ns/app", 1).await.unwrap();
     store.append(&up.id, 0, body(&[b"12345"]), 2).await.unwrap();
     let err = store.append(&up.id, 5, body(&[b"123456"]), 3).await.unwrap_err();

@@ -1,0 +1,100 @@
+//! A real S3-compatible server for tests: `s3s-fs` (from crates.io), started on a free
+//! loopback port over a temporary directory, stopped (by its pid) when dropped.
+//!
+//! The binary is `$S3S_FS`, else `s3s-fs` on the `PATH` or in `~/.cargo/bin`
+//! (`cargo install s3s-fs --version 0.14.1 --features binary --locked`).
+
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use berth_core::Secret;
+
+use crate::S3Options;
+
+/// The test bucket's name.
+pub const BUCKET: &str = "berth-test";
+/// The server's fixed test credentials.
+pub const ACCESS_KEY: &str = "AKIABERTHTEST";
+/// The secret that goes with [`ACCESS_KEY`].
+pub const SECRET_KEY: &str = "berth-test-secret";
+
+/// A running `s3s-fs`.
+pub struct S3Server {
+    child: Child,
+    /// `http://127.0.0.1:<port>`.
+    pub endpoint: String,
+    _dir: tempfile::TempDir,
+}
+
+/// Where the `s3s-fs` binary is, if anywhere.
+pub fn binary() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("S3S_FS") {
+        return Some(PathBuf::from(path));
+    }
+    let on_path = std::env::var_os("PATH").into_iter().flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>());
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .map(|home| home.join("bin"));
+    on_path.chain(cargo_home).map(|dir| dir.join("s3s-fs")).find(|candidate| candidate.is_file())
+}
+
+impl S3Server {
+    /// Starts a server with one empty bucket, [`BUCKET`]; `None` when the binary is missing.
+    pub fn start() -> Option<S3Server> {
+        let binary = binary()?;
+        let dir = tempfile::tempdir().ok()?;
+        std::fs::create_dir(dir.path().join(BUCKET)).ok()?;
+        // A free port: bound, released, then given to the server (which retries below if
+        // another process took it meanwhile).
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
+            let mut child = Command::new(&binary)
+                .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
+                .arg(dir.path())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .ok()?;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return Some(S3Server { child, endpoint: format!("http://127.0.0.1:{port}"), _dir: dir });
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        None
+    }
+
+    /// Options reaching the test bucket, with the smallest part size S3 accepts (so that
+    /// tests cross part boundaries with little data) and keys under `prefix`.
+    pub fn options(&self, prefix: &str) -> S3Options {
+        S3Options {
+            bucket: BUCKET.into(),
+            prefix: prefix.into(),
+            region: Some("us-east-1".into()),
+            endpoint: Some(self.endpoint.clone()),
+            path_style: true,
+            access_key_id: Some(ACCESS_KEY.into()),
+            secret_access_key: Some(Secret::new(SECRET_KEY)),
+            part_size: S3Options::MIN_PART_SIZE,
+            part_buffers: S3Options::DEFAULT_PART_BUFFERS,
+        }
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
