@@ -6,10 +6,15 @@
 #   browser test) when missing;
 # - starts a private dockerd (vfs storage, no networking setup) unless one already
 #   answers, and stops it again by its pid;
+# - installs s3s-fs (an S3-compatible server, from crates.io) when missing, for the
+#   storage suite on S3 and the end-to-end tests on S3;
 # - runs `cargo test --workspace` with BERTH_REQUIRE_CLIENTS=1, so a client that
-#   cannot run fails its test instead of skipping it.
+#   cannot run fails its test instead of skipping it;
+# - then runs the blob, upload, garbage-collection and docker tests again with every
+#   server on S3 (BERTH_TEST_STORAGE=s3; the whole e2e suite runs so as well).
 #
-# Extra arguments go to `cargo test` (e.g. `scripts/test.sh -p berth-core`).
+# Extra arguments go to `cargo test` (e.g. `scripts/test.sh -p berth-core`); with them,
+# the S3 pass is left out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +28,10 @@ command -v ldapadd >/dev/null 2>&1 || need+=(ldap-utils)
 command -v notary >/dev/null 2>&1 || need+=(notary)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+if ! command -v s3s-fs >/dev/null 2>&1 && [ ! -x "${CARGO_HOME:-$HOME/.cargo}/bin/s3s-fs" ]; then
+    echo "test.sh: installing s3s-fs 0.14.1 (an S3-compatible test server)"
+    cargo install -q s3s-fs --version 0.14.1 --features binary --locked
+fi
 if [ ${#need[@]} -gt 0 ]; then
     echo "test.sh: installing ${need[*]}"
     export DEBIAN_FRONTEND=noninteractive
@@ -56,10 +65,15 @@ if ! docker info >/dev/null 2>&1; then
 fi
 
 # The layering the crates promise (docs/architecture.md): no HTTP server below the top
-# crate, and only berth-meta opens the metadata database.
+# crate, no HTTP or TLS of their own (berth-storage's S3 client is object_store's), and
+# only berth-meta opens the metadata database.
 for crate in berth-core berth-storage berth-meta berth-registry; do
-    if cargo tree -q -e normal -p "$crate" | grep -qE '^[^a-z]*(axum|hyper|rustls) '; then
-        echo "test.sh: $crate must not depend on an HTTP server or TLS stack" >&2
+    if cargo tree -q -e normal -p "$crate" | grep -qE '^[^a-z]*(axum|tower-http) '; then
+        echo "test.sh: $crate must not depend on an HTTP server" >&2
+        exit 1
+    fi
+    if cargo tree -q -e normal -p "$crate" --depth 1 | grep -qE '^[^a-z]*(hyper|rustls|reqwest) '; then
+        echo "test.sh: $crate must not speak HTTP or TLS itself" >&2
         exit 1
     fi
 done
@@ -80,3 +94,7 @@ cargo clippy -q --workspace --all-targets -- -D warnings
 
 export BERTH_REQUIRE_CLIENTS=1
 cargo test --workspace "$@"
+if [ $# -eq 0 ]; then
+    BERTH_TEST_STORAGE=s3 cargo test -p berth --test e2e -- blobs:: uploads:: gc:: quotas:: crash:: \
+        clients::docker_push_and_pull_a_multi_layer_image_and_a_manifest_list
+fi

@@ -96,7 +96,7 @@ impl App {
         };
         let options = berth_services::Options {
             data_dir: config.data_dir.clone(),
-            storage_dir: config.storage_dir.clone(),
+            storage: config.storage.clone(),
             max_upload_size: config.max_upload_size,
             limits: Limits { max_manifest_size: config.max_manifest_size },
             auth: AuthOptions {

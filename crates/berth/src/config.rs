@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use berth_core::Secret;
+use berth_services::{S3Options, StorageConfig};
 use serde::Deserialize;
 
 /// The configuration file as written. Every field is optional; defaults fill the gaps.
@@ -58,13 +59,110 @@ pub struct GcFileConfig {
     pub untagged_days: Option<u64>,
 }
 
-/// `[storage]`.
+/// `[storage]`: a directory (the default), or an S3 bucket (`kind = "s3"`).
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageFileConfig {
+    /// `fs` (default) or `s3`.
+    pub kind: Option<String>,
     /// The blob directory (default `<data_dir>/storage`). Replicas of one cluster share
     /// one (an NFS mount, for instance).
     pub path: Option<PathBuf>,
+    /// S3: the bucket (created beforehand).
+    pub bucket: Option<String>,
+    /// S3: a key prefix inside the bucket.
+    pub prefix: Option<String>,
+    /// S3: the region (or `AWS_REGION`).
+    pub region: Option<String>,
+    /// S3: the endpoint of an S3-compatible server, `https://host:port` (or `AWS_ENDPOINT`).
+    pub endpoint: Option<String>,
+    /// S3: `endpoint/bucket/key` requests (default: true with an endpoint, false for AWS).
+    pub path_style: Option<bool>,
+    /// S3: the access key id (or `AWS_ACCESS_KEY_ID`, or the instance's role).
+    pub access_key_id: Option<String>,
+    /// S3: the secret access key (or `AWS_SECRET_ACCESS_KEY`).
+    pub secret_access_key: Option<Secret>,
+    /// S3: the size of multipart parts, MiB (default 8, at least 5; a blob has at most
+    /// 10,000 parts).
+    pub part_size_mib: Option<usize>,
+    /// S3: part buffers held in memory at once by the whole process (default 16).
+    pub part_buffers: Option<usize>,
+}
+
+impl StorageFileConfig {
+    fn overlay(self, other: StorageFileConfig) -> StorageFileConfig {
+        StorageFileConfig {
+            kind: other.kind.or(self.kind),
+            path: other.path.or(self.path),
+            bucket: other.bucket.or(self.bucket),
+            prefix: other.prefix.or(self.prefix),
+            region: other.region.or(self.region),
+            endpoint: other.endpoint.or(self.endpoint),
+            path_style: other.path_style.or(self.path_style),
+            access_key_id: other.access_key_id.or(self.access_key_id),
+            secret_access_key: other.secret_access_key.or(self.secret_access_key),
+            part_size_mib: other.part_size_mib.or(self.part_size_mib),
+            part_buffers: other.part_buffers.or(self.part_buffers),
+        }
+    }
+
+    fn resolve(self, data_dir: &Path) -> Result<StorageConfig, ConfigError> {
+        let invalid = |message: String| Err(ConfigError::Invalid(message));
+        match self.kind.as_deref() {
+            None | Some("fs") => {
+                let s3_only = [
+                    ("bucket", self.bucket.is_some()),
+                    ("prefix", self.prefix.is_some()),
+                    ("region", self.region.is_some()),
+                    ("endpoint", self.endpoint.is_some()),
+                    ("path_style", self.path_style.is_some()),
+                    ("access_key_id", self.access_key_id.is_some()),
+                    ("secret_access_key", self.secret_access_key.is_some()),
+                    ("part_size_mib", self.part_size_mib.is_some()),
+                    ("part_buffers", self.part_buffers.is_some()),
+                ];
+                if let Some((name, _)) = s3_only.iter().find(|(_, set)| *set) {
+                    return invalid(format!("storage.{name} is for kind = \"s3\"; this storage is a directory"));
+                }
+                Ok(StorageConfig::Fs { root: self.path.unwrap_or_else(|| data_dir.join("storage")) })
+            }
+            Some("s3") => {
+                if self.path.is_some() {
+                    return invalid("storage.path is for kind = \"fs\"; an S3 storage is a bucket".into());
+                }
+                let Some(bucket) = self.bucket.filter(|b| !b.is_empty()) else {
+                    return invalid("storage.bucket is required with kind = \"s3\"".into());
+                };
+                let part_size_mib = self.part_size_mib.unwrap_or(S3Options::DEFAULT_PART_SIZE >> 20);
+                if !(5..=5 << 10).contains(&part_size_mib) {
+                    return invalid(format!("storage.part_size_mib {part_size_mib}: S3 takes parts of 5 to 5120 MiB"));
+                }
+                if let Some(endpoint) = &self.endpoint
+                    && !(endpoint.starts_with("https://") || endpoint.starts_with("http://"))
+                {
+                    return invalid(format!("storage.endpoint {endpoint:?}: use https://host[:port]"));
+                }
+                // Keys sit under `prefix/`, whatever slashes it was written with.
+                let prefix = self.prefix.unwrap_or_default().trim_matches('/').to_owned();
+                let prefix = if prefix.is_empty() { prefix } else { format!("{prefix}/") };
+                Ok(StorageConfig::S3 {
+                    options: S3Options {
+                        bucket,
+                        prefix,
+                        region: self.region,
+                        path_style: self.path_style.unwrap_or(self.endpoint.is_some()),
+                        endpoint: self.endpoint,
+                        access_key_id: self.access_key_id,
+                        secret_access_key: self.secret_access_key,
+                        part_size: part_size_mib << 20,
+                        part_buffers: self.part_buffers.unwrap_or(S3Options::DEFAULT_PART_BUFFERS).max(2),
+                    },
+                    spill: data_dir.join("s3-spill"),
+                })
+            }
+            Some(other) => invalid(format!("storage.kind {other:?}: use \"fs\" or \"s3\"")),
+        }
+    }
 }
 
 /// `[cluster]`.
@@ -184,8 +282,8 @@ pub struct Config {
     pub token_service: String,
     /// The LDAP directory, if configured.
     pub ldap: Option<LdapConfig>,
-    /// The blob directory.
-    pub storage_dir: PathBuf,
+    /// Where blobs live.
+    pub storage: StorageConfig,
     /// How the other replicas reach this one (its base URL), when configured; see
     /// [`Config::advertise_for`].
     pub advertise: Option<String>,
@@ -303,7 +401,7 @@ impl FileConfig {
         self.external_url = other.external_url.or(self.external_url);
         self.log_format = other.log_format.or(self.log_format);
         self.ldap = other.ldap.or(self.ldap);
-        self.storage.path = other.storage.path.or(self.storage.path);
+        self.storage = self.storage.overlay(other.storage);
         self.cluster.advertise = other.cluster.advertise.or(self.cluster.advertise);
         self.cluster.write_timeout_secs = other.cluster.write_timeout_secs.or(self.cluster.write_timeout_secs);
         self.cluster.source_address = other.cluster.source_address.or(self.cluster.source_address);
@@ -357,7 +455,7 @@ impl FileConfig {
             gc_grace: Duration::from_secs(self.gc.grace_secs.unwrap_or(3600)),
             gc_interval: self.gc.interval_secs.filter(|s| *s > 0).map(Duration::from_secs),
             gc_untagged_days: self.gc.untagged_days,
-            storage_dir: self.storage.path.unwrap_or_else(|| data_dir.join("storage")),
+            storage: self.storage.resolve(&data_dir)?,
             advertise,
             write_timeout,
             source_address: self.cluster.source_address,
@@ -462,6 +560,33 @@ mod tests {
             assert!(matches!(file.resolve(), Err(ConfigError::Invalid(_))), "{bad}");
         }
         assert!(toml::from_str::<FileConfig>("[ldap]\nurl = \"ldap://dir\"\nuser_base_dn = \"dc=x\"\nbogus = 1").is_err());
+    }
+
+    #[test]
+    fn storage_is_a_directory_or_a_bucket() {
+        let resolve = |text: &str| toml::from_str::<FileConfig>(text).unwrap().resolve();
+        let fs = resolve("data_dir = \"/d\"").unwrap();
+        assert!(matches!(fs.storage, StorageConfig::Fs { root } if root == Path::new("/d/storage")));
+        let s3 = resolve(
+            "data_dir = \"/d\"\n[storage]\nkind = \"s3\"\nbucket = \"blobs\"\nprefix = \"/berth/\"\nendpoint = \"http://s3:9000\"\nsecret_access_key = \"s3cret-key\"\n",
+        )
+        .unwrap();
+        let StorageConfig::S3 { options, spill } = &s3.storage else { panic!("{:?}", s3.storage) };
+        assert_eq!((options.bucket.as_str(), options.prefix.as_str()), ("blobs", "berth/"));
+        assert!(options.path_style, "path-style by default with an endpoint");
+        assert_eq!(options.part_size, 8 << 20);
+        assert_eq!(spill, Path::new("/d/s3-spill"));
+        assert!(!format!("{s3:?}").contains("s3cret"), "the secret key is never printed");
+        for bad in [
+            "[storage]\nkind = \"s3\"",
+            "[storage]\nkind = \"s3\"\nbucket = \"b\"\npath = \"/x\"",
+            "[storage]\nbucket = \"b\"",
+            "[storage]\nkind = \"s3\"\nbucket = \"b\"\npart_size_mib = 4",
+            "[storage]\nkind = \"s3\"\nbucket = \"b\"\nendpoint = \"s3.example.com\"",
+            "[storage]\nkind = \"nfs\"",
+        ] {
+            assert!(matches!(resolve(bad), Err(ConfigError::Invalid(_))), "{bad}");
+        }
     }
 
     #[test]

@@ -32,6 +32,7 @@ pub mod views;
 
 use berth_meta::Meta;
 use berth_storage::{BlobStore, Storage};
+use std::sync::Arc;
 
 pub use berth_meta::query::Listing;
 pub use berth_meta::{Page, Repository, SignedTarget, SigningPolicy};
@@ -61,7 +62,7 @@ impl Default for Limits {
 
 /// The registry: storage for bytes, metadata for everything else.
 pub struct Registry {
-    storage: Storage,
+    storage: Arc<Storage>,
     meta: Meta,
     limits: Limits,
     pulls: pulls::Pulls,
@@ -69,7 +70,7 @@ pub struct Registry {
 
 impl Registry {
     /// Builds the registry over its storage and metadata.
-    pub fn new(storage: Storage, meta: Meta, limits: Limits) -> Registry {
+    pub fn new(storage: Arc<Storage>, meta: Meta, limits: Limits) -> Registry {
         Registry { storage, meta, limits, pulls: pulls::Pulls::default() }
     }
 

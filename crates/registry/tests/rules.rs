@@ -24,7 +24,7 @@ async fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
     let meta = Meta::open(&dir.path().join("meta.redb")).await.unwrap();
     let storage = FsStore::open(dir.path().join("storage"), 1 << 30).unwrap();
-    let registry = Registry::new(Storage::Fs(storage), meta.clone(), Limits::default());
+    let registry = Registry::new(std::sync::Arc::new(Storage::Fs(storage)), meta.clone(), Limits::default());
     for org in ["acme", "other"] {
         let create = CreateAccount {
             name: org.into(),

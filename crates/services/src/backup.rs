@@ -26,7 +26,7 @@ use berth_auth::Subject;
 use berth_core::{Digest, Secret};
 use berth_meta::Meta;
 use berth_meta::seal::MasterKey;
-use berth_storage::{BlobStore as _, FsStore};
+use berth_storage::{BlobStore as _, Storage, StorageConfig};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
@@ -120,7 +120,7 @@ pub struct BackupStream {
 #[derive(Clone)]
 pub struct Backups {
     meta: Meta,
-    storage: Arc<FsStore>,
+    storage: Arc<Storage>,
     master: Arc<MasterKey>,
     scratch: PathBuf,
 }
@@ -162,7 +162,7 @@ impl<W: std::io::Write> std::io::Write for Hashing<W> {
 impl Backups {
     /// Backups over the cluster's metadata and the blob storage at `storage`; metadata
     /// exports are staged in `scratch`.
-    pub(crate) fn new(meta: Meta, storage: Arc<FsStore>, master: Arc<MasterKey>, scratch: PathBuf) -> Backups {
+    pub(crate) fn new(meta: Meta, storage: Arc<Storage>, master: Arc<MasterKey>, scratch: PathBuf) -> Backups {
         Backups { meta, storage, master, scratch }
     }
 
@@ -228,7 +228,7 @@ fn uuid_like() -> String {
 
 async fn stream(
     sender: &mpsc::Sender<Result<Bytes, std::io::Error>>,
-    storage: &FsStore,
+    storage: &Storage,
     export: &Path,
     manifest: Bytes,
     files: &[FileEntry],
@@ -287,12 +287,12 @@ pub struct Restored {
 }
 
 /// Restores a backup read from `input` into `data_dir` (which must hold no registry),
-/// its blobs into the storage at `storage_dir`, as a new one-member cluster reached at
+/// its blobs into `storage`, as a new one-member cluster reached at
 /// `address`. `master_key`: the key the backup's secrets are sealed with, or `None` to
 /// use `<data_dir>/master.key`; with `save_key`, it is written there.
 pub fn restore(
     data_dir: &Path,
-    storage_dir: &Path,
+    storage: &StorageConfig,
     input: impl Read,
     master_key: Option<&Secret>,
     save_key: bool,
@@ -305,7 +305,7 @@ pub fn restore(
     let staging = data_dir.join("restore-staging");
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging).map_err(|e| io(staging.display(), e))?;
-    let result = restore_staged(data_dir, storage_dir, &staging, input, master_key, address);
+    let result = restore_staged(data_dir, storage, &staging, input, master_key, address);
     if let (Ok(_), Some(key), true) = (&result, master_key, save_key) {
         MasterKey::from_base64(key.expose(), "the master key file")?.save(&data_dir.join("master.key"))?;
     }
@@ -315,7 +315,7 @@ pub fn restore(
 
 fn restore_staged(
     data_dir: &Path,
-    storage_dir: &Path,
+    storage: &StorageConfig,
     staging: &Path,
     input: impl Read,
     master_key: Option<&Secret>,
@@ -384,13 +384,17 @@ fn restore_staged(
     }
     // Everything checked: blobs first (content-addressed, harmless if the rest failed),
     // then the metadata, renamed into place in one step, then the master key.
-    let storage = FsStore::open(storage_dir.to_path_buf(), u64::MAX)?;
-    for (path, staged) in &seen {
-        if let Some(hex) = path.strip_prefix("blobs/sha256/") {
-            let digest: Digest = format!("sha256:{hex}").parse().map_err(|e| io(path, e))?;
-            storage.adopt(&digest, staged)?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| io("a runtime", e))?;
+    runtime.block_on(async {
+        let storage = Storage::open(storage, u64::MAX)?;
+        for (path, staged) in &seen {
+            if let Some(hex) = path.strip_prefix("blobs/sha256/") {
+                let digest: Digest = format!("sha256:{hex}").parse().map_err(|e| io(path, e))?;
+                storage.adopt(&digest, staged).await?;
+            }
         }
-    }
+        Ok::<(), BackupError>(())
+    })?;
     let metadata = seen.get(METADATA).ok_or_else(|| corrupt(&"no metadata.bin"))?;
     let mut input = std::io::BufReader::new(std::fs::File::open(metadata).map_err(|e| io(metadata.display(), e))?);
     let founded = berth_meta::recovery::restore(&data_dir.join("meta.redb"), &mut input, address)?;

@@ -23,18 +23,19 @@ use berth_auth::identity::Directory;
 use berth_auth::{Auth, AuthOptions};
 use berth_core::Secret;
 use berth_registry::{Limits, Registry};
-use berth_storage::{FsStore, Storage};
+use berth_storage::Storage;
 use berth_trust::{Trust, TrustOptions};
 
 pub use backup::{BackupError, BackupStream, Backups};
+pub use berth_storage::{S3Options, StorageConfig};
 pub use cluster::{Cluster, ClusterError, ClusterOptions};
 
 /// What the services are built from.
 pub struct Options {
     /// The data directory (already made private by the caller).
     pub data_dir: PathBuf,
-    /// The blob storage's root (`<data>/storage`, or a directory all replicas share).
-    pub storage_dir: PathBuf,
+    /// The blob storage: `<data>/storage`, a directory all replicas share, or a bucket.
+    pub storage: StorageConfig,
     /// The largest blob accepted.
     pub max_upload_size: u64,
     /// The registry's limits.
@@ -84,16 +85,14 @@ pub enum Error {
 
 /// Opens the blob storage and builds the services over it and the cluster's metadata.
 pub async fn open(cluster: &Cluster, options: Options) -> Result<Services, Error> {
-    let open_storage = || {
-        FsStore::open(options.storage_dir.clone(), options.max_upload_size)
-            .map_err(|source| Error::Storage { dir: options.storage_dir.display().to_string(), source })
-    };
-    let storage = open_storage()?;
-    let backups = Backups::new(cluster.meta().clone(), Arc::new(open_storage()?), cluster.master().clone(), options.data_dir.join("tmp"));
+    let storage = Storage::open(&options.storage, options.max_upload_size)
+        .map_err(|source| Error::Storage { dir: options.storage.describe(), source })?;
+    let storage = Arc::new(storage);
+    let backups = Backups::new(cluster.meta().clone(), storage.clone(), cluster.master().clone(), options.data_dir.join("tmp"));
     let meta = cluster.meta().clone();
     let admin_password = options.admin_password.map(|p| p.expose().to_owned());
     let (auth, bootstrap) = Auth::start(meta.clone(), cluster.master(), options.auth, admin_password, options.directory).await?;
     let trust = Trust::start(meta.clone(), cluster.master().clone(), options.trust).await?;
-    let registry = Registry::new(Storage::Fs(storage), meta, options.limits);
+    let registry = Registry::new(storage, meta, options.limits);
     Ok(Services { registry, auth, trust, backups, generated_admin_password: bootstrap.generated_admin_password })
 }

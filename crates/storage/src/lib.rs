@@ -155,12 +155,67 @@ pub trait BlobStore: Send + Sync {
     async fn list_blobs(&self, shard: u16) -> Result<Vec<StoredBlob>, Error>;
 }
 
+/// Which backend, and where.
+#[derive(Debug, Clone)]
+pub enum StorageConfig {
+    /// A directory (local, or shared by every replica).
+    Fs {
+        /// Its root.
+        root: std::path::PathBuf,
+    },
+    /// An S3 bucket.
+    S3 {
+        /// How to reach it.
+        options: S3Options,
+        /// The local directory upload tails spill to.
+        spill: std::path::PathBuf,
+    },
+}
+
+impl StorageConfig {
+    /// Where the blobs are, for messages: a directory, or `s3://bucket/prefix`.
+    pub fn describe(&self) -> String {
+        match self {
+            StorageConfig::Fs { root } => root.display().to_string(),
+            StorageConfig::S3 { options, .. } => format!("s3://{}/{}", options.bucket, options.prefix),
+        }
+    }
+}
+
 /// The configured blob backend.
 pub enum Storage {
     /// Local (or shared) filesystem.
     Fs(FsStore),
     /// An S3 bucket.
     S3(S3Store),
+}
+
+impl Storage {
+    /// Opens the configured backend; uploads may grow to `max_upload_size` bytes.
+    pub fn open(config: &StorageConfig, max_upload_size: u64) -> Result<Storage, Error> {
+        Ok(match config {
+            StorageConfig::Fs { root } => Storage::Fs(FsStore::open(root.clone(), max_upload_size)?),
+            StorageConfig::S3 { options, spill } => Storage::S3(S3Store::open(options, spill.clone(), max_upload_size)?),
+        })
+    }
+
+    /// Stores the local file `file`, already verified to hash to `digest`, as that blob,
+    /// and removes the file (restoring a backup). A blob already present is kept.
+    pub async fn adopt(&self, digest: &Digest, file: &std::path::Path) -> Result<(), Error> {
+        match self {
+            Storage::Fs(store) => store.adopt(digest, file),
+            Storage::S3(store) => {
+                if store.stat(digest).await?.is_none() {
+                    let upload = store.create_upload("restore", 0).await?;
+                    let reader = tokio::fs::File::open(file).await?;
+                    let body: ByteStream = Box::pin(tokio_util::io::ReaderStream::with_capacity(reader, 1 << 20));
+                    store.append(&upload.id, 0, body, 0).await?;
+                    store.commit(&upload.id, digest).await?;
+                }
+                Ok(tokio::fs::remove_file(file).await?)
+            }
+        }
+    }
 }
 
 macro_rules! delegate {

@@ -129,6 +129,9 @@ pub struct S3Store {
     part_size: usize,
     buffers: Arc<Semaphore>,
     locks: UploadLocks,
+    /// The digest algorithms that have blobs, as of the last listing of shard 0: a
+    /// collection lists only those (one request per shard instead of two).
+    algorithms: std::sync::Mutex<Vec<DigestAlgorithm>>,
 }
 
 fn s3_error(e: object_store::Error) -> Error {
@@ -175,6 +178,7 @@ impl S3Store {
             part_size: options.part_size,
             buffers: Arc::new(Semaphore::new(options.part_buffers.max(2))),
             locks: UploadLocks::default(),
+            algorithms: std::sync::Mutex::new(vec![DigestAlgorithm::Sha256, DigestAlgorithm::Sha512]),
         })
     }
 
@@ -355,8 +359,18 @@ impl BlobStore for S3Store {
     }
 
     async fn list_blobs(&self, shard: u16) -> Result<Vec<StoredBlob>, Error> {
+        if shard == 0 {
+            let blobs = Path::from(format!("{}blobs", self.prefix));
+            let listing = self.s3.list_with_delimiter(Some(&blobs)).await.map_err(s3_error)?;
+            let present: Vec<DigestAlgorithm> = [DigestAlgorithm::Sha256, DigestAlgorithm::Sha512]
+                .into_iter()
+                .filter(|a| listing.common_prefixes.iter().any(|p| p.filename() == Some(a.as_str())))
+                .collect();
+            *self.algorithms.lock().unwrap_or_else(|p| p.into_inner()) = present;
+        }
+        let algorithms = self.algorithms.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let mut found = Vec::new();
-        for algorithm in [DigestAlgorithm::Sha256, DigestAlgorithm::Sha512] {
+        for algorithm in algorithms {
             let prefix = Path::from(format!("{}blobs/{}/{shard:02x}", self.prefix, algorithm.as_str()));
             let mut listing = self.s3.list(Some(&prefix));
             while let Some(meta) = listing.try_next().await.map_err(s3_error)? {

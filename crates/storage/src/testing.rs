@@ -1,6 +1,10 @@
 //! A real S3-compatible server for tests: `s3s-fs` (from crates.io), started on a free
 //! loopback port over a temporary directory, stopped (by its pid) when dropped.
 //!
+//! s3s-fs names a file after each object key (in base64), so keys longer than about 158
+//! bytes fail there with "file name too long": keep test prefixes within 14 bytes (a
+//! SHA-512 blob's key is 144 bytes without one). Real S3 takes keys of 1024 bytes.
+//!
 //! The binary is `$S3S_FS`, else `s3s-fs` on the `PATH` or in `~/.cargo/bin`
 //! (`cargo install s3s-fs --version 0.14.1 --features binary --locked`).
 
@@ -25,7 +29,7 @@ pub struct S3Server {
     child: Child,
     /// `http://127.0.0.1:<port>`.
     pub endpoint: String,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 /// Where the `s3s-fs` binary is, if anywhere.
@@ -65,7 +69,7 @@ impl S3Server {
                     break;
                 }
                 if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Some(S3Server { child, endpoint: format!("http://127.0.0.1:{port}"), _dir: dir });
+                    return Some(S3Server { child, endpoint: format!("http://127.0.0.1:{port}"), dir });
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
@@ -75,11 +79,25 @@ impl S3Server {
         None
     }
 
+    /// Creates another empty bucket (s3s-fs keeps one as a directory, and walks it to
+    /// list: servers that each have their own list faster). Idempotent.
+    pub fn create_bucket(&self, name: &str) -> std::io::Result<()> {
+        match std::fs::create_dir(self.dir.path().join(name)) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e),
+            _ => Ok(()),
+        }
+    }
+
     /// Options reaching the test bucket, with the smallest part size S3 accepts (so that
     /// tests cross part boundaries with little data) and keys under `prefix`.
     pub fn options(&self, prefix: &str) -> S3Options {
+        self.bucket_options(BUCKET, prefix)
+    }
+
+    /// [`S3Server::options`] for another bucket.
+    pub fn bucket_options(&self, bucket: &str, prefix: &str) -> S3Options {
         S3Options {
-            bucket: BUCKET.into(),
+            bucket: bucket.into(),
             prefix: prefix.into(),
             region: Some("us-east-1".into()),
             endpoint: Some(self.endpoint.clone()),

@@ -148,6 +148,18 @@ pub(crate) struct ServeArgs {
     /// The blob directory [default: <data-dir>/storage]; replicas share one.
     #[arg(long, env = "BERTH_STORAGE_DIR")]
     storage_dir: Option<PathBuf>,
+    /// Where blobs live: fs (a directory) or s3 (a bucket) [default: fs].
+    #[arg(long, env = "BERTH_STORAGE_KIND")]
+    storage_kind: Option<String>,
+    /// The S3 bucket (credentials from the standard AWS_* variables or the file).
+    #[arg(long, env = "BERTH_S3_BUCKET")]
+    s3_bucket: Option<String>,
+    /// The S3 endpoint of an S3-compatible server: https://host[:port].
+    #[arg(long, env = "BERTH_S3_ENDPOINT")]
+    s3_endpoint: Option<String>,
+    /// A key prefix inside the S3 bucket.
+    #[arg(long, env = "BERTH_S3_PREFIX")]
+    s3_prefix: Option<String>,
     /// How the other replicas reach this one: https://host:port.
     #[arg(long, env = "BERTH_ADVERTISE")]
     advertise: Option<String>,
@@ -240,7 +252,14 @@ pub(crate) fn load(args: &ServeArgs) -> anyhow::Result<Config> {
         http_listen: args.http_listen,
         tls: TlsFileConfig { cert: args.tls_cert.clone(), key: args.tls_key.clone() },
         log_format: args.log_format.clone(),
-        storage: StorageFileConfig { path: args.storage_dir.clone() },
+        storage: StorageFileConfig {
+            kind: args.storage_kind.clone(),
+            path: args.storage_dir.clone(),
+            bucket: args.s3_bucket.clone(),
+            endpoint: args.s3_endpoint.clone(),
+            prefix: args.s3_prefix.clone(),
+            ..StorageFileConfig::default()
+        },
         cluster: ClusterFileConfig {
             advertise: args.advertise.clone(),
             write_timeout_secs: None,

@@ -67,7 +67,7 @@ pub fn restore(args: &RestoreArgs) -> ExitCode {
     let key = from_file.as_ref().or(config.master_key.as_ref());
     let input = std::io::BufReader::with_capacity(1 << 20, std::io::stdin().lock());
     let advertise = config.advertise_for(config.https_listen);
-    match berth_services::backup::restore(&config.data_dir, &config.storage_dir, input, key, from_file.is_some(), &advertise) {
+    match berth_services::backup::restore(&config.data_dir, &config.storage, input, key, from_file.is_some(), &advertise) {
         Ok(restored) => {
             let m = &restored.manifest;
             println!(

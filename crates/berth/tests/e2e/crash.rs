@@ -148,7 +148,8 @@ async fn acknowledged_pushes_survive_kill_9() {
     let server = Server::start_in(&dir, &[]);
     let (images, blobs) = (acked.lock().unwrap().clone(), blobs_acked.lock().unwrap().clone());
     verify(&server, &images, &blobs).await;
-    let files = no_partial_blob(&dir);
+    // On S3 an object appears whole or not at all; the stored blobs are the ones verified above.
+    let files = if s3_storage() { server.stored_blobs().await.len() } else { no_partial_blob(&dir) };
     eprintln!(
         "crash test: {ran} rounds of kill -9, {} images and {} blobs acknowledged and verified, {files} blob files checked",
         images.len(),

@@ -35,6 +35,9 @@ impl Drop for SmallDisk {
 
 #[tokio::test]
 async fn a_full_disk_is_reported_and_loses_nothing() {
+    if filesystem_only("a_full_disk_is_reported_and_loses_nothing") {
+        return;
+    }
     let Some(disk) = SmallDisk::mount("24m") else { return };
     let mut server = Server::start_in(&disk.dir.path().join("data"), &[]);
     org(&server, "ns").await;
@@ -61,6 +64,9 @@ async fn a_full_disk_is_reported_and_loses_nothing() {
 
 #[tokio::test]
 async fn internal_errors_are_generic_and_logged_with_the_request_id() {
+    if filesystem_only("internal_errors_are_generic_and_logged_with_the_request_id") {
+        return;
+    }
     let server = Server::start();
     org(&server, "ns").await;
     std::fs::rename(server.data_dir.join("storage/uploads"), server.data_dir.join("storage/moved")).unwrap();

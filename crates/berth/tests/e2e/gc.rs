@@ -21,7 +21,7 @@ async fn collect(server: &Server, body: Value) -> Value {
     let started = client().post(server.url("/api/v0/gc")).json(&body).send().await.unwrap();
     assert_eq!(started.status(), 202, "{}", started.text().await.unwrap());
     let holder = started.json::<Value>().await.unwrap()["holder"].as_str().unwrap().to_owned();
-    for _ in 0..1200 {
+    for _ in 0..6000 {
         let status: Value = client().get(server.url("/api/v0/gc")).send().await.unwrap().json().await.unwrap();
         if status["last"]["holder"] == holder.as_str() {
             assert!(status["last"]["error"].is_null(), "{status}");
@@ -30,18 +30,6 @@ async fn collect(server: &Server, body: Value) -> Value {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("garbage collection {holder} did not finish");
-}
-
-/// The digests of the blobs in the server's storage.
-fn stored_blobs(server: &Server) -> HashSet<String> {
-    let mut found = HashSet::new();
-    let root = server.data_dir.join("storage/blobs/sha256");
-    for shard in std::fs::read_dir(&root).into_iter().flatten().flatten() {
-        for blob in std::fs::read_dir(shard.path()).unwrap().flatten() {
-            found.insert(format!("sha256:{}", blob.file_name().to_string_lossy()));
-        }
-    }
-    found
 }
 
 /// The config and layers `repo@manifest` names.
@@ -79,7 +67,7 @@ async fn collection_deletes_only_what_no_manifest_uses() {
     let orphan = push_blob(&server, "acme/app", &random_bytes(5000, 77)).await;
     let gone = push_image(&server, "acme/app", "v2", 2).await;
     assert_eq!(client().delete(server.url(&format!("/v2/acme/app/manifests/{gone}"))).send().await.unwrap().status(), 202);
-    assert_eq!(stored_blobs(&server).len(), 5);
+    assert_eq!(server.stored_blobs().await.len(), 5);
 
     // Only administrators start one.
     client().post(server.url("/api/v0/accounts")).json(&json!({"name": "eve", "password": "eve-password-1"})).send().await.unwrap();
@@ -92,12 +80,12 @@ async fn collection_deletes_only_what_no_manifest_uses() {
     // A dry run counts and deletes nothing.
     let run = collect(&server, json!({"dryRun": true, "graceSeconds": 0})).await;
     assert_eq!(run["blobsDeleted"], 3, "{run}");
-    assert_eq!(stored_blobs(&server).len(), 5);
+    assert_eq!(server.stored_blobs().await.len(), 5);
     // Then for real.
     let run = collect(&server, json!({"graceSeconds": 0})).await;
     assert_eq!(run["blobsDeleted"], 3, "{run}");
     assert!(run["bytesFreed"].as_u64().unwrap() > 5000, "{run}");
-    assert_eq!(stored_blobs(&server), kept_blobs.into_iter().collect::<HashSet<_>>());
+    assert_eq!(server.stored_blobs().await, kept_blobs.into_iter().collect::<HashSet<_>>());
     pulls_completely(&server, "acme/app", &kept).await.unwrap();
     let orphan_status = client().head(server.url(&format!("/v2/acme/app/blobs/{orphan}"))).send().await.unwrap().status();
     assert_eq!(orphan_status, 404, "a collected blob is unknown to its repository");
@@ -189,7 +177,7 @@ async fn pushes_sharing_layers_race_collections_and_lose_nothing() {
         push_blob(&server, "acme/pool", layer).await;
     }
     let stop = Arc::new(AtomicBool::new(false));
-    let pushers: Vec<_> = (0..12).map(|id| tokio::spawn(pusher(server.clone(), id, pool.clone(), stop.clone()))).collect();
+    let pushers: Vec<_> = (0..16).map(|id| tokio::spawn(pusher(server.clone(), id, pool.clone(), stop.clone()))).collect();
     let runs = Arc::new(Mutex::new(0u64));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(12);
     let mut deleted = 0;
@@ -205,7 +193,10 @@ async fn pushes_sharing_layers_race_collections_and_lose_nothing() {
     }
     let runs = *runs.lock().await;
     eprintln!("{runs} collections deleted {deleted} blobs while pushes went on; {} images kept", acknowledged.len());
-    assert!(runs >= 3 && acknowledged.len() >= 20, "{runs} collections, {} images kept", acknowledged.len());
+    // On S3 a collection lists the bucket 256 times, and the test server (s3s-fs) walks
+    // the whole bucket for each listing, so under sixteen pushers a run takes seconds.
+    let least = if s3_storage() { 1 } else { 3 };
+    assert!(runs >= least && acknowledged.len() >= 20, "{runs} collections, {} images kept", acknowledged.len());
     assert!(deleted > 0, "the collections deleted something while pushes went on");
     for (repo, manifest) in &acknowledged {
         pulls_completely(&server, repo, manifest).await.unwrap();
@@ -216,7 +207,7 @@ async fn pushes_sharing_layers_race_collections_and_lose_nothing() {
     for (repo, manifest) in &acknowledged {
         used.extend(blobs_of(&server, repo, manifest).await);
     }
-    assert_eq!(stored_blobs(&server), used);
+    assert_eq!(server.stored_blobs().await, used);
     for (repo, manifest) in &acknowledged {
         pulls_completely(&server, repo, manifest).await.unwrap();
     }
@@ -246,7 +237,7 @@ async fn a_collection_killed_midway_loses_nothing_and_the_next_finishes() {
             upload.await.unwrap();
         }
     }
-    let before = stored_blobs(&server).len();
+    let before = server.stored_blobs().await.len();
     let started = client().post(server.url("/api/v0/gc")).json(&json!({"graceSeconds": 0})).send().await.unwrap();
     assert_eq!(started.status(), 202);
     // Killed once it has deleted some but not all.
@@ -264,7 +255,7 @@ async fn a_collection_killed_midway_loses_nothing_and_the_next_finishes() {
     let killed_at = killed_at.expect("the collection was not caught midway");
     let mut server = Server::start_in(&data, &[]);
     pulls_completely(&server, "acme/app", &kept).await.unwrap();
-    let remaining = stored_blobs(&server).len();
+    let remaining = server.stored_blobs().await.len();
     assert!(remaining < before && remaining > 2, "killed after {killed_at}: {remaining} of {before} blobs left");
     // What the dead run retired can be pushed again at once.
     let again = random_bytes(64, 10_000);
@@ -283,7 +274,7 @@ async fn a_collection_killed_midway_loses_nothing_and_the_next_finishes() {
     // The next collection finishes the work.
     collect(&server, json!({"graceSeconds": 0})).await;
     let used: HashSet<String> = blobs_of(&server, "acme/app", &kept).await.into_iter().collect();
-    assert_eq!(stored_blobs(&server), used);
+    assert_eq!(server.stored_blobs().await, used);
     pulls_completely(&server, "acme/app", &kept).await.unwrap();
     server.stop();
 }
@@ -324,5 +315,5 @@ async fn untagged_manifests_go_only_when_asked() {
     pulls_completely(&server, "acme/app", &child).await.unwrap();
     assert_eq!(client().head(server.url("/v2/acme/app/manifests/multi")).send().await.unwrap().status(), 200);
     // The pruned images' blobs went in the same run: what is left is what the tags use.
-    assert_eq!(stored_blobs(&server).len(), 4, "the configs and layers of v1 and of the index's child");
+    assert_eq!(server.stored_blobs().await.len(), 4, "the configs and layers of v1 and of the index's child");
 }

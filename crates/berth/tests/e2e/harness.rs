@@ -14,6 +14,38 @@ pub fn log_path(data_dir: &Path) -> PathBuf {
     data_dir.with_extension("log")
 }
 
+/// Whether servers keep their blobs in S3: `BERTH_TEST_STORAGE=s3` runs every server of
+/// the suite on one `s3s-fs` (started by the first server that needs it), each in a
+/// bucket of its own, or the one of its cluster (the `--storage-dir` replicas share
+/// becomes a bucket).
+pub fn s3_storage() -> bool {
+    std::env::var("BERTH_TEST_STORAGE").is_ok_and(|kind| kind == "s3")
+}
+
+/// For the few tests about the filesystem backend itself (a full disk, a directory made
+/// unreadable, restoring blobs into a directory): true, with a note, when the suite runs
+/// on S3, where they have no meaning.
+pub fn filesystem_only(test: &str) -> bool {
+    if s3_storage() {
+        eprintln!("{test}: about the filesystem backend; not run with BERTH_TEST_STORAGE=s3");
+    }
+    s3_storage()
+}
+
+/// The suite's S3 server, in S3 mode.
+fn s3_server() -> &'static berth_storage::testing::S3Server {
+    static SERVER: std::sync::OnceLock<berth_storage::testing::S3Server> = std::sync::OnceLock::new();
+    SERVER.get_or_init(|| {
+        berth_storage::testing::S3Server::start()
+            .expect("BERTH_TEST_STORAGE=s3 needs s3s-fs (cargo install s3s-fs --version 0.14.1 --features binary --locked)")
+    })
+}
+
+/// A bucket name derived from a path: the same directory always gives the same bucket.
+fn bucket_for(path: &Path) -> String {
+    format!("b{}", &hex::encode(Sha256::digest(path.to_string_lossy().as_bytes()))[..16])
+}
+
 /// How to start a server beyond the defaults.
 #[derive(Default)]
 pub struct Launch<'a> {
@@ -38,6 +70,8 @@ pub struct Server {
     pub https: String,
     /// The data directory.
     pub data_dir: PathBuf,
+    /// Where its blobs are.
+    pub storage: berth_services::StorageConfig,
     _temp: Option<tempfile::TempDir>,
 }
 
@@ -69,12 +103,32 @@ impl Server {
             None => Command::new(env!("CARGO_BIN_EXE_berth")),
         };
         let subcommand: &[&str] = if launch.command.is_empty() { &["serve"] } else { launch.command };
+        let storage_dir = launch.extra.iter().position(|a| *a == "--storage-dir").map(|i| PathBuf::from(launch.extra[i + 1]));
+        let mut extra: Vec<&str> = launch.extra.to_vec();
+        let storage = if s3_storage() {
+            let bucket = bucket_for(storage_dir.as_deref().unwrap_or(data_dir));
+            if let Some(i) = extra.iter().position(|a| *a == "--storage-dir") {
+                extra.drain(i..i + 2);
+            }
+            let server = s3_server();
+            server.create_bucket(&bucket).unwrap();
+            command
+                .env("BERTH_STORAGE_KIND", "s3")
+                .env("BERTH_S3_BUCKET", &bucket)
+                .env("BERTH_S3_ENDPOINT", &server.endpoint)
+                .env("AWS_ACCESS_KEY_ID", berth_storage::testing::ACCESS_KEY)
+                .env("AWS_SECRET_ACCESS_KEY", berth_storage::testing::SECRET_KEY)
+                .env("AWS_REGION", "us-east-1");
+            berth_services::StorageConfig::S3 { options: server.bucket_options(&bucket, ""), spill: data_dir.with_extension("spill") }
+        } else {
+            berth_services::StorageConfig::Fs { root: storage_dir.unwrap_or_else(|| data_dir.join("storage")) }
+        };
         command
             .args(subcommand)
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--https-listen", launch.https_listen.unwrap_or("127.0.0.1:0"), "--http-listen", "127.0.0.1:0"])
-            .args(launch.extra)
+            .args(&extra)
             .env("BERTH_LOG", "info")
             .env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD);
         for (key, value) in launch.env {
@@ -105,12 +159,13 @@ impl Server {
             }
             serving = line.ends_with(" is serving") && http.is_some() && https.is_some();
         }
-        Server { child: Some(child), http: http.unwrap(), https: https.unwrap(), data_dir: data_dir.to_owned(), _temp: None }
+        Server { child: Some(child), http: http.unwrap(), https: https.unwrap(), data_dir: data_dir.to_owned(), storage, _temp: None }
     }
 
     /// A server already running at `http` (plain HTTP), that this value does not own.
     pub fn detached(http: &str) -> Server {
-        Server { child: None, http: http.to_owned(), https: String::new(), data_dir: PathBuf::new(), _temp: None }
+        let storage = berth_services::StorageConfig::Fs { root: PathBuf::new() };
+        Server { child: None, http: http.to_owned(), https: String::new(), data_dir: PathBuf::new(), storage, _temp: None }
     }
 
     /// `http://host:port` + `path`.
@@ -161,6 +216,17 @@ impl Server {
 }
 
 impl Server {
+    /// The digests of the blobs in the server's storage, read from the backend itself.
+    pub async fn stored_blobs(&self) -> std::collections::HashSet<String> {
+        use berth_storage::BlobStore as _;
+        let storage = berth_storage::Storage::open(&self.storage, 0).unwrap();
+        let mut found = std::collections::HashSet::new();
+        for shard in 0..berth_storage::BLOB_SHARDS {
+            found.extend(storage.list_blobs(shard).await.unwrap().into_iter().map(|blob| blob.digest.to_string()));
+        }
+        found
+    }
+
     /// The server's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(log_path(&self.data_dir)).unwrap_or_default()

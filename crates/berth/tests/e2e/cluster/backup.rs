@@ -54,6 +54,9 @@ async fn api(server: &Server, method: reqwest::Method, path: &str, body: Value) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn backup_while_pushing_then_restore_exactly() {
+    if filesystem_only("backup_while_pushing_then_restore_exactly") {
+        return;
+    }
     let _one = exclusive().await;
     let cluster = Cluster::start(3, false).await;
     let leader = cluster.leader().await;
