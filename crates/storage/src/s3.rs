@@ -325,29 +325,36 @@ impl BlobStore for S3Store {
 
     async fn open(&self, digest: &Digest, range: Option<ByteRange>) -> Result<Option<BlobReader>, Error> {
         let key = self.blob_key(digest);
+        let Some(range) = range else {
+            // A whole blob: one request, which also tells the size.
+            return match self.s3.get(&key).await {
+                Ok(got) => {
+                    let size = got.meta.size;
+                    let stream = got.into_stream().map_err(|e| std::io::Error::other(format!("object storage: {e}")));
+                    Ok(Some(BlobReader { size, range: None, stream: Box::pin(stream) }))
+                }
+                Err(e) if is_not_found(&e) => Ok(None),
+                Err(e) => Err(s3_error(e)),
+            };
+        };
+        // A range: the size first, so that a range past the end is told apart.
         let size = match self.s3.head(&key).await {
             Ok(meta) => meta.size,
             Err(e) if is_not_found(&e) => return Ok(None),
             Err(e) => return Err(s3_error(e)),
         };
-        let (first, len) = match range {
-            Some(r) if r.first >= size => return Err(Error::RangeNotSatisfiable { first: r.first, last: r.last, size }),
-            Some(r) => (r.first, r.last.min(size - 1) - r.first + 1),
-            None => (0, size),
+        if range.first >= size {
+            return Err(Error::RangeNotSatisfiable { first: range.first, last: range.last, size });
+        }
+        let (first, last) = (range.first, range.last.min(size - 1));
+        let options = GetOptions { range: Some(GetRange::Bounded(first..last + 1)), ..GetOptions::default() };
+        let stream = match self.s3.get_opts(&key, options).await {
+            Ok(got) => got.into_stream().map_err(|e| std::io::Error::other(format!("object storage: {e}"))),
+            // Deleted between the two requests.
+            Err(e) if is_not_found(&e) => return Ok(None),
+            Err(e) => return Err(s3_error(e)),
         };
-        let stream = if len == 0 {
-            futures_util::stream::empty().boxed()
-        } else {
-            let options = GetOptions { range: Some(GetRange::Bounded(first..first + len)), ..GetOptions::default() };
-            match self.s3.get_opts(&key, options).await {
-                Ok(got) => got.into_stream().map_err(|e| std::io::Error::other(format!("object storage: {e}"))).boxed(),
-                // Deleted between the two requests.
-                Err(e) if is_not_found(&e) => return Ok(None),
-                Err(e) => return Err(s3_error(e)),
-            }
-        };
-        let range = range.map(|_| ByteRange { first, last: first + len - 1 });
-        Ok(Some(BlobReader { size, range, stream: Box::pin(stream) }))
+        Ok(Some(BlobReader { size, range: Some(ByteRange { first, last }), stream: Box::pin(stream) }))
     }
 
     async fn delete(&self, digest: &Digest) -> Result<(), Error> {
