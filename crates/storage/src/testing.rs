@@ -1,5 +1,7 @@
 //! A real S3-compatible server for tests: `s3s-fs` (from crates.io), started on a free
-//! loopback port over a temporary directory, stopped (by its pid) when dropped.
+//! loopback port over a temporary directory, stopped (by its pid) when dropped, or when
+//! the test process ends without dropping it (a server kept in a `static`): a small
+//! shell watches the test process and stops the server after it.
 //!
 //! s3s-fs names a file after each object key (in base64), so keys longer than about 158
 //! bytes fail there with "file name too long": keep test prefixes within 14 bytes (a
@@ -26,7 +28,10 @@ pub const SECRET_KEY: &str = "berth-test-secret";
 
 /// A running `s3s-fs`.
 pub struct S3Server {
+    /// The watching shell.
     child: Child,
+    /// The server's own pid.
+    pid: u32,
     /// `http://127.0.0.1:<port>`.
     pub endpoint: String,
     dir: tempfile::TempDir,
@@ -55,24 +60,39 @@ impl S3Server {
         // another process took it meanwhile).
         for _ in 0..5 {
             let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
-            let mut child = Command::new(&binary)
-                .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
+            // The shell starts the server, prints its pid, and stops it once either the
+            // test process or the server is gone.
+            let watch = r#""$0" --host 127.0.0.1 --port "$1" --access-key "$2" --secret-key "$3" "$4" >/dev/null 2>&1 &
+server=$!
+echo "$server"
+while kill -0 "$5" 2>/dev/null && kill -0 "$server" 2>/dev/null; do sleep 0.5; done
+kill "$server" 2>/dev/null"#;
+            let mut child = Command::new("sh")
+                .args(["-c", watch])
+                .arg(&binary)
+                .args([&port.to_string(), ACCESS_KEY, SECRET_KEY])
                 .arg(dir.path())
+                .arg(std::process::id().to_string())
                 .stdin(Stdio::null())
-                .stdout(Stdio::null())
+                .stdout(Stdio::piped())
                 .stderr(Stdio::null())
                 .spawn()
                 .ok()?;
+            let mut line = String::new();
+            let stdout = child.stdout.take()?;
+            std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).ok()?;
+            let pid: u32 = line.trim().parse().ok()?;
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = child.try_wait() {
                     break;
                 }
                 if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Some(S3Server { child, endpoint: format!("http://127.0.0.1:{port}"), dir });
+                    return Some(S3Server { child, pid, endpoint: format!("http://127.0.0.1:{port}"), dir });
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
+            stop(pid);
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -110,9 +130,15 @@ impl S3Server {
     }
 }
 
+/// Stops the process `pid` (one this module started).
+fn stop(pid: u32) {
+    let _ = Command::new("kill").arg(pid.to_string()).stderr(Stdio::null()).status();
+}
+
 impl Drop for S3Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        stop(self.pid);
+        // The shell sees the server gone within half a second and ends.
         let _ = self.child.wait();
     }
 }
