@@ -1,7 +1,7 @@
 //! A real S3-compatible server for tests: `s3s-fs` (from crates.io), started on a free
 //! loopback port over a temporary directory, stopped (by its pid) when dropped, or when
 //! the test process ends without dropping it (a server kept in a `static`): a small
-//! shell watches the test process and stops the server after it.
+//! shell watches the test process, then stops the server and removes its directory.
 //!
 //! s3s-fs names a file after each object key (in base64), so keys longer than about 158
 //! bytes fail there with "file name too long": keep test prefixes within 14 bytes (a
@@ -66,7 +66,9 @@ impl S3Server {
 server=$!
 echo "$server"
 while kill -0 "$5" 2>/dev/null && kill -0 "$server" 2>/dev/null; do sleep 0.5; done
-kill "$server" 2>/dev/null"#;
+kill "$server" 2>/dev/null
+wait "$server" 2>/dev/null
+rm -rf "$4""#;
             let mut child = Command::new("sh")
                 .args(["-c", watch])
                 .arg(&binary)
