@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Regenerates the "S3" section of BENCHMARKS.md: Berth and CNCF Distribution (Debian's
-# `docker-registry`) each keeping blobs in a bucket of the same S3-compatible server
-# (s3s-fs, on loopback), measured alternately by berth-bench in the same run; then garbage
-# collection on S3 against the server deleting as many objects on its own.
+# `docker-registry`) each keeping blobs in a bucket of the same S3-compatible server on
+# loopback, measured alternately by berth-bench in the same run; then garbage collection
+# on S3 against the server deleting as many objects on its own.
+#
+# The comparison runs on moto's server (PyPI, installed into ~/.cache/berth-moto):
+# Distribution's S3 driver lists multipart uploads, which s3s-fs does not implement. The
+# collection runs on s3s-fs, whose buckets are directories the unused blobs are written into.
 #
 #   scripts/benchmarks-s3.sh
 #   S3_BLOB_MIB=512 GC_BLOBS=20000 scripts/benchmarks-s3.sh
@@ -18,13 +22,15 @@ source scripts/bench-common.sh
 
 s3s=$(command -v s3s-fs || echo "${CARGO_HOME:-$HOME/.cargo}/bin/s3s-fs")
 [ -x "$s3s" ] || { echo "benchmarks-s3.sh: cargo install s3s-fs --version 0.14.1 --features binary --locked" >&2; exit 1; }
-s3dir=$work/s3
-mkdir -p "$s3dir/berth" "$s3dir/distribution" "$s3dir/alone"
-s3port=$(free_port)
-"$s3s" --host 127.0.0.1 --port "$s3port" --access-key AKIABENCH --secret-key bench-secret-key "$s3dir" >/dev/null 2>&1 &
+moto=$HOME/.cache/berth-moto
+[ -x "$moto/bin/moto_server" ] || { python3 -m venv "$moto" && "$moto/bin/pip" install -q 'moto[server]==5.2.5'; }
+moto_port=$(free_port)
+"$moto/bin/moto_server" -H 127.0.0.1 -p "$moto_port" >"$work/moto.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$s3port/" && break; sleep 0.1; done
-endpoint=http://127.0.0.1:$s3port
+for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$moto_port/" && break; sleep 0.1; done
+endpoint=http://127.0.0.1:$moto_port
+curl -sf -X PUT "$endpoint/berth" >/dev/null
+curl -sf -X PUT "$endpoint/distribution" >/dev/null
 
 # Berth on the bucket `berth`.
 export AWS_ACCESS_KEY_ID=AKIABENCH AWS_SECRET_ACCESS_KEY=bench-secret-key AWS_REGION=us-east-1
@@ -55,11 +61,14 @@ storage:
 http:
   addr: 127.0.0.1:$dist_port
 YAML
-docker-registry serve "$work/distribution/config.yml" >"$work/distribution/log" 2>&1 &
+# Its AWS SDK refuses to start with AWS_CA_BUNDLE set (some machines set it for every process).
+env -u AWS_CA_BUNDLE docker-registry serve "$work/distribution/config.yml" >"$work/distribution/log" 2>&1 &
 dist_pid=$!
 pids+=("$dist_pid")
 dist=http://127.0.0.1:$dist_port
 for _ in $(seq 100); do curl -sf -o /dev/null "$dist/v2/" && break; sleep 0.1; done
+curl -sf -o /dev/null "$dist/v2/" || { echo "benchmarks-s3.sh: Distribution did not start:" >&2; cat "$work/distribution/log" >&2; exit 1; }
+curl -sf -o /dev/null "$berth/_ping" || { echo "benchmarks-s3.sh: Berth did not start:" >&2; cat "$work/berth.log" >&2; exit 1; }
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 "$bench" --name Berth --compare-name Distribution --url "$berth" --user admin --server-pid "$berth_pid" \
@@ -67,9 +76,21 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
     --scenario blob_push_large,blob_push_chunked,blob_pull_large,small_push,manifest_get \
     --markdown "$work/s3.md" --json "$work/s3.json"
 
-# Garbage collection on S3: unused blobs written straight into Berth's bucket directory
-# (s3s-fs serves a bucket's files as its objects), collected online; the server alone
-# deleting as many objects, one DELETE each over one connection (curl signs them).
+# Garbage collection on S3: a second Berth on a bucket of s3s-fs; unused blobs written
+# straight into the bucket's directory (s3s-fs serves a bucket's files as its objects),
+# collected online; the server alone deleting as many objects, one DELETE each over one
+# connection (curl signs them).
+kill "$berth_pid"
+while kill -0 "$berth_pid" 2>/dev/null; do sleep 0.1; done
+s3dir=$work/s3
+mkdir -p "$s3dir/berth" "$s3dir/alone"
+s3port=$(free_port)
+"$s3s" --host 127.0.0.1 --port "$s3port" --access-key AKIABENCH --secret-key bench-secret-key "$s3dir" >/dev/null 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$s3port/" && break; sleep 0.1; done
+endpoint=http://127.0.0.1:$s3port
+rm -rf "$work/berth"
+BERTH_STORAGE_KIND=s3 BERTH_S3_BUCKET=berth BERTH_S3_ENDPOINT=$endpoint start_berth
 seed() { # DIR COUNT SEED
     python3 - "$1" "$2" "$3" <<'PY'
 import hashlib, os, sys
@@ -83,7 +104,6 @@ for i in range(count):
         f.write(body)
 PY
 }
-before=$(find "$s3dir/berth/blobs" -type f 2>/dev/null | wc -l)
 seed "$s3dir/berth" "$gc_blobs" berth
 seed "$s3dir/alone" "$gc_blobs" alone
 sync
@@ -109,8 +129,9 @@ PY
 section=$(cat <<MD
 <!-- s3:start -->
 ## S3 storage
-Both registries keep their blobs in a bucket of one s3s-fs 0.14.1 server (an S3-compatible server in Rust, files on
-disk, signatures checked) on loopback; Berth with \`[storage] kind = "s3"\` (8 MiB parts), Distribution
+Both registries keep their blobs in a bucket of one S3 server on loopback, moto 5.2.5's (Python, in memory;
+Distribution's driver needs ListMultipartUploads, which s3s-fs lacks), so the server's own speed bounds both; Berth
+with \`[storage] kind = "s3"\` (8 MiB parts), Distribution
 $(docker-registry --version 2>/dev/null | awk '{print $3}') with its \`s3\` driver (its default 10 MiB chunks). Measured alternately by \`berth-bench\`
 in the same run, $blob_mib MiB blobs; Berth with token auth, Distribution without auth. Regenerate with
 \`scripts/benchmarks-s3.sh\` (\`S3_BLOB_MIB\`, \`GC_BLOBS\`). Load average $load_before before, $load_after after;
@@ -119,7 +140,7 @@ $(date -u +'%Y-%m-%d %H:%M UTC'), $(nproc) CPUs.
 $(cat "$work/s3.md")
 
 ### Garbage collection on S3
-$gc_blobs unused 1 KiB blobs written into Berth's bucket (beside the $before blobs of the run above), collected online by
+On s3s-fs 0.14.1 (Rust, files on disk, signatures checked): $gc_blobs unused 1 KiB blobs written into a fresh Berth's bucket, collected online by
 \`berth gc --grace-seconds 0\`; against the same server deleting as many objects on its own. s3s-fs walks the whole
 bucket for every listing, so a collection's 256 listings cost it more the larger the bucket; an S3 service lists
 from an index. The run's report: "$report"; blobs left: $left (the server alone left $alone_left).
