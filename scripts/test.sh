@@ -95,6 +95,6 @@ cargo clippy -q --workspace --all-targets -- -D warnings
 export BERTH_REQUIRE_CLIENTS=1
 cargo test --workspace "$@"
 if [ $# -eq 0 ]; then
-    BERTH_TEST_STORAGE=s3 cargo test -p berth --test e2e -- blobs:: uploads:: gc:: quotas:: crash:: \
+    BERTH_TEST_STORAGE=s3 cargo test --workspace --test e2e -- blobs:: uploads:: gc:: quotas:: crash:: \
         clients::docker_push_and_pull_a_multi_layer_image_and_a_manifest_list
 fi
