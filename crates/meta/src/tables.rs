@@ -113,8 +113,17 @@ pub const BLOB_REPOSITORIES: TableDefinition<(&str, &str), ()> = TableDefinition
 /// Blobs garbage collection has retired and is deleting: digest → when. No repository
 /// may link one until its bytes are gone and the entry forgotten.
 pub const RETIRED_BLOBS: TableDefinition<&str, u64> = TableDefinition::new("retired_blobs");
-/// Garbage collection's lock (one run per cluster) and its last run.
+/// Garbage collection's lock (one run per cluster), its last run, and the sequence of
+/// forgets (see [`FORGOTTEN_BLOBS`]).
 pub const GC: TableDefinition<&str, &[u8]> = TableDefinition::new("gc");
+/// Blobs whose bytes garbage collection deleted: digest → the number of the forget that
+/// let them be pushed again. An upload that found the bytes present before that forget
+/// found the bytes that were then deleted, and may not link them.
+pub const FORGOTTEN_BLOBS: TableDefinition<&str, u64> = TableDefinition::new("forgotten_blobs");
+/// The same by forget: (number, digest), so the oldest forgets can be dropped.
+pub const FORGOTTEN_BY_NUMBER: TableDefinition<(u64, &str), ()> = TableDefinition::new("forgotten_by_number");
+/// How many of the latest forgets are remembered (each forgets up to one batch of blobs).
+pub const FORGETS_KEPT: u64 = 1000;
 
 /// One-time tokens a new replica joins the cluster with, by id.
 pub const JOIN_TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("join_tokens");
@@ -163,6 +172,8 @@ pub(crate) fn visit_data_tables(visitor: &mut impl TableVisitor) -> Result<(), E
     visitor.visit(BLOB_REPOSITORIES)?;
     visitor.visit(RETIRED_BLOBS)?;
     visitor.visit(GC)?;
+    visitor.visit(FORGOTTEN_BLOBS)?;
+    visitor.visit(FORGOTTEN_BY_NUMBER)?;
     visitor.visit(NAMESPACE_USAGE)?;
     Ok(())
 }

@@ -1,13 +1,15 @@
 //! Garbage collection's rules, inside the transaction: a blob is retired only when no
 //! manifest uses it and no link is recent; a retired blob cannot be linked or mounted
 //! (so no manifest can come to use it) until forgotten; one collection per cluster, a
-//! replica taking over its own lock; and a store from before the blob indexes gets them.
+//! replica taking over its own lock; a store from before the blob indexes gets them; and
+//! an upload cannot link bytes a collection deleted after the upload found them.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
 use berth_meta::command::{
-    AcquireGcLock, DeleteManifest, DeleteRepository, FinishGc, ForgetRetiredBlobs, LinkBlob, MountBlob, PutManifest, RetireBlobs,
+    AcquireGcLock, DeleteManifest, DeleteRepository, FinishGc, ForgetRetiredBlobs, LinkBlob, LinkUploadedBlob, MountBlob, PutManifest,
+    RetireBlobs,
 };
 use berth_meta::{Applied, Command, GcRun, Meta, Rejection};
 use common::{d, org, repo, store};
@@ -215,4 +217,61 @@ async fn only_untagged_manifests_nothing_names_are_pruned() {
     assert_eq!(meta.apply(prune("sig", 10)).await.unwrap(), Applied::Rejected(Rejection::ManifestInUse), "an artifact");
     assert_eq!(meta.apply(prune("old", 10)).await.unwrap(), Applied::Done);
     assert!(meta.read(|r| r.manifest("a/x", d("old").as_str())).await.unwrap().is_none());
+}
+
+fn link_uploaded(name: &str, blob: &str, checked_after: u64) -> Command {
+    Command::LinkUploadedBlob(LinkUploadedBlob { repository: repo(name), digest: d(blob), size: 1, at: 30, checked_after })
+}
+
+fn forget(blobs: &[&str]) -> Command {
+    Command::ForgetRetiredBlobs(ForgetRetiredBlobs { digests: blobs.iter().map(|b| d(b)).collect() })
+}
+
+async fn last_forget(meta: &Meta) -> u64 {
+    meta.read(|r| r.last_forget()).await.unwrap()
+}
+
+#[tokio::test]
+async fn an_upload_that_found_bytes_a_collection_then_deleted_cannot_link_them() {
+    let (_dir, meta) = store().await;
+    meta.apply(org("a")).await.unwrap();
+    meta.apply(link("a/x", "layer", 1)).await.unwrap();
+    // An upload of the same content reads the forget number, then finds the bytes stored
+    // (and keeps them rather than its own)...
+    let checked = last_forget(&meta).await;
+    // ...while a collection retires the blob, deletes the bytes and forgets it.
+    meta.apply(retire(&["layer"], 10)).await.unwrap();
+    assert_eq!(meta.apply(link_uploaded("a/y", "layer", checked)).await.unwrap(), Applied::Rejected(Rejection::BlobRetired));
+    meta.apply(forget(&["layer"])).await.unwrap();
+    assert_eq!(last_forget(&meta).await, checked + 1);
+    assert_eq!(meta.apply(link_uploaded("a/y", "layer", checked)).await.unwrap(), Applied::Rejected(Rejection::BlobRetired));
+    assert_eq!(meta.read(|r| r.blob_link("a/y", d("layer").as_str())).await.unwrap(), None);
+    // An upload that looked after the forget stored its own bytes: it links.
+    assert_eq!(meta.apply(link_uploaded("a/y", "layer", checked + 1)).await.unwrap(), Applied::Done);
+    // Other blobs forgotten meanwhile do not concern an upload.
+    meta.apply(link("a/x", "other", 1)).await.unwrap();
+    meta.apply(retire(&["other"], 10)).await.unwrap();
+    meta.apply(forget(&["other"])).await.unwrap();
+    assert_eq!(meta.apply(link_uploaded("a/z", "layer", checked)).await.unwrap(), Applied::Rejected(Rejection::BlobRetired));
+    assert_eq!(meta.apply(link_uploaded("a/z", "fresh", checked)).await.unwrap(), Applied::Done);
+}
+
+#[tokio::test]
+async fn only_the_latest_forgets_are_remembered_and_older_uploads_are_refused() {
+    let (_dir, meta) = store().await;
+    meta.apply(org("a")).await.unwrap();
+    let kept = berth_meta::tables::FORGETS_KEPT;
+    for n in 0..kept + 2 {
+        meta.apply(forget(&[&format!("b{n}")])).await.unwrap();
+    }
+    assert_eq!(last_forget(&meta).await, kept + 2);
+    // Forgets 1 and 2 are dropped: an upload that read 0 or 1 cannot be checked and is refused.
+    for checked in [0, 1] {
+        assert_eq!(meta.apply(link_uploaded("a/x", "new", checked)).await.unwrap(), Applied::Rejected(Rejection::BlobRetired));
+    }
+    assert_eq!(meta.apply(link_uploaded("a/x", "new", 2)).await.unwrap(), Applied::Done);
+    // b{n} was forgotten by forget n + 1; b0's entry went with forget 1.
+    assert_eq!(meta.apply(link_uploaded("a/x", "b2", 2)).await.unwrap(), Applied::Rejected(Rejection::BlobRetired));
+    assert_eq!(meta.apply(link_uploaded("a/x", "b2", 3)).await.unwrap(), Applied::Done);
+    assert_eq!(meta.apply(link_uploaded("a/x", "b0", 2)).await.unwrap(), Applied::Done);
 }

@@ -53,11 +53,12 @@ fn kind(command: &Command) -> &'static str {
         Command::AcquireGcLock(_) => "AcquireGcLock",
         Command::FinishGc(_) => "FinishGc",
         Command::PruneManifest(_) => "PruneManifest",
+        Command::LinkUploadedBlob(_) => "LinkUploadedBlob",
     }
 }
 
 /// The number of command kinds (the length of `kind`'s match).
-const KINDS: usize = 34;
+const KINDS: usize = 35;
 
 fn examples() -> Vec<Command> {
     let report =
@@ -217,6 +218,7 @@ fn examples() -> Vec<Command> {
             },
         }),
         Command::PruneManifest(PruneManifest { repository: repo("a/x"), digest: d("m1"), pushed_before: 13, at: 14 }),
+        Command::LinkUploadedBlob(LinkUploadedBlob { repository: repo("a/x"), digest: d("l1"), size: 2, at: 1, checked_after: 3 }),
     ]
 }
 

@@ -152,6 +152,13 @@ fn command() -> impl Strategy<Value = Command> {
             size: b.len() as u64,
             at: 5
         })),
+        (repository(), select(BLOBS), 0u64..3).prop_map(|(repository, b, checked_after)| Command::LinkUploadedBlob(LinkUploadedBlob {
+            repository,
+            digest: d(b),
+            size: b.len() as u64,
+            at: 5,
+            checked_after
+        })),
         (repository(), repository(), select(BLOBS)).prop_map(|(repository, from, b)| Command::MountBlob(MountBlob {
             repository,
             from,

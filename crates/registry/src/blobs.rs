@@ -2,7 +2,7 @@
 //! private blob cannot be read through another repository by guessing its digest.
 
 use berth_core::{ByteRange, Digest, RepositoryName};
-use berth_meta::command::{LinkBlob, MountBlob, UnlinkBlob};
+use berth_meta::command::{LinkUploadedBlob, MountBlob, UnlinkBlob};
 use berth_meta::{Applied, Command, Rejection, now};
 use berth_storage::{BlobInfo, BlobReader, BlobStore};
 
@@ -51,8 +51,11 @@ impl Registry {
         }
     }
 
-    pub(crate) async fn link_blob(&self, repository: &RepositoryName, digest: &Digest, size: u64) -> Result<(), Error> {
-        let command = Command::LinkBlob(LinkBlob { repository: repository.clone(), digest: digest.clone(), size, at: now() });
+    /// Links an uploaded blob, refused when garbage collection deleted the stored bytes
+    /// after the upload read forget number `checked_after` (see `wait_while_retired`).
+    pub(crate) async fn link_blob(&self, repository: &RepositoryName, digest: &Digest, size: u64, checked_after: u64) -> Result<(), Error> {
+        let link = LinkUploadedBlob { repository: repository.clone(), digest: digest.clone(), size, at: now(), checked_after };
+        let command = Command::LinkUploadedBlob(link);
         match self.meta.apply(command).await? {
             Applied::Done => Ok(()),
             Applied::Rejected(Rejection::NamespaceUnknown) => Err(namespace_unknown(repository)),

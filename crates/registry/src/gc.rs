@@ -5,7 +5,7 @@
 //! 2. Finish what a run that died left: delete retired blobs' bytes, forget them.
 //! 3. Mark: every blob some manifest uses (one scan of the metadata), taken after the
 //!    grace period's start is fixed.
-//! 4. Sweep, shard by shard of the storage listing: the blobs neither used nor written
+//! 4. Sweep, through one listing of the storage: the blobs neither used nor written
 //!    within the grace period are proposed to `RetireBlobs`, which checks again inside
 //!    its transaction (a manifest pushed since the mark, or a fresh link, keeps a blob)
 //!    and makes every later link to a retired blob fail; then their bytes are deleted and
@@ -22,6 +22,7 @@ use berth_core::Digest;
 use berth_meta::command::{AcquireGcLock, FinishGc, ForgetRetiredBlobs, PruneManifest, RetireBlobs};
 use berth_meta::{Applied, Command, GcRun, Rejection, now};
 use berth_storage::{BLOB_SHARDS, BlobStore, StoredBlob};
+use futures_util::TryStreamExt;
 
 use crate::{Error, Registry, unexpected};
 
@@ -57,7 +58,7 @@ pub struct GcOptions {
 pub struct GcProgress {
     /// The run's counters so far.
     pub run: GcRun,
-    /// Storage shards listed, of [`BLOB_SHARDS`].
+    /// Storage shards listed, of [`BLOB_SHARDS`] (the listing goes in digest order).
     pub shards_done: u16,
     /// Seconds left, estimated from the shards done so far.
     pub eta_secs: Option<u64>,
@@ -171,23 +172,32 @@ impl Registry {
         let cutoff = cutoff(options.grace);
         let used: HashSet<String> = self.meta.read_latest(|r| r.referenced_blobs()).await?;
         let clock = Instant::now();
-        // Candidates gather across shards into batches of `BATCH`, each one command.
+        // Candidates gather into batches of `BATCH`, each one command.
         let mut pending: Vec<StoredBlob> = Vec::with_capacity(BATCH);
-        for shard in 0..BLOB_SHARDS {
-            let listed = self.storage.list_blobs(shard).await?;
-            progress.run.examined += listed.len() as u64;
-            pending.extend(listed.into_iter().filter(|b| !used.contains(b.digest.as_str()) && b.modified < cutoff));
-            let last = shard + 1 == BLOB_SHARDS;
-            while pending.len() >= BATCH || (last && !pending.is_empty()) {
-                let batch: Vec<StoredBlob> = pending.drain(..pending.len().min(BATCH)).collect();
-                self.retire_batch(options, cutoff, &batch, progress).await?;
+        let mut listing = self.storage.list_blobs();
+        while let Some(blob) = listing.try_next().await? {
+            progress.run.examined += 1;
+            let shard = blob.shard();
+            if !used.contains(blob.digest.as_str()) && blob.modified < cutoff {
+                pending.push(blob);
             }
-            progress.shards_done = shard + 1;
-            let done = f64::from(progress.shards_done) / f64::from(BLOB_SHARDS);
-            let elapsed = clock.elapsed().as_secs_f64();
-            progress.eta_secs = Some((elapsed / done * (1.0 - done)).round() as u64);
-            monitor.set(Some(progress.clone()));
+            if pending.len() >= BATCH {
+                self.retire_batch(options, cutoff, &pending, progress).await?;
+                pending.clear();
+            }
+            if shard > progress.shards_done {
+                progress.shards_done = shard;
+                let done = f64::from(progress.shards_done) / f64::from(BLOB_SHARDS);
+                progress.eta_secs = Some((clock.elapsed().as_secs_f64() / done * (1.0 - done)).round() as u64);
+                monitor.set(Some(progress.clone()));
+            }
         }
+        if !pending.is_empty() {
+            self.retire_batch(options, cutoff, &pending, progress).await?;
+        }
+        progress.shards_done = BLOB_SHARDS;
+        progress.eta_secs = Some(0);
+        monitor.set(Some(progress.clone()));
         Ok(())
     }
 
@@ -251,13 +261,16 @@ impl Registry {
     }
 
     /// Waits (bounded) while garbage collection deletes `digest`, so that an upload of
-    /// the same content publishes its own bytes after the old ones are gone.
-    pub(crate) async fn wait_while_retired(&self, digest: &Digest) -> Result<(), Error> {
+    /// the same content publishes its own bytes after the old ones are gone; then the
+    /// number of the latest forget, for the link (`LinkUploadedBlob`) to check that no
+    /// collection deleted the stored bytes after the upload looked at them.
+    pub(crate) async fn wait_while_retired(&self, digest: &Digest) -> Result<u64, Error> {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let key = digest.to_string();
-            if !self.meta.read_latest(move |r| r.blob_retired(&key)).await? {
-                return Ok(());
+            let (retired, last_forget) = self.meta.read_latest(move |r| Ok((r.blob_retired(&key)?, r.last_forget()?))).await?;
+            if !retired {
+                return Ok(last_forget);
             }
             if Instant::now() > deadline {
                 return Err(Error::BlobBeingCollected(digest.clone()));

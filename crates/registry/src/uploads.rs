@@ -70,9 +70,9 @@ impl Registry {
         }
         // Old bytes of this content being deleted by garbage collection go first, so the
         // upload publishes its own.
-        self.wait_while_retired(digest).await?;
+        let checked_after = self.wait_while_retired(digest).await?;
         let info = self.storage.commit(id, digest).await?;
-        self.link_blob(repository, digest, info.size).await?;
+        self.link_blob(repository, digest, info.size, checked_after).await?;
         Ok(info)
     }
 

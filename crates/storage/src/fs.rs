@@ -20,13 +20,13 @@ use std::time::Duration;
 
 use berth_core::{ByteRange, Digest, DigestAlgorithm};
 use bytes::{Bytes, BytesMut};
-use futures_util::StreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use crate::hashing::StreamHasher;
 use crate::locks::UploadLocks;
 use crate::upload::{UploadId, UploadState};
-use crate::{BlobInfo, BlobReader, BlobStore, ByteStream, Error, StoredBlob, layout};
+use crate::{BLOB_SHARDS, BlobInfo, BlobListing, BlobReader, BlobStore, ByteStream, Error, StoredBlob, layout};
 
 /// Size of the buffers handed to the writer thread, and of reads when serving.
 const WRITE_CHUNK: usize = 1 << 20;
@@ -183,6 +183,40 @@ impl FsStore {
     fn forget_hash(&self, id: &UploadId) {
         self.hashes.lock().unwrap_or_else(|p| p.into_inner()).remove(id.as_str());
     }
+
+    /// The committed blobs of one shard, every algorithm, in digest order.
+    async fn list_shard(&self, shard: u16) -> Result<Vec<StoredBlob>, Error> {
+        let blobs = layout::blobs_dir(&self.root);
+        blocking(move || {
+            let mut found = Vec::new();
+            for algorithm in [DigestAlgorithm::Sha256, DigestAlgorithm::Sha512] {
+                let dir = blobs.join(algorithm.as_str()).join(format!("{shard:02x}"));
+                let entries = match std::fs::read_dir(&dir) {
+                    Ok(entries) => entries,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                };
+                for entry in entries {
+                    let entry = entry?;
+                    let name = entry.file_name();
+                    let Ok(digest) = format!("{}:{}", algorithm.as_str(), name.to_string_lossy()).parse::<Digest>() else { continue };
+                    let metadata = match entry.metadata() {
+                        Ok(m) if m.is_file() => m,
+                        Ok(_) => continue,
+                        // Deleted since the directory was read.
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                        Err(e) => return Err(e),
+                    };
+                    let modified = metadata.modified()?.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+                    found.push(StoredBlob { digest, size: metadata.len(), modified });
+                }
+            }
+            found.sort_by(|a, b| a.digest.as_str().cmp(b.digest.as_str()));
+            Ok(found)
+        })
+        .await
+        .map_err(Error::from)
+    }
 }
 
 /// Writes an append's buffers on the blocking pool, one at a time, in order: the next
@@ -291,37 +325,9 @@ impl BlobStore for FsStore {
         .map_err(Error::from)
     }
 
-    async fn list_blobs(&self, shard: u16) -> Result<Vec<StoredBlob>, Error> {
-        let blobs = layout::blobs_dir(&self.root);
-        blocking(move || {
-            let mut found = Vec::new();
-            for algorithm in [DigestAlgorithm::Sha256, DigestAlgorithm::Sha512] {
-                let dir = blobs.join(algorithm.as_str()).join(format!("{shard:02x}"));
-                let entries = match std::fs::read_dir(&dir) {
-                    Ok(entries) => entries,
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                    Err(e) => return Err(e),
-                };
-                for entry in entries {
-                    let entry = entry?;
-                    let name = entry.file_name();
-                    let Ok(digest) = format!("{}:{}", algorithm.as_str(), name.to_string_lossy()).parse::<Digest>() else { continue };
-                    let metadata = match entry.metadata() {
-                        Ok(m) if m.is_file() => m,
-                        Ok(_) => continue,
-                        // Deleted since the directory was read.
-                        Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                        Err(e) => return Err(e),
-                    };
-                    let modified = metadata.modified()?.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-                    found.push(StoredBlob { digest, size: metadata.len(), modified });
-                }
-            }
-            found.sort_by(|a, b| a.digest.as_str().cmp(b.digest.as_str()));
-            Ok(found)
-        })
-        .await
-        .map_err(Error::from)
+    fn list_blobs(&self) -> BlobListing<'_> {
+        let shards = futures_util::stream::iter(0..BLOB_SHARDS).then(move |shard| self.list_shard(shard));
+        Box::pin(shards.map_ok(|blobs| futures_util::stream::iter(blobs.into_iter().map(Ok))).try_flatten())
     }
 
     async fn create_upload(&self, repository: &str, now: u64) -> Result<UploadState, Error> {

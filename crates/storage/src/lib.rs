@@ -104,8 +104,19 @@ pub struct StoredBlob {
     pub modified: u64,
 }
 
-/// How many shards a listing of blobs comes in: one per first byte of the digest's hex.
+/// How many shards blobs are stored in: one per first byte of the digest's hex.
 pub const BLOB_SHARDS: u16 = 256;
+
+/// Every committed blob, as a listing goes: in ascending digest order within each
+/// algorithm (so a consumer can tell its progress from the digest's shard).
+pub type BlobListing<'a> = Pin<Box<dyn Stream<Item = Result<StoredBlob, Error>> + Send + 'a>>;
+
+impl StoredBlob {
+    /// The shard the blob is stored in (`0..BLOB_SHARDS`).
+    pub fn shard(&self) -> u16 {
+        u16::from_str_radix(&self.digest.hex()[..2], 16).unwrap_or(0)
+    }
+}
 
 /// A blob being read: its total size, the range served, and the bytes.
 pub struct BlobReader {
@@ -150,9 +161,9 @@ pub trait BlobStore: Send + Sync {
     async fn purge_uploads(&self, idle: Duration, now: u64) -> Result<usize, Error>;
     /// How many upload sessions exist.
     async fn count_uploads(&self) -> Result<usize, Error>;
-    /// The committed blobs of one shard (`0..BLOB_SHARDS`: the first two hex digits of
-    /// the digest), every algorithm. Files that are not blobs are skipped.
-    async fn list_blobs(&self, shard: u16) -> Result<Vec<StoredBlob>, Error>;
+    /// Every committed blob, every algorithm, as one stream (an object store pages
+    /// through one listing). Files that are not blobs are skipped.
+    fn list_blobs(&self) -> BlobListing<'_>;
 }
 
 /// Which backend, and where.
@@ -258,8 +269,11 @@ impl BlobStore for Storage {
     async fn delete_blobs(&self, digests: &[Digest]) -> Result<(), Error> {
         delegate!(self, s => s.delete_blobs(digests))
     }
-    async fn list_blobs(&self, shard: u16) -> Result<Vec<StoredBlob>, Error> {
-        delegate!(self, s => s.list_blobs(shard))
+    fn list_blobs(&self) -> BlobListing<'_> {
+        match self {
+            Storage::Fs(s) => s.list_blobs(),
+            Storage::S3(s) => s.list_blobs(),
+        }
     }
     async fn count_uploads(&self) -> Result<usize, Error> {
         delegate!(self, s => s.count_uploads())

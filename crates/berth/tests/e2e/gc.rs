@@ -187,8 +187,12 @@ async fn pushes_sharing_layers_race_collections_and_lose_nothing() {
     let secs = std::env::var("BERTH_GC_SOAK_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(12);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
     let mut deleted = 0;
+    // No grace period: a run may retire a blob the moment it is linked. On S3 an upload
+    // takes several requests, and back-to-back runs would retire each image's blobs
+    // before its manifest names them: one second lets pushes finish there.
+    let grace = if s3_storage() { 1 } else { 0 };
     while tokio::time::Instant::now() < deadline {
-        let run = collect(&server, json!({"graceSeconds": 0})).await;
+        let run = collect(&server, json!({ "graceSeconds": grace })).await;
         deleted += run["blobsDeleted"].as_u64().unwrap();
         *runs.lock().await += 1;
     }
@@ -204,10 +208,7 @@ async fn pushes_sharing_layers_race_collections_and_lose_nothing() {
         "{runs} collections deleted {deleted} blobs in {secs} s while {pushed} images were pushed and pulled back, none failing; {} kept",
         acknowledged.len()
     );
-    // On S3 a collection lists the bucket 256 times, and the test server (s3s-fs) walks
-    // the whole bucket for each listing, so under sixteen pushers a run takes seconds.
-    let least = if s3_storage() { 1 } else { 3 };
-    assert!(runs >= least && pushed >= 32 && !acknowledged.is_empty(), "{runs} collections, {pushed} images pushed");
+    assert!(runs >= 3 && pushed >= 32 && !acknowledged.is_empty(), "{runs} collections, {pushed} images pushed");
     assert!(deleted > 0, "the collections deleted something while pushes went on");
     for (repo, manifest) in &acknowledged {
         pulls_completely(&server, repo, manifest).await.unwrap();

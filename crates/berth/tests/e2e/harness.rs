@@ -220,11 +220,8 @@ impl Server {
     pub async fn stored_blobs(&self) -> std::collections::HashSet<String> {
         use berth_storage::BlobStore as _;
         let storage = berth_storage::Storage::open(&self.storage, 0).unwrap();
-        let mut found = std::collections::HashSet::new();
-        for shard in 0..berth_storage::BLOB_SHARDS {
-            found.extend(storage.list_blobs(shard).await.unwrap().into_iter().map(|blob| blob.digest.to_string()));
-        }
-        found
+        let listed: Vec<berth_storage::StoredBlob> = futures_util::TryStreamExt::try_collect(storage.list_blobs()).await.unwrap();
+        listed.into_iter().map(|blob| blob.digest.to_string()).collect()
     }
 
     /// The server's log so far.

@@ -9,6 +9,12 @@
 //! [`MountBlob`](super::MountBlob) answer `BlobRetired`), so a manifest can never come to
 //! use it; the collector deletes the bytes, then [`ForgetRetiredBlobs`] lets the digest
 //! be pushed again, with its bytes.
+//!
+//! An upload whose content is already stored keeps the stored bytes rather than its own.
+//! If those bytes were retired, deleted and forgotten between that check and the link,
+//! the link would name bytes that are gone; so each forget is numbered and remembered
+//! per digest, and [`LinkUploadedBlob`](super::LinkUploadedBlob) refuses a blob
+//! forgotten after the number its upload read before looking at the bytes.
 
 use berth_core::Digest;
 use redb::{ReadableTable, WriteTransaction};
@@ -17,7 +23,30 @@ use serde::{Deserialize, Serialize};
 use super::{Applied, Rejection};
 use crate::Error;
 use crate::records::{self, BlobLink, GcLock, GcRun};
-use crate::tables::{BLOB_LINKS, BLOB_REFERENCES, BLOB_REPOSITORIES, GC, MANIFESTS, NAMESPACE_USAGE, RETIRED_BLOBS, keys_under};
+use crate::tables::{
+    BLOB_LINKS, BLOB_REFERENCES, BLOB_REPOSITORIES, FORGETS_KEPT, FORGOTTEN_BLOBS, FORGOTTEN_BY_NUMBER, GC, MANIFESTS, NAMESPACE_USAGE,
+    RETIRED_BLOBS, keys_under,
+};
+
+/// Keys in [`GC`]: the number of the latest forget, and the first one still remembered.
+pub(crate) const LAST_FORGET: &str = "last_forget";
+pub(crate) const FIRST_FORGET_KEPT: &str = "first_forget_kept";
+
+/// A number kept in [`GC`] (0 when absent).
+pub(crate) fn gc_number(gc: &impl ReadableTable<&'static str, &'static [u8]>, key: &str) -> Result<u64, Error> {
+    Ok(gc.get(key)?.map(|v| records::decode::<u64>("gc", v.value())).transpose()?.unwrap_or(0))
+}
+
+/// Whether `digest`'s bytes may have been deleted (and the digest forgotten) after
+/// forget number `checked_after`: then an upload that read that number before finding
+/// the bytes present may not link them.
+pub(super) fn forgotten_since(tx: &WriteTransaction, digest: &str, checked_after: u64) -> Result<bool, Error> {
+    if checked_after + 1 < gc_number(&tx.open_table(GC)?, FIRST_FORGET_KEPT)? {
+        // The forgets after it are no longer all remembered.
+        return Ok(true);
+    }
+    Ok(tx.open_table(FORGOTTEN_BLOBS)?.get(digest)?.is_some_and(|n| n.value() > checked_after))
+}
 
 /// Records that `repo` links `digest` (the reverse index of `blob_links`).
 pub(super) fn index_link(tx: &WriteTransaction, repo: &str, digest: &str) -> Result<(), Error> {
@@ -192,9 +221,33 @@ pub struct ForgetRetiredBlobs {
 
 impl ForgetRetiredBlobs {
     pub(super) fn apply(self, tx: &WriteTransaction) -> Result<Applied, Error> {
+        let mut gc = tx.open_table(GC)?;
+        let number = gc_number(&gc, LAST_FORGET)? + 1;
+        gc.insert(LAST_FORGET, records::encode(&number).as_slice())?;
         let mut retired = tx.open_table(RETIRED_BLOBS)?;
+        let mut forgotten = tx.open_table(FORGOTTEN_BLOBS)?;
+        let mut by_number = tx.open_table(FORGOTTEN_BY_NUMBER)?;
         for digest in &self.digests {
             retired.remove(digest.as_str())?;
+            if let Some(earlier) = forgotten.insert(digest.as_str(), number)?.map(|n| n.value()) {
+                by_number.remove((earlier, digest.as_str()))?;
+            }
+            by_number.insert((number, digest.as_str()), ())?;
+        }
+        // Only the latest forgets are remembered; an upload older than them all is refused.
+        if number > FORGETS_KEPT {
+            let first_kept = number - FORGETS_KEPT + 1;
+            let mut dropped = Vec::new();
+            for entry in by_number.range((0, "")..(first_kept, ""))? {
+                let (key, _) = entry?;
+                let (n, digest) = key.value();
+                dropped.push((n, digest.to_owned()));
+            }
+            for (n, digest) in dropped {
+                by_number.remove((n, digest.as_str()))?;
+                forgotten.remove(digest.as_str())?;
+            }
+            gc.insert(FIRST_FORGET_KEPT, records::encode(&first_kept).as_slice())?;
         }
         Ok(Applied::Done)
     }

@@ -42,6 +42,32 @@ fn link(tx: &WriteTransaction, repository: &RepositoryName, digest: &Digest, siz
     Ok(Applied::Done)
 }
 
+/// Links into `repository` a blob it just uploaded, whose bytes were found stored after
+/// reading forget number `checked_after` (see [`blob_gc`](super::blob_gc)): refused with
+/// `BlobRetired` when the blob is retired, or was forgotten since (its bytes may be gone).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinkUploadedBlob {
+    /// The repository gaining the blob.
+    pub repository: RepositoryName,
+    /// The blob.
+    pub digest: Digest,
+    /// Its size.
+    pub size: u64,
+    /// When (seconds since the epoch).
+    pub at: u64,
+    /// The latest forget when the upload began to look at the stored bytes.
+    pub checked_after: u64,
+}
+
+impl LinkUploadedBlob {
+    pub(super) fn apply(self, tx: &WriteTransaction) -> Result<Applied, Error> {
+        if super::blob_gc::forgotten_since(tx, self.digest.as_str(), self.checked_after)? {
+            return Ok(Applied::Rejected(Rejection::BlobRetired));
+        }
+        link(tx, &self.repository, &self.digest, self.size, self.at)
+    }
+}
+
 /// Cross-repository mount: links into `repository` a blob that `from` holds, with the
 /// size `from` records. Refused with `BlobUnknown` when `from` does not hold it (checked
 /// here, in the transaction, so a concurrent unlink cannot slip between check and link).

@@ -32,7 +32,8 @@ use serde::{Deserialize, Serialize};
 pub use account::{CreateAccount, CreateTeam, DeleteAccount, OWNERS_TEAM, SetTeamMember, SetTeamSync, TeamLink, UpdateAccount};
 pub(crate) use blob_gc::build_indexes as build_blob_indexes;
 pub use blob_gc::{AcquireGcLock, FinishGc, ForgetRetiredBlobs, RetireBlobs};
-pub use blob_link::{LinkBlob, MountBlob, UnlinkBlob};
+pub(crate) use blob_gc::{LAST_FORGET, gc_number};
+pub use blob_link::{LinkBlob, LinkUploadedBlob, MountBlob, UnlinkBlob};
 pub use grant::{GrantTarget, SetGrant};
 pub use join_token::{CreateJoinToken, RedeemJoinToken};
 pub use manifest::{DeleteManifest, PutManifest};
@@ -120,6 +121,9 @@ pub enum Command {
     FinishGc(FinishGc),
     /// Deletes an untagged, unused manifest older than a cutoff (garbage collection).
     PruneManifest(PruneManifest),
+    /// Lets a repository serve a blob it uploaded, unless garbage collection deleted the
+    /// bytes meanwhile (replaces `LinkBlob` for uploads).
+    LinkUploadedBlob(LinkUploadedBlob),
 }
 
 /// The result of applying a command.
@@ -292,6 +296,7 @@ impl Command {
             Command::AcquireGcLock(c) => c.apply(tx),
             Command::FinishGc(c) => c.apply(tx),
             Command::PruneManifest(c) => c.apply(tx),
+            Command::LinkUploadedBlob(c) => c.apply(tx),
         }
     }
 }

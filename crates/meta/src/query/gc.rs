@@ -31,6 +31,12 @@ impl Reader {
         Ok(self.tx.open_table(RETIRED_BLOBS)?.get(digest)?.is_some())
     }
 
+    /// The number of the latest forget of retired blobs (what an upload reads before it
+    /// looks at stored bytes; see `LinkUploadedBlob`).
+    pub fn last_forget(&self) -> Result<u64, Error> {
+        crate::command::gc_number(&self.tx.open_table(GC)?, crate::command::LAST_FORGET)
+    }
+
     /// The retired blobs.
     pub fn retired_blobs(&self) -> Result<Vec<String>, Error> {
         let mut found = Vec::new();
