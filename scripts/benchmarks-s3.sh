@@ -123,7 +123,7 @@ rates=$(python3 - "$gc_blobs" "$alone_secs" "$gc_secs" <<'PY'
 import sys
 n, alone, gc = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
 print(f"| the S3 server alone (one DELETE each, one connection) | {alone:.2f} s | {n / alone:,.0f} |")
-print(f"| Berth's collection (list 256 shards, check in the metadata, retire, bulk delete, forget) | {gc:.2f} s | {n / gc:,.0f} |")
+print(f"| Berth's collection (one paged listing, check in the metadata, retire, bulk delete, forget) | {gc:.2f} s | {n / gc:,.0f} |")
 print(f"\nThe collection deletes at {alone / gc:.2f}× the server's own rate (target: at least 0.5×).")
 PY
 )
@@ -145,9 +145,9 @@ $(cat "$work/s3.md")
 
 ### Garbage collection on S3
 On s3s-fs 0.14.1 (Rust, files on disk, signatures checked): $gc_blobs unused 1 KiB blobs written into a fresh Berth's bucket, collected online by
-\`berth gc --grace-seconds 0\`; against the same server deleting as many objects on its own. s3s-fs walks the whole
-bucket for every listing, so a collection's 256 listings cost it more the larger the bucket; an S3 service lists
-from an index. The run's report: "$report"; blobs left: $left (the server alone left $alone_left).
+\`berth gc --grace-seconds 0\`; against the same server deleting as many objects on its own. A collection lists
+\`blobs/\` once, 1000 keys a page (s3s-fs walks the bucket's directories for each page; an S3 service lists from an
+index), and deletes 500 keys per \`DeleteObjects\` request. The run's report: "$report"; blobs left: $left (the server alone left $alone_left).
 
 | deleting $gc_blobs blobs | time | blobs/s |
 |---|---|---|
