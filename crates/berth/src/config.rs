@@ -10,6 +10,9 @@ use berth_core::Secret;
 use berth_services::{S3Options, StorageConfig};
 use serde::Deserialize;
 
+/// The data directory when none is configured.
+pub const DEFAULT_DATA_DIR: &str = "./berth-data";
+
 /// The configuration file as written. Every field is optional; defaults fill the gaps.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -106,8 +109,8 @@ impl StorageFileConfig {
         }
     }
 
-    fn resolve(self, data_dir: &Path) -> Result<StorageConfig, ConfigError> {
-        let invalid = |message: String| Err(ConfigError::Invalid(message));
+    /// The storage, or `None` with its problems noted.
+    fn resolve(self, data_dir: &Path, problems: &mut Problems) -> Option<StorageConfig> {
         match self.kind.as_deref() {
             None | Some("fs") => {
                 let s3_only = [
@@ -121,31 +124,37 @@ impl StorageFileConfig {
                     ("part_size_mib", self.part_size_mib.is_some()),
                     ("part_buffers", self.part_buffers.is_some()),
                 ];
-                if let Some((name, _)) = s3_only.iter().find(|(_, set)| *set) {
-                    return invalid(format!("storage.{name} is for kind = \"s3\"; this storage is a directory"));
+                let before = problems.len();
+                for (name, _) in s3_only.iter().filter(|(_, set)| *set) {
+                    problems.add(format!("storage.{name} is for kind = \"s3\"; this storage is a directory"));
                 }
-                Ok(StorageConfig::Fs { root: self.path.unwrap_or_else(|| data_dir.join("storage")) })
+                (problems.len() == before).then(|| StorageConfig::Fs { root: self.path.unwrap_or_else(|| data_dir.join("storage")) })
             }
             Some("s3") => {
+                let before = problems.len();
                 if self.path.is_some() {
-                    return invalid("storage.path is for kind = \"fs\"; an S3 storage is a bucket".into());
+                    problems.add("storage.path is for kind = \"fs\"; an S3 storage is a bucket");
                 }
-                let Some(bucket) = self.bucket.filter(|b| !b.is_empty()) else {
-                    return invalid("storage.bucket is required with kind = \"s3\"".into());
-                };
+                let bucket = self.bucket.filter(|b| !b.is_empty()).unwrap_or_default();
+                if bucket.is_empty() {
+                    problems.add("storage.bucket is required with kind = \"s3\"");
+                }
                 let part_size_mib = self.part_size_mib.unwrap_or(S3Options::DEFAULT_PART_SIZE >> 20);
                 if !(5..=5 << 10).contains(&part_size_mib) {
-                    return invalid(format!("storage.part_size_mib {part_size_mib}: S3 takes parts of 5 to 5120 MiB"));
+                    problems.add(format!("storage.part_size_mib {part_size_mib}: S3 takes parts of 5 to 5120 MiB"));
                 }
                 if let Some(endpoint) = &self.endpoint
                     && !(endpoint.starts_with("https://") || endpoint.starts_with("http://"))
                 {
-                    return invalid(format!("storage.endpoint {endpoint:?}: use https://host[:port]"));
+                    problems.add(format!("storage.endpoint {endpoint:?}: use https://host[:port]"));
+                }
+                if problems.len() > before {
+                    return None;
                 }
                 // Keys sit under `prefix/`, whatever slashes it was written with.
                 let prefix = self.prefix.unwrap_or_default().trim_matches('/').to_owned();
                 let prefix = if prefix.is_empty() { prefix } else { format!("{prefix}/") };
-                Ok(StorageConfig::S3 {
+                Some(StorageConfig::S3 {
                     options: S3Options {
                         bucket,
                         prefix,
@@ -160,7 +169,10 @@ impl StorageFileConfig {
                     spill: data_dir.join("s3-spill"),
                 })
             }
-            Some(other) => invalid(format!("storage.kind {other:?}: use \"fs\" or \"s3\"")),
+            Some(other) => {
+                problems.add(format!("storage.kind {other:?}: use \"fs\" or \"s3\""));
+                None
+            }
         }
     }
 }
@@ -311,7 +323,7 @@ pub struct ExternalUrl {
 impl ExternalUrl {
     /// Parses `https://host[:port]` (a trailing `/` allowed, nothing else after the host).
     pub fn parse(text: &str) -> Result<ExternalUrl, ConfigError> {
-        let invalid = || ConfigError::Invalid(format!("external_url {text:?}: use https://host or https://host:port"));
+        let invalid = || ConfigError::Invalid(vec![format!("external_url {text:?}: use https://host or https://host:port")]);
         let (scheme, rest) = text.split_once("://").ok_or_else(invalid)?;
         let authority = rest.strip_suffix('/').unwrap_or(rest);
         if !(scheme == "https" || scheme == "http") || !berth_core::host::valid_authority(authority) {
@@ -356,9 +368,35 @@ pub enum ConfigError {
         /// The parser's message (names the line and the field).
         message: String,
     },
-    /// A value is out of range or inconsistent.
-    #[error("invalid configuration: {0}")]
-    Invalid(String),
+    /// Values out of range or inconsistent: every problem found.
+    #[error("invalid configuration: {}", .0.join("; "))]
+    Invalid(Vec<String>),
+}
+
+/// The problems found while resolving a configuration, reported all together.
+#[derive(Debug, Default)]
+pub struct Problems(Vec<String>);
+
+impl Problems {
+    /// Notes one.
+    pub fn add(&mut self, problem: impl Into<String>) {
+        self.0.push(problem.into());
+    }
+
+    /// How many so far.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The problems, one per entry.
+    pub fn into_vec(self) -> Vec<String> {
+        self.0
+    }
 }
 
 impl Config {
@@ -411,58 +449,77 @@ impl FileConfig {
         self
     }
 
-    /// Fills defaults and checks consistency.
+    /// Fills defaults and checks consistency; every problem is reported.
     pub fn resolve(self) -> Result<Config, ConfigError> {
+        let mut problems = Problems::default();
         let tls_files = match (self.tls.cert, self.tls.key) {
             (Some(cert), Some(key)) => Some((cert, key)),
             (None, None) => None,
-            _ => return Err(ConfigError::Invalid("tls.cert and tls.key must be given together".into())),
+            _ => {
+                problems.add("tls.cert and tls.key must be given together");
+                None
+            }
         };
         let json_logs = match self.log_format.as_deref() {
             None | Some("text") => false,
             Some("json") => true,
-            Some(other) => return Err(ConfigError::Invalid(format!("log_format {other:?}: use \"text\" or \"json\""))),
+            Some(other) => {
+                problems.add(format!("log_format {other:?}: use \"text\" or \"json\""));
+                false
+            }
         };
         let max_manifest_size = self.limits.max_manifest_size.unwrap_or(4 << 20);
         if max_manifest_size == 0 {
-            return Err(ConfigError::Invalid("limits.max_manifest_size must be positive".into()));
+            problems.add("limits.max_manifest_size must be positive");
         }
-        let ldap = self.ldap.map(LdapFileConfig::resolve).transpose()?;
-        let positive = |value: Option<u64>, default: u64, name: &str| match value {
-            Some(0) => Err(ConfigError::Invalid(format!("{name} must be positive"))),
-            other => Ok(other.unwrap_or(default)),
+        let ldap = self.ldap.and_then(|ldap| ldap.resolve(&mut problems));
+        let mut positive = |value: Option<u64>, default: u64, name: &str| match value {
+            Some(0) => {
+                problems.add(format!("{name} must be positive"));
+                default
+            }
+            other => other.unwrap_or(default),
         };
-        let body_idle_timeout = Duration::from_secs(positive(self.limits.body_idle_timeout_secs, 60, "limits.body_idle_timeout_secs")?);
-        let max_connections = positive(self.limits.max_connections.map(|n| n as u64), 4096, "limits.max_connections")? as usize;
+        let body_idle_timeout = Duration::from_secs(positive(self.limits.body_idle_timeout_secs, 60, "limits.body_idle_timeout_secs"));
+        let max_connections = positive(self.limits.max_connections.map(|n| n as u64), 4096, "limits.max_connections") as usize;
+        let write_timeout = Duration::from_secs(positive(self.cluster.write_timeout_secs, 5, "cluster.write_timeout_secs"));
         let min_password_length = self.limits.min_password_length.unwrap_or(8);
         if min_password_length < 8 {
-            return Err(ConfigError::Invalid("limits.min_password_length must be at least 8 (NIST SP 800-63B)".into()));
+            problems.add("limits.min_password_length must be at least 8 (NIST SP 800-63B)");
         }
-        let data_dir = self.data_dir.unwrap_or_else(|| PathBuf::from("./berth-data"));
+        let data_dir = self.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
         let https_listen = self.https_listen.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 5443)));
-        let advertise = match self.cluster.advertise {
-            Some(url) => Some(
-                ExternalUrl::parse(&url)
-                    .ok()
-                    .filter(|u| u.scheme == "https")
-                    .ok_or_else(|| ConfigError::Invalid(format!("cluster.advertise {url:?}: use https://host:port")))?
-                    .url(),
-            ),
-            None => None,
+        let advertise = self.cluster.advertise.and_then(|url| {
+            let parsed = ExternalUrl::parse(&url).ok().filter(|u| u.scheme == "https").map(|u| u.url());
+            if parsed.is_none() {
+                problems.add(format!("cluster.advertise {url:?}: use https://host:port"));
+            }
+            parsed
+        });
+        let external_url = match self.external_url.as_deref().map(ExternalUrl::parse).transpose() {
+            Ok(url) => url,
+            Err(ConfigError::Invalid(found)) => {
+                found.into_iter().for_each(|p| problems.add(p));
+                None
+            }
+            Err(other) => return Err(other),
         };
-        let write_timeout = Duration::from_secs(positive(self.cluster.write_timeout_secs, 5, "cluster.write_timeout_secs")?);
+        let storage = self.storage.resolve(&data_dir, &mut problems);
+        let Some(storage) = storage.filter(|_| problems.is_empty()) else {
+            return Err(ConfigError::Invalid(problems.into_vec()));
+        };
         Ok(Config {
             gc_grace: Duration::from_secs(self.gc.grace_secs.unwrap_or(3600)),
             gc_interval: self.gc.interval_secs.filter(|s| *s > 0).map(Duration::from_secs),
             gc_untagged_days: self.gc.untagged_days,
-            storage: self.storage.resolve(&data_dir)?,
+            storage,
             advertise,
             write_timeout,
             source_address: self.cluster.source_address,
             data_dir,
             https_listen,
             http_listen: self.http_listen,
-            external_url: self.external_url.as_deref().map(ExternalUrl::parse).transpose()?,
+            external_url,
             tls_files,
             max_manifest_size,
             max_upload_size: self.limits.max_upload_size.unwrap_or(1 << 40),
@@ -481,20 +538,25 @@ impl FileConfig {
 }
 
 impl LdapFileConfig {
-    fn resolve(self) -> Result<LdapConfig, ConfigError> {
+    /// The directory settings, or `None` with their problems noted.
+    fn resolve(self, problems: &mut Problems) -> Option<LdapConfig> {
+        let before = problems.len();
         let scheme_ok = self.url.starts_with("ldap://") || self.url.starts_with("ldaps://");
         if !scheme_ok {
-            return Err(ConfigError::Invalid(format!("ldap.url {:?}: use ldap://host:port or ldaps://host:port", self.url)));
+            problems.add(format!("ldap.url {:?}: use ldap://host:port or ldaps://host:port", self.url));
         }
         if self.start_tls && self.url.starts_with("ldaps://") {
-            return Err(ConfigError::Invalid("ldap.start_tls is for ldap:// URLs; ldaps:// is TLS already".into()));
+            problems.add("ldap.start_tls is for ldap:// URLs; ldaps:// is TLS already");
         }
         if self.user_base_dn.is_empty() {
-            return Err(ConfigError::Invalid("ldap.user_base_dn is required".into()));
+            problems.add("ldap.user_base_dn is required");
         }
         let user_filter = self.user_filter.unwrap_or_else(|| "(objectClass=person)".into());
         if !(user_filter.starts_with('(') && user_filter.ends_with(')')) {
-            return Err(ConfigError::Invalid(format!("ldap.user_filter {user_filter:?}: a filter is written in parentheses")));
+            problems.add(format!("ldap.user_filter {user_filter:?}: a filter is written in parentheses"));
+        }
+        if problems.len() > before {
+            return None;
         }
         let options = berth_auth::identity::LdapOptions {
             url: self.url,
@@ -514,7 +576,7 @@ impl LdapFileConfig {
             0 => None,
             secs => Some(Duration::from_secs(secs)),
         };
-        Ok(LdapConfig { options, ca_file: self.ca_file, sync_interval })
+        Some(LdapConfig { options, ca_file: self.ca_file, sync_interval })
     }
 }
 
@@ -586,6 +648,16 @@ mod tests {
             "[storage]\nkind = \"nfs\"",
         ] {
             assert!(matches!(resolve(bad), Err(ConfigError::Invalid(_))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let text = "log_format = \"xml\"\n[limits]\nmin_password_length = 4\n[storage]\nkind = \"s3\"\npart_size_mib = 1\n";
+        let Err(ConfigError::Invalid(problems)) = toml::from_str::<FileConfig>(text).unwrap().resolve() else { panic!("accepted") };
+        assert_eq!(problems.len(), 4, "{problems:?}");
+        for named in ["log_format", "min_password_length", "storage.bucket", "part_size_mib"] {
+            assert!(problems.iter().any(|p| p.contains(named)), "{named}: {problems:?}");
         }
     }
 

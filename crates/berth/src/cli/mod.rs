@@ -5,6 +5,7 @@
 //! Exit codes: 0 success, 1 runtime failure, 2 bad usage or configuration.
 
 mod admin;
+mod config_check;
 mod recovery;
 
 use std::net::SocketAddr;
@@ -115,14 +116,19 @@ struct JoinArgs {
 
 #[derive(Subcommand)]
 enum ConfigCommand {
-    /// Check that a configuration file is valid, and print the effective settings.
+    /// Check a configuration as `serve` would take it (the file, then BERTH_* variables
+    /// and flags): print the effective settings as TOML, secrets redacted, and every
+    /// problem, including files it names that are missing or unreadable. Exit code 2 when
+    /// `serve` could not start with it.
     Check {
-        /// The file (TOML).
-        file: PathBuf,
+        /// The file (TOML) [default: --config, or ./berth.toml when present].
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        serve: ServeArgs,
     },
 }
 
-#[derive(Args)]
+#[derive(Args, Clone)]
 pub(crate) struct ServeArgs {
     /// Configuration file (default: ./berth.toml when it exists).
     #[arg(long, env = "BERTH_CONFIG")]
@@ -194,17 +200,7 @@ pub fn main() -> ExitCode {
         Command::Team(command) => administer(&cli.connection, |c| admin::team(c, command)),
         Command::Grant { target, team, level } => administer(&cli.connection, |c| admin::grant(c, &target, &team, &level)),
         Command::Token(command) => administer(&cli.connection, |c| admin::token(c, command)),
-        Command::Config(ConfigCommand::Check { file }) => match FileConfig::load(&file).and_then(FileConfig::resolve) {
-            Ok(config) => {
-                println!("{}: OK", file.display());
-                println!("{config:#?}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("berth: {e}");
-                ExitCode::from(2)
-            }
-        },
+        Command::Config(ConfigCommand::Check { file, serve }) => config_check::check(&serve, file),
     }
 }
 
@@ -241,6 +237,19 @@ fn administer(connection: &admin::Connection, run: impl FnOnce(&admin::Client) -
 }
 
 pub(crate) fn load(args: &ServeArgs) -> anyhow::Result<Config> {
+    let mut config = layered(args)?.resolve()?;
+    // Only from the environment: a secret on the command line would show in `ps`.
+    config.admin_password = std::env::var("BERTH_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty()).map(berth_core::Secret::new);
+    config.master_key = std::env::var("BERTH_MASTER_KEY").ok().filter(|k| !k.is_empty()).map(berth_core::Secret::new);
+    if let (Some(ldap), Ok(password)) = (config.ldap.as_mut(), std::env::var("BERTH_LDAP_BIND_PASSWORD")) {
+        ldap.options.bind_password = berth_core::Secret::new(password);
+    }
+    Ok(config)
+}
+
+/// The configuration file (or none) with the flags and `BERTH_*` variables over it, not
+/// yet resolved.
+pub(crate) fn layered(args: &ServeArgs) -> anyhow::Result<FileConfig> {
     let file = match &args.config {
         Some(path) => FileConfig::load(path)?,
         None if Path::new("berth.toml").exists() => FileConfig::load(Path::new("berth.toml"))?,
@@ -267,14 +276,7 @@ pub(crate) fn load(args: &ServeArgs) -> anyhow::Result<Config> {
         },
         ..FileConfig::default()
     };
-    let mut config = file.overlay(flags).resolve()?;
-    // Only from the environment: a secret on the command line would show in `ps`.
-    config.admin_password = std::env::var("BERTH_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty()).map(berth_core::Secret::new);
-    config.master_key = std::env::var("BERTH_MASTER_KEY").ok().filter(|k| !k.is_empty()).map(berth_core::Secret::new);
-    if let (Some(ldap), Ok(password)) = (config.ldap.as_mut(), std::env::var("BERTH_LDAP_BIND_PASSWORD")) {
-        ldap.options.bind_password = berth_core::Secret::new(password);
-    }
-    Ok(config)
+    Ok(file.overlay(flags))
 }
 
 /// Lines queued for the log writer thread. The queue's slots are allocated up front, so

@@ -100,25 +100,71 @@ async fn sigterm_lets_a_request_in_flight_finish() {
     assert!(server.stop(), "exits cleanly");
 }
 
+/// `berth config check` in `dir`, with extra environment variables and arguments.
+fn config_check_in(dir: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> (Option<i32>, String, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
+    command.current_dir(dir).args(["config", "check"]).args(args);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let out = command.output().unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
 #[test]
 fn config_check() {
     let temp = tempfile::tempdir().unwrap();
-    let good = temp.path().join("good.toml");
-    std::fs::write(&good, "data_dir = \"/srv/berth\"\nhttps_listen = \"127.0.0.1:5443\"\n[limits]\nmax_manifest_size = 1048576\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_berth")).args(["config", "check"]).arg(&good).output().unwrap();
-    assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("/srv/berth"));
+    let dir = temp.path();
+    // No file: the defaults, as TOML that parses back.
+    let (code, shown, said) = config_check_in(dir, &[], &[]);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("./berth.toml does not exist"), "{said}");
+    let parsed: toml::Table = toml::from_str(&shown).unwrap();
+    assert_eq!(parsed["https_listen"].as_str(), Some("0.0.0.0:5443"));
+    assert_eq!(parsed["limits"]["min_password_length"].as_integer(), Some(8));
 
-    let bad = temp.path().join("bad.toml");
-    std::fs::write(&bad, "https_listen = \"nowhere\"\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_berth")).args(["config", "check"]).arg(&bad).output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("https_listen"), "{}", String::from_utf8_lossy(&out.stderr));
+    // ./berth.toml by default, with the environment applied as `serve` applies it, and
+    // secrets redacted.
+    std::fs::write(
+        dir.join("berth.toml"),
+        "data_dir = \"/srv/berth\"\nhttps_listen = \"127.0.0.1:5443\"\n[limits]\nmax_manifest_size = 1048576\n\
+         [storage]\nkind = \"s3\"\nbucket = \"blobs\"\nsecret_access_key = \"s3cret-key\"\n",
+    )
+    .unwrap();
+    let (code, shown, said) = config_check_in(dir, &[("BERTH_HTTPS_LISTEN", "127.0.0.1:7443")], &[]);
+    assert_eq!(code, Some(0), "{said}");
+    let parsed: toml::Table = toml::from_str(&shown).unwrap();
+    assert_eq!(parsed["data_dir"].as_str(), Some("/srv/berth"));
+    assert_eq!(parsed["https_listen"].as_str(), Some("127.0.0.1:7443"), "the environment wins over the file");
+    assert_eq!(parsed["storage"]["bucket"].as_str(), Some("blobs"));
+    assert!(!shown.contains("s3cret") && shown.contains("<redacted>"), "{shown}");
 
-    let unknown = temp.path().join("unknown.toml");
-    std::fs::write(&unknown, "colour = \"blue\"\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_berth")).args(["config", "check"]).arg(&unknown).output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    // Every problem at once: values, then the files it names.
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "log_format = \"xml\"\n[limits]\nmin_password_length = 4\n").unwrap();
+    let (code, _, said) = config_check_in(dir, &[], &[bad.to_str().unwrap()]);
+    assert_eq!(code, Some(2));
+    assert!(said.contains("log_format") && said.contains("min_password_length"), "{said}");
+    let not_a_cert = dir.join("cert.pem");
+    std::fs::write(&not_a_cert, "hello").unwrap();
+    let files = dir.join("files.toml");
+    std::fs::write(&files, format!("[tls]\ncert = {:?}\nkey = \"/nonexistent/key.pem\"\n", not_a_cert.to_str().unwrap())).unwrap();
+    let (code, shown, said) = config_check_in(dir, &[], &[files.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{said}");
+    assert!(said.contains("tls.cert") && said.contains("no PEM CERTIFICATE"), "{said}");
+    assert!(said.contains("tls.key /nonexistent/key.pem"), "{said}");
+    assert!(shown.contains("[tls]"), "the settings are still shown: {shown}");
+
+    // Not TOML for this schema: the parser's message names the field.
+    for (name, text, field) in
+        [("syntax.toml", "https_listen = \"nowhere\"\n", "https_listen"), ("unknown.toml", "colour = \"blue\"\n", "colour")]
+    {
+        let file = dir.join(name);
+        std::fs::write(&file, text).unwrap();
+        let (code, _, said) = config_check_in(dir, &[], &[file.to_str().unwrap()]);
+        assert_eq!(code, Some(2));
+        assert!(said.contains(field), "{said}");
+    }
 }
 
 #[test]
