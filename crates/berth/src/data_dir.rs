@@ -30,6 +30,46 @@ pub fn prepare(dir: &Path) -> anyhow::Result<usize> {
     Ok(tightened)
 }
 
+/// The data directory, held by this process until it ends (even when killed): a second
+/// Berth on the same directory is refused at start, told which process holds it, rather
+/// than failing deep inside the metadata store.
+pub struct DataDirLock {
+    _file: std::fs::File,
+}
+
+/// The lock file, holding the process id of the holder.
+const LOCK_FILE: &str = "berth.lock";
+
+/// Takes the data directory `dir` (which exists).
+pub fn lock(dir: &Path) -> anyhow::Result<DataDirLock> {
+    use std::io::Write as _;
+    let path = dir.join(LOCK_FILE);
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => {}
+        Err(rustix::io::Errno::WOULDBLOCK) => {
+            let holder = std::fs::read_to_string(&path).unwrap_or_default();
+            let holder = match holder.trim() {
+                "" => "another process".to_owned(),
+                pid => format!("process {pid}"),
+            };
+            anyhow::bail!(
+                "data directory {} is in use by another Berth ({holder}); stop it first, or give this one its own --data-dir",
+                dir.display()
+            );
+        }
+        Err(e) => return Err(e).with_context(|| format!("locking {}", path.display())),
+    }
+    file.set_len(0).and_then(|()| writeln!(file, "{}", std::process::id())).with_context(|| format!("writing {}", path.display()))?;
+    Ok(DataDirLock { _file: file })
+}
+
 fn tighten(path: &Path) -> anyhow::Result<usize> {
     let metadata = std::fs::symlink_metadata(path).with_context(|| format!("reading {}", path.display()))?;
     if metadata.file_type().is_symlink() {

@@ -215,10 +215,15 @@ fn run(args: &ServeArgs, join: Option<(String, berth_services::cluster::JoinToke
     };
     // Held until the server stops: dropping it flushes the log lines still queued.
     let _log_flush = init_logging(config.json_logs);
+    let json_logs = config.json_logs;
     match run_serve(config, join) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+        // One line, in the form the logs take.
+        Err(e) if json_logs => {
             tracing::error!("{e:#}");
+            ExitCode::from(1)
+        }
+        Err(e) => {
             eprintln!("berth: {e:#}");
             ExitCode::from(1)
         }
@@ -330,12 +335,14 @@ async fn obtain_membership(
 async fn serve_until_signal(config: Config, join: Option<(String, berth_services::cluster::JoinToken)>) -> anyhow::Result<()> {
     // Before anything is created: the data directory and everything in it stay private.
     crate::data_dir::private_umask();
-    crate::data_dir::prepare(&config.data_dir)?;
+    // The listeners first: a start that fails on a taken port creates and prints nothing.
     let https = TcpListener::bind(config.https_listen).await.with_context(|| format!("listening on {}", config.https_listen))?;
     let http = match config.http_listen {
         Some(addr) => Some(TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?),
         None => None,
     };
+    crate::data_dir::prepare(&config.data_dir)?;
+    let _held = crate::data_dir::lock(&config.data_dir)?;
     let mut addresses = vec![https.local_addr()?];
     if let Some(http) = &http {
         addresses.push(http.local_addr()?);

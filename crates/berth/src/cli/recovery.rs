@@ -54,9 +54,10 @@ pub fn restore(args: &RestoreArgs) -> ExitCode {
         Ok(config) => config,
         Err(code) => return code,
     };
-    if let Err(e) = crate::data_dir::prepare(&config.data_dir) {
-        return fail(format!("{e:#}"));
-    }
+    let _held = match crate::data_dir::prepare(&config.data_dir).and_then(|_| crate::data_dir::lock(&config.data_dir)) {
+        Ok(held) => held,
+        Err(e) => return fail(format!("{e:#}")),
+    };
     let from_file = match &args.master_key_file {
         Some(path) => match std::fs::read_to_string(path) {
             Ok(text) => Some(berth_core::Secret::new(text.trim().to_owned())),
@@ -90,6 +91,10 @@ pub fn emergency_repair(args: &RepairArgs) -> ExitCode {
     let config = match configure(&args.serve) {
         Ok(config) => config,
         Err(code) => return code,
+    };
+    let _held = match crate::data_dir::lock(&config.data_dir) {
+        Ok(held) => held,
+        Err(e) => return fail(format!("{e:#}")),
     };
     let advertise = config.advertise_for(config.https_listen);
     match berth_services::cluster::repair::emergency_repair(&config.data_dir, &args.replica, &advertise) {

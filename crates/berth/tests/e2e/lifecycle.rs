@@ -211,3 +211,39 @@ fn relative_directories_work() {
     assert!(serving, "berth did not start with relative directories");
     assert!(temp.path().join("blobs/blobs").is_dir() && temp.path().join("data/meta.redb").exists());
 }
+
+#[tokio::test]
+async fn a_second_server_on_the_same_data_directory_is_refused_naming_the_first() {
+    let first = Server::start();
+    let out = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["serve", "--https-listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&first.data_dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&out.stderr);
+    let expected = format!("is in use by another Berth (process {})", first.pid());
+    assert!(said.contains(&expected), "{said}");
+    assert_eq!(said.lines().count(), 1, "one line: {said}");
+    assert_eq!(client().get(first.url("/_ping")).send().await.unwrap().status(), 200, "the first one goes on");
+}
+
+#[test]
+fn a_start_on_a_taken_port_creates_and_prints_nothing() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let temp = tempfile::tempdir().unwrap();
+    let data = temp.path().join("data");
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_berth")).args(["serve", "--https-listen", &address, "--data-dir"]).arg(&data).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains(&format!("listening on {address}")) && said.contains("in use"), "{said}");
+    assert_eq!(said.lines().count(), 1, "one line: {said}");
+    assert!(out.stdout.is_empty(), "no password or address printed: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(!data.exists(), "nothing created");
+    // The next start, on a free port, serves.
+    drop(taken);
+    let mut server = Server::start_in(&data, &[]);
+    assert!(server.stop());
+}
