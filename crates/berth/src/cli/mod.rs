@@ -40,6 +40,12 @@ enum Command {
     /// Configuration tools.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Print the shell completion script: `source <(berth completions bash)`, or into
+    /// the shell's completion directory.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
     /// Users (on a running server).
     #[command(subcommand)]
     User(admin::UserCommand),
@@ -187,6 +193,10 @@ pub fn main() -> ExitCode {
             }
         },
         Command::JoinToken => administer(&cli.connection, admin::join_token),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "berth", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
         Command::Remove { replica } => administer(&cli.connection, |c| admin::remove(c, &replica)),
         Command::Status => administer(&cli.connection, admin::status),
         Command::Gc { dry_run, grace_seconds, untagged_older_than_days } => {

@@ -247,3 +247,29 @@ fn a_start_on_a_taken_port_creates_and_prints_nothing() {
     let mut server = Server::start_in(&data, &[]);
     assert!(server.stop());
 }
+
+#[test]
+fn bash_completes_the_commands() {
+    let script = Command::new(env!("CARGO_BIN_EXE_berth")).args(["completions", "bash"]).output().unwrap();
+    assert!(script.status.success());
+    let temp = tempfile::tempdir().unwrap();
+    let file = temp.path().join("berth.bash");
+    std::fs::write(&file, &script.stdout).unwrap();
+    // Bash loads the script and completes `berth con` and `berth config ch` as a user's TAB would.
+    let complete = |line: &str| {
+        let words: Vec<&str> = line.split(' ').collect();
+        let probe = format!(
+            "source {script}; COMP_WORDS=({words}); COMP_CWORD={cword}; COMP_LINE='{line}'; COMP_POINT={point}; _berth berth \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            script = file.display(),
+            words = words.join(" "),
+            cword = words.len() - 1,
+            point = line.len(),
+        );
+        let out = Command::new("bash").arg("-c").arg(probe).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect::<Vec<_>>()
+    };
+    assert_eq!(complete("berth con"), ["config"]);
+    assert_eq!(complete("berth config ch"), ["check"]);
+    assert!(complete("berth serve --data").contains(&"--data-dir".to_owned()));
+}
