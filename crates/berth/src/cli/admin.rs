@@ -109,8 +109,11 @@ pub enum TokenCommand {
         #[arg(long = "action")]
         actions: Vec<String>,
         /// Expiry, in seconds since the epoch.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "expires_in")]
         expires_at: Option<u64>,
+        /// Expiry from now: 90m, 12h, 30d, 2w.
+        #[arg(long, value_parser = parse_duration)]
+        expires_in: Option<u64>,
     },
     /// List a user's tokens.
     List {
@@ -262,6 +265,36 @@ pub fn backup(client: &Client, include_blobs: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Seconds since the epoch.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Seconds since the epoch as RFC 3339 (UTC).
+fn timestamp(secs: u64) -> String {
+    i64::try_from(secs)
+        .ok()
+        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| secs.to_string())
+}
+
+/// A duration as people write it (`90m`, `12h`, `30d`, `2w`, `45s`), in seconds.
+fn parse_duration(text: &str) -> Result<u64, String> {
+    let wrong = || format!("{text:?}: a number and a unit: s, m, h, d or w (as in 30d)");
+    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(wrong)?;
+    let (number, unit) = text.split_at(split);
+    let unit = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => return Err(wrong()),
+    };
+    number.parse::<u64>().ok().and_then(|n| n.checked_mul(unit)).filter(|secs| *secs > 0).ok_or_else(wrong)
+}
+
 fn read_password() -> anyhow::Result<String> {
     let mut text = String::new();
     std::io::stdin().read_to_string(&mut text)?;
@@ -348,7 +381,8 @@ pub fn grant(client: &Client, target: &str, team: &str, level: &str) -> anyhow::
 pub fn token(client: &Client, command: TokenCommand) -> anyhow::Result<()> {
     use reqwest::Method;
     match command {
-        TokenCommand::Create { user, name, repositories, actions, expires_at } => {
+        TokenCommand::Create { user, name, repositories, actions, expires_at, expires_in } => {
+            let expires_at = expires_at.or(expires_in.map(|secs| unix_now() + secs));
             let body = json!({"name": name, "repositories": repositories, "actions": actions, "expiresAt": expires_at});
             let created = client.call(Method::POST, &format!("/accounts/{user}/tokens"), Some(body))?;
             println!("{}", created["token"].as_str().unwrap_or_default());
@@ -357,8 +391,19 @@ pub fn token(client: &Client, command: TokenCommand) -> anyhow::Result<()> {
         TokenCommand::List { user } => {
             let listed = client.call(Method::GET, &format!("/accounts/{user}/tokens"), None)?;
             for t in listed["tokens"].as_array().cloned().unwrap_or_default() {
-                let last_used = t["lastUsed"].as_u64().map_or("never".to_owned(), |s| s.to_string());
-                println!("{}\t{}\tlast used: {last_used}", t["id"].as_str().unwrap_or_default(), t["name"].as_str().unwrap_or_default());
+                let list = |field: &str, all: &str| {
+                    let items: Vec<&str> = t[field].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+                    if items.is_empty() { all.to_owned() } else { items.join(",") }
+                };
+                println!(
+                    "{}\t{}\trepositories: {}\tactions: {}\texpires: {}\tlast used: {}",
+                    t["id"].as_str().unwrap_or_default(),
+                    t["name"].as_str().unwrap_or_default(),
+                    list("repositories", "all"),
+                    list("actions", "all"),
+                    t["expiresAt"].as_u64().map_or("never".to_owned(), timestamp),
+                    t["lastUsed"].as_u64().map_or("never".to_owned(), timestamp),
+                );
             }
         }
         TokenCommand::Revoke { user, id } => {

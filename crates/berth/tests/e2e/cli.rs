@@ -52,7 +52,19 @@ async fn users_orgs_teams_grants_and_tokens_from_the_command_line() {
     assert_eq!(push.status(), 403, "the token is pull-only");
     let tokens = ok(berth(&server, &["token", "list", "alice"], ""));
     let id = tokens.split('\t').next().unwrap().to_owned();
-    assert!(tokens.contains("\tci\t"), "{tokens}");
+    assert!(tokens.contains("\tci\trepositories: all\tactions: pull\texpires: never\tlast used: "), "{tokens}");
+    // An expiry given as a duration; a duration without a unit is refused before any request.
+    ok(berth(&server, &["token", "create", "alice", "month", "--repository", "acme/app", "--expires-in", "30d"], ""));
+    let tokens = ok(berth(&server, &["token", "list", "alice"], ""));
+    let month = tokens.lines().find(|l| l.contains("\tmonth\t")).unwrap_or_else(|| panic!("{tokens}"));
+    let expires = month.split("expires: ").nth(1).unwrap().split('\t').next().unwrap();
+    let expires = time::OffsetDateTime::parse(expires, &time::format_description::well_known::Rfc3339).unwrap();
+    let days = (expires - time::OffsetDateTime::now_utc()).whole_hours() as f64 / 24.0;
+    assert!((29.9..=30.0).contains(&days), "{month}");
+    assert!(month.contains("repositories: acme/app\tactions: all"), "{month}");
+    let bad = berth(&server, &["token", "create", "alice", "x", "--expires-in", "30"], "");
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("a number and a unit"));
     ok(berth(&server, &["token", "revoke", "alice", &id], ""));
     assert_eq!(client_as("alice", &token).get(server.url("/v2/")).send().await.unwrap().status(), 401);
 
