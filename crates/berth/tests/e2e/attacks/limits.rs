@@ -106,32 +106,36 @@ async fn connections_are_capped_with_a_clear_refusal() {
     let server = Server::launch(&temp.path().join("data"), &launch);
     let address = server.http.trim_start_matches("http://").to_owned();
 
-    // Idle connections fill the cap (eight), and the next one is told so, then closed.
-    // Each idle one is followed by a probe on a fresh connection, until the cap shows: the
-    // server may see a probe's connection close a little late on a busy machine.
-    let probe = || reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
-    let mut idle = Vec::new();
-    let refused = loop {
-        idle.push(std::net::TcpStream::connect(&address).unwrap());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let answer = probe().get(server.url("/v2/")).send().await.unwrap();
-        if answer.status() == 503 {
+    // Connections fill the cap (eight), each kept open after one request, and the next one
+    // is told so, then closed. Each connection is its own probe: no connection of the
+    // test's closes while the cap is filled, so the count is exact.
+    let mut held = Vec::new();
+    let refusal = loop {
+        let (stream, answer) = one_request(&address);
+        if answer.starts_with("HTTP/1.1 503") {
             break answer;
         }
-        assert!(
-            idle.len() < 24,
-            "{} idle connections and still served ({}): the cap of 8 does not hold; log:\n{}",
-            idle.len(),
-            answer.status(),
-            server.log()
-        );
+        assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+        held.push(stream);
+        assert!(held.len() <= 8, "{} connections served: the cap of 8 does not hold; log:\n{}", held.len(), server.log());
     };
-    assert!(refused.text().await.unwrap().contains("TOOMANYREQUESTS"));
+    assert_eq!(held.len(), 8, "refused after {} connections", held.len());
+    assert!(refusal.contains("TOOMANYREQUESTS"), "{refusal}");
     assert!(server.log_when(|log| log.contains("max_connections reached")).contains("max_connections reached"), "the refusal is logged");
-    drop(idle);
+    drop(held);
     let mut status = 0;
     for _ in 0..100 {
-        status = probe().get(server.url("/v2/")).basic_auth("admin", Some(ADMIN_PASSWORD)).send().await.unwrap().status().as_u16();
+        status = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap()
+            .get(server.url("/v2/"))
+            .basic_auth("admin", Some(ADMIN_PASSWORD))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
         if status == 200 {
             break;
         }
@@ -265,4 +269,30 @@ async fn headers_ranges_names_directories_and_logs() {
     let shown = String::from_utf8_lossy(&checked.stdout);
     assert!(shown.contains("127.0.0.1:9") && !shown.contains("the-bind-secret"), "{shown}");
     assert_not_logged(&directed, &["the-bind-secret", "their directory password"]);
+}
+
+/// Opens a connection and sends one request on it (`GET /v2/`, kept alive); the
+/// connection and what the server answered (to the end when it closes, else the first read).
+fn one_request(address: &str) -> (std::net::TcpStream, String) {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream.write_all(b"GET /v2/ HTTP/1.1\r\nHost: berth\r\n\r\n").unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+        }
+        // A response kept alive ends with its declared body; a refusal is read to its close.
+        let text = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length = text[..end].lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse::<usize>().ok());
+            if !text.starts_with("http/1.1 503") && length.is_some_and(|length| answer.len() >= end + 4 + length) {
+                break;
+            }
+        }
+    }
+    (stream, String::from_utf8_lossy(&answer).into_owned())
 }
