@@ -53,21 +53,34 @@ pub fn lock(dir: &Path) -> anyhow::Result<DataDirLock> {
         .with_context(|| format!("opening {}", path.display()))?;
     match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => {}
-        Err(rustix::io::Errno::WOULDBLOCK) => {
-            let holder = std::fs::read_to_string(&path).unwrap_or_default();
-            let holder = match holder.trim() {
-                "" => "another process".to_owned(),
-                pid => format!("process {pid}"),
-            };
-            anyhow::bail!(
-                "data directory {} is in use by another Berth ({holder}); stop it first, or give this one its own --data-dir",
-                dir.display()
-            );
-        }
+        Err(rustix::io::Errno::WOULDBLOCK) => return Err(in_use(dir, &path)),
         Err(e) => return Err(e).with_context(|| format!("locking {}", path.display())),
     }
     file.set_len(0).and_then(|()| writeln!(file, "{}", std::process::id())).with_context(|| format!("writing {}", path.display()))?;
     Ok(DataDirLock { _file: file })
+}
+
+/// The refusal when another Berth holds `dir` (when it is, for a start that failed
+/// otherwise, such as on its ports): `None` when none does.
+pub fn held_by_another(dir: &Path) -> Option<anyhow::Error> {
+    let path = dir.join(LOCK_FILE);
+    let file = std::fs::File::open(&path).ok()?;
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockShared) {
+        Err(rustix::io::Errno::WOULDBLOCK) => Some(in_use(dir, &path)),
+        _ => None,
+    }
+}
+
+fn in_use(dir: &Path, lock_file: &Path) -> anyhow::Error {
+    let holder = std::fs::read_to_string(lock_file).unwrap_or_default();
+    let holder = match holder.trim() {
+        "" => "another process".to_owned(),
+        pid => format!("process {pid}"),
+    };
+    anyhow::anyhow!(
+        "data directory {} is in use by another Berth ({holder}); stop it first, or give this one its own --data-dir",
+        dir.display()
+    )
 }
 
 fn tighten(path: &Path) -> anyhow::Result<usize> {

@@ -130,11 +130,21 @@ impl Registry {
     /// After a restart: if this replica's run died holding the lock, finishes what it
     /// retired (so those blobs can be pushed again at once) and records the run as
     /// interrupted.
-    pub async fn recover_gc(&self, replica: &str) -> Result<(), Error> {
+    pub async fn recover_gc(&self, replica: &str, monitor: &GcMonitor) -> Result<(), Error> {
         let lock = self.meta.read_latest(|r| r.gc_lock()).await?;
         let Some(lock) = lock.filter(|l| l.holder.split('/').next() == Some(replica)) else { return Ok(()) };
-        self.renew_gc_lock(&lock.holder).await?;
-        let outcome = self.finish_retired(None).await;
+        // As a run of this process: two passes deleting the same retired list could
+        // delete bytes pushed again between them.
+        let progress =
+            GcProgress { run: GcRun { holder: lock.holder.clone(), started_at: now(), ..GcRun::default() }, ..GcProgress::default() };
+        if !monitor.claim(progress) {
+            return Ok(());
+        }
+        let outcome = match self.renew_gc_lock(&lock.holder).await {
+            Ok(()) => self.finish_retired(None).await,
+            Err(e) => Err(e),
+        };
+        monitor.set(None);
         let run = GcRun {
             holder: lock.holder,
             finished_at: now(),
@@ -175,8 +185,14 @@ impl Registry {
         // Candidates gather into batches of `BATCH`, each one command.
         let mut pending: Vec<StoredBlob> = Vec::with_capacity(BATCH);
         let mut listing = self.storage.list_blobs();
+        let mut renewed = Instant::now();
         while let Some(blob) = listing.try_next().await? {
             progress.run.examined += 1;
+            // A long listing with few candidates renews the lease between batches too.
+            if renewed.elapsed() > Duration::from_secs(LOCK_LEASE_SECS / 4) {
+                self.renew_gc_lock(&options.holder).await?;
+                renewed = Instant::now();
+            }
             let shard = blob.shard();
             if !used.contains(blob.digest.as_str()) && blob.modified < cutoff {
                 pending.push(blob);

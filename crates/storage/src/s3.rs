@@ -185,10 +185,11 @@ impl S3Store {
 
     /// The blob an object of the listing of `blobs/` is (`blobs/<algorithm>/<xx>/<hex>`),
     /// `None` for anything else.
-    fn stored_blob(&self, meta: &object_store::ObjectMeta) -> Option<StoredBlob> {
-        let key = meta.location.as_ref().strip_prefix(self.prefix.as_str())?.strip_prefix("blobs/")?;
-        let mut parts = key.split('/');
+    fn stored_blob(&self, root: &Path, meta: &object_store::ObjectMeta) -> Option<StoredBlob> {
+        // By path parts, as keys were written: `Path` encodes some characters of a prefix.
+        let mut parts = meta.location.prefix_match(root)?;
         let (algorithm, shard, hex) = (parts.next()?, parts.next()?, parts.next()?);
+        let (algorithm, shard, hex) = (algorithm.as_ref(), shard.as_ref(), hex.as_ref());
         if parts.next().is_some() || !hex.starts_with(shard) || shard.len() != 2 {
             return None;
         }
@@ -380,7 +381,7 @@ impl BlobStore for S3Store {
         // answers it far faster than one listing per shard.
         let root = Path::from(format!("{}blobs", self.prefix));
         let listing = self.s3.list(Some(&root)).map_err(s3_error);
-        Box::pin(listing.try_filter_map(move |meta| std::future::ready(Ok(self.stored_blob(&meta)))))
+        Box::pin(listing.try_filter_map(move |meta| std::future::ready(Ok(self.stored_blob(&root, &meta)))))
     }
 
     async fn create_upload(&self, repository: &str, now: u64) -> Result<UploadState, Error> {

@@ -181,7 +181,8 @@ async fn s3_backend() {
         return;
     };
     let spill = tempfile::tempdir().unwrap();
-    let options = server.options("suite/");
+    // A prefix with characters object paths encode: the listing must still find the blobs.
+    let options = server.options("s#~1/");
     suite(|| S3Store::open(&options, spill.path(), 1 << 30).unwrap()).await;
     size_limit(S3Store::open(&server.options("limit/"), spill.path(), 10).unwrap()).await;
 }

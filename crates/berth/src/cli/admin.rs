@@ -382,7 +382,7 @@ pub fn token(client: &Client, command: TokenCommand) -> anyhow::Result<()> {
     use reqwest::Method;
     match command {
         TokenCommand::Create { user, name, repositories, actions, expires_at, expires_in } => {
-            let expires_at = expires_at.or(expires_in.map(|secs| unix_now() + secs));
+            let expires_at = expires_at.or(expires_in.map(|secs| unix_now().saturating_add(secs)));
             let body = json!({"name": name, "repositories": repositories, "actions": actions, "expiresAt": expires_at});
             let created = client.call(Method::POST, &format!("/accounts/{user}/tokens"), Some(body))?;
             println!("{}", created["token"].as_str().unwrap_or_default());

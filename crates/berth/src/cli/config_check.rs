@@ -90,8 +90,9 @@ fn pem_problem(problems: &mut Vec<String>, setting: &str, path: &Path, label: &s
 /// A directory is created at start where absent: the nearest part of its path that
 /// exists must be a directory Berth can write in.
 fn directory_problem(problems: &mut Vec<String>, setting: &str, path: &Path) {
-    let Some((existing, meta)) = path.ancestors().filter(|p| !p.as_os_str().is_empty()).find_map(|p| Some((p, std::fs::metadata(p).ok()?)))
-    else {
+    // A relative path's last ancestor is the empty path: the current directory.
+    let nearest = path.ancestors().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p });
+    let Some((existing, meta)) = nearest.into_iter().find_map(|p| Some((p, std::fs::metadata(p).ok()?))) else {
         return;
     };
     if !meta.is_dir() {

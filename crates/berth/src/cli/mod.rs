@@ -342,17 +342,32 @@ async fn obtain_membership(
     Ok(berth_services::cluster::Joining { replica, cluster: grant.cluster })
 }
 
+/// A listener on `address`; when that fails, says so, or that another Berth already runs
+/// on `data_dir` when one does (the likelier cause).
+async fn bind(address: SocketAddr, data_dir: &Path) -> anyhow::Result<TcpListener> {
+    match TcpListener::bind(address).await {
+        Ok(listener) => Ok(listener),
+        Err(e) => match crate::data_dir::held_by_another(data_dir) {
+            Some(in_use) => Err(in_use),
+            None => Err(e).with_context(|| format!("listening on {address}")),
+        },
+    }
+}
+
 async fn serve_until_signal(config: Config, join: Option<(String, berth_services::cluster::JoinToken)>) -> anyhow::Result<()> {
     // Before anything is created: the data directory and everything in it stay private.
     crate::data_dir::private_umask();
-    // The listeners first: a start that fails on a taken port creates and prints nothing.
-    let https = TcpListener::bind(config.https_listen).await.with_context(|| format!("listening on {}", config.https_listen))?;
+    // The listeners first: a start that fails on a taken port creates and prints nothing
+    // (and names the Berth already running on this data directory, if one is).
+    let https = bind(config.https_listen, &config.data_dir).await?;
     let http = match config.http_listen {
-        Some(addr) => Some(TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?),
+        Some(addr) => Some(bind(addr, &config.data_dir).await?),
         None => None,
     };
-    crate::data_dir::prepare(&config.data_dir)?;
+    // Held before anything in the directory is touched.
+    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let _held = crate::data_dir::lock(&config.data_dir)?;
+    crate::data_dir::prepare(&config.data_dir)?;
     let mut addresses = vec![https.local_addr()?];
     if let Some(http) = &http {
         addresses.push(http.local_addr()?);
@@ -411,7 +426,7 @@ async fn serve_until_signal(config: Config, join: Option<(String, berth_services
 
     let recovering = (app.clone(), cluster.replica_id());
     tokio::spawn(async move {
-        if let Err(e) = recovering.0.registry.recover_gc(&recovering.1).await {
+        if let Err(e) = recovering.0.registry.recover_gc(&recovering.1, &recovering.0.gc).await {
             tracing::warn!(error = %e, "finishing an interrupted garbage collection");
         }
     });

@@ -3,6 +3,7 @@
 //! `berth emergency-repair --replica ID`. Both leave a one-member cluster that
 //! `berth serve` starts, and that new replicas join (`berth join-token`, `berth join`).
 
+use anyhow::Context as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -54,7 +55,9 @@ pub fn restore(args: &RestoreArgs) -> ExitCode {
         Ok(config) => config,
         Err(code) => return code,
     };
-    let _held = match crate::data_dir::prepare(&config.data_dir).and_then(|_| crate::data_dir::lock(&config.data_dir)) {
+    let created = std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()));
+    let held = created.and_then(|()| crate::data_dir::lock(&config.data_dir));
+    let _held = match held.and_then(|held| crate::data_dir::prepare(&config.data_dir).map(|_| held)) {
         Ok(held) => held,
         Err(e) => return fail(format!("{e:#}")),
     };
@@ -92,7 +95,8 @@ pub fn emergency_repair(args: &RepairArgs) -> ExitCode {
         Ok(config) => config,
         Err(code) => return code,
     };
-    let _held = match crate::data_dir::lock(&config.data_dir) {
+    // A missing directory is the repair's own error to report.
+    let _held = match config.data_dir.is_dir().then(|| crate::data_dir::lock(&config.data_dir)).transpose() {
         Ok(held) => held,
         Err(e) => return fail(format!("{e:#}")),
     };

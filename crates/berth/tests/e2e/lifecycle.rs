@@ -225,6 +225,16 @@ async fn a_second_server_on_the_same_data_directory_is_refused_naming_the_first(
     let expected = format!("is in use by another Berth (process {})", first.pid());
     assert!(said.contains(&expected), "{said}");
     assert_eq!(said.lines().count(), 1, "one line: {said}");
+    // Started the same way again, on the same port: the port is taken, and the reason named.
+    let same_port = first.https.trim_start_matches("https://").to_owned();
+    let out = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["serve", "--https-listen", &same_port, "--data-dir"])
+        .arg(&first.data_dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains(&expected), "{said}");
     assert_eq!(client().get(first.url("/_ping")).send().await.unwrap().status(), 200, "the first one goes on");
 }
 
