@@ -40,6 +40,15 @@ pub struct DataDirLock {
 /// The lock file, holding the process id of the holder.
 const LOCK_FILE: &str = "berth.lock";
 
+/// Creates the data directory if needed, takes it (before anything in it is touched),
+/// then makes it private ([`prepare`]): what `serve` and `restore` start with.
+pub fn take(dir: &Path) -> anyhow::Result<DataDirLock> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating data directory {}", dir.display()))?;
+    let held = lock(dir)?;
+    prepare(dir)?;
+    Ok(held)
+}
+
 /// Takes the data directory `dir` (which exists).
 pub fn lock(dir: &Path) -> anyhow::Result<DataDirLock> {
     use std::io::Write as _;

@@ -139,6 +139,21 @@ fn is_not_found(e: &object_store::Error) -> bool {
     matches!(e, object_store::Error::NotFound { .. })
 }
 
+/// The blob an object of the listing of `blobs/` is (`blobs/<algorithm>/<xx>/<hex>`),
+/// `None` for anything else.
+fn stored_blob(root: &Path, meta: &object_store::ObjectMeta) -> Option<StoredBlob> {
+    // By path parts, as keys were written: `Path` encodes some characters of a prefix.
+    let mut parts = meta.location.prefix_match(root)?;
+    let (algorithm, shard, hex) = (parts.next()?, parts.next()?, parts.next()?);
+    let (algorithm, shard, hex) = (algorithm.as_ref(), shard.as_ref(), hex.as_ref());
+    if parts.next().is_some() || !hex.starts_with(shard) || shard.len() != 2 {
+        return None;
+    }
+    let digest = format!("{algorithm}:{hex}").parse::<Digest>().ok()?;
+    let modified = u64::try_from(meta.last_modified.timestamp()).unwrap_or(0);
+    Some(StoredBlob { digest, size: meta.size, modified })
+}
+
 impl S3Store {
     /// A store on `options`' bucket, spilling upload tails under `spill` (a local
     /// directory, emptied here: what it holds is a cache of the tail objects). Uploads may
@@ -181,21 +196,6 @@ impl S3Store {
     fn blob_key(&self, digest: &Digest) -> Path {
         let hex = digest.hex();
         Path::from(format!("{}blobs/{}/{}/{hex}", self.prefix, digest.algorithm().as_str(), &hex[..2]))
-    }
-
-    /// The blob an object of the listing of `blobs/` is (`blobs/<algorithm>/<xx>/<hex>`),
-    /// `None` for anything else.
-    fn stored_blob(&self, root: &Path, meta: &object_store::ObjectMeta) -> Option<StoredBlob> {
-        // By path parts, as keys were written: `Path` encodes some characters of a prefix.
-        let mut parts = meta.location.prefix_match(root)?;
-        let (algorithm, shard, hex) = (parts.next()?, parts.next()?, parts.next()?);
-        let (algorithm, shard, hex) = (algorithm.as_ref(), shard.as_ref(), hex.as_ref());
-        if parts.next().is_some() || !hex.starts_with(shard) || shard.len() != 2 {
-            return None;
-        }
-        let digest = format!("{algorithm}:{hex}").parse::<Digest>().ok()?;
-        let modified = u64::try_from(meta.last_modified.timestamp()).unwrap_or(0);
-        Some(StoredBlob { digest, size: meta.size, modified })
     }
 
     fn uploads_prefix(&self) -> Path {
@@ -381,7 +381,7 @@ impl BlobStore for S3Store {
         // answers it far faster than one listing per shard.
         let root = Path::from(format!("{}blobs", self.prefix));
         let listing = self.s3.list(Some(&root)).map_err(s3_error);
-        Box::pin(listing.try_filter_map(move |meta| std::future::ready(Ok(self.stored_blob(&root, &meta)))))
+        Box::pin(listing.try_filter_map(move |meta| std::future::ready(Ok(stored_blob(&root, &meta)))))
     }
 
     async fn create_upload(&self, repository: &str, now: u64) -> Result<UploadState, Error> {

@@ -21,9 +21,8 @@ pub(crate) fn check(args: &ServeArgs, file: Option<PathBuf>) -> ExitCode {
     if file.is_some() {
         args.config = file;
     }
-    let source = match &args.config {
+    let source = match super::config_file(&args) {
         Some(path) => path.display().to_string(),
-        None if Path::new("berth.toml").exists() => "./berth.toml".into(),
         None => "no file (./berth.toml does not exist): defaults".into(),
     };
     let layered = match super::layered(&args) {
@@ -33,7 +32,7 @@ pub(crate) fn check(args: &ServeArgs, file: Option<PathBuf>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut problems = match super::load(&args) {
+    let mut problems = match super::resolve(layered.clone()) {
         Ok(config) => {
             println!("# The effective settings: {source}, then BERTH_* environment variables and flags.");
             print!("{}", toml::to_string(&effective(&config)).unwrap_or_default());

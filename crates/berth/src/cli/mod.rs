@@ -252,7 +252,12 @@ fn administer(connection: &admin::Connection, run: impl FnOnce(&admin::Client) -
 }
 
 pub(crate) fn load(args: &ServeArgs) -> anyhow::Result<Config> {
-    let mut config = layered(args)?.resolve()?;
+    resolve(layered(args)?)
+}
+
+/// Resolves the layered settings, with the secrets only the environment gives.
+pub(crate) fn resolve(layered: FileConfig) -> anyhow::Result<Config> {
+    let mut config = layered.resolve()?;
     // Only from the environment: a secret on the command line would show in `ps`.
     config.admin_password = std::env::var("BERTH_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty()).map(berth_core::Secret::new);
     config.master_key = std::env::var("BERTH_MASTER_KEY").ok().filter(|k| !k.is_empty()).map(berth_core::Secret::new);
@@ -262,12 +267,16 @@ pub(crate) fn load(args: &ServeArgs) -> anyhow::Result<Config> {
     Ok(config)
 }
 
+/// The configuration file: `--config`, else `./berth.toml` when it exists.
+pub(crate) fn config_file(args: &ServeArgs) -> Option<PathBuf> {
+    args.config.clone().or_else(|| Path::new("berth.toml").exists().then(|| PathBuf::from("./berth.toml")))
+}
+
 /// The configuration file (or none) with the flags and `BERTH_*` variables over it, not
 /// yet resolved.
 pub(crate) fn layered(args: &ServeArgs) -> anyhow::Result<FileConfig> {
-    let file = match &args.config {
-        Some(path) => FileConfig::load(path)?,
-        None if Path::new("berth.toml").exists() => FileConfig::load(Path::new("berth.toml"))?,
+    let file = match config_file(args) {
+        Some(path) => FileConfig::load(&path)?,
         None => FileConfig::default(),
     };
     let flags = FileConfig {
@@ -364,10 +373,7 @@ async fn serve_until_signal(config: Config, join: Option<(String, berth_services
         Some(addr) => Some(bind(addr, &config.data_dir).await?),
         None => None,
     };
-    // Held before anything in the directory is touched.
-    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
-    let _held = crate::data_dir::lock(&config.data_dir)?;
-    crate::data_dir::prepare(&config.data_dir)?;
+    let _held = crate::data_dir::take(&config.data_dir)?;
     let mut addresses = vec![https.local_addr()?];
     if let Some(http) = &http {
         addresses.push(http.local_addr()?);

@@ -3,7 +3,6 @@
 //! `berth emergency-repair --replica ID`. Both leave a one-member cluster that
 //! `berth serve` starts, and that new replicas join (`berth join-token`, `berth join`).
 
-use anyhow::Context as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -55,9 +54,7 @@ pub fn restore(args: &RestoreArgs) -> ExitCode {
         Ok(config) => config,
         Err(code) => return code,
     };
-    let created = std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()));
-    let held = created.and_then(|()| crate::data_dir::lock(&config.data_dir));
-    let _held = match held.and_then(|held| crate::data_dir::prepare(&config.data_dir).map(|_| held)) {
+    let _held = match crate::data_dir::take(&config.data_dir) {
         Ok(held) => held,
         Err(e) => return fail(format!("{e:#}")),
     };
