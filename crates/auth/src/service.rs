@@ -23,7 +23,7 @@ use berth_meta::{AccessToken, Account, AccountKind, Command, Meta, Page, Setting
 use sha2::{Digest as _, Sha256};
 
 use crate::cache::{Logins, Signatures};
-use crate::identity::{Directory, SyncReport, sync};
+use crate::identity::{Directory, LdapOptions, SyncReport, sync};
 use crate::jwt::{Access, Claims, TokenKeys};
 use crate::limiter::Limiter;
 use crate::password::{PasswordOptions, Passwords};
@@ -258,6 +258,12 @@ impl Auth {
     /// Whether an LDAP directory is configured.
     pub fn has_directory(&self) -> bool {
         self.directory.is_some()
+    }
+
+    /// The directory's settings, for system administrators.
+    pub fn directory_settings(&self, by: &Subject) -> Result<Option<LdapOptions>, Error> {
+        self.require_administrator(by)?;
+        Ok(self.directory.as_ref().map(|d| d.options().clone()))
     }
 
     /// Runs the directory sync now, for the scheduled job (waiting for a run in progress

@@ -110,6 +110,13 @@ impl Auth {
     }
 }
 
+/// A fresh token for the sign-in form, which has no session yet to carry one: the page
+/// sets it as a `SameSite=Strict` cookie and as a hidden field, and the POST must bring
+/// both (a cross-site form cannot send the cookie, so it cannot sign a victim in).
+pub fn new_form_token() -> String {
+    random_hex(16)
+}
+
 /// Whether `presented` is the CSRF token `expected` (in constant time).
 pub fn csrf_matches(expected: &str, presented: &str) -> bool {
     aws_lc_rs::constant_time::verify_slices_are_equal(expected.as_bytes(), presented.as_bytes()).is_ok()

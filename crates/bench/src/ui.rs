@@ -35,7 +35,28 @@ async fn sign_in(base: &str, opts: &Options) -> anyhow::Result<Browser> {
     }
     let http = builder.build()?;
     let url = format!("{base}/login");
-    let response = http.post(&url).form(&[("username", user.as_str()), ("password", password.as_str())]).send().await?;
+    // The form first: its CSRF token and the cookie it must come back with.
+    let form = http.get(&url).send().await?;
+    ensure!(form.status() == StatusCode::OK, "GET {url}: {}", form.status());
+    let form_cookie = form
+        .headers()
+        .get(header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .with_context(|| format!("GET {url}: no form cookie"))?
+        .to_owned();
+    let html = form.text().await?;
+    let csrf = html
+        .split(r#"name="csrf" value=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .with_context(|| format!("GET {url}: no CSRF token in the form"))?;
+    let response = http
+        .post(&url)
+        .header(header::COOKIE, form_cookie)
+        .form(&[("username", user.as_str()), ("password", password.as_str()), ("csrf", csrf)])
+        .send()
+        .await?;
     ensure!(response.status() == StatusCode::SEE_OTHER, "POST {url}: {} (a wrong password?)", response.status());
     let cookie = response
         .headers()

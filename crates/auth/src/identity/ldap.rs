@@ -85,6 +85,11 @@ pub struct Directory {
 const PAGE_SIZE: i32 = 500;
 
 impl Directory {
+    /// How it is reached and read (the bind password stays a redacted `Secret`).
+    pub fn options(&self) -> &LdapOptions {
+        &self.options
+    }
+
     /// Checks the options (the CA file) without connecting.
     pub fn new(options: LdapOptions) -> Result<Directory, DirectoryError> {
         let tls = match &options.ca_pem {

@@ -6,7 +6,7 @@ use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use berth_auth::{AccountKind, Action, NewAccount, NewToken};
+use berth_auth::{AccountChanges, AccountKind, Action, NewAccount, NewToken};
 use serde::Deserialize;
 
 use super::format::time;
@@ -272,6 +272,8 @@ struct UserLine {
     name: String,
     full_name: String,
     role: &'static str,
+    admin: bool,
+    is_active: bool,
     active: &'static str,
     source: &'static str,
 }
@@ -298,6 +300,8 @@ pub async fn users(State(app): State<AppState>, viewer: Viewer, Query(query): Qu
             name,
             full_name: a.full_name,
             role: if a.admin { "administrator" } else { "user" },
+            admin: a.admin,
+            is_active: a.active,
             active: if a.active { "yes" } else { "no" },
             source: if a.ldap_dn.is_some() { "LDAP" } else { "local" },
         })
@@ -329,6 +333,35 @@ pub async fn create_user(State(app): State<AppState>, viewer: Viewer, Form(form)
     };
     app.auth.create_account(&viewer.subject, new).await?;
     Ok(after_form("/users", "created"))
+}
+
+#[derive(Deserialize)]
+pub struct UserChangeForm {
+    #[serde(default)]
+    csrf: String,
+    /// `activate`, `deactivate`, `make-admin` or `withdraw-admin`.
+    change: String,
+}
+
+/// `POST /users/{name}` (system administrators): activates or deactivates a user, or
+/// grants or withdraws system administration; the auth service checks who may.
+pub async fn change_user(
+    State(app): State<AppState>,
+    viewer: Viewer,
+    Path(name): Path<String>,
+    Form(form): Form<UserChangeForm>,
+) -> Result<Response, UiError> {
+    viewer.check(&form.csrf)?;
+    let mut changes = AccountChanges::default();
+    match form.change.as_str() {
+        "activate" => changes.is_active = Some(true),
+        "deactivate" => changes.is_active = Some(false),
+        "make-admin" => changes.is_admin = Some(true),
+        "withdraw-admin" => changes.is_admin = Some(false),
+        _ => return Err(UiError::page(StatusCode::BAD_REQUEST, "Unknown change.")),
+    }
+    app.auth.update_account(&viewer.subject, &name, changes).await?;
+    Ok(after_form("/users", "saved"))
 }
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 //!
 //! Signing in makes a session (`berth-auth`'s `session.rs`); its cookie is `Secure`,
 //! `HttpOnly`, `SameSite=Strict`. Every form carries the session's CSRF token and every
-//! POST checks it. Pages ask the services exactly what the API asks them, with the
+//! POST checks it; the sign-in form, before there is a session, carries a token that must
+//! match its own strict cookie. Pages ask the services exactly what the API asks them, with the
 //! signed-in user as the subject, so a page never shows what the API would not.
 //! Every answer carries a strict `Content-Security-Policy`.
 //!
@@ -57,6 +58,7 @@ pub fn routes() -> Router<AppState> {
         .route("/tokens", get(accounts::tokens).post(accounts::create_token))
         .route("/tokens/{id}/revoke", post(accounts::revoke_token))
         .route("/users", get(accounts::users).post(accounts::create_user))
+        .route("/users/{name}", post(accounts::change_user))
         .route("/system", get(system::page))
         .route("/system/ldap-sync", post(system::sync))
         .route("/system/gc", post(system::collect))
@@ -117,13 +119,18 @@ impl Viewer {
 
 /// The session cookie's value, if the request has one.
 fn session_cookie(headers: &axum::http::HeaderMap) -> Option<String> {
+    cookie(headers, COOKIE)
+}
+
+/// A cookie's value, if the request has it.
+fn cookie(headers: &axum::http::HeaderMap, wanted: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
+        .find(|(name, _)| *name == wanted)
         .map(|(_, value)| value.to_owned())
 }
 

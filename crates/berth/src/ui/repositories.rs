@@ -199,6 +199,8 @@ struct TagLine {
     last_pulled: String,
     signed: Vec<String>,
     hash_mismatch: bool,
+    /// Other artifacts that refer to it (SBOMs, attestations), by type.
+    accessories: Vec<String>,
 }
 
 /// The signed badges: Notary, then OCI signatures.
@@ -226,6 +228,7 @@ fn line(row: TagRow) -> TagLine {
         last_pulled: time(row.last_pulled),
         signed: signed_badges(&row),
         hash_mismatch: row.hash_mismatch,
+        accessories: row.accessories,
         platforms: row.platforms,
         digest: row.digest,
         name: row.name,

@@ -7,7 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::{COOKIE, Chrome, UiError, Viewer, render, session_cookie};
+use super::{COOKIE, Chrome, UiError, Viewer, cookie, render, session_cookie};
 use crate::app::AppState;
 use crate::serve::Peer;
 
@@ -16,7 +16,11 @@ use crate::serve::Peer;
 struct LoginPage {
     chrome: Chrome,
     next: String,
+    csrf: String,
 }
+
+/// The sign-in form's CSRF cookie (see `berth_auth::session::new_form_token`).
+const FORM_COOKIE: &str = "berth_login";
 
 #[derive(Deserialize)]
 pub struct Next {
@@ -28,9 +32,15 @@ fn local(next: Option<String>) -> String {
     next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\')).unwrap_or_else(|| "/repositories".into())
 }
 
-/// `GET /login`.
-pub async fn form(Query(query): Query<Next>) -> Response {
-    render(&LoginPage { chrome: Chrome::anonymous(), next: local(query.next) })
+/// `GET /login`: the form, and its CSRF cookie (the one already set, while it lasts).
+pub async fn form(Query(query): Query<Next>, headers: axum::http::HeaderMap) -> Response {
+    let csrf = cookie(&headers, FORM_COOKIE).filter(|t| !t.is_empty()).unwrap_or_else(berth_auth::session::new_form_token);
+    let mut response = render(&LoginPage { chrome: Chrome::anonymous(), next: local(query.next), csrf: csrf.clone() });
+    let set = format!("{FORM_COOKIE}={csrf}; Path=/login; Max-Age=3600; HttpOnly; Secure; SameSite=Strict");
+    if let Ok(value) = HeaderValue::from_str(&set) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
 }
 
 #[derive(Deserialize)]
@@ -38,11 +48,30 @@ pub struct Credentials {
     username: String,
     password: String,
     next: Option<String>,
+    #[serde(default)]
+    csrf: String,
 }
 
 /// `POST /login`: a session cookie and the page asked for, or the form again with one
 /// message for every failure.
-pub async fn sign_in(State(app): State<AppState>, peer: Option<axum::Extension<Peer>>, Form(form): Form<Credentials>) -> Response {
+pub async fn sign_in(
+    State(app): State<AppState>,
+    peer: Option<axum::Extension<Peer>>,
+    headers: axum::http::HeaderMap,
+    Form(form): Form<Credentials>,
+) -> Response {
+    let expected = cookie(&headers, FORM_COOKIE).unwrap_or_default();
+    let again = |status: StatusCode, problem: String| {
+        let mut chrome = Chrome::anonymous();
+        chrome.problem = Some(problem);
+        let mut response = render(&LoginPage { chrome, next: local(form.next.clone()), csrf: expected.clone() });
+        *response.status_mut() = status;
+        response
+    };
+    if expected.is_empty() || !berth_auth::session::csrf_matches(&expected, &form.csrf) {
+        // No password is tried: the form did not come from this site (or is over an hour old).
+        return form_again(&form.next);
+    }
     let source = peer.map(|p| p.0.0.ip());
     match app.auth.sign_in(&form.username, &form.password, source).await {
         Ok(session) => {
@@ -53,21 +82,26 @@ pub async fn sign_in(State(app): State<AppState>, peer: Option<axum::Extension<P
             }
             response
         }
-        Err(e) => {
-            let (status, problem) = match e {
-                berth_auth::Error::InvalidCredentials => (StatusCode::UNAUTHORIZED, "Wrong user name or password.".to_owned()),
-                other => {
-                    let error = UiError::from(other);
-                    (error.status, error.message)
-                }
-            };
-            let mut chrome = Chrome::anonymous();
-            chrome.problem = Some(problem);
-            let mut response = render(&LoginPage { chrome, next: local(form.next) });
-            *response.status_mut() = status;
-            response
+        Err(berth_auth::Error::InvalidCredentials) => again(StatusCode::UNAUTHORIZED, "Wrong user name or password.".to_owned()),
+        Err(other) => {
+            let error = UiError::from(other);
+            again(error.status, error.message)
         }
     }
+}
+
+/// A sign-in whose CSRF token is missing or wrong: a 403 and a fresh form to try again.
+fn form_again(next: &Option<String>) -> Response {
+    let csrf = berth_auth::session::new_form_token();
+    let mut chrome = Chrome::anonymous();
+    chrome.problem = Some("This form has expired or did not come from Berth; sign in again.".to_owned());
+    let mut response = render(&LoginPage { chrome, next: local(next.clone()), csrf: csrf.clone() });
+    *response.status_mut() = StatusCode::FORBIDDEN;
+    let set = format!("{FORM_COOKIE}={csrf}; Path=/login; Max-Age=3600; HttpOnly; Secure; SameSite=Strict");
+    if let Ok(value) = HeaderValue::from_str(&set) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
 }
 
 #[derive(Deserialize)]

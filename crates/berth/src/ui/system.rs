@@ -38,7 +38,7 @@ struct SystemPage {
     replica: String,
     quorum: bool,
     members: Vec<MemberLine>,
-    ldap: bool,
+    ldap: Vec<(&'static str, String)>,
     sync: Option<SyncLine>,
     gc_running: Option<String>,
     gc_last: Option<GcLine>,
@@ -60,8 +60,8 @@ pub async fn page(State(app): State<AppState>, viewer: Viewer, Query(query): Que
             term: m.term,
         })
         .collect();
-    let ldap = app.auth.has_directory();
-    let sync = if ldap {
+    let ldap = app.auth.directory_settings(&viewer.subject)?.map(directory_lines).unwrap_or_default();
+    let sync = if !ldap.is_empty() {
         app.auth.last_sync(&viewer.subject).await?.map(|r| SyncLine {
             finished: time(Some(r.finished_at)),
             summary: format!(
@@ -111,6 +111,23 @@ pub async fn page(State(app): State<AppState>, viewer: Viewer, Query(query): Que
         ldap,
         sync,
     }))
+}
+
+/// The directory's settings as the page lists them (never the bind password).
+fn directory_lines(o: berth_auth::identity::LdapOptions) -> Vec<(&'static str, String)> {
+    let or_none = |text: String| if text.is_empty() { "(none)".to_owned() } else { text };
+    vec![
+        ("Server", o.url),
+        ("StartTLS", if o.start_tls { "yes" } else { "no" }.to_owned()),
+        ("Trusted CA", if o.ca_pem.is_some() { "the configured certificates" } else { "the system's roots" }.to_owned()),
+        ("Search account", if o.bind_dn.is_empty() { "(anonymous bind)".to_owned() } else { o.bind_dn }),
+        ("User base DN", or_none(o.user_base_dn)),
+        ("User filter", or_none(o.user_filter)),
+        ("Search scope", if o.user_subtree { "subtree" } else { "one level" }.to_owned()),
+        ("Login attribute", o.login_attribute),
+        ("Name and e-mail attributes", format!("{}, {}", o.full_name_attribute, o.email_attribute)),
+        ("Timeout", format!("{} s", o.timeout.as_secs())),
+    ]
 }
 
 #[derive(Deserialize)]

@@ -405,3 +405,33 @@ pub fn raw_request(base: &str, head: &str, body: &[u8]) -> String {
     let _ = stream.read_to_string(&mut answer);
     answer
 }
+
+/// Opens the web UI's sign-in form with `http`: the form's CSRF cookie (`name=value`, to
+/// send back as a `Cookie` header) and the token its hidden field carries.
+pub async fn login_form(http: &reqwest::Client, https: &str) -> (String, String) {
+    let page = http.get(format!("{https}/login")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let cookie = page.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let html = page.text().await.unwrap();
+    let csrf = html.split(r#"name="csrf" value=""#).nth(1).and_then(|rest| rest.split('"').next()).unwrap().to_owned();
+    (cookie, csrf)
+}
+
+/// Signs `user` in to the web UI through its form and returns the page at `path` (an
+/// HTTP 200 is asserted).
+pub async fn ui_page(server: &Server, user: &str, password: &str, path: &str) -> String {
+    let http = reqwest::Client::builder().danger_accept_invalid_certs(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let (form_cookie, csrf) = login_form(&http, &server.https).await;
+    let signed_in = http
+        .post(format!("{}/login", server.https))
+        .header("cookie", form_cookie)
+        .form(&[("username", user), ("password", password), ("csrf", &csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303, "{user} signs in");
+    let session = signed_in.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let page = http.get(format!("{}{path}", server.https)).header("cookie", session).send().await.unwrap();
+    assert_eq!(page.status(), 200, "GET {path}");
+    page.text().await.unwrap()
+}

@@ -219,9 +219,15 @@ async fn ldap_login_over_starttls_creates_the_account_and_refuses_wrong_password
 
     // The web UI signs directory users in with their directory password, and only with it.
     let browser = reqwest::Client::builder().danger_accept_invalid_certs(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let (form_cookie, csrf) = login_form(&browser, &server.https).await;
     for (password, status) in [("bob-ldap-password", 303), ("wrong", 401)] {
-        let response =
-            browser.post(format!("{}/login", server.https)).form(&[("username", "bob"), ("password", password)]).send().await.unwrap();
+        let response = browser
+            .post(format!("{}/login", server.https))
+            .header("cookie", &form_cookie)
+            .form(&[("username", "bob"), ("password", password), ("csrf", &csrf)])
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), status, "{password}");
         assert_eq!(response.headers().contains_key("set-cookie"), status == 303, "{password}");
     }
@@ -345,6 +351,18 @@ async fn ldap_sync_creates_users_sets_team_members_and_deactivates_removed_users
 
     let last: Value = admin.get(server.url("/api/v0/ldap/sync")).send().await.unwrap().json().await.unwrap();
     assert_eq!(last, report);
+
+    // The system page shows the directory's settings (never the bind password) and the
+    // last sync's report.
+    let page = ui_page(&server, "admin", ADMIN_PASSWORD, "/system").await;
+    for shown in [slapd.url.as_str(), ROOT_DN, "ou=people", "(objectClass=inetOrgPerson)", "Last sync", "1 deactivated"] {
+        assert!(page.contains(&html_escaped(shown)), "the system page lacks {shown}: {page}");
+    }
+    assert!(!page.contains(ROOT_PW), "the system page shows the bind password");
+}
+
+fn html_escaped(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&#34;").replace('\'', "&#39;")
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 //! as an attacker would try it: a user who may not see a repository finds it nowhere, a
 //! form without its CSRF token is refused, markup in names shows as text.
 //!
-//! A failing check writes a screenshot to `target/ui-failures/`. With
+//! Any failure writes a screenshot of the page to `target/ui-failures/<test>.png`. With
 //! `BERTH_UI_SCREENSHOTS=DIR` the main pages' screenshots are written to DIR (what the
 //! README shows; `scripts/screenshots.sh`).
 
@@ -18,14 +18,11 @@ use webdriver::{Browser, Driver};
 
 use crate::harness::*;
 
-/// Fails the test with a screenshot of the page when `ok` is false.
+/// Fails the test when `ok` is false, naming the page (the browser keeps a screenshot of
+/// it as the test unwinds).
 async fn expect(browser: &Browser, ok: bool, what: &str) {
     if !ok {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/ui-failures");
-        let _ = std::fs::create_dir_all(&dir);
-        let file = dir.join(format!("{}.png", what.replace(|c: char| !c.is_ascii_alphanumeric(), "-")));
-        browser.screenshot(&file).await;
-        panic!("{what} (page {}, screenshot {})", browser.url().await, file.display());
+        panic!("{what} (page {})", browser.url().await);
     }
 }
 
@@ -256,6 +253,22 @@ async fn the_web_ui_in_a_browser() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     expect(&browser, report.contains("deleted 0 of"), "its report (the grace period keeps every new blob)").await;
+    let cluster = browser.text(&browser.find("#cluster").await).await;
+    expect(&browser, cluster.contains("leader"), "the cluster's one replica leads").await;
+    keep(&browser, "system").await;
+
+    // Users: an administrator creates one, then deactivates him; his password stops working.
+    browser.goto(&format!("{base}/users")).await;
+    browser.fill(&browser.find("#user-name").await, "frank").await;
+    browser.fill(&browser.find("#user-password").await, "frank-password-1").await;
+    browser.click(&browser.find("#create-user").await).await;
+    browser.source_when(|s| s.contains("Created.")).await;
+    assert_eq!(client_as("frank", "frank-password-1").get(server.url("/v2/")).send().await.unwrap().status(), 200);
+    browser.click(&browser.find("#deactivate-frank").await).await;
+    browser.source_when(|s| s.contains("Saved.")).await;
+    expect(&browser, !browser.all("#activate-frank").await.is_empty(), "frank is shown deactivated").await;
+    keep(&browser, "users").await;
+    assert_eq!(client_as("frank", "frank-password-1").get(server.url("/v2/")).send().await.unwrap().status(), 401);
 
     // Signing out ends the session.
     let cookie = browser.cookie("berth_session").await.unwrap_or_default();

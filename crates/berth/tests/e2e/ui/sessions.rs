@@ -13,9 +13,12 @@ fn browserless() -> reqwest::Client {
 
 /// Signs in through the form; the `Set-Cookie` header and the session cookie.
 async fn sign_in(server: &Server, user: &str, password: &str, next: &str) -> (reqwest::Response, String) {
-    let response = browserless()
+    let http = browserless();
+    let (form_cookie, csrf) = login_form(&http, &server.https).await;
+    let response = http
         .post(format!("{}/login", server.https))
-        .form(&[("username", user), ("password", password), ("next", next)])
+        .header("cookie", form_cookie)
+        .form(&[("username", user), ("password", password), ("next", next), ("csrf", &csrf)])
         .send()
         .await
         .unwrap();
@@ -48,6 +51,34 @@ async fn sessions_are_strict_cookies_that_end_with_the_password() {
     let (response, cookie) = sign_in(&server, "erin", "not it", "/tokens").await;
     assert_eq!(response.status(), 401);
     assert!(cookie.is_empty());
+
+    // The sign-in form binds its token to a strict cookie of its own; a form posted from
+    // elsewhere (no cookie, no token, or another form's token) tries no password.
+    let http = browserless();
+    let (form_cookie, csrf) = login_form(&http, &server.https).await;
+    let page = http.get(format!("{}/login", server.https)).send().await.unwrap();
+    let set = page.headers()["set-cookie"].to_str().unwrap();
+    for attribute in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/login"] {
+        assert!(set.contains(attribute), "{attribute} missing from the form's cookie {set}");
+    }
+    let (_, other_csrf) = login_form(&http, &server.https).await;
+    assert_ne!(csrf, other_csrf, "each form has its own token");
+    let password = ("password", "erin-password-1");
+    for (cookie, fields) in [
+        (None, vec![("username", "erin"), password]),
+        (None, vec![("username", "erin"), password, ("csrf", csrf.as_str())]),
+        (Some(form_cookie.as_str()), vec![("username", "erin"), password]),
+        (Some(form_cookie.as_str()), vec![("username", "erin"), password, ("csrf", other_csrf.as_str())]),
+    ] {
+        let mut request = http.post(format!("{}/login", server.https)).form(&fields);
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 403, "{cookie:?} {fields:?}");
+        let session = response.headers().get_all("set-cookie").iter().any(|v| v.to_str().unwrap().starts_with("berth_session="));
+        assert!(!session, "a forged sign-in made a session");
+    }
 
     // The right one: a strict cookie, and the page asked for (only ever on this site).
     let (response, cookie) = sign_in(&server, "erin", "erin-password-1", "/tokens").await;

@@ -3,7 +3,7 @@
 //! crate would do, but it turns on serde_json's `preserve_order` for the whole test
 //! build, which changes how the product's own JSON maps serialize under test.)
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -181,5 +181,34 @@ impl Browser {
     /// Ends the session.
     pub async fn quit(&self) {
         let _ = self.http.delete(&self.session).send().await;
+    }
+}
+
+/// Whatever fails a browser test (a check, a missing element, an assertion), the page it
+/// failed on is kept: `target/ui-failures/<test>.png`.
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let test = std::thread::current().name().unwrap_or("ui").replace(|c: char| !c.is_ascii_alphanumeric(), "-");
+        let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../../target/ui-failures/{test}.png"));
+        let session = self.session.clone();
+        // The test's runtime is unwinding: a thread of its own asks for the picture.
+        let taken = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            runtime.block_on(async {
+                let _ = std::fs::create_dir_all(file.parent()?);
+                let http = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().ok()?;
+                let answer: Value = http.get(format!("{session}/screenshot")).send().await.ok()?.json().await.ok()?;
+                use base64::Engine as _;
+                let png = base64::engine::general_purpose::STANDARD.decode(answer["value"].as_str()?).ok()?;
+                std::fs::write(&file, png).ok().map(|_| file)
+            })
+        })
+        .join();
+        if let Ok(Some(file)) = taken {
+            eprintln!("the page the test failed on: {}", file.display());
+        }
     }
 }
