@@ -106,6 +106,9 @@ pub enum Refusal {
     /// No such team.
     #[error("no such team")]
     TeamUnknown,
+    /// The `owners` team cannot be deleted.
+    #[error("every organization keeps its owners team: its members administer the organization")]
+    OwnersTeamKept,
     /// No such access token.
     #[error("no such access token")]
     TokenUnknown,
@@ -131,6 +134,7 @@ impl Refusal {
             R::NotAnOrganization => Refusal::NotAnOrganization,
             R::TeamExists => Refusal::TeamExists,
             R::TeamUnknown => Refusal::TeamUnknown,
+            R::OwnersTeamKept => Refusal::OwnersTeamKept,
             R::TokenUnknown => Refusal::TokenUnknown,
             R::NamespaceInUse => Refusal::NamespaceInUse,
             R::LastAdministrator => Refusal::LastAdministrator,

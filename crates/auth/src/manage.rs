@@ -7,8 +7,8 @@
 use berth_core::Level;
 use berth_core::RepositoryName;
 use berth_meta::command::{
-    CreateAccessToken, CreateAccount, CreateTeam, DeleteAccount, GrantTarget, RevokeAccessToken, SetGrant, SetTeamMember, SetTeamSync,
-    TeamLink, UpdateAccount,
+    CreateAccessToken, CreateAccount, CreateTeam, DeleteAccount, DeleteTeam, GrantTarget, RevokeAccessToken, SetGrant, SetTeamMember,
+    SetTeamSync, TeamLink, UpdateAccount,
 };
 use berth_meta::{AccessToken, Account, AccountKind, Applied, Command, Team, TeamSync, now};
 
@@ -187,6 +187,19 @@ impl Auth {
         self.apply(Command::CreateTeam(CreateTeam { org: org.to_owned(), team: team.to_owned(), description: description.clone(), at }))
             .await?;
         Ok(Team { description, created_at: at, ldap_sync: None })
+    }
+
+    /// Deletes a team with its memberships and grants (the organization's owners).
+    pub async fn delete_team(&self, by: &Subject, org: &str, team: &str) -> Result<(), Error> {
+        require(owns_org(by, org))?;
+        self.apply(Command::DeleteTeam(DeleteTeam { org: org.to_owned(), team: team.to_owned() })).await
+    }
+
+    /// A team (any user with a full credential).
+    pub async fn team(&self, by: &Subject, org: &str, team: &str) -> Result<Team, Error> {
+        require(by.may_manage())?;
+        let (org, team) = (org.to_owned(), team.to_owned());
+        self.meta.read(move |r| r.team(&org, &team)).await?.ok_or(Error::Refused(crate::Refusal::TeamUnknown))
     }
 
     /// An organization's teams (any user with a full credential).

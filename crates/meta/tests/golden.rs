@@ -54,11 +54,12 @@ fn kind(command: &Command) -> &'static str {
         Command::FinishGc(_) => "FinishGc",
         Command::PruneManifest(_) => "PruneManifest",
         Command::LinkUploadedBlob(_) => "LinkUploadedBlob",
+        Command::DeleteTeam(_) => "DeleteTeam",
     }
 }
 
 /// The number of command kinds (the length of `kind`'s match).
-const KINDS: usize = 35;
+const KINDS: usize = 36;
 
 fn examples() -> Vec<Command> {
     let report =
@@ -96,6 +97,7 @@ fn examples() -> Vec<Command> {
         Command::DeleteAccount(DeleteAccount { name: "u".into() }),
         Command::CreateTeam(CreateTeam { org: "a".into(), team: "devs".into(), description: "d".into(), at: 1 }),
         Command::SetTeamMember(SetTeamMember { org: "a".into(), team: "devs".into(), user: "u".into(), member: true }),
+        Command::DeleteTeam(DeleteTeam { org: "a".into(), team: "devs".into() }),
         Command::SetTeamSync(SetTeamSync {
             org: "a".into(),
             team: "devs".into(),

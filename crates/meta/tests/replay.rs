@@ -101,6 +101,7 @@ fn command() -> impl Strategy<Value = Command> {
         (name(ACCOUNTS), name(TEAMS)).prop_map(|(org, team)| Command::CreateTeam(CreateTeam { org, team, description: "d".into(), at: 3 })),
         (name(ACCOUNTS), name(TEAMS), name(ACCOUNTS), proptest::bool::ANY)
             .prop_map(|(org, team, user, member)| Command::SetTeamMember(SetTeamMember { org, team, user, member })),
+        (name(ACCOUNTS), name(TEAMS)).prop_map(|(org, team)| Command::DeleteTeam(DeleteTeam { org, team })),
         (name(ACCOUNTS), name(TEAMS), proptest::bool::ANY).prop_map(|(org, team, on)| {
             let link = on.then(|| TeamLink {
                 enabled: true,

@@ -5,7 +5,10 @@
 
 mod common;
 
-use berth_meta::command::{CreateAccessToken, DeleteAccount, LinkBlob, UpdateAccount};
+use berth_core::Level;
+use berth_meta::command::{
+    CreateAccessToken, CreateTeam, DeleteAccount, DeleteTeam, GrantTarget, LinkBlob, SetGrant, SetTeamMember, UpdateAccount,
+};
 use berth_meta::{AccountKind, Applied, Command, Meta, Rejection, Repository};
 use common::{account as create, create_repository, d, repo, store};
 
@@ -60,6 +63,37 @@ async fn an_account_over_existing_repositories_needs_an_explicit_decision() {
     let Command::CreateAccount(mut adopt) = create("demo", AccountKind::User, false) else { unreachable!() };
     adopt.adopt_repositories = true;
     assert_eq!(meta.apply(Command::CreateAccount(adopt)).await.unwrap(), Applied::Done);
+}
+
+/// A deleted team takes its memberships and grants with it (a team made again later
+/// under the same name starts with nothing); the owners team stays.
+#[tokio::test]
+async fn a_deleted_team_takes_its_members_and_grants_along() {
+    let (_dir, meta) = store().await;
+    meta.apply(create("acme", AccountKind::Org, false)).await.unwrap();
+    meta.apply(create("u", AccountKind::User, false)).await.unwrap();
+    meta.apply(create_repository("acme/app")).await.unwrap();
+    let team = |name: &str| Command::CreateTeam(CreateTeam { org: "acme".into(), team: name.into(), description: String::new(), at: 1 });
+    let grant = |target: GrantTarget, team: &str| {
+        Command::SetGrant(SetGrant { target, org: "acme".into(), team: team.into(), level: Some(Level::ReadWrite) })
+    };
+    for name in ["devs", "ops"] {
+        meta.apply(team(name)).await.unwrap();
+        let member = SetTeamMember { org: "acme".into(), team: name.into(), user: "u".into(), member: true };
+        meta.apply(Command::SetTeamMember(member)).await.unwrap();
+        meta.apply(grant(GrantTarget::Repository(repo("acme/app")), name)).await.unwrap();
+        meta.apply(grant(GrantTarget::Namespace("acme".into()), name)).await.unwrap();
+    }
+    let delete = |name: &str| Command::DeleteTeam(DeleteTeam { org: "acme".into(), team: name.into() });
+    assert_eq!(meta.apply(delete("devs")).await.unwrap(), Applied::Done);
+    assert_eq!(meta.apply(delete("devs")).await.unwrap(), Applied::Rejected(Rejection::TeamUnknown));
+    assert_eq!(meta.apply(delete("owners")).await.unwrap(), Applied::Rejected(Rejection::OwnersTeamKept));
+    let teams_of = |grants: Vec<(String, String, Level)>| grants.into_iter().map(|(_, team, _)| team).collect::<Vec<_>>();
+    assert_eq!(meta.read(|r| r.memberships("u")).await.unwrap(), [("acme".to_owned(), "ops".to_owned())]);
+    assert_eq!(teams_of(meta.read(|r| r.repository_grants("acme/app")).await.unwrap()), ["ops"]);
+    assert_eq!(teams_of(meta.read(|r| r.namespace_grants("acme")).await.unwrap()), ["ops"]);
+    meta.apply(team("devs")).await.unwrap();
+    assert!(meta.read(|r| r.team_members("acme", "devs")).await.unwrap().is_empty(), "a new team of the old name starts empty");
 }
 
 #[tokio::test]

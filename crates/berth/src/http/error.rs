@@ -256,6 +256,7 @@ impl From<berth_auth::Error> for ApiV0Error {
                     R::NotAnOrganization => ApiV0Error::invalid(message),
                     R::TeamExists => ApiV0Error::new(StatusCode::CONFLICT, "TEAM_EXISTS", message),
                     R::TeamUnknown => ApiV0Error::new(StatusCode::NOT_FOUND, "NO_SUCH_TEAM", message),
+                    R::OwnersTeamKept => ApiV0Error::new(StatusCode::CONFLICT, "OWNERS_TEAM", message),
                     R::TokenUnknown => ApiV0Error::new(StatusCode::NOT_FOUND, "NO_SUCH_TOKEN", message),
                     R::NamespaceInUse => ApiV0Error::new(
                         StatusCode::CONFLICT,

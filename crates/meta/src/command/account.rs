@@ -7,7 +7,9 @@ use super::repository::namespace_in_use;
 use super::{Applied, Rejection};
 use crate::Error;
 use crate::records::{self, Account, AccountKind, Team, TeamSync};
-use crate::tables::{ACCESS_TOKENS, ACCOUNTS, MEMBERSHIPS, TEAM_MEMBERS, TEAMS, keys_under, pairs_under};
+use crate::tables::{
+    ACCESS_TOKENS, ACCOUNTS, MEMBERSHIPS, NAMESPACE_GRANTS, REPOSITORY_GRANTS, TEAM_MEMBERS, TEAMS, keys_under, pairs_under,
+};
 
 /// The team every organization has, whose members administer it.
 pub const OWNERS_TEAM: &str = "owners";
@@ -208,6 +210,53 @@ impl CreateTeam {
         }
         let record = Team { description: self.description, created_at: self.at, ldap_sync: None };
         teams.insert((self.org.as_str(), self.team.as_str()), records::encode(&record).as_slice())?;
+        Ok(Applied::Done)
+    }
+}
+
+/// Deletes a team of an organization with its memberships, its grants and its directory
+/// link. The `owners` team stays: it is who administers the organization.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeleteTeam {
+    /// The organization.
+    pub org: String,
+    /// The team.
+    pub team: String,
+}
+
+impl DeleteTeam {
+    pub(super) fn apply(self, tx: &WriteTransaction) -> Result<Applied, Error> {
+        let (org, team) = (self.org.as_str(), self.team.as_str());
+        let mut teams = tx.open_table(TEAMS)?;
+        if teams.get((org, team))?.is_none() {
+            return Ok(Applied::Rejected(Rejection::TeamUnknown));
+        }
+        if team == OWNERS_TEAM {
+            return Ok(Applied::Rejected(Rejection::OwnersTeamKept));
+        }
+        teams.remove((org, team))?;
+        let (mut members, mut memberships) = (tx.open_table(TEAM_MEMBERS)?, tx.open_table(MEMBERSHIPS)?);
+        let users: Vec<String> = pairs_under(&members, org)?.into_iter().filter(|(t, _)| t == team).map(|(_, user)| user).collect();
+        for user in users {
+            members.remove((org, team, user.as_str()))?;
+            memberships.remove((user.as_str(), org, team))?;
+        }
+        // Grants are keyed by target first; a team's are found by a scan (teams are few and
+        // deleting one is rare).
+        for table in [REPOSITORY_GRANTS, NAMESPACE_GRANTS] {
+            let mut grants = tx.open_table(table)?;
+            let mut held = Vec::new();
+            for entry in grants.iter()? {
+                let (key, _) = entry?;
+                let (target, grant_org, grant_team) = key.value();
+                if grant_org == org && grant_team == team {
+                    held.push(target.to_owned());
+                }
+            }
+            for target in held {
+                grants.remove((target.as_str(), org, team))?;
+            }
+        }
         Ok(Applied::Done)
     }
 }

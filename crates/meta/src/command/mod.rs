@@ -29,7 +29,7 @@ mod trust;
 use redb::WriteTransaction;
 use serde::{Deserialize, Serialize};
 
-pub use account::{CreateAccount, CreateTeam, DeleteAccount, OWNERS_TEAM, SetTeamMember, SetTeamSync, TeamLink, UpdateAccount};
+pub use account::{CreateAccount, CreateTeam, DeleteAccount, DeleteTeam, OWNERS_TEAM, SetTeamMember, SetTeamSync, TeamLink, UpdateAccount};
 pub(crate) use blob_gc::build_indexes as build_blob_indexes;
 pub use blob_gc::{AcquireGcLock, FinishGc, ForgetRetiredBlobs, RetireBlobs};
 pub(crate) use blob_gc::{LAST_FORGET, gc_number};
@@ -124,6 +124,8 @@ pub enum Command {
     /// Lets a repository serve a blob it uploaded, unless garbage collection deleted the
     /// bytes meanwhile (replaces `LinkBlob` for uploads).
     LinkUploadedBlob(LinkUploadedBlob),
+    /// Deletes a team with its memberships and grants.
+    DeleteTeam(DeleteTeam),
 }
 
 /// The result of applying a command.
@@ -158,6 +160,8 @@ pub enum Rejection {
     TeamExists,
     /// No such team.
     TeamUnknown,
+    /// Every organization keeps its `owners` team.
+    OwnersTeamKept,
     /// The repository exists.
     RepositoryExists,
     /// No such repository.
@@ -297,6 +301,7 @@ impl Command {
             Command::FinishGc(c) => c.apply(tx),
             Command::PruneManifest(c) => c.apply(tx),
             Command::LinkUploadedBlob(c) => c.apply(tx),
+            Command::DeleteTeam(c) => c.apply(tx),
         }
     }
 }

@@ -145,6 +145,28 @@ pub async fn list_teams(State(app): State<AppState>, caller: Caller, Path(org): 
     Ok(Json(json!({"teams": teams.iter().map(|t| json!({"name": t})).collect::<Vec<_>>()})).into_response())
 }
 
+#[utoipa::path(get, path = "/api/v0/accounts/{org}/teams/{team}", tag = "teams", params(("org" = String, Path, description = "organization"), ("team" = String, Path, description = "team")), responses((status = 200, description = "the team"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED"), (status = 404, description = "NO_SUCH_TEAM")))]
+/// Reads a team.
+pub async fn get_team(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path((org, team)): Path<(String, String)>,
+) -> Result<Response, ApiV0Error> {
+    let found = app.auth.team(&caller.0, &org, &team).await?;
+    Ok(Json(json!({"name": team, "description": found.description, "orgName": org, "createdAt": found.created_at})).into_response())
+}
+
+#[utoipa::path(delete, path = "/api/v0/accounts/{org}/teams/{team}", tag = "teams", params(("org" = String, Path, description = "organization"), ("team" = String, Path, description = "team")), responses((status = 204, description = "deleted, with its memberships and grants"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED"), (status = 404, description = "NO_SUCH_TEAM"), (status = 409, description = "OWNERS_TEAM")))]
+/// Deletes a team with its memberships and grants (the organization's owners).
+pub async fn delete_team(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path((org, team)): Path<(String, String)>,
+) -> Result<Response, ApiV0Error> {
+    app.auth.delete_team(&caller.0, &org, &team).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
 #[utoipa::path(get, path = "/api/v0/accounts/{org}/teams/{team}/members", tag = "teams", params(("org" = String, Path, description = "organization"), ("team" = String, Path, description = "team")), responses((status = 200, description = "the members"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
 /// Lists a team's members.
 pub async fn list_members(

@@ -30,6 +30,7 @@ pub fn routes() -> Router<AppState> {
         .route("/accounts", post(accounts::create).get(accounts::list))
         .route("/accounts/{name}", get(accounts::get).patch(accounts::update).delete(accounts::delete))
         .route("/accounts/{org}/teams", post(accounts::create_team).get(accounts::list_teams))
+        .route("/accounts/{org}/teams/{team}", get(accounts::get_team).delete(accounts::delete_team))
         .route("/accounts/{org}/teams/{team}/members", get(accounts::list_members))
         .route("/accounts/{org}/teams/{team}/memberSyncConfig", get(ldap::get_team_sync).put(ldap::put_team_sync))
         .route("/accounts/{org}/teams/{team}/members/{user}", put(accounts::add_member).delete(accounts::remove_member))

@@ -21,6 +21,8 @@ use super::{accounts, cluster, gc, ldap, quotas, repositories, signing, tags, to
         accounts::delete,
         accounts::create_team,
         accounts::list_teams,
+        accounts::get_team,
+        accounts::delete_team,
         accounts::list_members,
         accounts::add_member,
         accounts::remove_member,
