@@ -24,6 +24,7 @@ pub mod password;
 pub mod policy;
 pub mod service;
 pub mod session;
+mod stats;
 pub mod subject;
 
 pub use berth_meta::Page;
@@ -34,6 +35,7 @@ pub use password::PasswordOptions;
 pub use policy::{RepositoryFacts, level};
 pub use service::{Auth, AuthOptions, RepositoryQuery};
 pub use session::{SessionInUse, SessionStarted};
+pub use stats::AuthCounts;
 pub use subject::{Action, Credential, Level, Restriction, Subject, User};
 
 /// Authentication failures.

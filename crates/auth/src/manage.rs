@@ -292,6 +292,7 @@ impl Auth {
             actions: new.actions,
         };
         self.apply(Command::CreateAccessToken(command)).await?;
+        self.counters.access_token_created();
         Ok(CreatedToken { id: generated.id, text: generated.text, record })
     }
 

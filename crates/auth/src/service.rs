@@ -27,8 +27,9 @@ use crate::identity::{Directory, LdapOptions, SyncReport, sync};
 use crate::jwt::{Access, Claims, TokenKeys};
 use crate::limiter::Limiter;
 use crate::password::{PasswordOptions, Passwords};
+use crate::stats::{Checked, Counters};
 use crate::subject::{Action, Credential, Restriction, Subject, User};
-use crate::{Error, RepositoryFacts, access_token};
+use crate::{AuthCounts, Error, RepositoryFacts, access_token};
 
 /// What the sealed signing key is bound to.
 const SIGNING_KEY_PURPOSE: &str = "berth token signing key";
@@ -59,6 +60,8 @@ pub struct Auth {
     /// When access tokens were last used, until the next flush writes them (a login is
     /// never a write).
     uses: Mutex<HashMap<String, u64>>,
+    /// What it did, for monitoring.
+    pub(crate) counters: Counters,
 }
 
 /// What the first start did.
@@ -136,6 +139,7 @@ impl Auth {
             directory,
             syncing: tokio::sync::Mutex::default(),
             uses: Mutex::default(),
+            counters: Counters::default(),
         };
         let generated_admin_password = auth.bootstrap_admin(admin_password).await?;
         Ok((auth, Bootstrap { generated_admin_password }))
@@ -185,20 +189,34 @@ impl Auth {
     /// the source; access tokens, whose secrets cannot be guessed, are not limited.
     pub async fn login(&self, user: &str, secret: &str, source: Option<IpAddr>) -> Result<Subject, Error> {
         if let Some((id, secret_hash)) = access_token::parse(secret) {
-            return self.login_with_token(user, &id, &secret_hash).await;
+            let checked = self.login_with_token(user, &id, &secret_hash).await;
+            if matches!(checked, Ok(_) | Err(Error::InvalidCredentials)) {
+                self.counters.login(Checked::AccessToken, checked.is_ok());
+            }
+            return checked;
         }
-        let attempt = self.limiter.begin(user, source).ok_or(Error::TooManyAttempts)?;
+        let Some(attempt) = self.limiter.begin(user, source) else {
+            self.counters.limited();
+            return Err(Error::TooManyAttempts);
+        };
         match self.check_password(user, secret).await {
             Ok(subject) => {
                 attempt.succeeded();
+                self.counters.login(Checked::Password, true);
                 Ok(subject)
             }
             Err(Error::InvalidCredentials) => {
                 attempt.failed();
+                self.counters.login(Checked::Password, false);
                 Err(Error::InvalidCredentials)
             }
             Err(other) => Err(other),
         }
+    }
+
+    /// What authentication did since the process started.
+    pub fn counts(&self) -> AuthCounts {
+        self.counters.snapshot()
     }
 
     async fn check_password(&self, user: &str, secret: &str) -> Result<Subject, Error> {
@@ -271,7 +289,9 @@ impl Auth {
     pub async fn sync_directory(&self) -> Result<SyncReport, Error> {
         let directory = self.directory.as_ref().ok_or(Error::NoDirectory)?;
         let _one_at_a_time = self.syncing.lock().await;
-        sync::run(&self.meta, directory, now()).await
+        let report = sync::run(&self.meta, directory, now()).await;
+        self.counters.ldap_sync(report.is_ok());
+        report
     }
 
     /// Runs the directory sync now, on a system administrator's request.
@@ -453,7 +473,9 @@ impl Auth {
     /// policy): it names the credential it comes from, and dies with it.
     pub fn issue(&self, subject: &Subject, access: Vec<Access>) -> Result<(String, u64), Error> {
         let ttl = crate::jwt::ACCESS_TTL_SECS;
-        Ok((self.keys.sign(&self.claims(subject, access, ttl, None))?, ttl))
+        let token = self.keys.sign(&self.claims(subject, access, ttl, None))?;
+        self.counters.bearer_issued();
+        Ok((token, ttl))
     }
 
     /// Issues a refresh token for a user who logged in with a password or an access
@@ -462,7 +484,9 @@ impl Auth {
         if !matches!(subject.credential, Credential::Password | Credential::AccessToken { .. }) || subject.user.is_none() {
             return Err(Error::InvalidCredentials);
         }
-        self.keys.sign(&self.claims(subject, Vec::new(), crate::jwt::REFRESH_TTL_SECS, Some("refresh")))
+        let token = self.keys.sign(&self.claims(subject, Vec::new(), crate::jwt::REFRESH_TTL_SECS, Some("refresh")))?;
+        self.counters.refresh_issued();
+        Ok(token)
     }
 
     fn verified(&self, token: &str) -> Result<Claims, Error> {

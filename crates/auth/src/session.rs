@@ -71,7 +71,10 @@ impl Auth {
             expires_at: at + SESSION_TTL_SECS,
         };
         match self.meta.apply(Command::CreateSession(create)).await? {
-            Applied::Done => Ok(SessionStarted { csrf: csrf_of(&secret), cookie: format!("{id}.{secret}"), lifetime: SESSION_TTL_SECS }),
+            Applied::Done => {
+                self.counters.session_started();
+                Ok(SessionStarted { csrf: csrf_of(&secret), cookie: format!("{id}.{secret}"), lifetime: SESSION_TTL_SECS })
+            }
             Applied::Rejected(_) => Err(Error::InvalidCredentials),
         }
     }

@@ -34,7 +34,7 @@ use berth_meta::Meta;
 use berth_storage::{BlobStore, Storage};
 use std::sync::Arc;
 
-pub use berth_meta::query::Listing;
+pub use berth_meta::query::{Inventory, Listing};
 pub use berth_meta::{Page, Repository, SignedTarget, SigningPolicy};
 pub use berth_storage::{BlobInfo, BlobReader, ByteStream, UploadId, UploadState};
 pub use error::Error;
@@ -96,6 +96,11 @@ impl Registry {
     /// Upload sessions open now (0 when the storage cannot say).
     pub async fn uploads_in_progress(&self) -> usize {
         self.storage.count_uploads().await.unwrap_or(0)
+    }
+
+    /// What the registry holds, in totals (for monitoring).
+    pub async fn inventory(&self) -> Result<Inventory, Error> {
+        Ok(self.meta.read(|r| r.inventory()).await?)
     }
 }
 

@@ -42,7 +42,6 @@ pub async fn nginx_status(State(app): State<AppState>) -> Response {
 
 /// `GET /metrics`, Prometheus text format.
 pub async fn metrics(State(app): State<AppState>) -> Response {
-    let uploads = app.registry.uploads_in_progress().await;
-    let body = app.metrics.render(uploads as i64, app.cluster.gauges());
+    let body = app.metrics.scrape(&app).await;
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body).into_response()
 }

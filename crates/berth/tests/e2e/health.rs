@@ -29,10 +29,58 @@ async fn ping_health_status_and_metrics() {
     assert!(lines[3].starts_with("Reading: ") && lines[3].contains(" Writing: 1 ") && lines[3].contains("Waiting: "), "{status}");
 
     let metrics = c.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains(r#"berth_http_requests_total{route="manifest",method="PUT",status="201"} 1"#), "{metrics}");
+    assert!(metrics.contains(r#"berth_http_requests_total{handler="manifest",method="PUT",code="201"} 1"#), "{metrics}");
     assert!(metrics.contains(r#"berth_http_request_duration_seconds_bucket{le="#), "{metrics}");
     assert!(metrics.contains("berth_uploads_in_progress 1"), "{metrics}");
     assert!(metrics.lines().any(|l| l.starts_with("berth_http_received_bytes_total ") && !l.ends_with(" 0")), "{metrics}");
+}
+
+/// The value of the sample `line_start` (a name with its labels) in an exposition.
+fn sample(metrics: &str, line_start: &str) -> u64 {
+    let line = metrics.lines().find(|l| l.starts_with(&format!("{line_start} "))).unwrap_or_else(|| panic!("no {line_start} in {metrics}"));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn metrics_count_what_the_registry_did() {
+    let server = Server::start();
+    let c = client();
+    // Two images sharing nothing, one pulled twice (and once by HEAD, which is no pull),
+    // one blob pulled.
+    push_image(&server, "ns/app", "v1", 1).await;
+    push_image(&server, "ns/other", "v1", 2).await;
+    for _ in 0..2 {
+        assert_eq!(c.get(server.url("/v2/ns/app/manifests/v1")).send().await.unwrap().status(), 200);
+    }
+    assert_eq!(c.head(server.url("/v2/ns/app/manifests/v1")).send().await.unwrap().status(), 200);
+    let config = r#"{"architecture":"amd64","os":"linux","seed":1}"#;
+    assert_eq!(c.get(server.url(&format!("/v2/ns/app/blobs/{}", digest(config.as_bytes())))).send().await.unwrap().status(), 200);
+    // A wrong password, a bearer token, an access token.
+    assert_eq!(client_as("admin", "wrong").get(server.url("/v2/")).send().await.unwrap().status(), 401);
+    assert_eq!(c.get(server.url("/auth/token?service=berth&scope=repository:ns/app:pull")).send().await.unwrap().status(), 200);
+    access_token(&server, "admin", ADMIN_PASSWORD, "ci").await;
+
+    let metrics = c.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert_eq!(sample(&metrics, r#"berth_registry_pushes_total{kind="manifest"}"#), 2);
+    assert_eq!(sample(&metrics, r#"berth_registry_pushes_total{kind="blob"}"#), 4);
+    assert_eq!(sample(&metrics, r#"berth_registry_pulls_total{kind="manifest"}"#), 2);
+    assert_eq!(sample(&metrics, r#"berth_registry_pulls_total{kind="blob"}"#), 1);
+    assert_eq!(sample(&metrics, "berth_repositories"), 2);
+    assert_eq!(sample(&metrics, "berth_tags"), 2);
+    assert_eq!(sample(&metrics, "berth_manifests"), 2);
+    assert_eq!(sample(&metrics, "berth_blobs"), 4);
+    let layers = 1001 + 1002; // random_bytes(1000 + seed % 100)
+    let configs = config.len() + config.replace("seed\":1", "seed\":2").len();
+    assert_eq!(sample(&metrics, "berth_storage_used_bytes"), (layers + configs) as u64);
+    assert_eq!(sample(&metrics, r#"berth_authentications_total{credential="password",result="failed"}"#), 1);
+    assert!(sample(&metrics, r#"berth_authentications_total{credential="password",result="ok"}"#) >= 10);
+    assert_eq!(sample(&metrics, r#"berth_tokens_issued_total{kind="bearer"}"#), 1);
+    assert_eq!(sample(&metrics, r#"berth_tokens_issued_total{kind="access_token"}"#), 1);
+    assert_eq!(sample(&metrics, "berth_gc_running"), 0);
+    assert_eq!(sample(&metrics, "berth_raft_leader"), 1);
+    assert_eq!(metrics.matches("# EOF").count(), 1, "one exposition");
+    // No label names a namespace, repository or user.
+    assert!(!metrics.contains("ns/app") && !metrics.contains("\"admin\""), "{metrics}");
 }
 
 #[tokio::test]

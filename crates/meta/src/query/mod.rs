@@ -2,11 +2,14 @@
 
 mod accounts;
 mod gc;
+mod inventory;
 mod manifests;
 mod repositories;
 mod trust;
 
 use std::ops::Bound;
+
+pub use inventory::Inventory;
 
 use redb::{ReadTransaction, TableDefinition};
 
