@@ -4,6 +4,7 @@
 
 mod harness;
 
+mod api_document;
 mod attacks;
 mod auth;
 mod bench;

@@ -7,9 +7,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use berth_auth::{Account, AccountKind};
 use serde::Deserialize;
-use serde_json::json;
 
-use super::{ApiV0Error, Caller};
+use super::{ApiV0Error, Caller, model};
 use crate::app::AppState;
 
 /// `POST /api/v0/accounts` body.
@@ -39,11 +38,18 @@ fn yes() -> bool {
     true
 }
 
-fn account_json(name: &str, a: &Account) -> serde_json::Value {
-    json!({"name": name, "fullName": a.full_name, "email": a.email, "isOrg": a.kind == AccountKind::Org, "isAdmin": a.admin, "isActive": a.active})
+fn account_model(name: &str, a: &Account) -> model::Account {
+    model::Account {
+        name: name.to_owned(),
+        full_name: a.full_name.clone(),
+        email: a.email.clone(),
+        is_org: a.kind == AccountKind::Org,
+        is_admin: a.admin,
+        is_active: a.active,
+    }
 }
 
-#[utoipa::path(post, path = "/api/v0/accounts", tag = "accounts", request_body = NewAccount, responses((status = 201, description = "the account"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED"), (status = 409, description = "ACCOUNT_EXISTS or NAMESPACE_IN_USE")))]
+#[utoipa::path(post, path = "/api/v0/accounts", tag = "accounts", request_body = NewAccount, responses((status = 201, description = "the account", body = model::Account), (status = 401, description = "NOT_AUTHENTICATED", body = model::ErrorBody), (status = 403, description = "NOT_AUTHORIZED", body = model::ErrorBody), (status = 409, description = "ACCOUNT_EXISTS or NAMESPACE_IN_USE", body = model::ErrorBody)))]
 /// Creates a user or an organization (system admins, with their password or an unrestricted token).
 pub async fn create(State(app): State<AppState>, caller: Caller, Json(new): Json<NewAccount>) -> Result<Response, ApiV0Error> {
     let name = new.name.clone();
@@ -58,25 +64,26 @@ pub async fn create(State(app): State<AppState>, caller: Caller, Json(new): Json
         adopt_repositories: new.adopt_repositories,
     };
     let account = app.auth.create_account(&caller.0, new).await?;
-    Ok((StatusCode::CREATED, Json(account_json(&name, &account))).into_response())
+    Ok((StatusCode::CREATED, Json(account_model(&name, &account))).into_response())
 }
 
-#[utoipa::path(get, path = "/api/v0/accounts", tag = "accounts", params(("start" = Option<String>, Query, description = "list after this name"), ("limit" = Option<usize>, Query, description = "page size (default 100, at most 1000)")), responses((status = 200, description = "a page of accounts"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
+#[utoipa::path(get, path = "/api/v0/accounts", tag = "accounts", params(("start" = Option<String>, Query, description = "list after this name"), ("limit" = Option<usize>, Query, description = "page size (default 100, at most 1000)")), responses((status = 200, description = "a page of accounts", body = model::AccountPage), (status = 401, description = "NOT_AUTHENTICATED", body = model::ErrorBody), (status = 403, description = "NOT_AUTHORIZED", body = model::ErrorBody)))]
 /// Lists accounts, paged.
 pub async fn list(State(app): State<AppState>, caller: Caller, uri: axum::http::Uri) -> Result<Response, ApiV0Error> {
     let page = super::pages::PageQuery::parse(uri.query())?;
     let accounts = app.auth.accounts(&caller.0).await?;
     let names: Vec<String> = accounts.iter().map(|(n, _)| n.clone()).collect();
     let by_name: std::collections::HashMap<&str, &Account> = accounts.iter().map(|(n, a)| (n.as_str(), a)).collect();
-    Ok(page
-        .respond("/api/v0/accounts", "accounts", &names, |name| by_name.get(name).map_or(json!({"name": name}), |a| account_json(name, a))))
+    Ok(page.respond("/api/v0/accounts", &names, |page| model::AccountPage {
+        accounts: page.iter().filter_map(|name| by_name.get(name.as_str()).map(|a| account_model(name, a))).collect(),
+    }))
 }
 
-#[utoipa::path(get, path = "/api/v0/accounts/{name}", tag = "accounts", params(("name" = String, Path, description = "account name")), responses((status = 200, description = "the account"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
+#[utoipa::path(get, path = "/api/v0/accounts/{name}", tag = "accounts", params(("name" = String, Path, description = "account name")), responses((status = 200, description = "the account", body = model::Account), (status = 401, description = "NOT_AUTHENTICATED", body = model::ErrorBody), (status = 403, description = "NOT_AUTHORIZED", body = model::ErrorBody), (status = 404, description = "NO_SUCH_ACCOUNT", body = model::ErrorBody)))]
 /// Reads an account.
 pub async fn get(State(app): State<AppState>, caller: Caller, Path(name): Path<String>) -> Result<Response, ApiV0Error> {
     let account = app.auth.account(&caller.0, &name).await?;
-    Ok(Json(account_json(&name, &account)).into_response())
+    Ok(Json(account_model(&name, &account)).into_response())
 }
 
 /// `PATCH /api/v0/accounts/{name}` body.
@@ -90,7 +97,7 @@ pub struct AccountChanges {
     is_admin: Option<bool>,
 }
 
-#[utoipa::path(patch, path = "/api/v0/accounts/{name}", tag = "accounts", params(("name" = String, Path, description = "account name")), request_body = AccountChanges, responses((status = 200, description = "the account"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
+#[utoipa::path(patch, path = "/api/v0/accounts/{name}", tag = "accounts", params(("name" = String, Path, description = "account name")), request_body = AccountChanges, responses((status = 200, description = "the account", body = model::Account), (status = 401, description = "NOT_AUTHENTICATED", body = model::ErrorBody), (status = 403, description = "NOT_AUTHORIZED", body = model::ErrorBody)))]
 /// Changes an account: the user themself (name, e-mail, password), or a system admin
 /// (anything), with a password or an unrestricted token. A new password or a
 /// deactivation ends every credential derived from the old state at once.
@@ -108,10 +115,10 @@ pub async fn update(
         is_admin: changes.is_admin,
     };
     let account = app.auth.update_account(&caller.0, &name, changes).await?;
-    Ok(Json(account_json(&name, &account)).into_response())
+    Ok(Json(account_model(&name, &account)).into_response())
 }
 
-#[utoipa::path(delete, path = "/api/v0/accounts/{name}", tag = "accounts", params(("name" = String, Path, description = "account name")), responses((status = 204, description = "deleted"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED"), (status = 409, description = "NAMESPACE_IN_USE or LAST_ADMINISTRATOR")))]
+#[utoipa::path(delete, path = "/api/v0/accounts/{name}", tag = "accounts", params(("name" = String, Path, description = "account name")), responses((status = 204, description = "deleted"), (status = 401, description = "NOT_AUTHENTICATED", body = model::ErrorBody), (status = 403, description = "NOT_AUTHORIZED", body = model::ErrorBody), (status = 409, description = "NAMESPACE_IN_USE or LAST_ADMINISTRATOR", body = model::ErrorBody)))]
 /// Deletes an account (system admins); refused while repositories live in its namespace.
 pub async fn delete(State(app): State<AppState>, caller: Caller, Path(name): Path<String>) -> Result<Response, ApiV0Error> {
     app.auth.delete_account(&caller.0, &name).await?;
@@ -126,7 +133,7 @@ pub struct NewTeam {
     description: String,
 }
 
-#[utoipa::path(post, path = "/api/v0/accounts/{org}/teams", tag = "teams", params(("org" = String, Path, description = "organization")), request_body = NewTeam, responses((status = 201, description = "the team"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
+#[utoipa::path(post, path = "/api/v0/accounts/{org}/teams", tag = "teams", params(("org" = String, Path, description = "organization")), request_body = NewTeam, responses((status = 201, description = "the team", body = model::Team), (status = 401, description = "NOT_AUTHENTICATED", body = model::ErrorBody), (status = 403, description = "NOT_AUTHORIZED", body = model::ErrorBody)))]
 /// Creates a team (org owners, system admins).
 pub async fn create_team(
     State(app): State<AppState>,
@@ -135,17 +142,18 @@ pub async fn create_team(
     Json(new): Json<NewTeam>,
 ) -> Result<Response, ApiV0Error> {
     let team = app.auth.create_team(&caller.0, &org, &new.name, new.description).await?;
-    Ok((StatusCode::CREATED, Json(json!({"name": new.name, "description": team.description, "orgName": org}))).into_response())
+    let body = model::Team { name: new.name, description: team.description, org_name: org, created_at: team.created_at };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-#[utoipa::path(get, path = "/api/v0/accounts/{org}/teams", tag = "teams", params(("org" = String, Path, description = "organization")), responses((status = 200, description = "the teams"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
+#[utoipa::path(get, path = "/api/v0/accounts/{org}/teams", tag = "teams", params(("org" = String, Path, description = "organization")), responses((status = 200, description = "the teams", body = model::TeamList), (status = 401, description = "NOT_AUTHENTICATED", body = model::ErrorBody), (status = 403, description = "NOT_AUTHORIZED", body = model::ErrorBody)))]
 /// Lists an organization's teams.
 pub async fn list_teams(State(app): State<AppState>, caller: Caller, Path(org): Path<String>) -> Result<Response, ApiV0Error> {
     let teams = app.auth.teams(&caller.0, &org).await?;
-    Ok(Json(json!({"teams": teams.iter().map(|t| json!({"name": t})).collect::<Vec<_>>()})).into_response())
+    Ok(Json(model::TeamList { teams: teams.into_iter().map(|name| model::Named { name }).collect() }).into_response())
 }
 
-#[utoipa::path(get, path = "/api/v0/accounts/{org}/teams/{team}", tag = "teams", params(("org" = String, Path, description = "organization"), ("team" = String, Path, description = "team")), responses((status = 200, description = "the team"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED"), (status = 404, description = "NO_SUCH_TEAM")))]
+#[utoipa::path(get, path = "/api/v0/accounts/{org}/teams/{team}", tag = "teams", params(("org" = String, Path, description = "organization"), ("team" = String, Path, description = "team")), responses((status = 200, description = "the team", body = model::Team), (status = 401, description = "NOT_AUTHENTICATED", body = model::ErrorBody), (status = 403, description = "NOT_AUTHORIZED", body = model::ErrorBody), (status = 404, description = "NO_SUCH_TEAM", body = model::ErrorBody)))]
 /// Reads a team.
 pub async fn get_team(
     State(app): State<AppState>,
@@ -153,10 +161,10 @@ pub async fn get_team(
     Path((org, team)): Path<(String, String)>,
 ) -> Result<Response, ApiV0Error> {
     let found = app.auth.team(&caller.0, &org, &team).await?;
-    Ok(Json(json!({"name": team, "description": found.description, "orgName": org, "createdAt": found.created_at})).into_response())
+    Ok(Json(model::Team { name: team, description: found.description, org_name: org, created_at: found.created_at }).into_response())
 }
 
-#[utoipa::path(delete, path = "/api/v0/accounts/{org}/teams/{team}", tag = "teams", params(("org" = String, Path, description = "organization"), ("team" = String, Path, description = "team")), responses((status = 204, description = "deleted, with its memberships and grants"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED"), (status = 404, description = "NO_SUCH_TEAM"), (status = 409, description = "OWNERS_TEAM")))]
+#[utoipa::path(delete, path = "/api/v0/accounts/{org}/teams/{team}", tag = "teams", params(("org" = String, Path, description = "organization"), ("team" = String, Path, description = "team")), responses((status = 204, description = "deleted, with its memberships and grants"), (status = 401, description = "NOT_AUTHENTICATED", body = model::ErrorBody), (status = 403, description = "NOT_AUTHORIZED", body = model::ErrorBody), (status = 404, description = "NO_SUCH_TEAM", body = model::ErrorBody), (status = 409, description = "OWNERS_TEAM", body = model::ErrorBody)))]
 /// Deletes a team with its memberships and grants (the organization's owners).
 pub async fn delete_team(
     State(app): State<AppState>,
@@ -167,7 +175,7 @@ pub async fn delete_team(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-#[utoipa::path(get, path = "/api/v0/accounts/{org}/teams/{team}/members", tag = "teams", params(("org" = String, Path, description = "organization"), ("team" = String, Path, description = "team")), responses((status = 200, description = "the members"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
+#[utoipa::path(get, path = "/api/v0/accounts/{org}/teams/{team}/members", tag = "teams", params(("org" = String, Path, description = "organization"), ("team" = String, Path, description = "team")), responses((status = 200, description = "the members", body = model::MemberList), (status = 401, description = "NOT_AUTHENTICATED", body = model::ErrorBody), (status = 403, description = "NOT_AUTHORIZED", body = model::ErrorBody)))]
 /// Lists a team's members.
 pub async fn list_members(
     State(app): State<AppState>,
@@ -175,10 +183,11 @@ pub async fn list_members(
     Path((org, team)): Path<(String, String)>,
 ) -> Result<Response, ApiV0Error> {
     let members = app.auth.team_members(&caller.0, &org, &team).await?;
-    Ok(Json(json!({"members": members.iter().map(|m| json!({"member": {"name": m}})).collect::<Vec<_>>()})).into_response())
+    let members = members.into_iter().map(|name| model::Member { member: model::Named { name } }).collect();
+    Ok(Json(model::MemberList { members }).into_response())
 }
 
-#[utoipa::path(put, path = "/api/v0/accounts/{org}/teams/{team}/members/{user}", tag = "teams", params(("org" = String, Path, description = "organization"), ("team" = String, Path, description = "team"), ("user" = String, Path, description = "user")), responses((status = 200, description = "added"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
+#[utoipa::path(put, path = "/api/v0/accounts/{org}/teams/{team}/members/{user}", tag = "teams", params(("org" = String, Path, description = "organization"), ("team" = String, Path, description = "team"), ("user" = String, Path, description = "user")), responses((status = 200, description = "added", body = model::Done), (status = 401, description = "NOT_AUTHENTICATED", body = model::ErrorBody), (status = 403, description = "NOT_AUTHORIZED", body = model::ErrorBody)))]
 /// Adds a member.
 pub async fn add_member(
     State(app): State<AppState>,
@@ -186,10 +195,10 @@ pub async fn add_member(
     Path((org, team, user)): Path<(String, String, String)>,
 ) -> Result<Response, ApiV0Error> {
     app.auth.set_team_member(&caller.0, &org, &team, &user, true).await?;
-    Ok(Json(json!({})).into_response())
+    Ok(Json(model::Done {}).into_response())
 }
 
-#[utoipa::path(delete, path = "/api/v0/accounts/{org}/teams/{team}/members/{user}", tag = "teams", params(("org" = String, Path, description = "organization"), ("team" = String, Path, description = "team"), ("user" = String, Path, description = "user")), responses((status = 200, description = "removed"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
+#[utoipa::path(delete, path = "/api/v0/accounts/{org}/teams/{team}/members/{user}", tag = "teams", params(("org" = String, Path, description = "organization"), ("team" = String, Path, description = "team"), ("user" = String, Path, description = "user")), responses((status = 200, description = "removed", body = model::Done), (status = 401, description = "NOT_AUTHENTICATED", body = model::ErrorBody), (status = 403, description = "NOT_AUTHORIZED", body = model::ErrorBody)))]
 /// Removes a member.
 pub async fn remove_member(
     State(app): State<AppState>,
@@ -197,5 +206,5 @@ pub async fn remove_member(
     Path((org, team, user)): Path<(String, String, String)>,
 ) -> Result<Response, ApiV0Error> {
     app.auth.set_team_member(&caller.0, &org, &team, &user, false).await?;
-    Ok(Json(json!({})).into_response())
+    Ok(Json(model::Done {}).into_response())
 }

@@ -7,9 +7,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use berth_registry::GcRun;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
-use super::{ApiV0Error, Caller};
+use super::{ApiV0Error, Caller, model};
 use crate::app::AppState;
 
 /// `POST /api/v0/gc` body.
@@ -26,22 +25,23 @@ pub struct GcRequest {
     untagged_older_than_days: Option<u64>,
 }
 
-fn run_json(run: &GcRun) -> Value {
-    json!({
-        "holder": run.holder,
-        "dryRun": run.dry_run,
-        "startedAt": run.started_at,
-        "finishedAt": (run.finished_at > 0).then_some(run.finished_at),
-        "blobsExamined": run.examined,
-        "blobsDeleted": run.deleted,
-        "bytesFreed": run.bytes_freed,
-        "manifestsDeleted": run.manifests_deleted,
-        "seconds": run.finished_at.saturating_sub(run.started_at),
-        "error": run.error,
-    })
+fn run_model(run: &GcRun) -> model::GcRun {
+    model::GcRun {
+        holder: run.holder.clone(),
+        dry_run: run.dry_run,
+        started_at: run.started_at,
+        finished_at: (run.finished_at > 0).then_some(run.finished_at),
+        blobs_examined: run.examined,
+        blobs_deleted: run.deleted,
+        bytes_freed: run.bytes_freed,
+        manifests_deleted: run.manifests_deleted,
+        seconds: run.finished_at.saturating_sub(run.started_at),
+        error: run.error.clone(),
+        ..model::GcRun::default()
+    }
 }
 
-#[utoipa::path(post, path = "/api/v0/gc", tag = "gc", request_body = GcRequest, responses((status = 202, description = "started; follow it with GET /api/v0/gc"), (status = 403, description = "NOT_AUTHORIZED"), (status = 409, description = "GC_RUNNING")))]
+#[utoipa::path(post, path = "/api/v0/gc", tag = "gc", request_body = GcRequest, responses((status = 202, description = "started; follow it with GET /api/v0/gc"), (status = 403, description = "NOT_AUTHORIZED", body = model::ErrorBody), (status = 409, description = "GC_RUNNING", body = model::ErrorBody)))]
 /// Starts a garbage collection (system administrators): deletes the blobs no manifest
 /// uses that were neither written nor linked within the grace period, while pushes and
 /// pulls go on.
@@ -50,25 +50,24 @@ pub async fn start(State(app): State<AppState>, caller: Caller, body: Option<Jso
     let request = body.map(|Json(b)| b).unwrap_or_default();
     let grace = request.grace_seconds.map(std::time::Duration::from_secs);
     let holder = app.start_gc(request.dry_run, grace, request.untagged_older_than_days).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({"holder": holder}))).into_response())
+    Ok((StatusCode::ACCEPTED, Json(model::GcStarted { holder })).into_response())
 }
 
-#[utoipa::path(get, path = "/api/v0/gc", tag = "gc", responses((status = 200, description = "the running collection (with progress and the time left when it runs here) and the last finished one"), (status = 403, description = "NOT_AUTHORIZED")))]
+#[utoipa::path(get, path = "/api/v0/gc", tag = "gc", responses((status = 200, description = "the running collection (with progress and the time left when it runs here) and the last finished one", body = model::GcStatus), (status = 403, description = "NOT_AUTHORIZED", body = model::ErrorBody)))]
 /// The running garbage collection and the last finished one (system administrators).
 pub async fn status(State(app): State<AppState>, caller: Caller) -> Result<Response, ApiV0Error> {
     app.auth.require_administrator(&caller.0)?;
     let (last, lock) = app.registry.gc_status().await?;
     let running = match (app.gc.current(), lock) {
-        (Some(progress), _) => {
-            let mut value = run_json(&progress.run);
-            value["shardsDone"] = json!(progress.shards_done);
-            value["shardsTotal"] = json!(berth_registry::GC_SHARDS);
-            value["etaSeconds"] = json!(progress.eta_secs);
-            value
-        }
+        (Some(progress), _) => Some(model::GcRun {
+            shards_done: Some(u64::from(progress.shards_done)),
+            shards_total: Some(berth_registry::GC_SHARDS as u64),
+            eta_seconds: progress.eta_secs,
+            ..run_model(&progress.run)
+        }),
         // Running on another replica: only who, from the lock.
-        (None, Some(lock)) => json!({"holder": lock.holder}),
-        (None, None) => Value::Null,
+        (None, Some(lock)) => Some(model::GcRun { holder: lock.holder, ..model::GcRun::default() }),
+        (None, None) => None,
     };
-    Ok(Json(json!({"running": running, "last": last.as_ref().map(run_json)})).into_response())
+    Ok(Json(model::GcStatus { running, last: last.as_ref().map(run_model) }).into_response())
 }

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use berth_auth::TeamSync;
 use serde::{Deserialize, Serialize};
 
-use super::{ApiV0Error, Caller};
+use super::{ApiV0Error, Caller, model};
 use crate::app::AppState;
 
 /// A team's member sync configuration, in DTR's shape.
@@ -69,7 +69,7 @@ impl From<Option<TeamSync>> for MemberSyncConfig {
     }
 }
 
-#[utoipa::path(get, path = "/api/v0/accounts/{org}/teams/{team}/memberSyncConfig", tag = "ldap", params(("org" = String, Path, description = "organization"), ("team" = String, Path, description = "team")), responses((status = 200, description = "the team's link to the directory", body = MemberSyncConfig), (status = 404, description = "NO_SUCH_TEAM")))]
+#[utoipa::path(get, path = "/api/v0/accounts/{org}/teams/{team}/memberSyncConfig", tag = "ldap", params(("org" = String, Path, description = "organization"), ("team" = String, Path, description = "team")), responses((status = 200, description = "the team's link to the directory", body = MemberSyncConfig), (status = 404, description = "NO_SUCH_TEAM", body = model::ErrorBody)))]
 /// How a team's members are synced from LDAP.
 pub async fn get_team_sync(
     State(app): State<AppState>,
@@ -80,7 +80,7 @@ pub async fn get_team_sync(
     Ok(Json(MemberSyncConfig::from(sync)).into_response())
 }
 
-#[utoipa::path(put, path = "/api/v0/accounts/{org}/teams/{team}/memberSyncConfig", tag = "ldap", params(("org" = String, Path, description = "organization"), ("team" = String, Path, description = "team")), request_body = MemberSyncConfig, responses((status = 200, description = "the new configuration", body = MemberSyncConfig), (status = 400, description = "INVALID_INPUT"), (status = 404, description = "NO_SUCH_TEAM")))]
+#[utoipa::path(put, path = "/api/v0/accounts/{org}/teams/{team}/memberSyncConfig", tag = "ldap", params(("org" = String, Path, description = "organization"), ("team" = String, Path, description = "team")), request_body = MemberSyncConfig, responses((status = 200, description = "the new configuration", body = MemberSyncConfig), (status = 400, description = "INVALID_INPUT", body = model::ErrorBody), (status = 404, description = "NO_SUCH_TEAM", body = model::ErrorBody)))]
 /// Links a team to an LDAP group (`selectGroupMembers`, `groupDN`, `groupMemberAttr`) or
 /// search (`searchBaseDN`, `searchFilter`, `searchScopeSubtree`); the next sync sets its
 /// members.
@@ -103,18 +103,33 @@ pub async fn put_team_sync(
     Ok(Json(MemberSyncConfig::from(Some(sync))).into_response())
 }
 
-#[utoipa::path(post, path = "/api/v0/ldap/sync", tag = "ldap", responses((status = 200, description = "the report of the run"), (status = 403, description = "NOT_AUTHORIZED"), (status = 409, description = "LDAP_NOT_CONFIGURED"), (status = 503, description = "LDAP_UNAVAILABLE")))]
+fn report_model(r: berth_auth::LdapSyncReport) -> model::LdapSyncReport {
+    model::LdapSyncReport {
+        started_at: r.started_at,
+        finished_at: r.finished_at,
+        directory_users: r.directory_users as u64,
+        users_created: r.users_created as u64,
+        users_updated: r.users_updated as u64,
+        users_deactivated: r.users_deactivated as u64,
+        teams_synced: r.teams_synced as u64,
+        members_added: r.members_added as u64,
+        members_removed: r.members_removed as u64,
+        problems: r.problems,
+    }
+}
+
+#[utoipa::path(post, path = "/api/v0/ldap/sync", tag = "ldap", responses((status = 200, description = "the report of the run", body = model::LdapSyncReport), (status = 403, description = "NOT_AUTHORIZED", body = model::ErrorBody), (status = 409, description = "LDAP_NOT_CONFIGURED", body = model::ErrorBody), (status = 503, description = "LDAP_UNAVAILABLE", body = model::ErrorBody)))]
 /// Syncs accounts and team members from the LDAP directory now (system admins).
 pub async fn run_sync(State(app): State<AppState>, caller: Caller) -> Result<Response, ApiV0Error> {
     let report = app.auth.sync_directory_for(&caller.0).await?;
-    Ok(Json(report).into_response())
+    Ok(Json(report_model(report)).into_response())
 }
 
-#[utoipa::path(get, path = "/api/v0/ldap/sync", tag = "ldap", responses((status = 200, description = "the report of the last run"), (status = 403, description = "NOT_AUTHORIZED"), (status = 404, description = "NO_SYNC_YET")))]
+#[utoipa::path(get, path = "/api/v0/ldap/sync", tag = "ldap", responses((status = 200, description = "the report of the last run", body = model::LdapSyncReport), (status = 403, description = "NOT_AUTHORIZED", body = model::ErrorBody), (status = 404, description = "NO_SYNC_YET", body = model::ErrorBody)))]
 /// The report of the last LDAP sync (system admins).
 pub async fn last_sync(State(app): State<AppState>, caller: Caller) -> Result<Response, ApiV0Error> {
     match app.auth.last_sync(&caller.0).await? {
-        Some(report) => Ok(Json(report).into_response()),
+        Some(report) => Ok(Json(report_model(report)).into_response()),
         None => Err(ApiV0Error::new(StatusCode::NOT_FOUND, "NO_SYNC_YET", "the LDAP sync has not run yet")),
     }
 }

@@ -4,8 +4,10 @@
 
 mod accounts;
 mod cluster;
+mod docs_page;
 mod gc;
 mod ldap;
+pub mod model;
 mod openapi;
 mod pages;
 mod quotas;
@@ -41,6 +43,7 @@ pub fn routes() -> Router<AppState> {
     let api = accounts
         .clone()
         .route("/openapi.json", get(openapi::document))
+        .route("/docs", get(openapi::page))
         .route("/ldap/sync", post(ldap::run_sync).get(ldap::last_sync))
         .route("/gc", post(gc::start).get(gc::status))
         .route("/meta/cluster_status", get(cluster::status))
@@ -56,6 +59,7 @@ pub fn routes() -> Router<AppState> {
         .route("/repositories/{ns}/{repo}/tags/{tag}/trust", get(tags::trust))
         .route("/repositories/{ns}/{repo}/teamAccess", get(repositories::list_team_access))
         .route("/repositories/{ns}/{repo}/teamAccess/{team}", put(repositories::grant_team).delete(repositories::revoke_team))
+        .route("/repositoryNamespaces/{ns}/teamAccess", get(repositories::list_namespace_access))
         .route("/repositoryNamespaces/{ns}/teamAccess/{team}", put(repositories::grant_namespace).delete(repositories::revoke_namespace));
     Router::new().nest("/api/v0", with_fallbacks(api, "/api/v0")).nest("/enzi/v0", with_fallbacks(accounts, "/enzi/v0"))
 }

@@ -34,12 +34,12 @@ impl PageQuery {
         Ok(page)
     }
 
-    /// Answers with the page of `all` (sorted names) this request asks for, each rendered by `render`.
-    pub fn respond(&self, path: &str, key: &str, all: &[String], render: impl Fn(&str) -> serde_json::Value) -> Response {
+    /// Answers with the page of `all` (sorted names) this request asks for, in the body
+    /// `body` makes of the page's names.
+    pub fn respond<T: serde::Serialize>(&self, path: &str, all: &[String], body: impl FnOnce(&[String]) -> T) -> Response {
         let from = self.start.as_ref().map_or(0, |start| all.partition_point(|name| name.as_str() <= start.as_str()));
-        let page: Vec<&String> = all[from..].iter().take(self.limit).collect();
-        let items: Vec<serde_json::Value> = page.iter().map(|name| render(name)).collect();
-        let mut response = Json(serde_json::json!({ key: items })).into_response();
+        let page = &all[from..(from + self.limit).min(all.len())];
+        let mut response = Json(body(page)).into_response();
         let headers = response.headers_mut();
         headers.insert("x-total-count", HeaderValue::from(all.len()));
         if let Some(last) = page.last().filter(|_| from + page.len() < all.len()) {

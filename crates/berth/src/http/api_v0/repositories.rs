@@ -8,9 +8,8 @@ use berth_auth::{Action, Level};
 use berth_core::RepositoryName;
 use berth_registry::Repository;
 use serde::Deserialize;
-use serde_json::json;
 
-use super::{ApiV0Error, Caller, valid_name};
+use super::{ApiV0Error, Caller, model, valid_name};
 use crate::app::AppState;
 
 /// `{ns}/{repo}` as a repository name.
@@ -30,17 +29,17 @@ pub(super) async fn require(app: &AppState, caller: &Caller, repository: &Reposi
     }
 }
 
-fn repository_json(namespace: &str, name: &str, r: &Repository) -> serde_json::Value {
-    json!({
-        "namespace": namespace,
-        "name": name,
-        "visibility": if r.public { "public" } else { "private" },
-        "shortDescription": r.short_description,
-        "longDescription": r.long_description,
-        "immutableTags": r.immutable_tags,
-        "signedPullsOnly": r.signed_pulls_only,
-        "signatureKeys": r.signature_keys,
-    })
+fn repository_model(namespace: &str, name: &str, r: &Repository) -> model::Repository {
+    model::Repository {
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
+        visibility: if r.public { "public" } else { "private" }.to_owned(),
+        short_description: r.short_description.clone(),
+        long_description: r.long_description.clone(),
+        immutable_tags: r.immutable_tags,
+        signed_pulls_only: r.signed_pulls_only,
+        signature_keys: r.signature_keys.clone(),
+    }
 }
 
 fn visibility(text: &str) -> Result<bool, ApiV0Error> {
@@ -68,7 +67,7 @@ pub struct NewRepository {
     signed_pulls_only: bool,
 }
 
-#[utoipa::path(post, path = "/api/v0/repositories/{ns}", tag = "repositories", params(("ns" = String, Path, description = "namespace")), request_body = NewRepository, responses((status = 201, description = "the repository"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
+#[utoipa::path(post, path = "/api/v0/repositories/{ns}", tag = "repositories", params(("ns" = String, Path, description = "namespace")), request_body = NewRepository, responses((status = 201, description = "the repository", body = model::Repository), (status = 401, description = "NOT_AUTHENTICATED", body = model::ErrorBody), (status = 403, description = "NOT_AUTHORIZED", body = model::ErrorBody)))]
 /// Creates a repository in a namespace (whoever may push there).
 pub async fn create(
     State(app): State<AppState>,
@@ -92,16 +91,16 @@ pub async fn create(
         signed_pulls_only: new.signed_pulls_only,
     };
     let record = app.registry.create_repository(&name, spec).await?;
-    Ok((StatusCode::CREATED, Json(repository_json(&ns, &new.name, &record))).into_response())
+    Ok((StatusCode::CREATED, Json(repository_model(&ns, &new.name, &record))).into_response())
 }
 
-#[utoipa::path(get, path = "/api/v0/repositories/{ns}/{repo}", tag = "repositories", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace")), responses((status = 200, description = "the repository"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
+#[utoipa::path(get, path = "/api/v0/repositories/{ns}/{repo}", tag = "repositories", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace")), responses((status = 200, description = "the repository", body = model::Repository), (status = 401, description = "NOT_AUTHENTICATED", body = model::ErrorBody), (status = 403, description = "NOT_AUTHORIZED", body = model::ErrorBody)))]
 /// Reads a repository (whoever may pull from it).
 pub async fn get(State(app): State<AppState>, caller: Caller, Path((ns, repo)): Path<(String, String)>) -> Result<Response, ApiV0Error> {
     let name = repository_name(&ns, &repo)?;
     require(&app, &caller, &name, Action::Pull).await?;
     let record = app.registry.repository(&name).await?;
-    Ok(Json(repository_json(&ns, &repo, &record)).into_response())
+    Ok(Json(repository_model(&ns, &repo, &record)).into_response())
 }
 
 /// `PATCH /api/v0/repositories/{ns}/{repo}` body.
@@ -116,7 +115,7 @@ pub struct RepositoryChanges {
     signature_keys: Option<Vec<String>>,
 }
 
-#[utoipa::path(patch, path = "/api/v0/repositories/{ns}/{repo}", tag = "repositories", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace")), request_body = RepositoryChanges, responses((status = 200, description = "the repository"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
+#[utoipa::path(patch, path = "/api/v0/repositories/{ns}/{repo}", tag = "repositories", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace")), request_body = RepositoryChanges, responses((status = 200, description = "the repository", body = model::Repository), (status = 401, description = "NOT_AUTHENTICATED", body = model::ErrorBody), (status = 403, description = "NOT_AUTHORIZED", body = model::ErrorBody)))]
 /// Changes a repository's settings (repository admins).
 pub async fn update(
     State(app): State<AppState>,
@@ -135,7 +134,7 @@ pub async fn update(
         signature_keys: changes.signature_keys,
     };
     let record = app.registry.update_repository(&name, changes).await?;
-    Ok(Json(repository_json(&ns, &repo, &record)).into_response())
+    Ok(Json(repository_model(&ns, &repo, &record)).into_response())
 }
 
 /// `{"accessLevel": "read-only" | "read-write" | "admin"}`.
@@ -149,11 +148,18 @@ fn level(body: &AccessLevel) -> Result<Level, ApiV0Error> {
     Level::parse(&body.access_level).ok_or_else(|| ApiV0Error::invalid("accessLevel must be read-only, read-write or admin"))
 }
 
-fn grant_json(org: &str, team: &str, level: Option<Level>) -> Response {
-    Json(json!({"team": {"name": team, "orgName": org}, "accessLevel": level.map(Level::as_str)})).into_response()
+fn team_access(org: &str, team: &str, level: Option<Level>) -> model::TeamAccess {
+    model::TeamAccess {
+        team: model::TeamRef { name: team.to_owned(), org_name: org.to_owned() },
+        access_level: level.map(|l| l.as_str().to_owned()),
+    }
 }
 
-#[utoipa::path(put, path = "/api/v0/repositories/{ns}/{repo}/teamAccess/{team}", tag = "access", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace"), ("team" = String, Path, description = "team")), request_body = AccessLevel, responses((status = 200, description = "the grant"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
+fn grant_json(org: &str, team: &str, level: Option<Level>) -> Response {
+    Json(team_access(org, team, level)).into_response()
+}
+
+#[utoipa::path(put, path = "/api/v0/repositories/{ns}/{repo}/teamAccess/{team}", tag = "access", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace"), ("team" = String, Path, description = "team")), request_body = AccessLevel, responses((status = 200, description = "the grant", body = model::TeamAccess), (status = 401, description = "NOT_AUTHENTICATED", body = model::ErrorBody), (status = 403, description = "NOT_AUTHORIZED", body = model::ErrorBody)))]
 /// Gives a team of the namespace's organization access to one repository (repository admins).
 pub async fn grant_team(
     State(app): State<AppState>,
@@ -166,7 +172,7 @@ pub async fn grant_team(
     Ok(grant_json(&ns, &team, Some(level)))
 }
 
-#[utoipa::path(delete, path = "/api/v0/repositories/{ns}/{repo}/teamAccess/{team}", tag = "access", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace"), ("team" = String, Path, description = "team")), responses((status = 200, description = "withdrawn"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
+#[utoipa::path(delete, path = "/api/v0/repositories/{ns}/{repo}/teamAccess/{team}", tag = "access", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace"), ("team" = String, Path, description = "team")), responses((status = 200, description = "withdrawn", body = model::TeamAccess), (status = 401, description = "NOT_AUTHENTICATED", body = model::ErrorBody), (status = 403, description = "NOT_AUTHORIZED", body = model::ErrorBody)))]
 /// Withdraws a team's access to a repository.
 pub async fn revoke_team(
     State(app): State<AppState>,
@@ -177,7 +183,7 @@ pub async fn revoke_team(
     Ok(grant_json(&ns, &team, None))
 }
 
-#[utoipa::path(put, path = "/api/v0/repositoryNamespaces/{ns}/teamAccess/{team}", tag = "access", params(("ns" = String, Path, description = "namespace"), ("team" = String, Path, description = "team")), request_body = AccessLevel, responses((status = 200, description = "the grant"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
+#[utoipa::path(put, path = "/api/v0/repositoryNamespaces/{ns}/teamAccess/{team}", tag = "access", params(("ns" = String, Path, description = "namespace"), ("team" = String, Path, description = "team")), request_body = AccessLevel, responses((status = 200, description = "the grant", body = model::TeamAccess), (status = 401, description = "NOT_AUTHENTICATED", body = model::ErrorBody), (status = 403, description = "NOT_AUTHORIZED", body = model::ErrorBody)))]
 /// Gives a team access to every repository of its organization's namespace (org owners).
 pub async fn grant_namespace(
     State(app): State<AppState>,
@@ -190,7 +196,7 @@ pub async fn grant_namespace(
     Ok(grant_json(&ns, &team, Some(level)))
 }
 
-#[utoipa::path(delete, path = "/api/v0/repositoryNamespaces/{ns}/teamAccess/{team}", tag = "access", params(("ns" = String, Path, description = "namespace"), ("team" = String, Path, description = "team")), responses((status = 200, description = "withdrawn"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
+#[utoipa::path(delete, path = "/api/v0/repositoryNamespaces/{ns}/teamAccess/{team}", tag = "access", params(("ns" = String, Path, description = "namespace"), ("team" = String, Path, description = "team")), responses((status = 200, description = "withdrawn", body = model::TeamAccess), (status = 401, description = "NOT_AUTHENTICATED", body = model::ErrorBody), (status = 403, description = "NOT_AUTHORIZED", body = model::ErrorBody)))]
 /// Withdraws a team's access to a namespace.
 pub async fn revoke_namespace(
     State(app): State<AppState>,
@@ -213,20 +219,25 @@ fn respond_repositories(path: &str, query: Option<&str>, found: Vec<(String, Rep
     let page = super::pages::PageQuery::parse(query)?;
     let names: Vec<String> = found.iter().map(|(n, _)| n.clone()).collect();
     let records: std::collections::HashMap<&str, &Repository> = found.iter().map(|(n, r)| (n.as_str(), r)).collect();
-    Ok(page.respond(path, "repositories", &names, |name| {
-        let (ns, repo) = name.split_once('/').unwrap_or(("", name));
-        records.get(name).map_or(json!({"name": name}), |r| repository_json(ns, repo, r))
+    Ok(page.respond(path, &names, |page| model::RepositoryPage {
+        repositories: page
+            .iter()
+            .filter_map(|name| {
+                let (ns, repo) = name.split_once('/').unwrap_or(("", name));
+                records.get(name.as_str()).map(|r| repository_model(ns, repo, r))
+            })
+            .collect(),
     }))
 }
 
-#[utoipa::path(get, path = "/api/v0/repositories", tag = "repositories", params(("start" = Option<String>, Query, description = "list after this name"), ("limit" = Option<usize>, Query, description = "page size (default 100, at most 1000)")), responses((status = 200, description = "a page of the repositories the caller may see"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
+#[utoipa::path(get, path = "/api/v0/repositories", tag = "repositories", params(("start" = Option<String>, Query, description = "list after this name"), ("limit" = Option<usize>, Query, description = "page size (default 100, at most 1000)")), responses((status = 200, description = "a page of the repositories the caller may see", body = model::RepositoryPage), (status = 401, description = "NOT_AUTHENTICATED", body = model::ErrorBody), (status = 403, description = "NOT_AUTHORIZED", body = model::ErrorBody)))]
 /// `GET /api/v0/repositories`: every repository the caller may see, paged.
 pub async fn list(State(app): State<AppState>, caller: Caller, uri: axum::http::Uri) -> Result<Response, ApiV0Error> {
     let found = visible(&app, &caller, None).await?;
     respond_repositories("/api/v0/repositories", uri.query(), found)
 }
 
-#[utoipa::path(get, path = "/api/v0/repositories/{ns}", tag = "repositories", params(("ns" = String, Path, description = "namespace"), ("start" = Option<String>, Query, description = "list after this name"), ("limit" = Option<usize>, Query, description = "page size (default 100, at most 1000)")), responses((status = 200, description = "a page of the namespace's repositories the caller may see"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
+#[utoipa::path(get, path = "/api/v0/repositories/{ns}", tag = "repositories", params(("ns" = String, Path, description = "namespace"), ("start" = Option<String>, Query, description = "list after this name"), ("limit" = Option<usize>, Query, description = "page size (default 100, at most 1000)")), responses((status = 200, description = "a page of the namespace's repositories the caller may see", body = model::RepositoryPage), (status = 401, description = "NOT_AUTHENTICATED", body = model::ErrorBody), (status = 403, description = "NOT_AUTHORIZED", body = model::ErrorBody)))]
 /// `GET /api/v0/repositories/{ns}`: a namespace's repositories the caller may see, paged.
 pub async fn list_namespace(
     State(app): State<AppState>,
@@ -238,7 +249,7 @@ pub async fn list_namespace(
     respond_repositories(&format!("/api/v0/repositories/{ns}"), uri.query(), found)
 }
 
-#[utoipa::path(delete, path = "/api/v0/repositories/{ns}/{repo}", tag = "repositories", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace")), responses((status = 204, description = "deleted with everything in it"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
+#[utoipa::path(delete, path = "/api/v0/repositories/{ns}/{repo}", tag = "repositories", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace")), responses((status = 204, description = "deleted with everything in it"), (status = 401, description = "NOT_AUTHENTICATED", body = model::ErrorBody), (status = 403, description = "NOT_AUTHORIZED", body = model::ErrorBody)))]
 /// Deletes a repository and everything in it (repository admins).
 pub async fn delete(State(app): State<AppState>, caller: Caller, Path((ns, repo)): Path<(String, String)>) -> Result<Response, ApiV0Error> {
     let name = repository_name(&ns, &repo)?;
@@ -247,7 +258,7 @@ pub async fn delete(State(app): State<AppState>, caller: Caller, Path((ns, repo)
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-#[utoipa::path(get, path = "/api/v0/repositories/{ns}/{repo}/teamAccess", tag = "access", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace")), responses((status = 200, description = "the teams with access"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
+#[utoipa::path(get, path = "/api/v0/repositories/{ns}/{repo}/teamAccess", tag = "access", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace")), responses((status = 200, description = "the teams with access", body = model::RepositoryTeamAccess), (status = 401, description = "NOT_AUTHENTICATED", body = model::ErrorBody), (status = 403, description = "NOT_AUTHORIZED", body = model::ErrorBody)))]
 /// `GET …/{ns}/{repo}/teamAccess`: the teams with access to a repository (repository admins).
 pub async fn list_team_access(
     State(app): State<AppState>,
@@ -255,12 +266,21 @@ pub async fn list_team_access(
     Path((ns, repo)): Path<(String, String)>,
 ) -> Result<Response, ApiV0Error> {
     let grants = app.auth.repository_grants(&caller.0, &format!("{ns}/{repo}")).await?;
-    let teams: Vec<serde_json::Value> =
-        grants.iter().map(|(org, team, level)| json!({"team": {"name": team, "orgName": org}, "accessLevel": level.as_str()})).collect();
-    Ok(Json(json!({"repository": {"namespace": ns, "name": repo}, "teamAccessList": teams})).into_response())
+    let team_access_list = grants.iter().map(|(org, team, level)| team_access(org, team, Some(*level))).collect();
+    Ok(Json(model::RepositoryTeamAccess { repository: model::RepositoryRef { namespace: ns, name: repo }, team_access_list })
+        .into_response())
 }
 
-#[utoipa::path(get, path = "/api/v0/accounts/{user}/repositoryAccess/{ns}/{repo}", tag = "access", params(("user" = String, Path, description = "user"), ("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace")), responses((status = 200, description = "the user's effective access level"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
+#[utoipa::path(get, path = "/api/v0/repositoryNamespaces/{ns}/teamAccess", tag = "access", params(("ns" = String, Path, description = "namespace")), responses((status = 200, description = "the teams with access to every repository of the namespace", body = model::NamespaceTeamAccess), (status = 401, description = "NOT_AUTHENTICATED", body = model::ErrorBody), (status = 403, description = "NOT_AUTHORIZED", body = model::ErrorBody)))]
+/// `GET /api/v0/repositoryNamespaces/{ns}/teamAccess`: the teams with access to a whole
+/// namespace (its owners).
+pub async fn list_namespace_access(State(app): State<AppState>, caller: Caller, Path(ns): Path<String>) -> Result<Response, ApiV0Error> {
+    let grants = app.auth.namespace_grants(&caller.0, &ns).await?;
+    let team_access_list = grants.iter().map(|(org, team, level)| team_access(org, team, Some(*level))).collect();
+    Ok(Json(model::NamespaceTeamAccess { namespace: ns, team_access_list }).into_response())
+}
+
+#[utoipa::path(get, path = "/api/v0/accounts/{user}/repositoryAccess/{ns}/{repo}", tag = "access", params(("user" = String, Path, description = "user"), ("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace")), responses((status = 200, description = "the user's effective access level", body = model::UserAccess), (status = 401, description = "NOT_AUTHENTICATED", body = model::ErrorBody), (status = 403, description = "NOT_AUTHORIZED", body = model::ErrorBody)))]
 /// `GET /api/v0/accounts/{user}/repositoryAccess/{ns}/{repo}`: a user's effective access
 /// (the user themself, or a system admin).
 pub async fn user_access(
@@ -269,6 +289,10 @@ pub async fn user_access(
     Path((user, ns, repo)): Path<(String, String, String)>,
 ) -> Result<Response, ApiV0Error> {
     let level = app.auth.effective_level(&caller.0, &user, &format!("{ns}/{repo}")).await?;
-    Ok(Json(json!({"user": {"name": user}, "repository": {"namespace": ns, "name": repo}, "accessLevel": level.map(Level::as_str)}))
-        .into_response())
+    Ok(Json(model::UserAccess {
+        user: model::Named { name: user },
+        repository: model::RepositoryRef { namespace: ns, name: repo },
+        access_level: level.map(|l| l.as_str().to_owned()),
+    })
+    .into_response())
 }

@@ -9,7 +9,7 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiV0Error, Caller};
+use super::{ApiV0Error, Caller, model};
 use crate::app::AppState;
 
 /// `{"signedPullsOnly": bool, "signatureKeys": [PEM public keys]}`.
@@ -29,13 +29,13 @@ impl From<berth_registry::SigningPolicy> for SigningPolicy {
     }
 }
 
-#[utoipa::path(get, path = "/api/v0/repositoryNamespaces/{ns}/signingPolicy", tag = "trust", params(("ns" = String, Path, description = "namespace")), responses((status = 200, description = "the namespace's signing policy", body = SigningPolicy), (status = 401, description = "NOT_AUTHENTICATED")))]
+#[utoipa::path(get, path = "/api/v0/repositoryNamespaces/{ns}/signingPolicy", tag = "trust", params(("ns" = String, Path, description = "namespace")), responses((status = 200, description = "the namespace's signing policy", body = SigningPolicy), (status = 401, description = "NOT_AUTHENTICATED", body = model::ErrorBody)))]
 /// Reads a namespace's signing policy.
 pub async fn get(State(app): State<AppState>, _caller: Caller, Path(ns): Path<String>) -> Result<Response, ApiV0Error> {
     Ok(Json(SigningPolicy::from(app.registry.namespace_policy(&ns).await?)).into_response())
 }
 
-#[utoipa::path(put, path = "/api/v0/repositoryNamespaces/{ns}/signingPolicy", tag = "trust", params(("ns" = String, Path, description = "namespace")), request_body = SigningPolicy, responses((status = 200, description = "the namespace's signing policy", body = SigningPolicy), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
+#[utoipa::path(put, path = "/api/v0/repositoryNamespaces/{ns}/signingPolicy", tag = "trust", params(("ns" = String, Path, description = "namespace")), request_body = SigningPolicy, responses((status = 200, description = "the namespace's signing policy", body = SigningPolicy), (status = 401, description = "NOT_AUTHENTICATED", body = model::ErrorBody), (status = 403, description = "NOT_AUTHORIZED", body = model::ErrorBody)))]
 /// Sets a namespace's signing policy (system admins, org owners, a user for their own namespace).
 pub async fn put(
     State(app): State<AppState>,

@@ -6,9 +6,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use berth_auth::{AccessToken, Action};
 use serde::Deserialize;
-use serde_json::json;
 
-use super::{ApiV0Error, Caller};
+use super::{ApiV0Error, Caller, model};
 use crate::app::AppState;
 
 /// `POST /api/v0/accounts/{user}/tokens` body.
@@ -27,11 +26,21 @@ pub struct NewToken {
     actions: Vec<String>,
 }
 
-fn token_json(id: &str, t: &AccessToken) -> serde_json::Value {
-    json!({"id": id, "name": t.name, "createdAt": t.created_at, "expiresAt": t.expires_at, "lastUsed": t.last_used, "repositories": t.repositories, "actions": t.actions})
+fn token_model(id: &str, t: &AccessToken) -> model::Token {
+    model::Token {
+        id: id.to_owned(),
+        name: t.name.clone(),
+        created_at: t.created_at,
+        expires_at: t.expires_at,
+        last_used: t.last_used,
+        repositories: t.repositories.clone(),
+        // Tokens never carry `admin` (refused at creation), whose scope word is `*`.
+        actions: t.actions.iter().map(|a| a.scope_word().to_owned()).collect(),
+        token: None,
+    }
 }
 
-#[utoipa::path(post, path = "/api/v0/accounts/{user}/tokens", tag = "tokens", params(("user" = String, Path, description = "user")), request_body = NewToken, responses((status = 201, description = "the token, with its secret shown once"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
+#[utoipa::path(post, path = "/api/v0/accounts/{user}/tokens", tag = "tokens", params(("user" = String, Path, description = "user")), request_body = NewToken, responses((status = 201, description = "the token, with its secret shown once", body = model::Token), (status = 401, description = "NOT_AUTHENTICATED", body = model::ErrorBody), (status = 403, description = "NOT_AUTHORIZED", body = model::ErrorBody)))]
 /// Creates a token for `user` (the user themself, or a system admin, with a password or an
 /// unrestricted token: a restricted token cannot make another).
 pub async fn create(
@@ -53,19 +62,19 @@ pub async fn create(
     }
     let spec = berth_auth::NewToken { name: new.name, expires_at: new.expires_at, repositories, actions };
     let created = app.auth.create_token(&caller.0, &user, spec).await?;
-    let mut body = token_json(&created.id, &created.record);
-    body["token"] = created.text.into();
+    let mut body = token_model(&created.id, &created.record);
+    body.token = Some(created.text);
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-#[utoipa::path(get, path = "/api/v0/accounts/{user}/tokens", tag = "tokens", params(("user" = String, Path, description = "user")), responses((status = 200, description = "the tokens (without secrets)"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
+#[utoipa::path(get, path = "/api/v0/accounts/{user}/tokens", tag = "tokens", params(("user" = String, Path, description = "user")), responses((status = 200, description = "the tokens (without secrets)", body = model::TokenList), (status = 401, description = "NOT_AUTHENTICATED", body = model::ErrorBody), (status = 403, description = "NOT_AUTHORIZED", body = model::ErrorBody)))]
 /// Lists a user's tokens (never their secrets).
 pub async fn list(State(app): State<AppState>, caller: Caller, Path(user): Path<String>) -> Result<Response, ApiV0Error> {
     let tokens = app.auth.tokens(&caller.0, &user).await?;
-    Ok(Json(json!({"tokens": tokens.iter().map(|(id, t)| token_json(id, t)).collect::<Vec<_>>()})).into_response())
+    Ok(Json(model::TokenList { tokens: tokens.iter().map(|(id, t)| token_model(id, t)).collect() }).into_response())
 }
 
-#[utoipa::path(delete, path = "/api/v0/accounts/{user}/tokens/{id}", tag = "tokens", params(("user" = String, Path, description = "user"), ("id" = String, Path, description = "token id")), responses((status = 204, description = "revoked"), (status = 401, description = "NOT_AUTHENTICATED"), (status = 403, description = "NOT_AUTHORIZED")))]
+#[utoipa::path(delete, path = "/api/v0/accounts/{user}/tokens/{id}", tag = "tokens", params(("user" = String, Path, description = "user"), ("id" = String, Path, description = "token id")), responses((status = 204, description = "revoked"), (status = 401, description = "NOT_AUTHENTICATED", body = model::ErrorBody), (status = 403, description = "NOT_AUTHORIZED", body = model::ErrorBody)))]
 /// Revokes a token; it and every token obtained with it stop working at once.
 pub async fn revoke(State(app): State<AppState>, caller: Caller, Path((user, id)): Path<(String, String)>) -> Result<Response, ApiV0Error> {
     app.auth.revoke_token(&caller.0, &user, &id).await?;

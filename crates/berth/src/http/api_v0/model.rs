@@ -1,0 +1,423 @@
+//! The bodies `/api/v0` answers with, in DTR's shapes: the handlers build them, the
+//! OpenAPI document describes them, and the `berth` command line reads them, so the
+//! three cannot drift apart. (Request bodies live with their handlers.)
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// The error envelope every failure answers with.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// One entry (Berth never answers more).
+    pub errors: Vec<ErrorEntry>,
+}
+
+/// One error.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ErrorEntry {
+    /// A stable code, e.g. `NO_SUCH_ACCOUNT`, `NOT_AUTHORIZED`, `INVALID_INPUT`.
+    pub code: String,
+    /// What went wrong, for people.
+    pub message: String,
+    /// More, when there is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub detail: Option<serde_json::Value>,
+}
+
+/// A user or an organization.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Account {
+    /// Its name, which is also its namespace.
+    pub name: String,
+    /// Display name.
+    pub full_name: String,
+    /// E-mail address.
+    pub email: String,
+    /// An organization (else a user).
+    pub is_org: bool,
+    /// A system administrator.
+    pub is_admin: bool,
+    /// May sign in (users).
+    pub is_active: bool,
+}
+
+/// A page of accounts, by name (`Link` and `X-Total-Count` headers say what remains).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AccountPage {
+    /// The accounts.
+    pub accounts: Vec<Account>,
+}
+
+/// A team of an organization.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Team {
+    /// Its name.
+    pub name: String,
+    /// What it is for.
+    pub description: String,
+    /// Its organization.
+    pub org_name: String,
+    /// When it was made (seconds since the epoch).
+    pub created_at: u64,
+}
+
+/// Something named.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Named {
+    /// The name.
+    pub name: String,
+}
+
+/// An organization's teams.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TeamList {
+    /// The teams, by name.
+    pub teams: Vec<Named>,
+}
+
+/// A member of a team.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Member {
+    /// The user.
+    pub member: Named,
+}
+
+/// A team's members.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct MemberList {
+    /// The members, by name.
+    pub members: Vec<Member>,
+}
+
+/// An empty object: the change was made.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct Done {}
+
+/// A repository and its settings.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Repository {
+    /// Its namespace (a user or organization).
+    pub namespace: String,
+    /// Its name within the namespace.
+    pub name: String,
+    /// `public` or `private`.
+    pub visibility: String,
+    /// One line.
+    pub short_description: String,
+    /// Markdown.
+    pub long_description: String,
+    /// Tags never move once pushed.
+    pub immutable_tags: bool,
+    /// Pulls by tag must be signed.
+    pub signed_pulls_only: bool,
+    /// Public keys whose cosign or notation signatures count.
+    pub signature_keys: Vec<String>,
+}
+
+/// A page of repositories, by full name (`Link` and `X-Total-Count` headers say what
+/// remains).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RepositoryPage {
+    /// The repositories.
+    pub repositories: Vec<Repository>,
+}
+
+/// A team, named with its organization.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TeamRef {
+    /// The team.
+    pub name: String,
+    /// Its organization.
+    pub org_name: String,
+}
+
+/// A team's access level to a repository or namespace.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TeamAccess {
+    /// The team.
+    pub team: TeamRef,
+    /// `read-only`, `read-write` or `admin`; `null` once withdrawn.
+    pub access_level: Option<String>,
+}
+
+/// A repository, named by namespace and name.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RepositoryRef {
+    /// Its namespace.
+    pub namespace: String,
+    /// Its name within the namespace.
+    pub name: String,
+}
+
+/// The teams with access to a repository.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RepositoryTeamAccess {
+    /// The repository.
+    pub repository: RepositoryRef,
+    /// Each team and its level.
+    pub team_access_list: Vec<TeamAccess>,
+}
+
+/// The teams with access to every repository of a namespace.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NamespaceTeamAccess {
+    /// The namespace.
+    pub namespace: String,
+    /// Each team and its level.
+    pub team_access_list: Vec<TeamAccess>,
+}
+
+/// A user's effective access to a repository.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserAccess {
+    /// The user.
+    pub user: Named,
+    /// The repository.
+    pub repository: RepositoryRef,
+    /// `read-only`, `read-write`, `admin`, or `null` for none.
+    pub access_level: Option<String>,
+}
+
+/// A tag with its content-trust state.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Tag {
+    /// The tag.
+    pub name: String,
+    /// The manifest it points at.
+    pub digest: Option<String>,
+    /// Signed in the repository's trust data.
+    pub in_notary: bool,
+    /// Signed, but for another manifest than the one it points at.
+    pub hash_mismatch: bool,
+}
+
+/// Who signed a tag.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Signer {
+    /// The TUF role (`targets`, or a delegation such as `targets/releases`).
+    pub role: String,
+    /// `Repo Admin` for `targets`, else the delegation's name.
+    pub name: String,
+}
+
+/// One tag's trust data.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TagTrust {
+    /// The tag.
+    pub name: String,
+    /// The manifest the registry's tag points at.
+    pub digest: Option<String>,
+    /// Signed in the repository's trust data.
+    pub in_notary: bool,
+    /// Signed, but for another manifest.
+    #[serde(default)]
+    pub hash_mismatch: bool,
+    /// The digest the signature is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_digest: Option<String>,
+    /// Who signed it.
+    pub signers: Vec<Signer>,
+}
+
+/// An access token (its secret only in the answer that created it).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Token {
+    /// Its id.
+    pub id: String,
+    /// Its owner's name for it.
+    pub name: String,
+    /// When it was made (seconds since the epoch).
+    pub created_at: u64,
+    /// When it stops working, if it does.
+    pub expires_at: Option<u64>,
+    /// When it was last used, if it was.
+    pub last_used: Option<u64>,
+    /// The repositories it is limited to (none: every one its user may reach).
+    pub repositories: Vec<String>,
+    /// The actions it is limited to (none: every one).
+    pub actions: Vec<String>,
+    /// The secret, shown once, when created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+/// A user's tokens.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TokenList {
+    /// The tokens, without secrets.
+    pub tokens: Vec<Token>,
+}
+
+/// A namespace's storage quota and use.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Quota {
+    /// The namespace.
+    pub namespace: String,
+    /// The most bytes its images may use; `null` for no limit.
+    pub limit_bytes: Option<u64>,
+    /// Bytes of the distinct blobs its images use.
+    pub used_bytes: u64,
+}
+
+/// A garbage collection started.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct GcStarted {
+    /// The run's id: the replica and run.
+    pub holder: String,
+}
+
+/// A garbage collection run, running or finished.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GcRun {
+    /// The run's id: the replica and run.
+    pub holder: String,
+    /// Only counted, nothing deleted (absent for a run on another replica).
+    #[serde(default)]
+    pub dry_run: bool,
+    /// When it started (seconds since the epoch).
+    #[serde(default)]
+    pub started_at: u64,
+    /// When it ended.
+    #[serde(default)]
+    pub finished_at: Option<u64>,
+    /// Blobs in storage looked at.
+    #[serde(default)]
+    pub blobs_examined: u64,
+    /// Blobs deleted (a dry run: that would be).
+    #[serde(default)]
+    pub blobs_deleted: u64,
+    /// Their bytes.
+    #[serde(default)]
+    pub bytes_freed: u64,
+    /// Untagged manifests deleted.
+    #[serde(default)]
+    pub manifests_deleted: u64,
+    /// How long it ran.
+    #[serde(default)]
+    pub seconds: u64,
+    /// Why it stopped early.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// Storage shards done (a run on this replica).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shards_done: Option<u64>,
+    /// Storage shards in all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shards_total: Option<u64>,
+    /// The time left, estimated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eta_seconds: Option<u64>,
+}
+
+/// The running garbage collection and the last finished one.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct GcStatus {
+    /// The run going on, if any (from another replica: only its `holder`).
+    pub running: Option<GcRun>,
+    /// The last run that ended.
+    pub last: Option<GcRun>,
+}
+
+/// One replica as it sees itself.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ClusterMember {
+    /// Its id (12 hex characters).
+    pub id: String,
+    /// Its address.
+    pub address: String,
+    /// It votes (else a learner, catching up).
+    pub voter: bool,
+    /// It leads.
+    pub leader: bool,
+    /// It answered.
+    pub reachable: bool,
+    /// `leader`, `follower`, `candidate`, `learner` or `unreachable`.
+    pub state: String,
+    /// Its current term.
+    pub term: u64,
+    /// The index of the last entry in its log.
+    pub last_log_index: Option<u64>,
+    /// The index of the last entry it applied.
+    pub applied_index: Option<u64>,
+    /// Entries behind the leader's log.
+    pub lag: Option<u64>,
+    /// It believes a quorum is with it.
+    pub quorum: bool,
+    /// Why it could not be reached.
+    pub error: Option<String>,
+}
+
+/// The cluster's health, in DTR's shape, with every member's replication state.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ClusterStatus {
+    /// Each replica: `OK`, `unhealthy: …` or `unreachable`.
+    pub replica_health: BTreeMap<String, String>,
+    /// When each reachable replica answered (RFC 3339).
+    pub replica_timestamp: BTreeMap<String, String>,
+    /// Each replica: refusing writes (no quorum).
+    pub replica_readonly: BTreeMap<String, bool>,
+    /// Kept for DTR clients (always empty; see `GET /api/v0/gc`).
+    pub gc_lock_holder: String,
+    /// The replica answering.
+    pub replica: String,
+    /// The cluster's id.
+    pub cluster: String,
+    /// The leader's id, if known.
+    pub leader: Option<String>,
+    /// The answering replica is with a quorum.
+    pub quorum: bool,
+    /// Every member.
+    pub members: Vec<ClusterMember>,
+}
+
+/// A token for `berth join`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JoinToken {
+    /// The token, shown once.
+    pub token: String,
+    /// Seconds it stays valid.
+    pub expires_in: u64,
+}
+
+/// What a directory sync did.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LdapSyncReport {
+    /// When it started (seconds since the epoch).
+    pub started_at: u64,
+    /// When it ended.
+    pub finished_at: u64,
+    /// User entries the directory listed.
+    pub directory_users: u64,
+    /// Accounts created.
+    pub users_created: u64,
+    /// Accounts updated or reactivated.
+    pub users_updated: u64,
+    /// Accounts deactivated (their entry is gone).
+    pub users_deactivated: u64,
+    /// Teams whose members were set.
+    pub teams_synced: u64,
+    /// Members added to teams.
+    pub members_added: u64,
+    /// Members removed from teams.
+    pub members_removed: u64,
+    /// What could not be done, one line each.
+    pub problems: Vec<String>,
+}
