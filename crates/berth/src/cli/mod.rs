@@ -22,21 +22,26 @@ use crate::cluster::transport::HttpsTransport;
 use crate::config::{ClusterFileConfig, Config, FileConfig, StorageFileConfig, TlsFileConfig};
 use crate::serve::{self, ConnStats, Listener, RouterSlot};
 use crate::{http, tls};
+use admin::administer;
 
 /// Berth: a self-hosted, trusted container image registry.
 #[derive(Parser)]
-#[command(name = "berth", version, about)]
+#[command(name = "berth", version, about, after_help = EXIT_CODES)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
-    #[command(flatten)]
-    connection: admin::Connection,
 }
+
+const EXIT_CODES: &str = "\
+Exit codes: 0 done; 1 a runtime failure (for commands on a running server: it refused or failed, its
+error code printed); 2 bad usage or configuration; 3 the server could not be reached.";
 
 #[derive(Subcommand)]
 enum Command {
     /// Run the registry.
     Serve(ServeArgs),
+    /// Run a new replica that joins an existing cluster (then `serve` restarts it).
+    Join(JoinArgs),
     /// Configuration tools.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -47,58 +52,123 @@ enum Command {
         shell: clap_complete::Shell,
     },
     /// Users (on a running server).
-    #[command(subcommand)]
-    User(admin::UserCommand),
+    #[command(after_help = admin::ENVIRONMENT)]
+    User {
+        #[command(subcommand)]
+        command: admin::users::UserCommand,
+        #[command(flatten)]
+        connection: admin::Connection,
+    },
     /// Organizations (on a running server).
-    #[command(subcommand)]
-    Org(admin::OrgCommand),
+    #[command(after_help = admin::ENVIRONMENT)]
+    Org {
+        #[command(subcommand)]
+        command: admin::orgs::OrgCommand,
+        #[command(flatten)]
+        connection: admin::Connection,
+    },
     /// Teams and their members (on a running server).
-    #[command(subcommand)]
-    Team(admin::TeamCommand),
-    /// Give a team access to a repository (ns/repo) or a whole namespace (ns).
+    #[command(after_help = admin::ENVIRONMENT)]
+    Team {
+        #[command(subcommand)]
+        command: admin::teams::TeamCommand,
+        #[command(flatten)]
+        connection: admin::Connection,
+    },
+    /// Team access to a repository (ns/repo) or a whole namespace (ns) (on a running server).
+    #[command(after_help = admin::ENVIRONMENT)]
     Grant {
-        /// `ns/repo` or `ns`.
-        target: String,
-        /// A team of the namespace's organization.
-        team: String,
-        /// read-only, read-write or admin.
-        level: String,
+        #[command(subcommand)]
+        command: admin::grants::GrantCommand,
+        #[command(flatten)]
+        connection: admin::Connection,
+    },
+    /// Repositories and their settings (on a running server).
+    #[command(after_help = admin::ENVIRONMENT)]
+    Repo {
+        #[command(subcommand)]
+        command: admin::repositories::RepoCommand,
+        #[command(flatten)]
+        connection: admin::Connection,
+    },
+    /// Tags and their signatures (on a running server).
+    #[command(after_help = admin::ENVIRONMENT)]
+    Tag {
+        #[command(subcommand)]
+        command: admin::tags::TagCommand,
+        #[command(flatten)]
+        connection: admin::Connection,
     },
     /// Access tokens (on a running server).
-    #[command(subcommand)]
-    Token(admin::TokenCommand),
-    /// Run a new replica that joins an existing cluster (then `serve` restarts it).
-    Join(JoinArgs),
+    #[command(after_help = admin::ENVIRONMENT)]
+    Token {
+        #[command(subcommand)]
+        command: admin::tokens::TokenCommand,
+        #[command(flatten)]
+        connection: admin::Connection,
+    },
+    /// Namespace storage quotas (on a running server).
+    #[command(after_help = admin::ENVIRONMENT)]
+    Quota {
+        #[command(subcommand)]
+        command: admin::settings::QuotaCommand,
+        #[command(flatten)]
+        connection: admin::Connection,
+    },
+    /// Namespace signing policies (on a running server).
+    #[command(after_help = admin::ENVIRONMENT)]
+    Signing {
+        #[command(subcommand)]
+        command: admin::settings::SigningCommand,
+        #[command(flatten)]
+        connection: admin::Connection,
+    },
+    /// The LDAP directory sync (on a running server).
+    #[command(after_help = admin::ENVIRONMENT)]
+    Ldap {
+        #[command(subcommand)]
+        command: admin::ldap::LdapCommand,
+        #[command(flatten)]
+        connection: admin::Connection,
+    },
+    /// The cluster's members and health (on a running server).
+    #[command(after_help = admin::ENVIRONMENT)]
+    Status {
+        #[command(flatten)]
+        connection: admin::Connection,
+    },
     /// Print a one-time token for `berth join` (on a running server).
-    JoinToken,
+    #[command(after_help = admin::ENVIRONMENT)]
+    JoinToken {
+        #[command(flatten)]
+        connection: admin::Connection,
+    },
     /// Remove a replica from the cluster (on a running server).
+    #[command(after_help = admin::ENVIRONMENT)]
     Remove {
         /// The replica's id (12 hex characters, see `berth status`).
         #[arg(long)]
         replica: String,
+        #[command(flatten)]
+        connection: admin::Connection,
     },
-    /// The cluster's members and health (on a running server).
-    Status,
     /// Delete the blobs no manifest uses (on a running server, while it serves): shows
     /// progress, then what was freed.
+    #[command(after_help = admin::ENVIRONMENT)]
     Gc {
-        /// Count what would be deleted; delete nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Keep blobs written or linked this recently, seconds (default: the server's
-        /// `gc.grace_secs`).
-        #[arg(long)]
-        grace_seconds: Option<u64>,
-        /// Also delete manifests no tag, index or artifact names, pushed this many days
-        /// ago (default: the server's `gc.untagged_days`, else keep them).
-        #[arg(long)]
-        untagged_older_than_days: Option<u64>,
+        #[command(flatten)]
+        args: admin::cluster::GcArgs,
+        #[command(flatten)]
+        connection: admin::Connection,
     },
     /// Write a backup of a running registry to standard output (a tar stream).
+    #[command(after_help = admin::ENVIRONMENT)]
     Backup {
         /// Also copy every blob (by default only the metadata).
         #[arg(long)]
         include_blobs: bool,
+        #[command(flatten)]
+        connection: admin::Connection,
     },
     /// Restore a backup, read from standard input, into an empty data directory, as a
     /// new one-member cluster (the registry is not running).
@@ -192,24 +262,27 @@ pub fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::JoinToken => administer(&cli.connection, admin::join_token),
+        Command::User { command, connection } => administer(&connection, |c| admin::users::run(c, command)),
+        Command::Org { command, connection } => administer(&connection, |c| admin::orgs::run(c, command)),
+        Command::Team { command, connection } => administer(&connection, |c| admin::teams::run(c, command)),
+        Command::Grant { command, connection } => administer(&connection, |c| admin::grants::run(c, command)),
+        Command::Repo { command, connection } => administer(&connection, |c| admin::repositories::run(c, command)),
+        Command::Tag { command, connection } => administer(&connection, |c| admin::tags::run(c, command)),
+        Command::Token { command, connection } => administer(&connection, |c| admin::tokens::run(c, command)),
+        Command::Quota { command, connection } => administer(&connection, |c| admin::settings::quota(c, command)),
+        Command::Signing { command, connection } => administer(&connection, |c| admin::settings::signing(c, command)),
+        Command::Ldap { command, connection } => administer(&connection, |c| admin::ldap::run(c, command)),
+        Command::Status { connection } => administer(&connection, admin::cluster::status),
+        Command::JoinToken { connection } => administer(&connection, admin::cluster::join_token),
+        Command::Remove { replica, connection } => administer(&connection, |c| admin::cluster::remove(c, &replica)),
+        Command::Gc { args, connection } => administer(&connection, |c| admin::cluster::gc(c, args)),
+        Command::Backup { include_blobs, connection } => administer(&connection, |c| admin::cluster::backup(c, include_blobs)),
+        Command::Restore(args) => recovery::restore(&args),
+        Command::EmergencyRepair(args) => recovery::emergency_repair(&args),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "berth", &mut std::io::stdout());
             ExitCode::SUCCESS
         }
-        Command::Remove { replica } => administer(&cli.connection, |c| admin::remove(c, &replica)),
-        Command::Status => administer(&cli.connection, admin::status),
-        Command::Gc { dry_run, grace_seconds, untagged_older_than_days } => {
-            administer(&cli.connection, |c| admin::gc(c, dry_run, grace_seconds, untagged_older_than_days))
-        }
-        Command::Backup { include_blobs } => administer(&cli.connection, |c| admin::backup(c, include_blobs)),
-        Command::Restore(args) => recovery::restore(&args),
-        Command::EmergencyRepair(args) => recovery::emergency_repair(&args),
-        Command::User(command) => administer(&cli.connection, |c| admin::user(c, command)),
-        Command::Org(command) => administer(&cli.connection, |c| admin::org(c, command)),
-        Command::Team(command) => administer(&cli.connection, |c| admin::team(c, command)),
-        Command::Grant { target, team, level } => administer(&cli.connection, |c| admin::grant(c, &target, &team, &level)),
-        Command::Token(command) => administer(&cli.connection, |c| admin::token(c, command)),
         Command::Config(ConfigCommand::Check { file, serve }) => config_check::check(&serve, file),
     }
 }
@@ -233,17 +306,6 @@ fn run(args: &ServeArgs, join: Option<(String, berth_services::cluster::JoinToke
             tracing::error!("{e:#}");
             ExitCode::from(1)
         }
-        Err(e) => {
-            eprintln!("berth: {e:#}");
-            ExitCode::from(1)
-        }
-    }
-}
-
-/// Runs an administration command; errors go to standard error with exit code 1.
-fn administer(connection: &admin::Connection, run: impl FnOnce(&admin::Client) -> anyhow::Result<()>) -> ExitCode {
-    match admin::Client::new(connection).and_then(|client| run(&client)) {
-        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("berth: {e:#}");
             ExitCode::from(1)
