@@ -29,6 +29,7 @@ impl Registry {
         let setting = Setting::NamespaceQuota { namespace: namespace.to_owned(), bytes: limit };
         match self.meta.apply(Command::PutSetting(PutSetting { setting, only_if_absent: false })).await? {
             Applied::Done => self.quota(namespace).await,
+            Applied::Rejected(berth_meta::Rejection::NamespaceUnknown) => Err(Error::NamespaceUnknown(namespace.to_owned())),
             Applied::Rejected(other) => Err(unexpected(other)),
         }
     }

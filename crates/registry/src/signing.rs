@@ -37,6 +37,7 @@ impl Registry {
         let setting = Setting::NamespacePolicy { namespace: namespace.to_owned(), policy };
         match self.meta.apply(Command::PutSetting(PutSetting { setting, only_if_absent: false })).await? {
             Applied::Done => self.namespace_policy(namespace).await,
+            Applied::Rejected(berth_meta::Rejection::NamespaceUnknown) => Err(Error::NamespaceUnknown(namespace.to_owned())),
             Applied::Rejected(other) => Err(unexpected(other)),
         }
     }

@@ -31,6 +31,17 @@ async fn a_namespace_stays_within_its_quota() {
     assert_eq!(quota(&server).await, json!({"namespace": "acme", "limitBytes": null, "usedBytes": 0}));
     let set = client().put(server.url("/api/v0/accounts/acme/quota")).json(&json!({"limitBytes": 30_000})).send().await.unwrap();
     assert_eq!(set.status(), 200);
+    // A name no account holds gets no quota (nor a signing policy): it would pass to
+    // whoever takes the name.
+    let nobody = client().put(server.url("/api/v0/accounts/nobody/quota")).json(&json!({"limitBytes": 1})).send().await.unwrap();
+    expect_error(nobody, 404, "NO_SUCH_ACCOUNT").await;
+    let policy = client()
+        .put(server.url("/api/v0/repositoryNamespaces/nobody/signingPolicy"))
+        .json(&json!({"signedPullsOnly": true}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(policy, 404, "NO_SUCH_ACCOUNT").await;
 
     assert_eq!(push(&server, "acme/web", "v1", 10_000, 1).await.status(), 201);
     let used = quota(&server).await["usedBytes"].as_u64().unwrap();

@@ -3,10 +3,10 @@
 use redb::{ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
-use super::Applied;
+use super::{Applied, Rejection};
 use crate::Error;
 use crate::settings::Setting;
-use crate::tables::SETTINGS;
+use crate::tables::{ACCOUNTS, SETTINGS};
 
 /// Sets a setting, unless `only_if_absent` and it is already set (so that concurrent
 /// first starts agree on one value, e.g. one signing key).
@@ -20,6 +20,13 @@ pub struct PutSetting {
 
 impl PutSetting {
     pub(super) fn apply(self, tx: &WriteTransaction) -> Result<Applied, Error> {
+        // A namespace's settings belong to its account: none for a name no account holds
+        // (they would pass to whoever takes the name).
+        if let Setting::NamespacePolicy { namespace, .. } | Setting::NamespaceQuota { namespace, .. } = &self.setting
+            && tx.open_table(ACCOUNTS)?.get(namespace.as_str())?.is_none()
+        {
+            return Ok(Applied::Rejected(Rejection::NamespaceUnknown));
+        }
         let mut settings = tx.open_table(SETTINGS)?;
         let name = self.setting.name();
         if self.only_if_absent && settings.get(name.as_str())?.is_some() {
