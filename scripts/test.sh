@@ -8,10 +8,13 @@
 #   answers, and stops it again by its pid;
 # - installs s3s-fs (an S3-compatible server, from crates.io) when missing, for the
 #   storage suite on S3 and the end-to-end tests on S3;
+# - installs openapi-python-client (from PyPI, in a virtual environment) when missing,
+#   for the test that drives the API with a client generated from its OpenAPI document;
 # - runs `cargo test --workspace` with BERTH_REQUIRE_CLIENTS=1, so a client that
 #   cannot run fails its test instead of skipping it;
 # - then runs the blob, upload, garbage-collection and docker tests again with every
-#   server on S3 (BERTH_TEST_STORAGE=s3; the whole e2e suite runs so as well).
+#   server on S3 (BERTH_TEST_STORAGE=s3; the whole e2e suite runs so as well);
+# - then runs the README's shell blocks against a fresh server (scripts/readme-check.sh).
 #
 # Extra arguments go to `cargo test` (e.g. `scripts/test.sh -p berth-core`); with them,
 # the S3 pass is left out.
@@ -28,6 +31,7 @@ command -v ldapadd >/dev/null 2>&1 || need+=(ldap-utils)
 command -v notary >/dev/null 2>&1 || need+=(notary)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+python3 -m venv --help >/dev/null 2>&1 || need+=(python3-venv)
 if ! command -v s3s-fs >/dev/null 2>&1 && [ ! -x "${CARGO_HOME:-$HOME/.cargo}/bin/s3s-fs" ]; then
     echo "test.sh: installing s3s-fs 0.14.1 (an S3-compatible test server)"
     cargo install -q s3s-fs --version 0.14.1 --features binary --locked
@@ -38,6 +42,14 @@ if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq
     apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+
+openapi_venv="${BERTH_OPENAPI_VENV:-$HOME/.cache/berth-openapi}"
+if [ ! -x "$openapi_venv/bin/openapi-python-client" ]; then
+    echo "test.sh: installing openapi-python-client 0.29.1 (the generated API client's test)"
+    python3 -m venv "$openapi_venv"
+    "$openapi_venv/bin/pip" install -q openapi-python-client==0.29.1
+fi
+export BERTH_OPENAPI_VENV="$openapi_venv"
 
 docker_dir=""
 docker_pid=""
@@ -97,4 +109,6 @@ cargo test --workspace "$@"
 if [ $# -eq 0 ]; then
     BERTH_TEST_STORAGE=s3 cargo test --workspace --test e2e -- blobs:: uploads:: gc:: quotas:: crash:: \
         clients::docker_push_and_pull_a_multi_layer_image_and_a_manifest_list
+    cargo build -q -p berth
+    BERTH_BIN="${CARGO_TARGET_DIR:-target}/debug/berth" scripts/readme-check.sh
 fi
