@@ -49,7 +49,7 @@ print(f"{time.monotonic() - start:.2f}")
 PY
 )
 started=$(date +%s.%N)
-report=$(BERTH_PASSWORD=$BENCH_PASSWORD target/release/berth --server "$berth" gc --grace-seconds 0 2>/dev/null)
+report=$(BERTH_PASSWORD=$BENCH_PASSWORD target/release/berth gc --server "$berth" --grace-seconds 0 2>/dev/null)
 gc_secs=$(python3 -c "import time,sys; print(f'{time.time() - float(sys.argv[1]):.2f}')" "$started")
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 left=$(find "$work/berth/storage/blobs" -type f | wc -l)

@@ -115,7 +115,7 @@ curl -s -o /dev/null --aws-sigv4 "aws:amz:us-east-1:s3" --user AKIABENCH:bench-s
 alone_secs=$(python3 -c "import time,sys; print(f'{time.time() - float(sys.argv[1]):.2f}')" "$started")
 alone_left=$(find "$s3dir/alone/blobs" -type f | wc -l)
 started=$(date +%s.%N)
-report=$(BERTH_PASSWORD=$BENCH_PASSWORD target/release/berth --server "$berth" gc --grace-seconds 0 2>/dev/null)
+report=$(BERTH_PASSWORD=$BENCH_PASSWORD target/release/berth gc --server "$berth" --grace-seconds 0 2>/dev/null)
 gc_secs=$(python3 -c "import time,sys; print(f'{time.time() - float(sys.argv[1]):.2f}')" "$started")
 left=$(find "$s3dir/berth/blobs" -type f | wc -l)
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)

@@ -72,6 +72,11 @@ pub enum Setting {
 
 impl Setting {
     /// Its key in the `settings` table.
+    /// The names of every setting of a namespace (its signing policy and quota).
+    pub(crate) fn namespace_settings(namespace: &str) -> [String; 2] {
+        [format!("{NAMESPACE_POLICY}{namespace}"), format!("{NAMESPACE_QUOTA}{namespace}")]
+    }
+
     pub(crate) fn name(&self) -> String {
         match self {
             Setting::TokenSigningKey(_) => TOKEN_SIGNING_KEY.into(),

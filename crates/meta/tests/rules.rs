@@ -7,9 +7,9 @@ mod common;
 
 use berth_core::Level;
 use berth_meta::command::{
-    CreateAccessToken, CreateTeam, DeleteAccount, DeleteTeam, GrantTarget, LinkBlob, SetGrant, SetTeamMember, UpdateAccount,
+    CreateAccessToken, CreateTeam, DeleteAccount, DeleteTeam, GrantTarget, LinkBlob, PutSetting, SetGrant, SetTeamMember, UpdateAccount,
 };
-use berth_meta::{AccountKind, Applied, Command, Meta, Rejection, Repository};
+use berth_meta::{AccountKind, Applied, Command, Meta, Rejection, Repository, Setting, SigningPolicy};
 use common::{account as create, create_repository, d, repo, store};
 
 fn repository() -> Repository {
@@ -94,6 +94,39 @@ async fn a_deleted_team_takes_its_members_and_grants_along() {
     assert_eq!(teams_of(meta.read(|r| r.namespace_grants("acme")).await.unwrap()), ["ops"]);
     meta.apply(team("devs")).await.unwrap();
     assert!(meta.read(|r| r.team_members("acme", "devs")).await.unwrap().is_empty(), "a new team of the old name starts empty");
+    assert_eq!(teams_of(meta.read(|r| r.namespace_grants("acme")).await.unwrap()), ["ops"]);
+}
+
+/// A deleted account leaves nothing for whoever takes the name next: no settings of its
+/// namespace, no grants, no teams.
+#[tokio::test]
+async fn a_deleted_account_leaves_nothing_to_its_successor() {
+    let (_dir, meta) = store().await;
+    meta.apply(create("acme", AccountKind::Org, false)).await.unwrap();
+    meta.apply(Command::CreateTeam(CreateTeam { org: "acme".into(), team: "devs".into(), description: String::new(), at: 1 }))
+        .await
+        .unwrap();
+    let grant =
+        SetGrant { target: GrantTarget::Namespace("acme".into()), org: "acme".into(), team: "devs".into(), level: Some(Level::Admin) };
+    meta.apply(Command::SetGrant(grant)).await.unwrap();
+    for setting in [
+        Setting::NamespaceQuota { namespace: "acme".into(), bytes: Some(10) },
+        Setting::NamespacePolicy { namespace: "acme".into(), policy: SigningPolicy { signed_pulls_only: true, signature_keys: vec![] } },
+    ] {
+        assert_eq!(meta.apply(Command::PutSetting(PutSetting { setting, only_if_absent: false })).await.unwrap(), Applied::Done);
+    }
+    assert_eq!(meta.apply(Command::DeleteAccount(DeleteAccount { name: "acme".into() })).await.unwrap(), Applied::Done);
+    meta.apply(create("acme", AccountKind::Org, false)).await.unwrap();
+    meta.apply(Command::CreateTeam(CreateTeam { org: "acme".into(), team: "devs".into(), description: String::new(), at: 2 }))
+        .await
+        .unwrap();
+    assert!(meta.read(|r| r.namespace_grants("acme")).await.unwrap().is_empty(), "the old grant came back");
+    assert_eq!(meta.read(|r| r.namespace_quota("acme")).await.unwrap(), None);
+    assert!(!meta.read(|r| r.namespace_policy("acme")).await.unwrap().signed_pulls_only);
+    // Settings of a name no account holds are refused.
+    let orphan = Setting::NamespaceQuota { namespace: "nobody".into(), bytes: Some(1) };
+    let refused = meta.apply(Command::PutSetting(PutSetting { setting: orphan, only_if_absent: false })).await.unwrap();
+    assert_eq!(refused, Applied::Rejected(Rejection::NamespaceUnknown));
 }
 
 #[tokio::test]

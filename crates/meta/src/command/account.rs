@@ -7,8 +7,9 @@ use super::repository::namespace_in_use;
 use super::{Applied, Rejection};
 use crate::Error;
 use crate::records::{self, Account, AccountKind, Team, TeamSync};
+use crate::settings::Setting;
 use crate::tables::{
-    ACCESS_TOKENS, ACCOUNTS, MEMBERSHIPS, NAMESPACE_GRANTS, REPOSITORY_GRANTS, TEAM_MEMBERS, TEAMS, keys_under, pairs_under,
+    ACCESS_TOKENS, ACCOUNTS, MEMBERSHIPS, NAMESPACE_GRANTS, REPOSITORY_GRANTS, SETTINGS, TEAM_MEMBERS, TEAMS, keys_under, pairs_under,
 };
 
 /// The team every organization has, whose members administer it.
@@ -114,7 +115,8 @@ impl UpdateAccount {
     }
 }
 
-/// Deletes an account with its memberships, its teams (an org) and its tokens (a user).
+/// Deletes an account with its memberships, its teams and their grants (an org), its
+/// tokens (a user), and its namespace's settings and grants.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeleteAccount {
     /// The account.
@@ -146,15 +148,22 @@ impl DeleteAccount {
             memberships.remove((name, org.as_str(), team.as_str()))?;
             members.remove((org.as_str(), team.as_str(), name))?;
         }
-        // As an org: drop its teams and their members.
-        let mut teams = tx.open_table(TEAMS)?;
-        for team in keys_under(&teams, name)? {
-            teams.remove((name, team.as_str()))?;
-            let users = pairs_under(&members, name)?;
-            for (t, user) in users.into_iter().filter(|(t, _)| *t == team) {
-                members.remove((name, t.as_str(), user.as_str()))?;
-                memberships.remove((user.as_str(), name, t.as_str()))?;
-            }
+        drop(memberships);
+        drop(members);
+        // As an org: drop its teams with their members and grants.
+        let teams = keys_under(&tx.open_table(TEAMS)?, name)?;
+        for team in teams {
+            drop_team(tx, name, &team)?;
+        }
+        // The namespace's own settings and grants: none may pass to whoever takes the name.
+        let mut settings = tx.open_table(SETTINGS)?;
+        for setting in Setting::namespace_settings(name) {
+            settings.remove(setting.as_str())?;
+        }
+        let mut grants = tx.open_table(NAMESPACE_GRANTS)?;
+        let held: Vec<(String, String)> = pairs_under(&grants, name)?;
+        for (org, team) in held {
+            grants.remove((name, org.as_str(), team.as_str()))?;
         }
         let mut tokens = tx.open_table(ACCESS_TOKENS)?;
         let mut owned = Vec::new();
@@ -227,38 +236,45 @@ pub struct DeleteTeam {
 impl DeleteTeam {
     pub(super) fn apply(self, tx: &WriteTransaction) -> Result<Applied, Error> {
         let (org, team) = (self.org.as_str(), self.team.as_str());
-        let mut teams = tx.open_table(TEAMS)?;
+        let teams = tx.open_table(TEAMS)?;
         if teams.get((org, team))?.is_none() {
             return Ok(Applied::Rejected(Rejection::TeamUnknown));
         }
         if team == OWNERS_TEAM {
             return Ok(Applied::Rejected(Rejection::OwnersTeamKept));
         }
-        teams.remove((org, team))?;
-        let (mut members, mut memberships) = (tx.open_table(TEAM_MEMBERS)?, tx.open_table(MEMBERSHIPS)?);
-        let users: Vec<String> = pairs_under(&members, org)?.into_iter().filter(|(t, _)| t == team).map(|(_, user)| user).collect();
-        for user in users {
-            members.remove((org, team, user.as_str()))?;
-            memberships.remove((user.as_str(), org, team))?;
-        }
-        // Grants are keyed by target first; a team's are found by a scan (teams are few and
-        // deleting one is rare).
-        for table in [REPOSITORY_GRANTS, NAMESPACE_GRANTS] {
-            let mut grants = tx.open_table(table)?;
-            let mut held = Vec::new();
-            for entry in grants.iter()? {
-                let (key, _) = entry?;
-                let (target, grant_org, grant_team) = key.value();
-                if grant_org == org && grant_team == team {
-                    held.push(target.to_owned());
-                }
-            }
-            for target in held {
-                grants.remove((target.as_str(), org, team))?;
-            }
-        }
+        drop(teams);
+        drop_team(tx, org, team)?;
         Ok(Applied::Done)
     }
+}
+
+/// Removes a team with its memberships, its grants and its directory link (its row).
+fn drop_team(tx: &WriteTransaction, org: &str, team: &str) -> Result<(), Error> {
+    tx.open_table(TEAMS)?.remove((org, team))?;
+    let (mut members, mut memberships) = (tx.open_table(TEAM_MEMBERS)?, tx.open_table(MEMBERSHIPS)?);
+    let users: Vec<String> = pairs_under(&members, org)?.into_iter().filter(|(t, _)| t == team).map(|(_, user)| user).collect();
+    for user in users {
+        members.remove((org, team, user.as_str()))?;
+        memberships.remove((user.as_str(), org, team))?;
+    }
+    // Grants are keyed by target first; a team's are found by a scan (teams are few and
+    // deleting one is rare).
+    for table in [REPOSITORY_GRANTS, NAMESPACE_GRANTS] {
+        let mut grants = tx.open_table(table)?;
+        let mut held = Vec::new();
+        for entry in grants.iter()? {
+            let (key, _) = entry?;
+            let (target, grant_org, grant_team) = key.value();
+            if grant_org == org && grant_team == team {
+                held.push(target.to_owned());
+            }
+        }
+        for target in held {
+            grants.remove((target.as_str(), org, team))?;
+        }
+    }
+    Ok(())
 }
 
 /// `None` when `org` is an organization, else why not.
