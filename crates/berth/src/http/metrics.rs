@@ -2,7 +2,7 @@
 //! process never share counters).
 //!
 //! Counted as requests pass (`observe`): requests by handler, method and code and their
-//! latency (Distribution's `registry_http_*` names and labels, with Berth's prefix),
+//! latency (with Distribution's `handler`, `method` and `code` labels),
 //! bytes in and out, and what the registry requests did: manifest and blob pushes and
 //! pulls, trust updates. Read at each scrape (`scrape`): what the registry holds, upload
 //! sessions, authentications and issued tokens, directory syncs, garbage collection and
@@ -57,15 +57,17 @@ enum Operation {
 
 impl Operation {
     fn of(handler: &str, method: &str, code: u16) -> Option<Operation> {
-        let success = (200..300).contains(&code);
-        match (handler, method) {
-            ("manifest", "PUT") if success => Some(Operation::Push("manifest")),
-            // A session's last PUT completes an upload; so does a monolithic POST (201).
-            ("upload" | "uploads", "PUT" | "POST") if code == 201 => Some(Operation::Push("blob")),
-            ("manifest", "GET") if success => Some(Operation::Pull("manifest")),
-            ("blob", "GET") if success => Some(Operation::Pull("blob")),
-            ("trust_update", "POST") if success => Some(Operation::TrustUpdate("accepted")),
-            ("trust_update", "POST") if (400..500).contains(&code) => Some(Operation::TrustUpdate("refused")),
+        match (handler, method, code) {
+            ("manifest", "PUT", 201) => Some(Operation::Push("manifest")),
+            // A session's last PUT completes an upload; so does a monolithic POST (a mount
+            // answers as `mount`, and is no upload).
+            ("upload" | "uploads", "PUT" | "POST", 201) => Some(Operation::Push("blob")),
+            // Whole answers only: the ranges of one resumed download are one pull.
+            ("manifest", "GET", 200) => Some(Operation::Pull("manifest")),
+            ("blob", "GET", 200) => Some(Operation::Pull("blob")),
+            ("trust_update", "POST", 200..300) => Some(Operation::TrustUpdate("accepted")),
+            // 401 is the token challenge every client gets first, not a refusal.
+            ("trust_update", "POST", 400..500) if code != 401 => Some(Operation::TrustUpdate("refused")),
             _ => None,
         }
     }
@@ -92,6 +94,8 @@ pub struct Metrics {
     /// The figures read at the last scrape, which the collector encodes.
     scraped: Arc<Mutex<Scraped>>,
     inventory: Mutex<Option<(Instant, Inventory)>>,
+    /// Held while the inventory is read again: one reading at a time, however many scrapes.
+    refreshing: tokio::sync::Mutex<()>,
 }
 
 impl Default for Metrics {
@@ -116,6 +120,14 @@ impl Metrics {
         registry.register("registry_pushes", "Manifests stored and blob uploads completed, by kind", pushes.clone());
         registry.register("registry_pulls", "Manifests and blobs served (GET), by kind", pulls.clone());
         registry.register("trust_updates", "Content trust (TUF) metadata updates, accepted or refused", trust_updates.clone());
+        // Every series exists from the start, at 0, so graphs need no first event.
+        for kind in ["manifest", "blob"] {
+            let _ = pushes.get_or_create(&KindLabels { kind });
+            let _ = pulls.get_or_create(&KindLabels { kind });
+        }
+        for result in ["accepted", "refused"] {
+            let _ = trust_updates.get_or_create(&ResultLabels { result });
+        }
         let scraped = Arc::new(Mutex::new(Scraped::default()));
         registry.register_collector(Box::new(ScrapedCollector(scraped.clone())));
         Metrics {
@@ -129,6 +141,7 @@ impl Metrics {
             trust_updates,
             scraped,
             inventory: Mutex::new(None),
+            refreshing: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -150,10 +163,18 @@ impl Metrics {
         self.bytes_received.inc_by(bytes);
     }
 
-    /// The inventory, read again when the cached one is too old.
+    /// The inventory, read again when the cached one is too old (by one scrape at a time:
+    /// the others wait for its reading, so `/metrics`, open to anyone, cannot start many).
     async fn inventory(&self, app: &AppState) -> Option<Inventory> {
-        let cached = self.inventory.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        if let Some((_, inventory)) = cached.filter(|(at, _)| at.elapsed() < INVENTORY_MAX_AGE) {
+        let fresh = || {
+            let cached = self.inventory.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            cached.filter(|(at, _)| at.elapsed() < INVENTORY_MAX_AGE).map(|(_, inventory)| inventory)
+        };
+        if let Some(inventory) = fresh() {
+            return Some(inventory);
+        }
+        let _one_reading = self.refreshing.lock().await;
+        if let Some(inventory) = fresh() {
             return Some(inventory);
         }
         match app.registry.inventory().await {
@@ -306,7 +327,10 @@ mod tests {
         assert_eq!(Operation::of("uploads", "POST", 202), None, "a session opened is not a push");
         assert_eq!(Operation::of("upload", "PATCH", 202), None);
         assert_eq!(Operation::of("manifest", "HEAD", 200), None, "a HEAD is not a pull");
-        assert_eq!(Operation::of("blob", "GET", 206), Some(Operation::Pull("blob")));
+        assert_eq!(Operation::of("blob", "GET", 200), Some(Operation::Pull("blob")));
+        assert_eq!(Operation::of("blob", "GET", 206), None, "a range is part of a pull");
+        assert_eq!(Operation::of("mount", "POST", 201), None, "a mount is no upload");
+        assert_eq!(Operation::of("trust_update", "POST", 401), None, "the token challenge is no refusal");
         assert_eq!(Operation::of("blob", "GET", 404), None);
         assert_eq!(Operation::of("trust_update", "POST", 400), Some(Operation::TrustUpdate("refused")));
         assert_eq!(Operation::of("trust_update", "POST", 503), None, "an outage is not a refusal");

@@ -99,11 +99,14 @@ async fn observe(State(app): State<AppState>, request: Request, next: Next) -> R
     let mut response = next.run(request).instrument(span.clone()).await;
     let route = response.extensions().get::<RouteName>().map_or(fallback, |r| r.0);
     let status = response.status().as_u16();
+    // The declared length, else the body's own exact size (hyper writes Content-Length
+    // from it later); a stream of unknown length counts 0.
     let sent = response
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
+        .or_else(|| http_body::Body::size_hint(response.body()).exact())
         .filter(|_| method != "HEAD")
         .unwrap_or(0);
     let elapsed = started.elapsed();

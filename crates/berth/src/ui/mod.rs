@@ -67,6 +67,7 @@ pub fn routes() -> Router<AppState> {
 
 /// Every UI answer: no framing, no sniffing, no script, nothing cached.
 async fn protect(mut response: Response) -> Response {
+    response.extensions_mut().insert(crate::http::RouteName("ui"));
     let headers = response.headers_mut();
     let policy = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(policy));

@@ -60,7 +60,13 @@ async fn metrics_count_what_the_registry_did() {
     assert_eq!(c.get(server.url("/auth/token?service=berth&scope=repository:ns/app:pull")).send().await.unwrap().status(), 200);
     access_token(&server, "admin", ADMIN_PASSWORD, "ci").await;
 
+    // Answers whose length hyper writes (JSON, pages) count as sent bytes too.
+    let sent_before = sample(&c.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap(), "berth_http_sent_bytes_total");
+    let document = anonymous().get(server.url("/api/v0/openapi.json")).send().await.unwrap().bytes().await.unwrap();
     let metrics = c.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let sent = sample(&metrics, "berth_http_sent_bytes_total") - sent_before;
+    assert!(sent >= document.len() as u64, "{sent} bytes counted for a {} byte answer", document.len());
+    assert_eq!(sample(&metrics, r#"berth_trust_updates_total{result="refused"}"#), 0, "every series exists from the start");
     assert_eq!(sample(&metrics, r#"berth_registry_pushes_total{kind="manifest"}"#), 2);
     assert_eq!(sample(&metrics, r#"berth_registry_pushes_total{kind="blob"}"#), 4);
     assert_eq!(sample(&metrics, r#"berth_registry_pulls_total{kind="manifest"}"#), 2);

@@ -37,7 +37,10 @@ pub async fn dispatch(State(app): State<AppState>, request: Request) -> Response
     };
     let mut response = result.unwrap_or_else(IntoResponse::into_response);
     response.headers_mut().insert("docker-distribution-api-version", HeaderValue::from_static("registry/2.0"));
-    response.extensions_mut().insert(RouteName(name));
+    // A handler may have named its answer more precisely (a mount among uploads).
+    if response.extensions().get::<RouteName>().is_none() {
+        response.extensions_mut().insert(RouteName(name));
+    }
     response
 }
 

@@ -87,7 +87,10 @@ pub async fn start(app: &AppState, subject: &Subject, name: &RepositoryName, que
             && auth::may(app, subject, from.as_str(), Action::Pull).await?
             && registry.mount_blob(name, &digest, &from).await?.is_some()
         {
-            return Ok(blob_created(name, &digest));
+            // Named apart, so that metrics do not count a mount as an upload.
+            let mut response = blob_created(name, &digest);
+            response.extensions_mut().insert(super::super::RouteName("mount"));
+            return Ok(response);
         }
     }
     let digest = digest_param(query)?;
