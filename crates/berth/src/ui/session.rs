@@ -19,8 +19,23 @@ struct LoginPage {
     csrf: String,
 }
 
-/// The sign-in form's CSRF cookie (see `berth_auth::session::new_form_token`).
-const FORM_COOKIE: &str = "berth_login";
+/// The sign-in form's CSRF cookie (see `berth_auth::session::new_form_token`). The
+/// `__Host-` prefix makes browsers refuse it from a response that names a domain, so a
+/// sibling site cannot plant a token of its choosing.
+const FORM_COOKIE: &str = "__Host-berth_login";
+
+/// The form cookie's value, when it is one Berth could have made (32 hex digits).
+fn form_token(headers: &axum::http::HeaderMap) -> Option<String> {
+    cookie(headers, FORM_COOKIE).filter(|t| t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Sets the form cookie on `response`.
+fn set_form_cookie(response: &mut Response, token: &str) {
+    let set = format!("{FORM_COOKIE}={token}; Path=/; Max-Age=3600; HttpOnly; Secure; SameSite=Strict");
+    if let Ok(value) = HeaderValue::from_str(&set) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+}
 
 #[derive(Deserialize)]
 pub struct Next {
@@ -34,12 +49,9 @@ fn local(next: Option<String>) -> String {
 
 /// `GET /login`: the form, and its CSRF cookie (the one already set, while it lasts).
 pub async fn form(Query(query): Query<Next>, headers: axum::http::HeaderMap) -> Response {
-    let csrf = cookie(&headers, FORM_COOKIE).filter(|t| !t.is_empty()).unwrap_or_else(berth_auth::session::new_form_token);
+    let csrf = form_token(&headers).unwrap_or_else(berth_auth::session::new_form_token);
     let mut response = render(&LoginPage { chrome: Chrome::anonymous(), next: local(query.next), csrf: csrf.clone() });
-    let set = format!("{FORM_COOKIE}={csrf}; Path=/login; Max-Age=3600; HttpOnly; Secure; SameSite=Strict");
-    if let Ok(value) = HeaderValue::from_str(&set) {
-        response.headers_mut().insert(header::SET_COOKIE, value);
-    }
+    set_form_cookie(&mut response, &csrf);
     response
 }
 
@@ -60,7 +72,7 @@ pub async fn sign_in(
     headers: axum::http::HeaderMap,
     Form(form): Form<Credentials>,
 ) -> Response {
-    let expected = cookie(&headers, FORM_COOKIE).unwrap_or_default();
+    let expected = form_token(&headers).unwrap_or_default();
     let again = |status: StatusCode, problem: String| {
         let mut chrome = Chrome::anonymous();
         chrome.problem = Some(problem);
@@ -97,10 +109,7 @@ fn form_again(next: &Option<String>) -> Response {
     chrome.problem = Some("This form has expired or did not come from Berth; sign in again.".to_owned());
     let mut response = render(&LoginPage { chrome, next: local(next.clone()), csrf: csrf.clone() });
     *response.status_mut() = StatusCode::FORBIDDEN;
-    let set = format!("{FORM_COOKIE}={csrf}; Path=/login; Max-Age=3600; HttpOnly; Secure; SameSite=Strict");
-    if let Ok(value) = HeaderValue::from_str(&set) {
-        response.headers_mut().insert(header::SET_COOKIE, value);
-    }
+    set_form_cookie(&mut response, &csrf);
     response
 }
 

@@ -166,6 +166,13 @@ async fn users_orgs_teams_grants_and_tokens_from_the_command_line() {
     assert_eq!(no_password.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&no_password.stderr).contains("BERTH_PASSWORD"));
     assert_eq!(berth(&server, &["repo", "show", "no-slash"], "").status.code(), Some(2));
+    // Names that would steer the request elsewhere are refused before anything is sent;
+    // a user is not deleted as an organization.
+    for steering in ["..", "acme?x=1", "acme#x"] {
+        assert_eq!(berth(&server, &["org", "delete", steering], "").status.code(), Some(2), "{steering}");
+    }
+    assert_eq!(berth(&server, &["org", "delete", "admin"], "").status.code(), Some(2));
+    assert_eq!(rows(&ok(berth(&server, &["org", "list"], ""))), [vec!["acme"]], "acme is still there");
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let unreachable = berth(&server, &["user", "list", "--server", &format!("http://{closed}")], "");
     assert_eq!(unreachable.status.code(), Some(3), "{}", String::from_utf8_lossy(&unreachable.stderr));

@@ -108,10 +108,26 @@ impl Client {
         })
     }
 
-    /// Sends a request to `/api/v0{path}`; the response, or the server's error.
-    pub fn request(&self, method: reqwest::Method, path: &str, body: Option<&impl Serialize>) -> Result<reqwest::Response, AdminError> {
+    /// Sends a request to `/api/v0{path}?{query}`; the response, or the server's error.
+    /// `path` holds names given on the command line: one that would change which
+    /// operation the URL names (`..`, `?`, `#`, `%`) is refused before anything is sent.
+    pub fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&impl Serialize>,
+    ) -> Result<reqwest::Response, AdminError> {
+        let steers = |segment: &str| segment == "." || segment == ".." || segment.contains(['?', '#', '%', '\\']);
+        if path.split('/').any(steers) || path.chars().any(char::is_control) {
+            return Err(AdminError::Usage(format!("{path:?}: a name here cannot hold \"..\", ?, #, % or \\")));
+        }
         self.runtime.block_on(async {
-            let mut request = self.http.request(method, format!("{}/api/v0{path}", self.base)).basic_auth(&self.user, Some(&self.password));
+            let mut url = format!("{}/api/v0{path}", self.base);
+            if !query.is_empty() {
+                url = format!("{url}?{}", form_urlencoded::Serializer::new(String::new()).extend_pairs(query).finish());
+            }
+            let mut request = self.http.request(method, url).basic_auth(&self.user, Some(&self.password));
             if let Some(body) = body {
                 request = request.json(body);
             }
@@ -137,7 +153,7 @@ impl Client {
         path: &str,
         body: Option<&impl Serialize>,
     ) -> Result<(T, serde_json::Value), AdminError> {
-        let response = self.request(method, path, body)?;
+        let response = self.request(method, path, &[], body)?;
         let value: serde_json::Value = self.runtime.block_on(response.json()).map_err(anyhow::Error::from)?;
         let typed =
             serde_json::from_value(value.clone()).map_err(|e| anyhow::anyhow!("the server's answer to {path} does not parse: {e}"))?;
@@ -151,40 +167,40 @@ impl Client {
 
     /// A request answered with no body worth reading (`204`, `{}`).
     pub fn send(&self, method: reqwest::Method, path: &str, body: Option<&impl Serialize>) -> Result<(), AdminError> {
-        self.request(method, path, body).map(|_| ())
+        self.request(method, path, &[], body).map(|_| ())
     }
 
-    /// Every item of a paged listing (`start`/`limit`), page after page.
+    /// Every item of a paged listing (`start`/`limit`), page after page while the server's
+    /// `Link` names a next one.
     pub fn all_pages<P: DeserializeOwned>(
         &self,
         path: &str,
         items: impl Fn(P) -> Vec<serde_json::Value>,
         name: impl Fn(&serde_json::Value) -> String,
     ) -> Result<Vec<serde_json::Value>, AdminError> {
-        const LIMIT: usize = 1000;
         let mut all = Vec::new();
         let mut start = String::new();
         loop {
-            let query: String = form_urlencoded::Serializer::new(String::new())
-                .append_pair("limit", &LIMIT.to_string())
-                .append_pair("start", &start)
-                .finish();
-            let (page, _) = self.get::<P>(&format!("{path}?{query}"))?;
+            let query = [("limit", "1000".to_owned()), ("start", start.clone())];
+            let response = self.request(reqwest::Method::GET, path, &query, None::<&()>)?;
+            let more =
+                response.headers().get(reqwest::header::LINK).and_then(|l| l.to_str().ok()).is_some_and(|l| l.contains("rel=\"next\""));
+            let page: P =
+                self.runtime.block_on(response.json()).map_err(|e| anyhow::anyhow!("the server's answer to {path} does not parse: {e}"))?;
             let page = items(page);
-            let full = page.len() == LIMIT;
             let last = page.last().map(&name);
             all.extend(page);
             match last {
-                Some(last) if full => start = last,
+                Some(last) if more => start = last,
                 _ => return Ok(all),
             }
         }
     }
 
     /// Streams the body of a GET to `out`, showing progress on standard error.
-    pub fn download(&self, path: &str, out: &mut impl std::io::Write) -> Result<u64, AdminError> {
+    pub fn download(&self, path: &str, query: &[(&str, String)], out: &mut impl std::io::Write) -> Result<u64, AdminError> {
         use futures_util::StreamExt as _;
-        let response = self.request(reqwest::Method::GET, path, None::<&()>)?;
+        let response = self.request(reqwest::Method::GET, path, query, None::<&()>)?;
         self.runtime.block_on(async {
             let total = response.content_length();
             let mut body = response.bytes_stream();

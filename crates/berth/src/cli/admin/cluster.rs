@@ -69,9 +69,10 @@ pub fn backup(client: &Client, include_blobs: bool) -> Result<Shown, AdminError>
         return Err(AdminError::Usage("the backup is a tar stream: redirect it to a file (berth backup > backup.tar)".into()));
     }
     let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
-    let bytes = client.download(&format!("/meta/backup?includeBlobs={include_blobs}"), &mut out)?;
-    // Standard output carries the backup: the report goes to standard error only.
-    Ok(Shown { json: json!({"bytes": bytes}), human: String::new(), note: Some(format!("backup complete: {bytes} bytes")) })
+    let bytes = client.download("/meta/backup", &[("includeBlobs", include_blobs.to_string())], &mut out)?;
+    // Standard output carries the backup: the report goes to standard error only, even
+    // with --json.
+    Ok(Shown { json: serde_json::Value::Null, human: String::new(), note: Some(format!("backup complete: {bytes} bytes")) })
 }
 
 /// `berth gc`: starts a collection, shows its progress on standard error, then what it freed.
@@ -87,7 +88,8 @@ pub fn gc(client: &Client, args: GcArgs) -> Result<Shown, AdminError> {
             let percent = done as f64 * 100.0 / total as f64;
             let bar = "#".repeat((percent / 5.0) as usize);
             let left = running.eta_seconds.map(|s| format!(", about {s} s left")).unwrap_or_default();
-            eprint!("\r[{bar:<20}] {percent:5.1}%  {} blobs examined, {} deleted{left}   ", running.blobs_examined, running.blobs_deleted);
+            let (examined, deleted) = (running.blobs_examined.unwrap_or(0), running.blobs_deleted.unwrap_or(0));
+            eprint!("\r[{bar:<20}] {percent:5.1}%  {examined} blobs examined, {deleted} deleted{left}   ");
             continue;
         }
         let Some(last) = status.last.filter(|l| l.holder == started.holder) else { continue };
@@ -96,15 +98,14 @@ pub fn gc(client: &Client, args: GcArgs) -> Result<Shown, AdminError> {
             return Err(anyhow::anyhow!("garbage collection stopped: {error}").into());
         }
         let verb = if args.dry_run { "would delete" } else { "deleted" };
-        let manifests =
-            if last.manifests_deleted > 0 { format!(" and {} untagged manifests", last.manifests_deleted) } else { String::new() };
-        let human = format!(
-            "{verb} {} of {} blobs ({}){manifests} in {} s",
-            last.blobs_deleted,
-            last.blobs_examined,
-            size(last.bytes_freed),
-            last.seconds
-        );
+        let figure = |n: Option<u64>| n.unwrap_or(0);
+        let manifests = match figure(last.manifests_deleted) {
+            0 => String::new(),
+            n => format!(" and {n} untagged manifests"),
+        };
+        let (deleted, examined) = (figure(last.blobs_deleted), figure(last.blobs_examined));
+        let human =
+            format!("{verb} {deleted} of {examined} blobs ({}){manifests} in {} s", size(figure(last.bytes_freed)), figure(last.seconds));
         return Ok(Shown::said(human, json["last"].clone()));
     }
 }

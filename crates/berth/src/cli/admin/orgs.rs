@@ -61,6 +61,10 @@ pub fn run(client: &Client, command: OrgCommand) -> Result<Shown, AdminError> {
             Ok(Shown::said(format!("organization {} created, with its owners team", account.name), json))
         }
         OrgCommand::Delete { name } => {
+            let (account, _) = client.get::<Account>(&format!("/accounts/{name}"))?;
+            if !account.is_org {
+                return Err(AdminError::Usage(format!("{name} is a user, not an organization (berth user delete {name})")));
+            }
             client.send(Method::DELETE, &format!("/accounts/{name}"), None::<&()>)?;
             Ok(Shown::said(format!("organization {name} deleted"), json!({"deleted": name})))
         }

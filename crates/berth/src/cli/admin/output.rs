@@ -36,9 +36,9 @@ impl Shown {
 
     /// Prints it as asked.
     pub fn print(&self, json: bool) {
-        if json {
+        if json && !self.json.is_null() {
             println!("{}", serde_json::to_string_pretty(&self.json).unwrap_or_default());
-        } else if !self.human.is_empty() {
+        } else if !json && !self.human.is_empty() {
             println!("{}", self.human.trim_end_matches('\n'));
         }
         if let Some(note) = &self.note {
@@ -61,13 +61,13 @@ impl Table {
 
     /// Adds a row (one cell per column).
     pub fn row(&mut self, cells: Vec<String>) {
-        self.rows.push(cells);
+        self.rows.push(cells.iter().map(|c| printable(c)).collect());
     }
 
     /// Key-value lines: one row per field.
     pub fn fields(pairs: Vec<(&'static str, String)>) -> String {
         let width = pairs.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
-        pairs.into_iter().map(|(k, v)| format!("{k:<width$}  {v}\n")).collect()
+        pairs.into_iter().map(|(k, v)| format!("{k:<width$}  {}\n", printable(&v))).collect()
     }
 
     fn render(&self) -> String {
@@ -87,6 +87,12 @@ impl Table {
         }
         out
     }
+}
+
+/// A value other users chose (a full name, a description), without the control
+/// characters that would drive the terminal.
+fn printable(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control()).collect()
 }
 
 /// Seconds since the epoch, as `2026-12-01 10:43 UTC`.

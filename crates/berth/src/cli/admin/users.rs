@@ -117,6 +117,10 @@ pub fn run(client: &Client, command: UserCommand) -> Result<Shown, AdminError> {
             Ok(Shown::said(format!("password of {name} changed; their sessions and derived tokens ended"), json))
         }
         UserCommand::Delete { name } => {
+            let (account, _) = client.get::<Account>(&format!("/accounts/{name}"))?;
+            if account.is_org {
+                return Err(AdminError::Usage(format!("{name} is an organization, not a user (berth org delete {name})")));
+            }
             client.send(Method::DELETE, &format!("/accounts/{name}"), None::<&()>)?;
             Ok(Shown::said(format!("user {name} deleted"), json!({"deleted": name})))
         }

@@ -28,14 +28,14 @@ pub struct GcRequest {
 fn run_model(run: &GcRun) -> model::GcRun {
     model::GcRun {
         holder: run.holder.clone(),
-        dry_run: run.dry_run,
-        started_at: run.started_at,
+        dry_run: Some(run.dry_run),
+        started_at: Some(run.started_at),
         finished_at: (run.finished_at > 0).then_some(run.finished_at),
-        blobs_examined: run.examined,
-        blobs_deleted: run.deleted,
-        bytes_freed: run.bytes_freed,
-        manifests_deleted: run.manifests_deleted,
-        seconds: run.finished_at.saturating_sub(run.started_at),
+        blobs_examined: Some(run.examined),
+        blobs_deleted: Some(run.deleted),
+        bytes_freed: Some(run.bytes_freed),
+        manifests_deleted: Some(run.manifests_deleted),
+        seconds: Some(run.finished_at.saturating_sub(run.started_at)),
         error: run.error.clone(),
         ..model::GcRun::default()
     }

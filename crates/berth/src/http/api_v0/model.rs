@@ -281,36 +281,37 @@ pub struct GcStarted {
     pub holder: String,
 }
 
-/// A garbage collection run, running or finished.
+/// A garbage collection run, running or finished. A run going on on another replica
+/// shows only its `holder` (its figures are that replica's).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GcRun {
     /// The run's id: the replica and run.
     pub holder: String,
-    /// Only counted, nothing deleted (absent for a run on another replica).
-    #[serde(default)]
-    pub dry_run: bool,
+    /// Only counted, nothing deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dry_run: Option<bool>,
     /// When it started (seconds since the epoch).
-    #[serde(default)]
-    pub started_at: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<u64>,
     /// When it ended.
     #[serde(default)]
     pub finished_at: Option<u64>,
     /// Blobs in storage looked at.
-    #[serde(default)]
-    pub blobs_examined: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blobs_examined: Option<u64>,
     /// Blobs deleted (a dry run: that would be).
-    #[serde(default)]
-    pub blobs_deleted: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blobs_deleted: Option<u64>,
     /// Their bytes.
-    #[serde(default)]
-    pub bytes_freed: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_freed: Option<u64>,
     /// Untagged manifests deleted.
-    #[serde(default)]
-    pub manifests_deleted: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifests_deleted: Option<u64>,
     /// How long it ran.
-    #[serde(default)]
-    pub seconds: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<u64>,
     /// Why it stopped early.
     #[serde(default)]
     pub error: Option<String>,
@@ -320,8 +321,8 @@ pub struct GcRun {
     /// Storage shards in all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shards_total: Option<u64>,
-    /// The time left, estimated.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The time left, estimated (`null` while unknown).
+    #[serde(default)]
     pub eta_seconds: Option<u64>,
 }
 

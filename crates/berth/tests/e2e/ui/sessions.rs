@@ -58,7 +58,8 @@ async fn sessions_are_strict_cookies_that_end_with_the_password() {
     let (form_cookie, csrf) = login_form(&http, &server.https).await;
     let page = http.get(format!("{}/login", server.https)).send().await.unwrap();
     let set = page.headers()["set-cookie"].to_str().unwrap();
-    for attribute in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/login"] {
+    assert!(set.starts_with("__Host-berth_login="), "{set}");
+    for attribute in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/;"] {
         assert!(set.contains(attribute), "{attribute} missing from the form's cookie {set}");
     }
     let (_, other_csrf) = login_form(&http, &server.https).await;
@@ -69,6 +70,8 @@ async fn sessions_are_strict_cookies_that_end_with_the_password() {
         (None, vec![("username", "erin"), password, ("csrf", csrf.as_str())]),
         (Some(form_cookie.as_str()), vec![("username", "erin"), password]),
         (Some(form_cookie.as_str()), vec![("username", "erin"), password, ("csrf", other_csrf.as_str())]),
+        // A cookie and token of the attacker's choosing are not Berth's.
+        (Some("__Host-berth_login=x"), vec![("username", "erin"), password, ("csrf", "x")]),
     ] {
         let mut request = http.post(format!("{}/login", server.https)).form(&fields);
         if let Some(cookie) = cookie {
