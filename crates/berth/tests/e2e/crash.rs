@@ -136,9 +136,17 @@ async fn acknowledged_pushes_survive_kill_9() {
         let (images, blobs) = (acked.lock().unwrap().clone(), blobs_acked.lock().unwrap().clone());
         let recent = images.len().saturating_sub(40);
         verify(&server, &images[recent..], &blobs[blobs.len().saturating_sub(80)..]).await;
+        let before = acked.lock().unwrap().len();
         let workers: Vec<_> =
             (0..16).map(|w| tokio::spawn(pusher(server.http.clone(), w, round, acked.clone(), blobs_acked.clone()))).collect();
-        tokio::time::sleep(Duration::from_millis(100 + next(&mut rng) % 900)).await;
+        // The kill comes at a random moment after the round's first acknowledged image (at
+        // most 20 s in), so that a loaded machine or a slow S3 server still kills the
+        // server with pushes both acknowledged and in flight.
+        let first_ack = Instant::now() + Duration::from_secs(20);
+        while acked.lock().unwrap().len() == before && Instant::now() < first_ack {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(next(&mut rng) % 900)).await;
         server.kill9();
         for worker in workers {
             let _ = worker.await;
