@@ -19,16 +19,20 @@
 //! - [`raft`]: the replication log, snapshots, and what replicas say to each other.
 //! - [`cluster`]: writes through the leader, linearizable reads, membership, status.
 //! - [`recovery`]: offline repairs: emergency repair, restore from an export.
+//! - [`origin`]: who proposes a command, from where (request context the log keeps).
+//! - [`audit`]: the audit log and webhook deliveries, derived from applied commands.
 //! - [`query`]: the read side.
 //! - [`dump`]: every table as bytes (equal dumps, equal stores).
 //! - [`settings`]: every registry-wide setting, its name and value type.
 //! - [`seal`]: the master key that seals secrets kept in the metadata.
 
+pub mod audit;
 mod barrier;
 pub mod clock;
 pub mod cluster;
 pub mod command;
 pub mod dump;
+pub mod origin;
 pub mod query;
 pub mod raft;
 pub mod records;
@@ -46,7 +50,10 @@ pub use clock::{now, now_millis};
 pub use cluster::{ClusterStatus, Gauges, MemberStatus, Options, Start, Timing};
 pub use command::{Applied, Command, Rejection};
 pub use query::Page;
-pub use records::{AccessToken, Account, AccountKind, GcLock, GcRun, LdapSyncReport, Repository, SignedTarget, Team, TeamSync, TrustKey};
+pub use records::{
+    AccessToken, Account, AccountKind, Delivery, DeliveryState, Event, GcLock, GcRun, LdapSyncReport, Repository, SignedTarget, Team,
+    TeamSync, TrustKey, Webhook,
+};
 pub use settings::{Setting, SigningPolicy};
 pub use state_machine::StateMachine;
 

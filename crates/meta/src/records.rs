@@ -312,3 +312,115 @@ pub struct GcRun {
 fn is_zero(n: &u64) -> bool {
     *n == 0
 }
+
+/// One entry of the audit log: a change (or a refused one), or pulls of one manifest by
+/// one caller from one address, counted over a few seconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "version", rename = "1")]
+pub struct Event {
+    /// When (milliseconds since the epoch; never earlier than the event before it).
+    pub at: u64,
+    /// What: `TAG_PUSH`, `REPO_CREATED`, `ACCOUNT_UPDATE`, … (see [`crate::audit`]).
+    pub kind: String,
+    /// The user, `None` for an anonymous caller or a job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// The access token the user presented (its id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// The caller's address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The background job that acted, if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<String>,
+    /// The repository concerned, if one is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
+    /// What else it concerns: a tag, an account, `org/team`, a setting's name, a GUN, ….
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
+    /// The manifest concerned, if one is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// Further facts, by name (never a secret).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub details: std::collections::BTreeMap<String, serde_json::Value>,
+    /// `None` when it was done; the refusal's code when it was refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
+    /// How many times it happened (pulls are counted together; 1 otherwise).
+    pub count: u64,
+}
+
+/// A webhook: events of one kind in a repository or namespace, posted to an endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "version", rename = "1")]
+pub struct Webhook {
+    /// The event type it subscribes to (`TAG_PUSH`, …, `REPO_EVENT`, `SECURITY_EVENT`).
+    pub kind: String,
+    /// `namespace/repository` or `namespace`.
+    pub key: String,
+    /// Where events are posted.
+    pub endpoint: String,
+    /// PEM certificates the endpoint's TLS certificate must chain to (instead of the
+    /// system's), if set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<String>,
+    /// The signing secret, sealed with the master key.
+    pub sealed_secret: String,
+    /// Who made it.
+    pub created_by: String,
+    /// When (seconds since the epoch).
+    pub created_at: u64,
+    /// Deliveries that failed in a row (each after all its retries).
+    #[serde(default)]
+    pub failures: u32,
+    /// Why deliveries are paused, while they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused: Option<String>,
+}
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryState {
+    /// Waiting for its next attempt.
+    Pending,
+    /// The endpoint answered 2xx.
+    Delivered,
+    /// Every attempt failed.
+    Failed,
+}
+
+/// One event posted (or to be posted) to one webhook.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "version", rename = "1")]
+pub struct Delivery {
+    /// The webhook.
+    pub hook: String,
+    /// The event delivered (0 for a test delivery).
+    pub event: u64,
+    /// The payload, `{type, createdAt, contents}`.
+    pub payload: String,
+    /// Where it stands.
+    pub state: DeliveryState,
+    /// Attempts made.
+    pub attempts: u32,
+    /// When it was queued (milliseconds since the epoch).
+    pub created_at: u64,
+    /// When the next attempt is due (pending deliveries).
+    pub due_at: u64,
+    /// The last attempt's HTTP status, if the endpoint answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// The last attempt's failure, if it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// How long the last attempt took (milliseconds).
+    #[serde(default)]
+    pub duration_ms: u64,
+    /// When the last attempt ended (milliseconds since the epoch; 0 before any).
+    #[serde(default)]
+    pub attempted_at: u64,
+}

@@ -88,6 +88,18 @@ impl StateMachine {
         Ok(results)
     }
 
+    /// Applies `commands` as [`StateMachine::apply_batch`] does, recording their audit
+    /// events as if `origin` had proposed them (tools that seed a store, and tests).
+    pub fn apply_batch_from(&self, commands: Vec<Command>, origin: &crate::origin::Origin) -> Result<Vec<Applied>, Error> {
+        let tx = self.db.begin_write()?;
+        let mut results = Vec::with_capacity(commands.len());
+        for command in commands {
+            results.push(crate::audit::apply_audited(&tx, command, Some(origin))?);
+        }
+        tx.commit()?;
+        Ok(results)
+    }
+
     /// Applies log entries in order, in one transaction that also records the last
     /// entry's id (and the membership, when an entry changes it). When a command fails
     /// (the store itself failed: I/O, a corrupt record), the batch is undone and the
@@ -119,7 +131,9 @@ impl StateMachine {
         for entry in entries {
             let outcome = match &entry.payload {
                 EntryPayload::Blank => Outcome::Applied(Applied::Done),
-                EntryPayload::Normal(proposal) => Outcome::Applied(proposal.0.clone().apply(&tx)?),
+                EntryPayload::Normal(proposal) => {
+                    Outcome::Applied(crate::audit::apply_audited(&tx, proposal.command.clone(), proposal.origin.as_ref())?)
+                }
                 EntryPayload::Membership(membership) => {
                     let stored: Membership = StoredMembership::new(Some(entry.log_id), membership.clone());
                     state::put(&tx, state::MEMBERSHIP, &stored)?;

@@ -35,6 +35,15 @@
 //! | `namespace_usage` | namespace | bytes of distinct blobs its manifests use (what quotas limit) |
 //! | `blob_repositories` | (blob digest, repository) | `()`: the reverse of `blob_links` |
 //! | `retired_blobs` | blob digest | when: blobs garbage collection is deleting (no link may be made to them) |
+//! | `events` | event id | [`records::Event`](crate::records::Event): the audit log, in the order applied |
+//! | `events_by_repository` | (repository, event id) | `()` |
+//! | `events_by_user` | (user, event id) | `()` |
+//! | `events_by_kind` | (kind, event id) | `()` |
+//! | `webhooks` | webhook id | [`records::Webhook`](crate::records::Webhook) |
+//! | `deliveries` | delivery id | [`records::Delivery`](crate::records::Delivery) |
+//! | `hook_deliveries` | (webhook id, delivery id) | `()` |
+//! | `due_deliveries` | (due time ms, delivery id) | `()`: pending deliveries, soonest first |
+//! | `counters` | `"event"`, `"event_at"`, `"delivery"` | `u64`: the last id (or time) handed out |
 //! | `gc` | `"lock"`, `"last"` | [`records::GcLock`](crate::records::GcLock), [`records::GcRun`](crate::records::GcRun) |
 
 use redb::{ReadableTable, TableDefinition};
@@ -125,6 +134,27 @@ pub const FORGOTTEN_BY_NUMBER: TableDefinition<(u64, &str), ()> = TableDefinitio
 /// How many of the latest forgets are remembered (each forgets up to one batch of blobs).
 pub const FORGETS_KEPT: u64 = 1000;
 
+/// The audit log: event id (in the order applied, from 1) → event.
+pub const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
+/// Events by repository.
+pub const EVENTS_BY_REPOSITORY: TableDefinition<(&str, u64), ()> = TableDefinition::new("events_by_repository");
+/// Events by user.
+pub const EVENTS_BY_USER: TableDefinition<(&str, u64), ()> = TableDefinition::new("events_by_user");
+/// Events by kind.
+pub const EVENTS_BY_KIND: TableDefinition<(&str, u64), ()> = TableDefinition::new("events_by_kind");
+/// Webhooks by id.
+pub const WEBHOOKS: TableDefinition<&str, &[u8]> = TableDefinition::new("webhooks");
+/// Webhook deliveries by id (in the order queued).
+pub const DELIVERIES: TableDefinition<u64, &[u8]> = TableDefinition::new("deliveries");
+/// A webhook's deliveries.
+pub const HOOK_DELIVERIES: TableDefinition<(&str, u64), ()> = TableDefinition::new("hook_deliveries");
+/// Pending deliveries by when they are due.
+pub const DUE_DELIVERIES: TableDefinition<(u64, u64), ()> = TableDefinition::new("due_deliveries");
+/// Sequences: the last event and delivery ids handed out, the last event's time.
+pub const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
+/// How many of a webhook's finished deliveries its log keeps.
+pub const DELIVERIES_KEPT: u64 = 1000;
+
 /// One-time tokens a new replica joins the cluster with, by id.
 pub const JOIN_TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("join_tokens");
 
@@ -175,6 +205,15 @@ pub(crate) fn visit_data_tables(visitor: &mut impl TableVisitor) -> Result<(), E
     visitor.visit(FORGOTTEN_BLOBS)?;
     visitor.visit(FORGOTTEN_BY_NUMBER)?;
     visitor.visit(NAMESPACE_USAGE)?;
+    visitor.visit(EVENTS)?;
+    visitor.visit(EVENTS_BY_REPOSITORY)?;
+    visitor.visit(EVENTS_BY_USER)?;
+    visitor.visit(EVENTS_BY_KIND)?;
+    visitor.visit(WEBHOOKS)?;
+    visitor.visit(DELIVERIES)?;
+    visitor.visit(HOOK_DELIVERIES)?;
+    visitor.visit(DUE_DELIVERIES)?;
+    visitor.visit(COUNTERS)?;
     Ok(())
 }
 

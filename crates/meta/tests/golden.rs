@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 use berth_core::{Action, Level};
 use berth_meta::command::*;
-use berth_meta::{AccountKind, Command, LdapSyncReport, Setting, SigningPolicy};
+use berth_meta::{AccountKind, Command, LdapSyncReport, Setting, SigningPolicy, Webhook};
 use common::{d, repo};
 
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/commands.jsonl");
@@ -55,11 +55,18 @@ fn kind(command: &Command) -> &'static str {
         Command::PruneManifest(_) => "PruneManifest",
         Command::LinkUploadedBlob(_) => "LinkUploadedBlob",
         Command::DeleteTeam(_) => "DeleteTeam",
+        Command::RecordPullEvents(_) => "RecordPullEvents",
+        Command::PruneEvents(_) => "PruneEvents",
+        Command::CreateWebhook(_) => "CreateWebhook",
+        Command::UpdateWebhook(_) => "UpdateWebhook",
+        Command::DeleteWebhook(_) => "DeleteWebhook",
+        Command::Redeliver(_) => "Redeliver",
+        Command::RecordDeliveries(_) => "RecordDeliveries",
     }
 }
 
 /// The number of command kinds (the length of `kind`'s match).
-const KINDS: usize = 36;
+const KINDS: usize = 43;
 
 fn examples() -> Vec<Command> {
     let report =
@@ -221,6 +228,41 @@ fn examples() -> Vec<Command> {
         }),
         Command::PruneManifest(PruneManifest { repository: repo("a/x"), digest: d("m1"), pushed_before: 13, at: 14 }),
         Command::LinkUploadedBlob(LinkUploadedBlob { repository: repo("a/x"), digest: d("l1"), size: 2, at: 1, checked_after: 3 }),
+        Command::RecordPullEvents(RecordPullEvents {
+            pulls: vec![PullRecord {
+                repository: repo("a/x"),
+                digest: d("m"),
+                tag: Some("1".into()),
+                user: Some("u".into()),
+                token: Some("t".into()),
+                source: Some("10.0.0.1".into()),
+                count: 2,
+                first: 1,
+                last: 2,
+            }],
+        }),
+        Command::PruneEvents(PruneEvents { before: 5, at_most: 2 }),
+        Command::CreateWebhook(CreateWebhook {
+            id: "h".into(),
+            hook: Webhook {
+                kind: "TAG_PUSH".into(),
+                key: "a/x".into(),
+                endpoint: "https://hooks.example/x".into(),
+                tls_cert: Some("pem".into()),
+                sealed_secret: "s".into(),
+                created_by: "u".into(),
+                created_at: 1,
+                failures: 0,
+                paused: None,
+            },
+        }),
+        Command::UpdateWebhook(UpdateWebhook { id: "h".into(), paused: Some("why".into()) }),
+        Command::DeleteWebhook(DeleteWebhook { id: "h".into() }),
+        Command::Redeliver(Redeliver { hook: "h".into(), delivery: 3, at: 4 }),
+        Command::RecordDeliveries(RecordDeliveries {
+            attempts: vec![Attempt { delivery: 3, at: 4, status: Some(500), error: Some("e".into()), duration_ms: 5, retry_at: Some(6) }],
+            pause_after: 5,
+        }),
     ]
 }
 

@@ -14,8 +14,8 @@ impl Meta {
             Endpoint::Vote => encode(&raft.vote(decode(body)?).await),
             Endpoint::InstallSnapshot => encode(&raft.install_snapshot(decode(body)?).await),
             Endpoint::Write => {
-                let Proposal(command) = decode(body)?;
-                encode(&self.lead_write(command, self.inner.write_timeout).await)
+                let proposal: Proposal = decode(body)?;
+                encode(&self.lead_write(proposal, self.inner.write_timeout).await)
             }
             Endpoint::ReadIndex => encode(&self.lead_read_index(self.inner.write_timeout).await),
             Endpoint::Status => encode(&self.own_status()),

@@ -6,7 +6,10 @@ use super::*;
 impl Meta {
     /// Applies one command: the only way metadata changes. Answers once a majority of
     /// the replicas hold it durably and this replica has applied it.
+    /// The command carries its origin (see [`crate::origin`]): the request or job
+    /// proposing it, stamped now.
     pub async fn apply(&self, command: Command) -> Result<Applied, Error> {
+        let proposal = Proposal { command, origin: Some(crate::origin::stamp_now()) };
         let deadline = Instant::now() + self.inner.write_timeout;
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
@@ -14,9 +17,9 @@ impl Meta {
                 return Err(self.no_quorum());
             }
             let (reply, forwarded) = match self.leader() {
-                Leader::Me => (self.lead_write(command.clone(), remaining).await, false),
+                Leader::Me => (self.lead_write(proposal.clone(), remaining).await, false),
                 Leader::At(address) => {
-                    let body = encode(&Proposal(command.clone()))?;
+                    let body = encode(&proposal)?;
                     match self.send(&address, Endpoint::Write, body, remaining).await {
                         Ok(bytes) => (decode(&bytes)?, true),
                         Err(e) if !e.sent => (WriteReply::NotLeader(None), true),
@@ -50,9 +53,9 @@ impl Meta {
         }
     }
 
-    /// Proposes `command` as the leader.
-    pub(super) async fn lead_write(&self, command: Command, timeout: Duration) -> WriteReply {
-        match tokio::time::timeout(timeout, self.inner.raft.client_write(Proposal(command))).await {
+    /// Proposes `proposal` as the leader.
+    pub(super) async fn lead_write(&self, proposal: Proposal, timeout: Duration) -> WriteReply {
+        match tokio::time::timeout(timeout, self.inner.raft.client_write(proposal)).await {
             Ok(Ok(response)) => WriteReply::Written { outcome: response.data, index: response.log_id.index },
             Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => WriteReply::NotLeader(f.leader_node.map(|n| n.addr)),
             Ok(Err(e)) => WriteReply::Failed(format!("replication: {e}")),

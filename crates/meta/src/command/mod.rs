@@ -12,6 +12,7 @@ mod account;
 mod blob_gc;
 mod blob_link;
 mod bytes;
+mod event;
 mod grant;
 mod history;
 mod join_token;
@@ -25,6 +26,7 @@ mod setting;
 mod tag;
 mod token;
 mod trust;
+mod webhook;
 
 use redb::WriteTransaction;
 use serde::{Deserialize, Serialize};
@@ -34,17 +36,19 @@ pub(crate) use blob_gc::build_indexes as build_blob_indexes;
 pub use blob_gc::{AcquireGcLock, FinishGc, ForgetRetiredBlobs, RetireBlobs};
 pub(crate) use blob_gc::{LAST_FORGET, gc_number};
 pub use blob_link::{LinkBlob, LinkUploadedBlob, MountBlob, UnlinkBlob};
+pub use event::PruneEvents;
 pub use grant::{GrantTarget, SetGrant};
 pub use join_token::{CreateJoinToken, RedeemJoinToken};
 pub use manifest::{DeleteManifest, PutManifest};
 pub use prune::PruneManifest;
-pub use pull::RecordPulls;
+pub use pull::{PullRecord, RecordPullEvents, RecordPulls};
 pub use repository::{CreateRepository, DeleteRepository, UpdateRepository};
 pub use session::{CreateSession, DeleteSession, PurgeSessions};
 pub use setting::PutSetting;
 pub use tag::DeleteTag;
 pub use token::{CreateAccessToken, RevokeAccessToken, TouchAccessTokens};
 pub use trust::{DeleteTrust, PutTrustKey, PutTrustMetadata, SignedTag, TrustFile};
+pub use webhook::{Attempt, CreateWebhook, DeleteWebhook, RecordDeliveries, Redeliver, UpdateWebhook};
 
 use berth_core::Digest;
 
@@ -126,6 +130,20 @@ pub enum Command {
     LinkUploadedBlob(LinkUploadedBlob),
     /// Deletes a team with its memberships and grants.
     DeleteTeam(DeleteTeam),
+    /// Records pulls with who made them (replaces `RecordPulls`).
+    RecordPullEvents(RecordPullEvents),
+    /// Removes the oldest audit events.
+    PruneEvents(PruneEvents),
+    /// Creates a webhook.
+    CreateWebhook(CreateWebhook),
+    /// Pauses or resumes a webhook.
+    UpdateWebhook(UpdateWebhook),
+    /// Deletes a webhook and its delivery log.
+    DeleteWebhook(DeleteWebhook),
+    /// Queues a delivery again.
+    Redeliver(Redeliver),
+    /// Records attempts to post deliveries.
+    RecordDeliveries(RecordDeliveries),
 }
 
 /// The result of applying a command.
@@ -204,6 +222,10 @@ pub enum Rejection {
         /// Bytes the push would add.
         needed: u64,
     },
+    /// No such webhook.
+    WebhookUnknown,
+    /// No such delivery of the webhook.
+    DeliveryUnknown,
 }
 
 /// For fields added to a command after its first release: left out of the wire form
@@ -302,6 +324,13 @@ impl Command {
             Command::PruneManifest(c) => c.apply(tx),
             Command::LinkUploadedBlob(c) => c.apply(tx),
             Command::DeleteTeam(c) => c.apply(tx),
+            Command::RecordPullEvents(c) => c.apply(tx),
+            Command::PruneEvents(c) => c.apply(tx),
+            Command::CreateWebhook(c) => c.apply(tx),
+            Command::UpdateWebhook(c) => c.apply(tx),
+            Command::DeleteWebhook(c) => c.apply(tx),
+            Command::Redeliver(c) => c.apply(tx),
+            Command::RecordDeliveries(c) => c.apply(tx),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The read side: queries over one consistent snapshot of the metadata.
 
 mod accounts;
+mod events;
 mod gc;
 mod inventory;
 mod manifests;
@@ -9,6 +10,7 @@ mod trust;
 
 use std::ops::Bound;
 
+pub use events::{EventFilter, EventPage, SCAN_LIMIT};
 pub use inventory::Inventory;
 
 use redb::{ReadTransaction, TableDefinition};

@@ -19,6 +19,7 @@ pub(crate) mod state;
 use serde::{Deserialize, Serialize};
 
 use crate::command::{Applied, Command};
+use crate::origin::Origin;
 
 openraft::declare_raft_types!(
     /// The types Berth's log is made of.
@@ -45,21 +46,40 @@ pub type SnapshotMeta = openraft::SnapshotMeta<u64, openraft::BasicNode>;
 /// A storage failure, as openraft takes it.
 pub type StorageError = openraft::StorageError<u64>;
 
-/// A command proposed to the log. It travels and is stored in the command's own
-/// versioned wire form ([`Command::encode`]), never in serde's default shape of the type.
+/// A command proposed to the log, with its origin (who, from where, when: what the audit
+/// log records). It travels and is stored in the command's own versioned wire form
+/// ([`Command::encode`]) with an `origin` field beside it, never in serde's default shape
+/// of the type. Entries written before origins existed have none.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Proposal(pub Command);
+pub struct Proposal {
+    /// The change.
+    pub command: Command,
+    /// Who asked for it.
+    pub origin: Option<Origin>,
+}
 
 impl Serialize for Proposal {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.0.envelope().serialize(serializer)
+        #[derive(Serialize)]
+        struct Wire<'a, E> {
+            #[serde(flatten)]
+            envelope: E,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            origin: Option<&'a Origin>,
+        }
+        Wire { envelope: self.command.envelope(), origin: self.origin.as_ref() }.serialize(serializer)
     }
 }
 
 impl<'de> Deserialize<'de> for Proposal {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = serde_json::Value::deserialize(deserializer)?;
-        Command::from_envelope(value).map(Proposal).map_err(serde::de::Error::custom)
+        let mut value = serde_json::Value::deserialize(deserializer)?;
+        let origin = match value.as_object_mut().and_then(|o| o.remove("origin")) {
+            Some(origin) => Some(serde_json::from_value(origin).map_err(serde::de::Error::custom)?),
+            None => None,
+        };
+        let command = Command::from_envelope(value).map_err(serde::de::Error::custom)?;
+        Ok(Proposal { command, origin })
     }
 }
 
