@@ -15,9 +15,11 @@
 //! - [`views`]: what the web UI shows of repositories and tags, read in one snapshot.
 //! - `gc.rs`: online garbage collection of blobs no manifest uses.
 //! - `quotas.rs`: namespace storage quotas.
+//! - `events.rs`: audit log retention.
 
 mod blobs;
 pub mod error;
+mod events;
 mod gc;
 mod listings;
 mod manifests;

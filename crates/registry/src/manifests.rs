@@ -93,7 +93,11 @@ impl Registry {
         if let Reference::Tag(tag) = reference {
             self.check_signed_pull(repository, tag, &manifest.digest).await?;
         }
-        self.pulls.remember(repository, &manifest.digest);
+        let tag = match reference {
+            Reference::Tag(tag) => Some(tag.as_str()),
+            Reference::Digest(_) => None,
+        };
+        self.pulls.remember(repository, &manifest.digest, tag);
         Ok(manifest)
     }
 

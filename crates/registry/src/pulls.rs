@@ -1,44 +1,83 @@
-//! When manifests were last pulled. A pull never writes: it is remembered here (a bounded
-//! map, the newest time per manifest) and written by a periodic job in one command.
+//! Pulls: when manifests were last pulled, and who pulled them. A pull never writes: it
+//! is counted here, per manifest, tag, caller and address (a bounded map), and written by
+//! a periodic job in one command, which records one audit event per entry with its count.
+//! A CI farm pulling one image a thousand times a minute from one address is one event
+//! a flush, not a thousand.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use berth_core::{Digest, RepositoryName};
-use berth_meta::command::RecordPulls;
-use berth_meta::{Command, now};
+use berth_meta::command::{PullRecord, RecordPullEvents};
+use berth_meta::{Command, now_millis};
 
 use crate::{Error, Registry};
 
-/// The most manifests remembered between two flushes; past it, pulls of others are not
-/// recorded until the next flush (the figure is informative, never a rule).
+/// The most distinct entries counted between two flushes; past it, pulls that would add
+/// one are not recorded until the next flush (the figure is informative, never a rule).
 const MAX_PENDING: usize = 100_000;
 
-/// Pulls not yet written.
+/// (repository, manifest, tag, user, token, address).
+type Key = (RepositoryName, Digest, Option<String>, Option<String>, Option<String>, Option<String>);
+
+/// Pulls not yet written: (count, first, last).
 #[derive(Default)]
-pub(crate) struct Pulls(Mutex<HashMap<(RepositoryName, Digest), u64>>);
+pub(crate) struct Pulls(Mutex<HashMap<Key, (u64, u64, u64)>>);
 
 impl Pulls {
-    pub(crate) fn remember(&self, repository: &RepositoryName, digest: &Digest) {
+    /// Counts a pull by the running request's caller (see `berth_meta::origin`).
+    pub(crate) fn remember(&self, repository: &RepositoryName, digest: &Digest, tag: Option<&str>) {
+        let origin = berth_meta::origin::current();
+        let caller = origin.as_ref().and_then(|o| o.caller());
+        let key = (
+            repository.clone(),
+            digest.clone(),
+            tag.map(str::to_owned),
+            caller.map(|c| c.user.clone()),
+            caller.and_then(|c| c.token.clone()),
+            origin.as_ref().and_then(|o| o.source().map(str::to_owned)),
+        );
+        let at = now_millis();
         let mut pending = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if pending.len() < MAX_PENDING || pending.contains_key(&(repository.clone(), digest.clone())) {
-            pending.insert((repository.clone(), digest.clone()), now());
+        let full = pending.len() >= MAX_PENDING;
+        match pending.get_mut(&key) {
+            Some((count, _, last)) => {
+                *count += 1;
+                *last = at;
+            }
+            None if !full => {
+                pending.insert(key, (1, at, at));
+            }
+            None => {}
         }
     }
 }
 
 impl Registry {
-    /// Writes the pulls remembered since the last call; how many manifests.
+    /// Writes the pulls counted since the last call; how many entries.
     pub async fn flush_pulls(&self) -> Result<usize, Error> {
-        let pulls: Vec<(RepositoryName, Digest, u64)> = {
+        let pulls: Vec<PullRecord> = {
             let mut pending = self.pulls.0.lock().unwrap_or_else(|p| p.into_inner());
-            pending.drain().map(|((r, d), at)| (r, d, at)).collect()
+            pending
+                .drain()
+                .map(|((repository, digest, tag, user, token, source), (count, first, last))| PullRecord {
+                    repository,
+                    digest,
+                    tag,
+                    user,
+                    token,
+                    source,
+                    count,
+                    first,
+                    last,
+                })
+                .collect()
         };
         if pulls.is_empty() {
             return Ok(0);
         }
         let count = pulls.len();
-        self.meta.apply(Command::RecordPulls(RecordPulls { pulls })).await?;
+        self.meta.apply(Command::RecordPullEvents(RecordPullEvents { pulls })).await?;
         Ok(count)
     }
 }

@@ -1,0 +1,37 @@
+//! Audit log retention: the oldest events go, by age and by count, in bounded batches
+//! so that the writes queued behind each batch wait milliseconds, not the whole pruning.
+
+use berth_meta::command::PruneEvents;
+use berth_meta::{Command, now_millis};
+
+use crate::{Error, Registry};
+
+/// Events removed per command.
+const BATCH: u64 = 10_000;
+
+impl Registry {
+    /// Removes events older than `keep_days` days (0: no age limit) and all but the
+    /// newest `keep_count` (0: no count limit); how many.
+    pub async fn prune_events(&self, keep_days: u64, keep_count: u64) -> Result<u64, Error> {
+        let cutoff = now_millis().saturating_sub(keep_days.saturating_mul(86_400_000));
+        let (len, first, last) = self.meta.read(|r| r.event_span()).await?;
+        let (Some(first), Some(last)) = (first, last) else { return Ok(0) };
+        let mut before = first;
+        if keep_count > 0 && len > keep_count {
+            before = before.max(last + 1 - keep_count);
+        }
+        if keep_days > 0 {
+            before = before.max(self.meta.read(move |r| r.first_event_since(cutoff)).await?.min(last + 1));
+        }
+        let mut removed = 0;
+        let mut from = first;
+        while from < before {
+            let at_most = BATCH.min(before - from);
+            self.meta.apply(Command::PruneEvents(PruneEvents { before, at_most })).await?;
+            removed += at_most;
+            from += at_most;
+            tokio::task::yield_now().await;
+        }
+        Ok(removed)
+    }
+}
