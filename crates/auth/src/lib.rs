@@ -15,6 +15,7 @@
 //! Nothing here knows HTTP; the top crate parses headers and asks.
 
 pub mod access_token;
+mod audit;
 pub mod cache;
 pub mod identity;
 pub mod jwt;
@@ -27,8 +28,13 @@ pub mod session;
 mod stats;
 pub mod subject;
 
+pub use berth_meta::Event;
 pub use berth_meta::Page;
+/// Who and where requests come from: the HTTP layer opens a scope per request and names
+/// the caller once authenticated; every change the request makes is logged with it.
+pub use berth_meta::origin;
 pub use berth_meta::query::Listing;
+pub use berth_meta::query::{EventFilter, EventPage};
 pub use berth_meta::{AccessToken, Account, AccountKind, LdapSyncReport, Team, TeamSync};
 pub use manage::{AccountChanges, CreatedToken, NewAccount, NewToken};
 pub use password::PasswordOptions;
@@ -156,7 +162,9 @@ impl Refusal {
             | R::GcRunning(_)
             | R::QuotaExceeded { .. }
             | R::ManifestInUse
-            | R::TrustCollectionExists(_)) => return Error::Unexpected(format!("{other:?}")),
+            | R::TrustCollectionExists(_)
+            | R::WebhookUnknown
+            | R::DeliveryUnknown) => return Error::Unexpected(format!("{other:?}")),
         })
     }
 }

@@ -548,13 +548,13 @@ impl Auth {
 /// anonymous-pulls setting, each namespace's grants) is read once, not per repository,
 /// so that listing thousands of repositories stays fast.
 #[derive(Default)]
-struct FactsOfSnapshot {
+pub(crate) struct FactsOfSnapshot {
     anonymous_pulls: Option<bool>,
     namespace_grants: std::collections::HashMap<String, Vec<(String, String, crate::subject::Level)>>,
 }
 
 impl FactsOfSnapshot {
-    fn facts(&mut self, reader: &Reader, repository: &str) -> Result<RepositoryFacts, berth_meta::Error> {
+    pub(crate) fn facts(&mut self, reader: &Reader, repository: &str) -> Result<RepositoryFacts, berth_meta::Error> {
         let namespace = repository.split('/').next().unwrap_or(repository).to_owned();
         let public = reader.repository(repository)?.is_some_and(|r| r.public);
         let anonymous_pulls = match self.anonymous_pulls {
