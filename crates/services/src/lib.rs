@@ -1,6 +1,6 @@
 //! Opens Berth's stores under a data directory and builds the services over them:
 //! [`Cluster`] (this replica's place in its cluster, which opens the metadata),
-//! [`Registry`], [`Auth`] and [`Trust`]. This is the only code besides the services that
+//! [`Registry`], [`Auth`], [`Trust`] and [`Webhooks`]. This is the only code besides the services that
 //! holds a store; the HTTP layer (`berth`) gets the services, so no handler can reach
 //! metadata or blobs but through a service method, where the rules are.
 //!
@@ -15,6 +15,7 @@
 
 pub mod backup;
 pub mod cluster;
+pub mod webhooks;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -29,6 +30,7 @@ use berth_trust::{Trust, TrustOptions};
 pub use backup::{BackupError, BackupStream, Backups};
 pub use berth_storage::{S3Options, StorageConfig};
 pub use cluster::{Cluster, ClusterError, ClusterOptions};
+pub use webhooks::{NewWebhook, WebhookError, WebhookOptions, Webhooks};
 
 /// What the services are built from.
 pub struct Options {
@@ -48,6 +50,8 @@ pub struct Options {
     pub directory: Option<Directory>,
     /// The trust service's options.
     pub trust: TrustOptions,
+    /// How webhooks are delivered.
+    pub webhooks: WebhookOptions,
 }
 
 /// The services.
@@ -60,6 +64,8 @@ pub struct Services {
     pub trust: Trust,
     /// Backups.
     pub backups: Backups,
+    /// Webhooks and their delivery worker.
+    pub webhooks: Arc<Webhooks>,
     /// The `admin` password, when the first start generated it (to be shown once).
     pub generated_admin_password: Option<String>,
 }
@@ -93,6 +99,7 @@ pub async fn open(cluster: &Cluster, options: Options) -> Result<Services, Error
     let admin_password = options.admin_password.map(|p| p.expose().to_owned());
     let (auth, bootstrap) = Auth::start(meta.clone(), cluster.master(), options.auth, admin_password, options.directory).await?;
     let trust = Trust::start(meta.clone(), cluster.master().clone(), options.trust).await?;
+    let webhooks = Arc::new(Webhooks::new(meta.clone(), cluster.master().clone(), options.webhooks));
     let registry = Registry::new(storage, meta, options.limits);
-    Ok(Services { registry, auth, trust, backups, generated_admin_password: bootstrap.generated_admin_password })
+    Ok(Services { registry, auth, trust, backups, webhooks, generated_admin_password: bootstrap.generated_admin_password })
 }
