@@ -41,6 +41,8 @@ pub struct App {
     pub gc_grace: std::time::Duration,
     /// Garbage collection also deletes untagged manifests this many days old, when set.
     pub gc_untagged_days: Option<u64>,
+    /// Webhooks and their delivery worker.
+    pub webhooks: Arc<berth_services::Webhooks>,
 }
 
 /// Shared application state.
@@ -106,6 +108,7 @@ impl App {
             admin_password: config.admin_password.clone(),
             directory,
             trust: TrustOptions { hosts: trust_hosts(config.external_url.as_ref(), listeners) },
+            webhooks: config.webhooks.clone(),
         };
         let services = berth_services::open(&cluster, options).await?;
         let app = App {
@@ -121,6 +124,7 @@ impl App {
             gc: berth_registry::GcMonitor::default(),
             gc_grace: config.gc_grace,
             gc_untagged_days: config.gc_untagged_days,
+            webhooks: services.webhooks,
         };
         Ok((app, services.generated_admin_password))
     }
@@ -146,8 +150,10 @@ impl App {
         };
         let holder = options.holder.clone();
         let app = self.clone();
+        // The run's changes are the caller's, though it outlives the request.
+        let origin = berth_auth::origin::current().unwrap_or_else(|| berth_auth::origin::RequestOrigin::job("gc"));
         tokio::spawn(async move {
-            if let Err(e) = app.registry.collect_garbage(options, &app.gc).await {
+            if let Err(e) = berth_auth::origin::scope(origin, app.registry.collect_garbage(options, &app.gc)).await {
                 tracing::warn!(error = %e, "garbage collection");
             }
         });

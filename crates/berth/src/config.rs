@@ -46,6 +46,41 @@ pub struct FileConfig {
     /// Garbage collection.
     #[serde(default)]
     pub gc: GcFileConfig,
+    /// Webhook delivery.
+    #[serde(default)]
+    pub webhooks: WebhooksFileConfig,
+    /// The audit log.
+    #[serde(default)]
+    pub events: EventsFileConfig,
+}
+
+/// `[webhooks]`: how deliveries are made.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksFileConfig {
+    /// Let endpoints be loopback or link-local addresses (default: no; a webhook could
+    /// otherwise reach the registry's own host or a cloud metadata service).
+    pub allow_local_endpoints: Option<bool>,
+    /// How long one attempt may take, seconds (default 10).
+    pub timeout_secs: Option<u64>,
+    /// The delay before the first retry, milliseconds (default 2000); each next one doubles.
+    pub retry_base_millis: Option<u64>,
+    /// How long after its event a delivery is retried, seconds (default 3600).
+    pub retry_for_secs: Option<u64>,
+    /// Failed deliveries in a row that pause a hook (default 5).
+    pub pause_after: Option<u32>,
+}
+
+/// `[events]`: the audit log.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsFileConfig {
+    /// Keep events this many days (default 365; 0 keeps them by count only).
+    pub keep_days: Option<u64>,
+    /// Keep at most this many events (default 50,000,000; 0: no limit).
+    pub keep_count: Option<u64>,
+    /// Seconds between two writes of the pulls counted meanwhile (default 10).
+    pub pull_flush_secs: Option<u64>,
 }
 
 /// `[gc]`: garbage collection of blobs no manifest uses.
@@ -309,6 +344,14 @@ pub struct Config {
     pub gc_interval: Option<Duration>,
     /// Garbage collection deletes untagged manifests this old, in days, when set.
     pub gc_untagged_days: Option<u64>,
+    /// Webhook delivery.
+    pub webhooks: berth_services::WebhookOptions,
+    /// Events older than this many days are removed (0: kept by count only).
+    pub events_keep_days: u64,
+    /// At most this many events are kept (0: no limit).
+    pub events_keep_count: u64,
+    /// Time between two writes of counted pulls.
+    pub pull_flush: Duration,
 }
 
 /// Where clients reach the registry.
@@ -512,6 +555,17 @@ impl FileConfig {
             gc_grace: Duration::from_secs(self.gc.grace_secs.unwrap_or(3600)),
             gc_interval: self.gc.interval_secs.filter(|s| *s > 0).map(Duration::from_secs),
             gc_untagged_days: self.gc.untagged_days,
+            webhooks: berth_services::WebhookOptions {
+                allow_local: self.webhooks.allow_local_endpoints.unwrap_or(false),
+                timeout: Duration::from_secs(self.webhooks.timeout_secs.unwrap_or(10).max(1)),
+                retry_base: Duration::from_millis(self.webhooks.retry_base_millis.unwrap_or(2000).max(10)),
+                retry_for: Duration::from_secs(self.webhooks.retry_for_secs.unwrap_or(3600)),
+                pause_after: self.webhooks.pause_after.unwrap_or(5).max(1),
+                registry_host: external_url.as_ref().map(|u| u.authority.clone()),
+            },
+            events_keep_days: self.events.keep_days.unwrap_or(365),
+            events_keep_count: self.events.keep_count.unwrap_or(50_000_000),
+            pull_flush: Duration::from_secs(self.events.pull_flush_secs.unwrap_or(10).max(1)),
             storage,
             advertise,
             write_timeout,

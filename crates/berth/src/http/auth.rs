@@ -3,7 +3,6 @@
 //! challenge that starts the Docker token flow, and the access each `/v2` route needs.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, OnceLock};
 
 use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
 use base64::Engine as _;
@@ -26,10 +25,6 @@ pub struct Local(pub SocketAddr);
 /// passes the host grammar; set for every request by the outer middleware.
 #[derive(Clone, Debug)]
 pub struct Authority(pub Option<String>);
-
-/// Where the access log learns who made a request: set once the credentials are checked.
-#[derive(Clone, Debug, Default)]
-pub struct Who(pub Arc<OnceLock<String>>);
 
 /// Where the challenge sends clients for a token: the external URL when configured,
 /// else the authority the client used (validated, so never reflected raw), else the
@@ -74,11 +69,15 @@ pub fn source(extensions: &Extensions) -> Option<IpAddr> {
     extensions.get::<Peer>().map(|p| p.0.ip())
 }
 
-/// Records the caller for the access log.
-pub fn record(extensions: &Extensions, subject: &Subject) {
-    if let (Some(who), Some(name)) = (extensions.get::<Who>(), subject.name()) {
-        let _ = who.0.set(name.to_owned());
-    }
+/// Names the caller in the request's origin: what the access log prints and what the
+/// audit log records of every change and pull the request makes.
+pub fn record(_extensions: &Extensions, subject: &Subject) {
+    let (Some(origin), Some(name)) = (berth_auth::origin::current(), subject.name()) else { return };
+    let token = match &subject.credential {
+        berth_auth::Credential::AccessToken { id, .. } => Some(id.clone()),
+        _ => None,
+    };
+    origin.identify(berth_auth::origin::Caller { user: name.to_owned(), token });
 }
 
 /// Reads and verifies the credentials (none: an anonymous subject), and records the user

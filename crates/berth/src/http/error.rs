@@ -469,3 +469,17 @@ impl From<berth_services::BackupError> for ApiV0Error {
 pub fn header_value(text: &str) -> HeaderValue {
     HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
 }
+
+impl From<berth_services::WebhookError> for ApiV0Error {
+    fn from(e: berth_services::WebhookError) -> ApiV0Error {
+        use berth_services::WebhookError as E;
+        let message = e.to_string();
+        match e {
+            E::Invalid(_) => ApiV0Error::invalid(message),
+            E::Unknown => ApiV0Error::new(StatusCode::NOT_FOUND, "NO_SUCH_WEBHOOK", message),
+            E::DeliveryUnknown => ApiV0Error::new(StatusCode::NOT_FOUND, "NO_SUCH_DELIVERY", message),
+            E::Unavailable(why) => ApiV0Error::unavailable("UNAVAILABLE", why),
+            E::Meta(_) => ApiV0Error::internal(&e),
+        }
+    }
+}

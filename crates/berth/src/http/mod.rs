@@ -80,12 +80,11 @@ async fn observe(State(app): State<AppState>, request: Request, next: Next) -> R
     let _writing = Gauge::enter(&app.conns.writing);
     let id = uuid::Uuid::new_v4().simple().to_string();
     let method = method_name(request.method());
-    let source = auth::source(request.extensions()).map(|ip| ip.to_string()).unwrap_or_default();
-    let who = auth::Who::default();
+    let source = auth::source(request.extensions()).map(|ip| ip.to_string());
+    let origin = berth_auth::origin::RequestOrigin::request(source.clone());
     let authority = auth::Authority(authority(&request));
     let timeout = app.body_idle_timeout;
     let mut request = request.map(|body| axum::body::Body::new(body::IdleTimeout::new(body, timeout)));
-    request.extensions_mut().insert(who.clone());
     request.extensions_mut().insert(authority);
     let span = tracing::info_span!("request", id = %id, method, path = %request.uri().path());
     let fallback = match request.uri().path() {
@@ -96,7 +95,7 @@ async fn observe(State(app): State<AppState>, request: Request, next: Next) -> R
         p if p.starts_with("/api/v0/") || p.starts_with("/enzi/v0/") => "api_v0",
         _ => "other",
     };
-    let mut response = next.run(request).instrument(span.clone()).await;
+    let mut response = berth_auth::origin::scope(origin.clone(), next.run(request)).instrument(span.clone()).await;
     let route = response.extensions().get::<RouteName>().map_or(fallback, |r| r.0);
     let status = response.status().as_u16();
     // The declared length, else the body's own exact size (hyper writes Content-Length
@@ -111,7 +110,8 @@ async fn observe(State(app): State<AppState>, request: Request, next: Next) -> R
         .unwrap_or(0);
     let elapsed = started.elapsed();
     app.metrics.observe(route, method, status, elapsed, sent);
-    let user = who.0.get().map_or("-", String::as_str);
+    let user = origin.caller().map_or("-", |c| c.user.as_str());
+    let source = source.unwrap_or_default();
     span.in_scope(|| tracing::info!(route, status, user = %user, source = %source, micros = elapsed.as_micros() as u64, "access"));
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", value);

@@ -5,6 +5,7 @@
 mod accounts;
 mod cluster;
 mod docs_page;
+mod events;
 mod gc;
 mod ldap;
 pub mod model;
@@ -15,6 +16,7 @@ mod repositories;
 pub mod signing;
 mod tags;
 mod tokens;
+mod webhooks;
 
 use axum::Router;
 use axum::extract::FromRequestParts;
@@ -50,6 +52,13 @@ pub fn routes() -> Router<AppState> {
         .route("/meta/join_tokens", post(cluster::join_token))
         .route("/meta/replicas/{id}", axum::routing::delete(cluster::remove_replica))
         .route("/meta/backup", get(cluster::backup))
+        .route("/events", get(events::list))
+        .route("/events/export", get(events::export))
+        .route("/webhooks", post(webhooks::create).get(webhooks::list))
+        .route("/webhooks/{id}", get(webhooks::get).patch(webhooks::update).delete(webhooks::delete))
+        .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route("/webhooks/{id}/deliveries/{delivery}/redeliver", post(webhooks::redeliver))
+        .route("/webhooks/{id}/test", post(webhooks::test))
         .route("/repositories", get(repositories::list))
         .route("/repositories/{ns}", post(repositories::create).get(repositories::list_namespace))
         .route("/repositories/{ns}/{repo}", get(repositories::get).patch(repositories::update).delete(repositories::delete))

@@ -422,3 +422,147 @@ pub struct LdapSyncReport {
     /// What could not be done, one line each.
     pub problems: Vec<String>,
 }
+
+/// A webhook.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Webhook {
+    /// Its id.
+    pub id: String,
+    /// The event type: `TAG_PUSH`, `TAG_PULL`, `TAG_DELETE`, `MANIFEST_PUSH`, `MANIFEST_PULL`,
+    /// `MANIFEST_DELETE`, `REPO_EVENT` or `SECURITY_EVENT`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `namespace/repository` or `namespace`.
+    pub key: String,
+    /// Where events are posted.
+    pub endpoint: String,
+    /// PEM certificates the endpoint's certificate must chain to, if set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<String>,
+    /// Who made it.
+    pub created_by: String,
+    /// When (seconds since the epoch).
+    pub created_at: u64,
+    /// Whether deliveries are paused.
+    pub paused: bool,
+    /// Why, while they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_reason: Option<String>,
+    /// Deliveries that failed in a row.
+    pub failures: u32,
+    /// The signing secret: shown once, when the webhook is made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+/// Webhooks.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WebhookList {
+    /// The webhooks the caller manages.
+    pub webhooks: Vec<Webhook>,
+}
+
+/// One delivery of an event to a webhook.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Delivery {
+    /// Its id (the `X-Berth-Delivery` header).
+    pub id: u64,
+    /// The event delivered.
+    pub event_id: u64,
+    /// `pending`, `delivered` or `failed`.
+    pub state: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// The last answer's HTTP status, if the endpoint answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Why the last attempt failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// How long the last attempt took, milliseconds.
+    pub duration_ms: u64,
+    /// When it was queued (RFC 3339).
+    pub created_at: String,
+    /// When the last attempt ended, if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempted_at: Option<String>,
+    /// When the next attempt is due (pending deliveries).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<String>,
+    /// The body posted.
+    pub payload: String,
+}
+
+/// A webhook's deliveries, newest first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DeliveryList {
+    /// The deliveries.
+    pub deliveries: Vec<Delivery>,
+}
+
+/// What a test delivery got.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookTest {
+    /// Whether the endpoint answered 2xx.
+    pub delivered: bool,
+    /// Its HTTP status, if it answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Why it failed, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// How long it took, milliseconds.
+    pub duration_ms: u64,
+}
+
+/// One entry of the audit log.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Event {
+    /// Its id (ids grow with time).
+    pub id: u64,
+    /// What: `TAG_PUSH`, `TAG_PULL`, `REPO_CREATED`, `ACCOUNT_UPDATE`, `GRANT_UPDATE`, ….
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// When (RFC 3339).
+    pub created_at: String,
+    /// The user; absent for anonymous callers and jobs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// The access token the user presented (its id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// The caller's address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_address: Option<String>,
+    /// The background job that acted (`ldap-sync`, `gc`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<String>,
+    /// The repository concerned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
+    /// What else it concerns: a tag, an account, `org/team`, a setting, a GUN, ….
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
+    /// The manifest concerned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// Further facts.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schema(value_type = Object)]
+    pub details: BTreeMap<String, serde_json::Value>,
+    /// `ok`, or the code of the refusal (`TAG_IMMUTABLE`, `QUOTA_EXCEEDED`, …).
+    pub result: String,
+    /// How many times it happened (pulls are counted together over a few seconds).
+    pub count: u64,
+}
+
+/// A page of the audit log, newest first; `Link` names the next.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EventList {
+    /// The events.
+    pub events: Vec<Event>,
+}

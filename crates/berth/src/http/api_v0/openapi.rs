@@ -12,14 +12,14 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 
-use super::{accounts, cluster, gc, ldap, quotas, repositories, signing, tags, tokens};
+use super::{accounts, cluster, events, gc, ldap, quotas, repositories, signing, tags, tokens, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Berth API",
-        description = "Accounts, organizations, teams, repositories, access, tokens, trust policy, quotas, garbage collection \
-                       and the cluster, in Docker Trusted Registry's shapes. Every failure answers `ErrorBody` \
+        description = "Accounts, organizations, teams, repositories, access, tokens, trust policy, quotas, garbage collection, \
+                       the cluster, webhooks and the audit log, in Docker Trusted Registry's shapes. Every failure answers `ErrorBody` \
                        (`{\"errors\":[{\"code\",\"message\"}]}`). Listings of accounts and repositories are paged with \
                        `start` and `limit`, and answer `X-Total-Count` and a `Link` to the next page."
     ),
@@ -70,6 +70,16 @@ use super::{accounts, cluster, gc, ldap, quotas, repositories, signing, tags, to
         tags::delete,
         signing::get,
         signing::put,
+        webhooks::create,
+        webhooks::list,
+        webhooks::get,
+        webhooks::update,
+        webhooks::delete,
+        webhooks::deliveries,
+        webhooks::redeliver,
+        webhooks::test,
+        events::list,
+        events::export,
     ),
     modifiers(&Conventions),
     security(("basic" = []), ("bearer" = []))
