@@ -107,6 +107,22 @@ enum Command {
         #[command(flatten)]
         connection: admin::Connection,
     },
+    /// Webhooks: events posted to an endpoint, signed (on a running server).
+    #[command(after_help = admin::ENVIRONMENT)]
+    Webhook {
+        #[command(subcommand)]
+        command: admin::webhooks::WebhookCommand,
+        #[command(flatten)]
+        connection: admin::Connection,
+    },
+    /// The audit log: who did what, when, from where (on a running server).
+    #[command(after_help = admin::ENVIRONMENT)]
+    Events {
+        #[command(flatten)]
+        args: admin::events::EventsArgs,
+        #[command(flatten)]
+        connection: admin::Connection,
+    },
     /// Namespace storage quotas (on a running server).
     #[command(after_help = admin::ENVIRONMENT)]
     Quota {
@@ -269,6 +285,9 @@ pub fn main() -> ExitCode {
         Command::Repo { command, connection } => administer(&connection, |c| admin::repositories::run(c, command)),
         Command::Tag { command, connection } => administer(&connection, |c| admin::tags::run(c, command)),
         Command::Token { command, connection } => administer(&connection, |c| admin::tokens::run(c, command)),
+        Command::Webhook { command, connection } => administer(&connection, |c| admin::webhooks::run(c, command)),
+        Command::Events { args, connection } if args.follow => admin::follow_events(&connection, args),
+        Command::Events { args, connection } => administer(&connection, |c| admin::events::list(c, args)),
         Command::Quota { command, connection } => administer(&connection, |c| admin::settings::quota(c, command)),
         Command::Signing { command, connection } => administer(&connection, |c| admin::settings::signing(c, command)),
         Command::Ldap { command, connection } => administer(&connection, |c| admin::ldap::run(c, command)),
@@ -502,8 +521,10 @@ async fn serve_until_signal(config: Config, join: Option<(String, berth_services
         tokio::spawn(purge_abandoned_uploads(app.clone(), config.upload_idle_expiry)),
         tokio::spawn(flush_token_uses(app.clone())),
         tokio::spawn(refresh_timestamps(app.clone())),
-        tokio::spawn(flush_pulls(app.clone())),
+        tokio::spawn(flush_pulls(app.clone(), config.pull_flush)),
         tokio::spawn(purge_sessions(app.clone())),
+        tokio::spawn(app.webhooks.clone().run()),
+        tokio::spawn(prune_events(app.clone(), config.events_keep_days, config.events_keep_count)),
     ];
     if let Some(every) = config.gc_interval {
         jobs.push(tokio::spawn(collect_garbage(app.clone(), every)));
@@ -553,13 +574,34 @@ async fn flush_token_uses(app: Arc<App>) {
     }
 }
 
-/// Writes when manifests were last pulled, every minute (a pull never writes).
-async fn flush_pulls(app: Arc<App>) {
-    let mut ticker = tokio::time::interval(std::time::Duration::from_secs(60));
+/// Writes the pulls counted since the last time (a pull never writes), every `every`.
+async fn flush_pulls(app: Arc<App>, every: std::time::Duration) {
+    let mut ticker = tokio::time::interval(every);
     loop {
         ticker.tick().await;
         if let Err(e) = app.registry.flush_pulls().await {
             tracing::warn!(error = %e, "recording pulls");
+        }
+    }
+}
+
+/// Removes the oldest audit events, every minute, once per cluster.
+async fn prune_events(app: Arc<App>, keep_days: u64, keep_count: u64) {
+    let mut ticker = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        ticker.tick().await;
+        if !app.cluster.is_leader() {
+            continue;
+        }
+        match berth_auth::origin::scope(
+            berth_auth::origin::RequestOrigin::job("events-retention"),
+            app.registry.prune_events(keep_days, keep_count),
+        )
+        .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "old audit events removed"),
+            Err(e) => tracing::warn!(error = %e, "removing old audit events"),
         }
     }
 }
@@ -579,7 +621,8 @@ async fn collect_garbage(app: Arc<App>, every: std::time::Duration) {
             holder: format!("{}/scheduled", app.cluster.replica_id()),
             untagged_older_than: app.gc_untagged_days.map(|days| std::time::Duration::from_secs(days * 86_400)),
         };
-        match app.registry.collect_garbage(options, &app.gc).await {
+        let run = app.registry.collect_garbage(options, &app.gc);
+        match berth_auth::origin::scope(berth_auth::origin::RequestOrigin::job("gc"), run).await {
             Ok(_) | Err(berth_registry::Error::GcRunning(_)) => {}
             Err(e) => tracing::warn!(error = %e, "scheduled garbage collection"),
         }
@@ -626,7 +669,7 @@ async fn sync_directory(app: Arc<App>, every: std::time::Duration) {
         if !app.cluster.is_leader() {
             continue;
         }
-        match app.auth.sync_directory().await {
+        match berth_auth::origin::scope(berth_auth::origin::RequestOrigin::job("ldap-sync"), app.auth.sync_directory()).await {
             Ok(report) => tracing::info!(
                 created = report.users_created,
                 updated = report.users_updated,

@@ -153,7 +153,12 @@ impl Client {
         path: &str,
         body: Option<&impl Serialize>,
     ) -> Result<(T, serde_json::Value), AdminError> {
-        let response = self.request(method, path, &[], body)?;
+        self.parse(self.request(method, path, &[], body)?)
+    }
+
+    /// A response's JSON body as `T`, and as it came.
+    pub fn parse<T: DeserializeOwned>(&self, response: reqwest::Response) -> Result<(T, serde_json::Value), AdminError> {
+        let path = response.url().path().to_owned();
         let value: serde_json::Value = self.runtime.block_on(response.json()).map_err(anyhow::Error::from)?;
         let typed =
             serde_json::from_value(value.clone()).map_err(|e| anyhow::anyhow!("the server's answer to {path} does not parse: {e}"))?;

@@ -10,10 +10,12 @@
 //! - `client.rs`: the connection, the API client and the exit codes of its failures.
 //! - `output.rs`: tables, sentences and JSON; times, durations and sizes.
 //! - `users.rs`, `orgs.rs`, `teams.rs`, `grants.rs`, `repositories.rs`, `tags.rs`,
-//!   `tokens.rs`, `settings.rs` (quotas, signing policies), `ldap.rs`, `cluster.rs`.
+//!   `tokens.rs`, `settings.rs` (quotas, signing policies), `ldap.rs`, `cluster.rs`,
+//!   `webhooks.rs`, `events.rs`.
 
 mod client;
 pub mod cluster;
+pub mod events;
 pub mod grants;
 pub mod ldap;
 pub mod orgs;
@@ -24,6 +26,7 @@ pub mod tags;
 pub mod teams;
 pub mod tokens;
 pub mod users;
+pub mod webhooks;
 
 use std::process::ExitCode;
 
@@ -37,6 +40,17 @@ pub fn administer(connection: &Connection, run: impl FnOnce(&Client) -> Result<S
             shown.print(connection.json);
             ExitCode::SUCCESS
         }
+        Err(e) => {
+            eprintln!("berth: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// Runs `berth events --follow`, which prints as it goes; the exit code when it stops.
+pub fn follow_events(connection: &Connection, args: events::EventsArgs) -> ExitCode {
+    match Client::new(connection).and_then(|client| events::follow(&client, args, connection.json)) {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("berth: {e}");
             ExitCode::from(e.exit_code())
