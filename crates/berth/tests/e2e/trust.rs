@@ -38,7 +38,7 @@ fn fails(out: &Output) -> String {
 }
 
 /// The notary CLI against Berth, proving Berth's certificate chain with its CA.
-fn notary(server: &Server, trust_dir: &Path) -> Command {
+pub(crate) fn notary(server: &Server, trust_dir: &Path) -> Command {
     let mut c = Command::new("notary");
     c.arg("-s")
         .arg(format!("https://{}", server.https_localhost()))
