@@ -274,7 +274,8 @@ fn describe(tx: &WriteTransaction, command: &Command) -> Result<Vec<Draft>, Erro
         | Command::ForgetRetiredBlobs(_)
         | Command::AcquireGcLock(_)
         | Command::PruneEvents(_)
-        | Command::RecordDeliveries(_) => Ok(Vec::new()),
+        | Command::RecordDeliveries(_)
+        | Command::PruneDeliveries(_) => Ok(Vec::new()),
     }
 }
 

@@ -62,11 +62,12 @@ fn kind(command: &Command) -> &'static str {
         Command::DeleteWebhook(_) => "DeleteWebhook",
         Command::Redeliver(_) => "Redeliver",
         Command::RecordDeliveries(_) => "RecordDeliveries",
+        Command::PruneDeliveries(_) => "PruneDeliveries",
     }
 }
 
 /// The number of command kinds (the length of `kind`'s match).
-const KINDS: usize = 43;
+const KINDS: usize = 44;
 
 fn examples() -> Vec<Command> {
     let report =
@@ -263,6 +264,7 @@ fn examples() -> Vec<Command> {
             attempts: vec![Attempt { delivery: 3, at: 4, status: Some(500), error: Some("e".into()), duration_ms: 5, retry_at: Some(6) }],
             pause_after: 5,
         }),
+        Command::PruneDeliveries(PruneDeliveries { keep: 1000, at_most: 10 }),
     ]
 }
 

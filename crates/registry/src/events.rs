@@ -1,7 +1,8 @@
 //! Audit log retention: the oldest events go, by age and by count, in bounded batches
-//! so that the writes queued behind each batch wait milliseconds, not the whole pruning.
+//! so that the writes queued behind each batch wait milliseconds, not the whole pruning;
+//! each webhook keeps its newest [`DELIVERIES_KEPT`] finished deliveries.
 
-use berth_meta::command::PruneEvents;
+use berth_meta::command::{PruneDeliveries, PruneEvents};
 use berth_meta::{Command, now_millis};
 
 use crate::{Error, Registry};
@@ -9,10 +10,14 @@ use crate::{Error, Registry};
 /// Events removed per command.
 const BATCH: u64 = 10_000;
 
+/// Finished deliveries kept per webhook (its delivery log).
+pub const DELIVERIES_KEPT: u64 = 1000;
+
 impl Registry {
     /// Removes events older than `keep_days` days (0: no age limit) and all but the
     /// newest `keep_count` (0: no count limit); how many.
     pub async fn prune_events(&self, keep_days: u64, keep_count: u64) -> Result<u64, Error> {
+        self.meta.apply(Command::PruneDeliveries(PruneDeliveries { keep: DELIVERIES_KEPT, at_most: BATCH })).await?;
         let cutoff = now_millis().saturating_sub(keep_days.saturating_mul(86_400_000));
         let (len, first, last) = self.meta.read(|r| r.event_span()).await?;
         let (Some(first), Some(last)) = (first, last) else { return Ok(0) };

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use berth_core::{Digest, RepositoryName};
 use berth_meta::command::{PullRecord, RecordPullEvents};
@@ -20,9 +21,13 @@ const MAX_PENDING: usize = 100_000;
 /// (repository, manifest, tag, user, token, address).
 type Key = (RepositoryName, Digest, Option<String>, Option<String>, Option<String>, Option<String>);
 
-/// Pulls not yet written: (count, first, last).
+/// Entries per command when a flush writes them (a bounded log entry).
+const PER_COMMAND: usize = 10_000;
+
+/// Pulls not yet written: (count, first, last); and how many were not counted because
+/// the map was full.
 #[derive(Default)]
-pub(crate) struct Pulls(Mutex<HashMap<Key, (u64, u64, u64)>>);
+pub(crate) struct Pulls(Mutex<HashMap<Key, (u64, u64, u64)>>, AtomicU64);
 
 impl Pulls {
     /// Counts a pull by the running request's caller (see `berth_meta::origin`).
@@ -48,7 +53,9 @@ impl Pulls {
             None if !full => {
                 pending.insert(key, (1, at, at));
             }
-            None => {}
+            None => {
+                self.1.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 }
@@ -73,11 +80,14 @@ impl Registry {
                 })
                 .collect()
         };
-        if pulls.is_empty() {
-            return Ok(0);
+        let dropped = self.pulls.1.swap(0, Ordering::Relaxed);
+        if dropped > 0 {
+            tracing::warn!(dropped, "pulls not recorded in the audit log: more distinct pullers than one flush holds");
         }
         let count = pulls.len();
-        self.meta.apply(Command::RecordPullEvents(RecordPullEvents { pulls })).await?;
+        for chunk in pulls.chunks(PER_COMMAND) {
+            self.meta.apply(Command::RecordPullEvents(RecordPullEvents { pulls: chunk.to_vec() })).await?;
+        }
         Ok(count)
     }
 }

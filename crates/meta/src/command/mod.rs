@@ -48,7 +48,7 @@ pub use setting::PutSetting;
 pub use tag::DeleteTag;
 pub use token::{CreateAccessToken, RevokeAccessToken, TouchAccessTokens};
 pub use trust::{DeleteTrust, PutTrustKey, PutTrustMetadata, SignedTag, TrustFile};
-pub use webhook::{Attempt, CreateWebhook, DeleteWebhook, RecordDeliveries, Redeliver, UpdateWebhook};
+pub use webhook::{Attempt, CreateWebhook, DeleteWebhook, PruneDeliveries, RecordDeliveries, Redeliver, UpdateWebhook};
 
 use berth_core::Digest;
 
@@ -144,6 +144,8 @@ pub enum Command {
     Redeliver(Redeliver),
     /// Records attempts to post deliveries.
     RecordDeliveries(RecordDeliveries),
+    /// Forgets the oldest finished deliveries of each webhook.
+    PruneDeliveries(PruneDeliveries),
 }
 
 /// The result of applying a command.
@@ -331,6 +333,7 @@ impl Command {
             Command::DeleteWebhook(c) => c.apply(tx),
             Command::Redeliver(c) => c.apply(tx),
             Command::RecordDeliveries(c) => c.apply(tx),
+            Command::PruneDeliveries(c) => c.apply(tx),
         }
     }
 }

@@ -192,3 +192,45 @@ impl RecordDeliveries {
         Ok(Applied::Done)
     }
 }
+
+/// Forgets the oldest finished deliveries of each webhook beyond its newest `keep`, at
+/// most `at_most` in all (a bounded transaction, as retention's): a delivery log stays
+/// the size an operator reads, however long a hook lives. Pending deliveries stay.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PruneDeliveries {
+    /// Deliveries kept per webhook.
+    pub keep: u64,
+    /// The most removed by this command.
+    pub at_most: u64,
+}
+
+impl PruneDeliveries {
+    pub(super) fn apply(self, tx: &WriteTransaction) -> Result<Applied, Error> {
+        let hooks: Vec<String> =
+            tx.open_table(WEBHOOKS)?.iter()?.map(|e| e.map(|(k, _)| k.value().to_owned())).collect::<Result<_, _>>()?;
+        let (mut by_hook, mut deliveries) = (tx.open_table(HOOK_DELIVERIES)?, tx.open_table(DELIVERIES)?);
+        let mut budget = self.at_most;
+        for hook in hooks {
+            let ids: Vec<u64> = by_hook
+                .range((hook.as_str(), 0)..=(hook.as_str(), u64::MAX))?
+                .map(|e| e.map(|(k, _)| k.value().1))
+                .collect::<Result<_, _>>()?;
+            let excess = (ids.len() as u64).saturating_sub(self.keep);
+            for id in ids.into_iter().take(excess as usize) {
+                if budget == 0 {
+                    return Ok(Applied::Done);
+                }
+                let finished = match deliveries.get(id)? {
+                    Some(v) => records::decode::<Delivery>("deliveries", v.value())?.state != DeliveryState::Pending,
+                    None => true,
+                };
+                if finished {
+                    deliveries.remove(id)?;
+                    by_hook.remove((hook.as_str(), id))?;
+                    budget -= 1;
+                }
+            }
+        }
+        Ok(Applied::Done)
+    }
+}
