@@ -199,8 +199,17 @@ fn describe(tx: &WriteTransaction, command: &Command) -> Result<Vec<Draft>, Erro
         Command::PutSetting(c) => {
             let draft = Draft::new("SETTING_UPDATE");
             one(match &c.setting {
-                // Written by every start of a new store and by the sync job: not changes anyone made.
-                Setting::LdapLastSync(_) => return Ok(Vec::new()),
+                // A directory sync ends by storing its report: the run, with what it changed.
+                Setting::LdapLastSync(report) => Draft::new("LDAP_SYNC")
+                    .detail("directoryUsers", json!(report.directory_users))
+                    .detail("usersCreated", json!(report.users_created))
+                    .detail("usersUpdated", json!(report.users_updated))
+                    .detail("usersDeactivated", json!(report.users_deactivated))
+                    .detail("teamsSynced", json!(report.teams_synced))
+                    .detail("membersAdded", json!(report.members_added))
+                    .detail("membersRemoved", json!(report.members_removed))
+                    .detail("problems", json!(report.problems.len())),
+                // Written by every start of a new store: not changes anyone made.
                 Setting::TokenSigningKey(_) | Setting::ClusterCa { .. } if c.only_if_absent => return Ok(Vec::new()),
                 Setting::TokenSigningKey(_) => draft.object("token_signing_key"),
                 Setting::ClusterCa { .. } => draft.object("cluster_ca"),

@@ -183,3 +183,49 @@ fn a_delivery_log_keeps_the_newest_finished_deliveries_and_every_pending_one() {
     assert_eq!(kept_ids, expected, "the newest four, and the pending one");
     assert_eq!(kept.last().unwrap().1.state, DeliveryState::Pending);
 }
+
+#[test]
+fn rare_combinations_are_found_by_merging_indexes_and_paged_past_the_scan_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let machine = StateMachine::open(&dir.path().join("meta.redb")).unwrap();
+    let job = Origin { at: 1, user: None, token: None, source: None, job: Some("test".into()) };
+    // 60,000 pulls: a/x by alice, a/y by bob, and every 2,000th a/x by bob.
+    let records = (0..60_000u64)
+        .map(|i| {
+            let (repository, user) = match i {
+                i if i % 2_000 == 1_999 => ("a/x", "bob"),
+                i if i % 2 == 0 => ("a/x", "alice"),
+                _ => ("a/y", "bob"),
+            };
+            PullRecord {
+                repository: repo(repository),
+                digest: d("m"),
+                tag: None,
+                user: Some(user.into()),
+                token: None,
+                source: None,
+                count: 1,
+                first: 10 + i,
+                last: 10 + i,
+            }
+        })
+        .collect();
+    machine.apply_batch_from(vec![Command::RecordPullEvents(RecordPullEvents { pulls: records })], &job).unwrap();
+
+    let reader = machine.reader().unwrap();
+    let (mut seen, mut pages, mut before) = (Vec::new(), 0, None);
+    loop {
+        let filter = EventFilter { repository: Some("a/x".into()), user: Some("bob".into()), before, limit: 50, ..Default::default() };
+        let page = reader.events(&filter, |_, _| Ok(true)).unwrap();
+        pages += 1;
+        assert!(page.events.iter().all(|(_, e)| e.repository.as_deref() == Some("a/x") && e.user.as_deref() == Some("bob")));
+        seen.extend(page.events.iter().map(|(id, _)| *id));
+        match page.next {
+            Some(next) => before = Some(next),
+            None => break,
+        }
+    }
+    let expected: Vec<u64> = (0..60_000u64).rev().filter(|i| i % 2_000 == 1_999).map(|i| i + 1).collect();
+    assert_eq!(seen, expected, "every match once, newest first");
+    assert!(pages > 1, "the scan limit split the walk into pages");
+}

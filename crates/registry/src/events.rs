@@ -1,5 +1,6 @@
-//! Audit log retention: the oldest events go, by age and by count, in bounded batches
-//! so that the writes queued behind each batch wait milliseconds, not the whole pruning;
+//! Audit log retention: the oldest events go, by age and by count, in small commands
+//! with a pause between them, so that writes queued meanwhile wait for one small command
+//! (milliseconds), not the whole pruning, and take turns with it;
 //! each webhook keeps its newest [`DELIVERIES_KEPT`] finished deliveries.
 
 use berth_meta::command::{PruneDeliveries, PruneEvents};
@@ -7,8 +8,11 @@ use berth_meta::{Command, now_millis};
 
 use crate::{Error, Registry};
 
-/// Events removed per command.
-const BATCH: u64 = 10_000;
+/// Events removed per command (each costs about 15 µs).
+const BATCH: u64 = 2_000;
+
+/// The pause between two commands, in which other writes go first.
+const PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Finished deliveries kept per webhook (its delivery log).
 pub const DELIVERIES_KEPT: u64 = 1000;
@@ -35,7 +39,7 @@ impl Registry {
             self.meta.apply(Command::PruneEvents(PruneEvents { before, at_most })).await?;
             removed += at_most;
             from += at_most;
-            tokio::task::yield_now().await;
+            tokio::time::sleep(PAUSE).await;
         }
         Ok(removed)
     }

@@ -1,22 +1,22 @@
 //! The audit log, webhooks and deliveries, as stored.
 //!
-//! A page of events is read newest first through the index of the most selective filter
-//! given (repository, then user, then kind, else the log itself), within the ids the
-//! time filter allows (times never decrease with ids, so a time bound is an id bound,
+//! A page of events is read newest first through the indexes of the filters given
+//! (repository, user, kind: the ids all of them hold, found by merging their key ranges
+//! without reading an event; else the log itself), within the ids the time filter allows (times never decrease with ids, so a time bound is an id bound,
 //! found by bisection). A page stops after [`SCAN_LIMIT`] index entries even if it is
 //! not full, and says where to go on: its cost stays bounded whatever the log holds and
 //! however rare the matches.
 
 use std::ops::Bound;
 
-use redb::{ReadableTable, ReadableTableMetadata};
+use redb::{ReadableTable, ReadableTableMetadata, TableDefinition};
 
 use super::Reader;
 use crate::Error;
 use crate::records::{self, Delivery, DeliveryState, Event, Webhook};
 use crate::tables::*;
 
-/// The most index entries one page looks at.
+/// The most index entries one page looks at (over all the indexes it merges).
 pub const SCAN_LIMIT: usize = 20_000;
 
 /// Which events to list.
@@ -49,6 +49,48 @@ pub struct EventPage {
     pub next: Option<u64>,
 }
 
+/// The ids every stream holds, each stream sorted newest first: a merge that reads at
+/// most `budget` keys in all. Returns the ids found and, when the budget ran out before
+/// a stream ended, the id below which nothing has been looked at (the next page's
+/// `before`).
+fn intersect<I>(mut streams: Vec<I>, budget: usize) -> Result<(Vec<u64>, Option<u64>), Error>
+where
+    I: Iterator<Item = Result<u64, redb::StorageError>>,
+{
+    let mut heads = Vec::with_capacity(streams.len());
+    for stream in &mut streams {
+        match stream.next().transpose()? {
+            Some(id) => heads.push(id),
+            None => return Ok((Vec::new(), None)),
+        }
+    }
+    let (mut found, mut read) = (Vec::new(), heads.len());
+    loop {
+        // An id above the smallest head is absent from that head's stream: the others skip
+        // to it. When all heads agree, it is in every stream.
+        let target = heads.iter().copied().min().unwrap_or(0);
+        let all_agree = heads.iter().all(|&h| h == target);
+        if all_agree {
+            found.push(target);
+        }
+        for (head, stream) in heads.iter_mut().zip(&mut streams) {
+            if *head > target || all_agree {
+                read += 1;
+                match stream.next().transpose()? {
+                    Some(id) => *head = id,
+                    None => return Ok((found, None)),
+                }
+            }
+        }
+        if read >= budget {
+            // Everything above the smallest head is examined, that head not yet: the next
+            // page starts at it (its `before` is one above).
+            let resume = heads.iter().copied().min().unwrap_or(0);
+            return Ok((found, Some(resume.saturating_add(1))));
+        }
+    }
+}
+
 impl Reader {
     /// A page of the events `filter` selects that `visible` accepts, newest first.
     pub fn events(
@@ -68,42 +110,45 @@ impl Reader {
         if low >= high || filter.limit == 0 {
             return Ok(page);
         }
-        // Ids to look at, newest first, from the most selective index.
-        let indexed = |table, scope: &str| -> Result<Vec<u64>, Error> {
-            let table = self.tx.open_table::<(&str, u64), ()>(table)?;
-            let range = table.range((scope, low)..(scope, high))?;
-            range.rev().take(SCAN_LIMIT).map(|e| e.map(|(k, _)| k.value().1).map_err(Error::from)).collect()
-        };
-        let ids = match (&filter.repository, &filter.user, &filter.kind) {
-            (Some(repository), _, _) => indexed(EVENTS_BY_REPOSITORY, repository)?,
-            (None, Some(user), _) => indexed(EVENTS_BY_USER, user)?,
-            (None, None, Some(kind)) => indexed(EVENTS_BY_KIND, kind)?,
-            (None, None, None) => {
-                events.range(low..high)?.rev().take(SCAN_LIMIT).map(|e| e.map(|(k, _)| k.value())).collect::<Result<_, _>>()?
+        // Ids to look at, newest first: those every given index holds (an intersection of
+        // sorted key ranges, read without touching the events), else the log itself.
+        let scopes: Vec<(TableDefinition<(&str, u64), ()>, &str)> = [
+            (EVENTS_BY_REPOSITORY, filter.repository.as_deref()),
+            (EVENTS_BY_USER, filter.user.as_deref()),
+            (EVENTS_BY_KIND, filter.kind.as_deref()),
+        ]
+        .into_iter()
+        .filter_map(|(table, scope)| scope.map(|s| (table, s)))
+        .collect();
+        let (ids, stopped_at) = if scopes.is_empty() {
+            let ids: Vec<u64> = events.range(low..high)?.rev().take(SCAN_LIMIT).map(|e| e.map(|(k, _)| k.value())).collect::<Result<_, _>>()?;
+            let stopped_at = (ids.len() == SCAN_LIMIT).then(|| ids.last().copied()).flatten();
+            (ids, stopped_at)
+        } else {
+            let tables = scopes.iter().map(|(table, _)| self.tx.open_table(*table)).collect::<Result<Vec<_>, _>>()?;
+            let mut ranges = Vec::with_capacity(tables.len());
+            for (table, (_, scope)) in tables.iter().zip(&scopes) {
+                ranges.push(table.range((*scope, low)..(*scope, high))?.rev().map(|e| e.map(|(k, _)| k.value().1)));
             }
+            intersect(ranges, SCAN_LIMIT)?
         };
-        let scanned_all = ids.len() < SCAN_LIMIT;
         for (n, id) in ids.iter().copied().enumerate() {
             let Some(value) = events.get(id)? else { continue };
             let event: Event = records::decode("events", value.value())?;
-            if filter.user.as_ref().is_some_and(|u| event.user.as_ref() != Some(u))
-                || filter.kind.as_ref().is_some_and(|k| &event.kind != k)
-                || !visible(self, &event)?
-            {
+            if !visible(self, &event)? {
                 continue;
             }
             page.events.push((id, event));
             if page.events.len() == filter.limit {
                 // More may match below this one, unless it was the last id in range.
-                if n + 1 < ids.len() || !scanned_all {
+                if n + 1 < ids.len() || stopped_at.is_some() {
                     page.next = Some(id);
                 }
                 return Ok(page);
             }
         }
-        if !scanned_all {
-            page.next = ids.last().copied();
-        }
+        // The scan stopped before the range's end: the next page goes on below where it stopped.
+        page.next = stopped_at;
         Ok(page)
     }
 
