@@ -590,8 +590,9 @@ async fn prune_events(app: Arc<App>, keep_days: u64, keep_count: u64) {
     let mut ticker = tokio::time::interval(std::time::Duration::from_secs(60));
     loop {
         ticker.tick().await;
-        if !app.cluster.is_leader() {
-            continue;
+        // Until this replica leads (as at a start), look again each second, not each minute.
+        while !app.cluster.is_leader() {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
         }
         match berth_auth::origin::scope(
             berth_auth::origin::RequestOrigin::job("events-retention"),

@@ -352,6 +352,15 @@ async fn ldap_sync_creates_users_sets_team_members_and_deactivates_removed_users
     let last: Value = admin.get(server.url("/api/v0/ldap/sync")).send().await.unwrap().json().await.unwrap();
     assert_eq!(last, report);
 
+    // The audit log has the run, by the administrator who asked for it, and what it changed.
+    let log: Value = admin.get(server.url("/api/v0/events?type=LDAP_SYNC")).send().await.unwrap().json().await.unwrap();
+    let run = &log["events"][0];
+    assert_eq!(run["user"], "admin", "{log}");
+    assert_eq!(run["details"]["usersDeactivated"], 1, "{log}");
+    assert_eq!(log["events"].as_array().unwrap().len(), 2, "two runs: {log}");
+    let log: Value = admin.get(server.url("/api/v0/events?type=ACCOUNT_UPDATE")).send().await.unwrap().json().await.unwrap();
+    assert!(log["events"].as_array().unwrap().iter().any(|e| e["object"] == "bob" && e["user"] == "admin"), "{log}");
+
     // The system page shows the directory's settings (never the bind password) and the
     // last sync's report.
     let page = ui_page(&server, "admin", ADMIN_PASSWORD, "/system").await;
