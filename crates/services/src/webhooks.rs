@@ -94,6 +94,10 @@ impl Default for WebhookOptions {
 pub const MAX_DELAY: Duration = Duration::from_secs(300);
 /// Deliveries posted at once.
 const PARALLEL: usize = 16;
+/// The most attempts recorded by one command.
+const RECORD_BATCH: usize = 256;
+/// An attempt waiting to be recorded, and whom to tell once it is.
+type Recorded = (Attempt, tokio::sync::oneshot::Sender<()>);
 /// How often the worker looks for due deliveries.
 const POLL: Duration = Duration::from_millis(200);
 /// The most of an endpoint's answer kept in the log.
@@ -264,6 +268,8 @@ impl Webhooks {
     /// Posts due deliveries while this replica leads; never returns.
     pub async fn run(self: Arc<Self>) {
         let slots = Arc::new(tokio::sync::Semaphore::new(PARALLEL));
+        let (recorder, attempts) = tokio::sync::mpsc::channel(PARALLEL * 2);
+        tokio::spawn(self.clone().record(attempts));
         loop {
             tokio::time::sleep(POLL).await;
             if !self.meta.is_leader() {
@@ -281,9 +287,9 @@ impl Webhooks {
                     continue;
                 }
                 let Ok(slot) = slots.clone().acquire_owned().await else { return };
-                let this = self.clone();
+                let (this, recorder) = (self.clone(), recorder.clone());
                 tokio::spawn(async move {
-                    this.deliver(id, delivery, hook).await;
+                    this.deliver(id, delivery, hook, &recorder).await;
                     this.in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
                     drop(slot);
                 });
@@ -291,17 +297,36 @@ impl Webhooks {
         }
     }
 
-    /// Posts one delivery and records the attempt.
-    async fn deliver(&self, id: u64, delivery: Delivery, hook: Webhook) {
+    /// Posts one delivery and has the attempt recorded; returns once it is (so that the
+    /// worker does not read the delivery as still due and post it again).
+    async fn deliver(&self, id: u64, delivery: Delivery, hook: Webhook, recorder: &tokio::sync::mpsc::Sender<Recorded>) {
         let started = Instant::now();
         let (status, error) = self.post(&delivery.hook, &hook, id, delivery.payload).await;
         let at = now_millis();
         let delivered = status.is_some_and(|s| (200..300).contains(&s));
         let retry_at = (!delivered).then(|| retry_at(&self.options, delivery.created_at, delivery.attempts + 1, at)).flatten();
         let attempt = Attempt { delivery: id, at, status, error, duration_ms: started.elapsed().as_millis() as u64, retry_at };
-        let record = Command::RecordDeliveries(RecordDeliveries { attempts: vec![attempt], pause_after: self.options.pause_after });
-        if let Err(e) = berth_meta::origin::scope(berth_meta::origin::RequestOrigin::job("webhooks"), self.meta.apply(record)).await {
-            tracing::warn!(delivery = id, error = %e, "recording a webhook delivery");
+        let (done, recorded) = tokio::sync::oneshot::channel();
+        if recorder.send((attempt, done)).await.is_err() || recorded.await.is_err() {
+            tracing::warn!(delivery = id, "a webhook delivery's attempt was not recorded (the recorder stopped)");
+        }
+    }
+
+    /// Records finished attempts, all those that finished while the previous command was
+    /// applied in one command: a write per batch, not per delivery, so that ten webhooks
+    /// on every push do not add ten writes to each push's.
+    async fn record(self: Arc<Self>, mut attempts: tokio::sync::mpsc::Receiver<Recorded>) {
+        let mut batch = Vec::new();
+        while attempts.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+            let (attempts, done): (Vec<Attempt>, Vec<_>) = batch.drain(..).unzip();
+            let count = attempts.len();
+            let record = Command::RecordDeliveries(RecordDeliveries { attempts, pause_after: self.options.pause_after });
+            if let Err(e) = berth_meta::origin::scope(berth_meta::origin::RequestOrigin::job("webhooks"), self.meta.apply(record)).await {
+                tracing::warn!(attempts = count, error = %e, "recording webhook deliveries");
+            }
+            for done in done {
+                let _ = done.send(());
+            }
         }
     }
 
