@@ -5,8 +5,9 @@
 #   pids, dirs    what cleanup stops and removes
 #   free_port     prints a free loopback port
 #   start_peer PORT [USER PASSWORD]   starts Distribution; sets peer_pid, peer_url
-#   start_berth               starts Berth (plain HTTP, admin password $BENCH_PASSWORD) with the
-#                             organization `bench`; sets berth_pid, berth
+#   start_berth [DIR [ARGS]]  starts Berth (plain HTTP, admin password $BENCH_PASSWORD, data in DIR,
+#                             default $work/berth, extra `berth serve` ARGS) with the organization
+#                             `bench` (kept if DIR already has it); sets berth_pid, berth
 #   section NAME FILE         prints the <!-- NAME:start --> … <!-- NAME:end --> section of FILE
 #   put_section NAME FILE TEXT   replaces that section of FILE with TEXT (or appends it)
 
@@ -54,16 +55,18 @@ PY
 }
 
 export BENCH_PASSWORD=bench-admin-password
-start_berth() { # -> sets berth_pid, berth
-    local port
+start_berth() { # [DIR [ARGS]] -> sets berth_pid, berth
+    local port dir=${1:-$work/berth} code
+    shift || true
     port=$(free_port)
-    BERTH_ADMIN_PASSWORD=$BENCH_PASSWORD BERTH_LOG=warn target/release/berth serve --data-dir "$work/berth" \
-        --https-listen 127.0.0.1:0 --http-listen "127.0.0.1:$port" >"$work/berth.out" 2>"$work/berth.log" &
+    BERTH_ADMIN_PASSWORD=$BENCH_PASSWORD BERTH_LOG=${BERTH_LOG:-warn} target/release/berth serve --data-dir "$dir" \
+        --https-listen 127.0.0.1:0 --http-listen "127.0.0.1:$port" "$@" >>"$work/berth.out" 2>>"$work/berth.log" &
     berth_pid=$!
     pids+=("$berth_pid")
     berth=http://127.0.0.1:$port
     for _ in $(seq 300); do curl -sf -o /dev/null "$berth/_ping" && break; sleep 0.1; done
     # Repositories live in a user's or an organization's namespace: the workload's is `bench`.
-    curl -sf -u "admin:$BENCH_PASSWORD" -X POST -H 'Content-Type: application/json' \
-        -d '{"name":"bench","isOrg":true}' "$berth/api/v0/accounts" >/dev/null
+    code=$(curl -s -o /dev/null -w '%{http_code}' -u "admin:$BENCH_PASSWORD" -X POST -H 'Content-Type: application/json' \
+        -d '{"name":"bench","isOrg":true}' "$berth/api/v0/accounts")
+    case "$code" in 201|409) ;; *) echo "start_berth: creating the organization bench answered $code" >&2; return 1 ;; esac
 }

@@ -6,7 +6,8 @@
 #
 # With USER and PASSWORD it uses htpasswd auth (bcrypt, cost 5 as `htpasswd -B` makes it).
 # Prints `pid=<pid> dir=<dir> url=http://127.0.0.1:PORT` once it answers; stop it with `kill <pid>`
-# and remove the directory.
+# and remove the directory. With PEER_NOTIFY_URL set, it notifies PEER_NOTIFY_COUNT (default 1)
+# endpoints there of every event (its `notifications.endpoints`), for the webhooks benchmark.
 set -euo pipefail
 port=${1:?usage: peer-distribution.sh PORT [USER PASSWORD]}
 user=${2:-}
@@ -26,6 +27,19 @@ if [ -n "$user" ]; then
     realm: distribution
     path: $dir/htpasswd"
 fi
+notifications=""
+if [ -n "${PEER_NOTIFY_URL:-}" ]; then
+    notifications="notifications:
+  endpoints:"
+    for n in $(seq "${PEER_NOTIFY_COUNT:-1}"); do
+        notifications+="
+    - name: hook$n
+      url: $PEER_NOTIFY_URL
+      timeout: 3s
+      threshold: 5
+      backoff: 1s"
+    done
+fi
 cat >"$dir/config.yml" <<YAML
 version: 0.1
 log:
@@ -42,6 +56,7 @@ storage:
 http:
   addr: 127.0.0.1:$port
 $auth
+$notifications
 YAML
 docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
 pid=$!
