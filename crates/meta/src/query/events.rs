@@ -121,7 +121,8 @@ impl Reader {
         .filter_map(|(table, scope)| scope.map(|s| (table, s)))
         .collect();
         let (ids, stopped_at) = if scopes.is_empty() {
-            let ids: Vec<u64> = events.range(low..high)?.rev().take(SCAN_LIMIT).map(|e| e.map(|(k, _)| k.value())).collect::<Result<_, _>>()?;
+            let ids: Vec<u64> =
+                events.range(low..high)?.rev().take(SCAN_LIMIT).map(|e| e.map(|(k, _)| k.value())).collect::<Result<_, _>>()?;
             let stopped_at = (ids.len() == SCAN_LIMIT).then(|| ids.last().copied()).flatten();
             (ids, stopped_at)
         } else {
