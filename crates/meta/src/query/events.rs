@@ -16,6 +16,9 @@ use crate::Error;
 use crate::records::{self, Delivery, DeliveryState, Event, Webhook};
 use crate::tables::*;
 
+/// An index of the audit log: (scope, event id).
+type EventIndex = TableDefinition<'static, (&'static str, u64), ()>;
+
 /// The most index entries one page looks at (over all the indexes it merges).
 pub const SCAN_LIMIT: usize = 20_000;
 
@@ -112,7 +115,7 @@ impl Reader {
         }
         // Ids to look at, newest first: those every given index holds (an intersection of
         // sorted key ranges, read without touching the events), else the log itself.
-        let scopes: Vec<(TableDefinition<(&str, u64), ()>, &str)> = [
+        let scopes: Vec<(EventIndex, &str)> = [
             (EVENTS_BY_REPOSITORY, filter.repository.as_deref()),
             (EVENTS_BY_USER, filter.user.as_deref()),
             (EVENTS_BY_KIND, filter.kind.as_deref()),
