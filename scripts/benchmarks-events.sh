@@ -105,6 +105,30 @@ done
 removed_line=$(grep -m1 "old audit events removed" "$work/berth.log" | sed -E 's/^([^ ]+) .*removed=([0-9]+).*/\2 removed, logged at \1/' || true)
 [ -n "$removed_line" ] || removed_line="not finished after ${#during[@]} rounds"
 pushes after 200
+# Pulls: 64 connections pulling one tag for 10 s, then what the audit log holds of them
+# once a flush interval (pull_flush_secs, 10 s) has passed.
+pull_since=$(date +%s)
+"$bench" --url "$berth" --user admin --server-pid "$berth_pid" --scenario manifest_get --duration 10 \
+    --json "$work/pulls.json" >/dev/null 2>&1
+sleep 12
+pulls=$(python3 - "$berth" "$BENCH_PASSWORD" "$pull_since" "$work/pulls.json" <<'PY'
+import base64, json, sys, urllib.request
+url, password, since, figures = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+measured = next(m for m in json.load(open(figures)) if m["scenario"] == "manifest_get")
+auth = base64.b64encode(f"admin:{password}".encode()).decode()
+path, events, counted = f"/api/v0/events?type=TAG_PULL&since={since}&limit=1000", 0, 0
+while path:
+    request = urllib.request.Request(url + path, headers={"Authorization": f"Basic {auth}"})
+    with urllib.request.urlopen(request) as response:
+        page = json.load(response)
+        link = response.headers.get("Link")
+    events += len(page["events"])
+    counted += sum(e["count"] for e in page["events"])
+    path = link[1:link.index(">")] if link else None
+print(f"{measured['figure']['operations']:,} pulls by tag in 10 s ({measured['figure']['value']:,.0f} req/s) became "
+      f"{events} TAG_PULL events whose counts add up to {counted:,}")
+PY
+)
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 retention=$(python3 - "$restarted" "$work/after.json" "${during[@]}" <<'PY'
 import json, sys
@@ -150,6 +174,9 @@ done, then one more:
 | small pushes | rate | latency |
 |---|---|---|
 $retention
+
+Pulls are counted per image, user, token and address, and written every \`pull_flush_secs\` (10 s) as one event
+each: \`berth-bench --scenario manifest_get --duration 10\` (64 connections, one tag) on the same server: $pulls.
 <!-- events:end -->
 MD
 )
