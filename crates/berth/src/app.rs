@@ -20,7 +20,7 @@ pub struct App {
     /// The registry domain.
     pub registry: Registry,
     /// Authentication and the token service.
-    pub auth: Auth,
+    pub auth: Arc<Auth>,
     /// The trust (Notary) service.
     pub trust: berth_trust::Trust,
     /// This replica's place in its cluster.

@@ -59,7 +59,7 @@ pub struct Services {
     /// The registry.
     pub registry: Registry,
     /// Authentication, tokens, accounts and the access policy.
-    pub auth: Auth,
+    pub auth: Arc<Auth>,
     /// The trust (Notary) service.
     pub trust: Trust,
     /// Backups.
@@ -99,7 +99,8 @@ pub async fn open(cluster: &Cluster, options: Options) -> Result<Services, Error
     let admin_password = options.admin_password.map(|p| p.expose().to_owned());
     let (auth, bootstrap) = Auth::start(meta.clone(), cluster.master(), options.auth, admin_password, options.directory).await?;
     let trust = Trust::start(meta.clone(), cluster.master().clone(), options.trust).await?;
-    let webhooks = Arc::new(Webhooks::new(meta.clone(), cluster.master().clone(), options.webhooks));
+    let auth = Arc::new(auth);
+    let webhooks = Arc::new(Webhooks::new(meta.clone(), auth.clone(), cluster.master().clone(), options.webhooks));
     let registry = Registry::new(storage, meta, options.limits);
     Ok(Services { registry, auth, trust, backups, webhooks, generated_admin_password: bootstrap.generated_admin_password })
 }

@@ -7,6 +7,10 @@
 //! fails is tried again after 1, 2, 4, … times the base delay, for a bounded time; a hook
 //! whose deliveries keep failing is paused, and says why, until someone resumes it.
 //!
+//! Who may manage a webhook is the policy's (`berth_auth`): every method that reads or
+//! changes one takes the caller, and a webhook the caller may not manage answers as
+//! absent.
+//!
 //! Every body is signed: `X-Berth-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of
 //! "<t>.<body>" under the hook's secret>`. The timestamp is inside the signed text, so a
 //! receiver that refuses old timestamps refuses replays.
@@ -22,6 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_lc_rs::hmac;
+use berth_auth::{Auth, Subject};
 pub use berth_meta::audit::rfc3339;
 use berth_meta::command::{Attempt, CreateWebhook, DeleteWebhook, RecordDeliveries, Redeliver, UpdateWebhook};
 use berth_meta::seal::MasterKey;
@@ -34,7 +39,10 @@ pub enum WebhookError {
     /// The request is malformed; the message says how.
     #[error("{0}")]
     Invalid(String),
-    /// No such webhook.
+    /// The caller may not manage webhooks of that repository or namespace.
+    #[error("only administrators of {0} manage its webhooks")]
+    Forbidden(String),
+    /// No such webhook (or none the caller manages).
     #[error("no such webhook")]
     Unknown,
     /// The webhook has no such delivery.
@@ -46,6 +54,9 @@ pub enum WebhookError {
     /// Metadata failed; the detail is for the log.
     #[error("metadata failure: {0}")]
     Meta(berth_meta::Error),
+    /// The access check failed.
+    #[error(transparent)]
+    Auth(#[from] berth_auth::Error),
 }
 
 impl From<berth_meta::Error> for WebhookError {
@@ -132,6 +143,8 @@ pub struct TestResult {
 /// The webhooks service.
 pub struct Webhooks {
     meta: Meta,
+    /// The policy: who manages which webhooks.
+    auth: Arc<Auth>,
     master: Arc<MasterKey>,
     options: WebhookOptions,
     /// Deliveries being posted now (the worker never posts one twice at once).
@@ -165,12 +178,22 @@ pub fn signature(secret: &[u8], timestamp: u64, body: &[u8]) -> String {
 
 impl Webhooks {
     /// The service over the metadata; secrets are sealed with `master`.
-    pub fn new(meta: Meta, master: Arc<MasterKey>, options: WebhookOptions) -> Webhooks {
-        Webhooks { meta, master, options, in_flight: Mutex::new(HashSet::new()), clients: Mutex::new(HashMap::new()) }
+    pub fn new(meta: Meta, auth: Arc<Auth>, master: Arc<MasterKey>, options: WebhookOptions) -> Webhooks {
+        Webhooks { meta, auth, master, options, in_flight: Mutex::new(HashSet::new()), clients: Mutex::new(HashMap::new()) }
     }
 
-    /// Creates a webhook (the caller has checked who may); its id and secret.
-    pub async fn create(&self, by: &str, new: NewWebhook) -> Result<(String, Webhook, String), Error> {
+    /// Creates a webhook for `by`, an administrator of its key; its id and secret.
+    pub async fn create(&self, by: &Subject, new: NewWebhook) -> Result<(String, Webhook, String), Error> {
+        let key_fine = match new.key.split_once('/') {
+            Some(_) => new.key.parse::<berth_core::RepositoryName>().is_ok(),
+            None => berth_core::check_account_name(&new.key).is_ok(),
+        };
+        if !key_fine {
+            return Err(Error::Invalid(format!("key {:?}: use namespace/repository or namespace", new.key)));
+        }
+        if !self.auth.manages_webhooks(by, &new.key).await? {
+            return Err(Error::Forbidden(new.key));
+        }
         if !berth_meta::audit::HOOK_TYPES.iter().any(|(t, _)| *t == new.kind) {
             let types: Vec<&str> = berth_meta::audit::HOOK_TYPES.iter().map(|(t, _)| *t).collect();
             return Err(Error::Invalid(format!("type {:?}: use one of {}", new.kind, types.join(", "))));
@@ -201,7 +224,7 @@ impl Webhooks {
             endpoint: url.to_string(),
             tls_cert: new.tls_cert,
             sealed_secret,
-            created_by: by.to_owned(),
+            created_by: by.name().unwrap_or_default().to_owned(),
             created_at: now(),
             failures: 0,
             paused: None,
@@ -212,36 +235,55 @@ impl Webhooks {
         }
     }
 
-    /// Every webhook.
-    pub async fn list(&self) -> Result<Vec<(String, Webhook)>, Error> {
-        Ok(self.meta.read(|r| r.webhooks()).await?)
+    /// The webhooks `subject` manages.
+    pub async fn list(&self, subject: &Subject) -> Result<Vec<(String, Webhook)>, Error> {
+        let mut managed = Vec::new();
+        for (id, hook) in self.meta.read(|r| r.webhooks()).await? {
+            if self.auth.manages_webhooks(subject, &hook.key).await? {
+                managed.push((id, hook));
+            }
+        }
+        Ok(managed)
     }
 
-    /// One webhook.
-    pub async fn get(&self, id: &str) -> Result<Webhook, Error> {
+    /// One webhook `subject` manages (one they do not is as absent as a missing one).
+    pub async fn get(&self, subject: &Subject, id: &str) -> Result<Webhook, Error> {
+        let hook = self.hook(id).await?;
+        if !self.auth.manages_webhooks(subject, &hook.key).await? {
+            return Err(Error::Unknown);
+        }
+        Ok(hook)
+    }
+
+    async fn hook(&self, id: &str) -> Result<Webhook, Error> {
         let id = id.to_owned();
         self.meta.read(move |r| r.webhook(&id)).await?.ok_or(Error::Unknown)
     }
 
     /// Deletes a webhook and its log.
-    pub async fn delete(&self, id: &str) -> Result<(), Error> {
+    pub async fn delete(&self, subject: &Subject, id: &str) -> Result<(), Error> {
+        self.get(subject, id).await?;
         self.expect_done(self.meta.apply(Command::DeleteWebhook(DeleteWebhook { id: id.to_owned() })).await?)
     }
 
-    /// Pauses a webhook's deliveries (`paused`) or resumes them.
-    pub async fn set_paused(&self, id: &str, by: &str, paused: bool) -> Result<(), Error> {
-        let paused = paused.then(|| format!("paused by {by}"));
-        self.expect_done(self.meta.apply(Command::UpdateWebhook(UpdateWebhook { id: id.to_owned(), paused })).await?)
+    /// Pauses a webhook's deliveries (`paused`) or resumes them; the webhook after.
+    pub async fn set_paused(&self, subject: &Subject, id: &str, paused: bool) -> Result<Webhook, Error> {
+        self.get(subject, id).await?;
+        let paused = paused.then(|| format!("paused by {}", subject.name().unwrap_or_default()));
+        self.expect_done(self.meta.apply(Command::UpdateWebhook(UpdateWebhook { id: id.to_owned(), paused })).await?)?;
+        self.hook(id).await
     }
 
     /// A webhook's deliveries, newest first.
-    pub async fn deliveries(&self, id: &str, before: Option<u64>, limit: usize) -> Result<Vec<(u64, Delivery)>, Error> {
+    pub async fn deliveries(&self, subject: &Subject, id: &str, before: Option<u64>, limit: usize) -> Result<Vec<(u64, Delivery)>, Error> {
+        self.get(subject, id).await?;
         let id = id.to_owned();
         Ok(self.meta.read(move |r| r.deliveries(&id, before, limit)).await?)
     }
 
     /// Queues a delivery of the webhook again.
-    pub async fn redeliver(&self, id: &str, delivery: u64) -> Result<(), Error> {
+    pub async fn redeliver(&self, subject: &Subject, id: &str, delivery: u64) -> Result<(), Error> {
+        self.get(subject, id).await?;
         self.expect_done(self.meta.apply(Command::Redeliver(Redeliver { hook: id.to_owned(), delivery, at: now_millis() })).await?)
     }
 
@@ -256,8 +298,8 @@ impl Webhooks {
 
     /// Posts a test payload to the webhook now, and says what the endpoint answered
     /// (nothing is recorded).
-    pub async fn test(&self, id: &str) -> Result<TestResult, Error> {
-        let hook = self.get(id).await?;
+    pub async fn test(&self, subject: &Subject, id: &str) -> Result<TestResult, Error> {
+        let hook = self.get(subject, id).await?;
         let contents = serde_json::json!({"message": "a test delivery from Berth", "webhook": id, "key": hook.key});
         let payload = serde_json::json!({"type": "TEST", "createdAt": berth_meta::audit::rfc3339(now_millis()), "contents": contents});
         let started = Instant::now();

@@ -476,6 +476,8 @@ impl From<berth_services::WebhookError> for ApiV0Error {
         let message = e.to_string();
         match e {
             E::Invalid(_) => ApiV0Error::invalid(message),
+            E::Forbidden(_) => ApiV0Error::forbidden(),
+            E::Auth(e) => e.into(),
             E::Unknown => ApiV0Error::new(StatusCode::NOT_FOUND, "NO_SUCH_WEBHOOK", message),
             E::DeliveryUnknown => ApiV0Error::new(StatusCode::NOT_FOUND, "NO_SUCH_DELIVERY", message),
             E::Unavailable(why) => ApiV0Error::unavailable("UNAVAILABLE", why),

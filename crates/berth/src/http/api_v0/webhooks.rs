@@ -54,36 +54,13 @@ fn webhook_model(id: &str, hook: &Webhook) -> model::Webhook {
     }
 }
 
-/// The webhook, if the caller manages it (one they do not is as absent as a missing one).
-async fn managed(app: &AppState, caller: &Caller, id: &str) -> Result<Webhook, ApiV0Error> {
-    let hook = app.webhooks.get(id).await?;
-    if !app.auth.manages_webhooks(&caller.0, &hook.key).await? {
-        return Err(berth_services::WebhookError::Unknown.into());
-    }
-    Ok(hook)
-}
-
-/// Checks a key: a repository name or a namespace.
-fn valid_key(key: &str) -> Result<(), ApiV0Error> {
-    let fine = match key.split_once('/') {
-        Some(_) => key.parse::<berth_core::RepositoryName>().is_ok(),
-        None => berth_core::check_account_name(key).is_ok(),
-    };
-    if fine { Ok(()) } else { Err(ApiV0Error::invalid(format!("key {key:?}: use namespace/repository or namespace"))) }
-}
-
 #[utoipa::path(post, path = "/api/v0/webhooks", tag = "webhooks", request_body = NewWebhook, responses((status = 201, description = "the webhook, with its secret shown once", body = model::Webhook), (status = 403, description = "NOT_AUTHORIZED", body = model::ErrorBody)))]
 /// Subscribes an endpoint to one type of event in a repository or namespace (its
 /// administrators only).
 pub async fn create(State(app): State<AppState>, caller: Caller, Json(new): Json<NewWebhook>) -> Result<Response, ApiV0Error> {
-    valid_key(&new.key)?;
-    if !app.auth.manages_webhooks(&caller.0, &new.key).await? {
-        return Err(ApiV0Error::forbidden());
-    }
-    let by = caller.0.name().unwrap_or_default().to_owned();
     let spec =
         berth_services::NewWebhook { kind: new.kind, key: new.key, endpoint: new.endpoint, tls_cert: new.tls_cert, secret: new.secret };
-    let (id, hook, secret) = app.webhooks.create(&by, spec).await?;
+    let (id, hook, secret) = app.webhooks.create(&caller.0, spec).await?;
     let mut body = webhook_model(&id, &hook);
     body.secret = Some(secret);
     Ok((StatusCode::CREATED, Json(body)).into_response())
@@ -92,19 +69,14 @@ pub async fn create(State(app): State<AppState>, caller: Caller, Json(new): Json
 #[utoipa::path(get, path = "/api/v0/webhooks", tag = "webhooks", responses((status = 200, description = "the webhooks the caller manages", body = model::WebhookList)))]
 /// Lists the webhooks the caller manages.
 pub async fn list(State(app): State<AppState>, caller: Caller) -> Result<Response, ApiV0Error> {
-    let mut webhooks = Vec::new();
-    for (id, hook) in app.webhooks.list().await? {
-        if app.auth.manages_webhooks(&caller.0, &hook.key).await? {
-            webhooks.push(webhook_model(&id, &hook));
-        }
-    }
+    let webhooks = app.webhooks.list(&caller.0).await?.iter().map(|(id, hook)| webhook_model(id, hook)).collect();
     Ok(Json(model::WebhookList { webhooks }).into_response())
 }
 
 #[utoipa::path(get, path = "/api/v0/webhooks/{id}", tag = "webhooks", params(("id" = String, Path, description = "webhook id")), responses((status = 200, description = "the webhook", body = model::Webhook), (status = 404, description = "NO_SUCH_WEBHOOK", body = model::ErrorBody)))]
 /// One webhook, with whether it is paused and why.
 pub async fn get(State(app): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiV0Error> {
-    let hook = managed(&app, &caller, &id).await?;
+    let hook = app.webhooks.get(&caller.0, &id).await?;
     Ok(Json(webhook_model(&id, &hook)).into_response())
 }
 
@@ -116,17 +88,14 @@ pub async fn update(
     Path(id): Path<String>,
     Json(changes): Json<WebhookChanges>,
 ) -> Result<Response, ApiV0Error> {
-    managed(&app, &caller, &id).await?;
-    app.webhooks.set_paused(&id, caller.0.name().unwrap_or_default(), changes.paused).await?;
-    let hook = app.webhooks.get(&id).await?;
+    let hook = app.webhooks.set_paused(&caller.0, &id, changes.paused).await?;
     Ok(Json(webhook_model(&id, &hook)).into_response())
 }
 
 #[utoipa::path(delete, path = "/api/v0/webhooks/{id}", tag = "webhooks", params(("id" = String, Path, description = "webhook id")), responses((status = 204, description = "deleted, with its delivery log"), (status = 404, description = "NO_SUCH_WEBHOOK", body = model::ErrorBody)))]
 /// Deletes a webhook and its delivery log.
 pub async fn delete(State(app): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiV0Error> {
-    managed(&app, &caller, &id).await?;
-    app.webhooks.delete(&id).await?;
+    app.webhooks.delete(&caller.0, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -145,9 +114,8 @@ pub async fn deliveries(
     Path(id): Path<String>,
     query: axum::extract::Query<DeliveryQuery>,
 ) -> Result<Response, ApiV0Error> {
-    managed(&app, &caller, &id).await?;
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
-    let found = app.webhooks.deliveries(&id, query.before, limit).await?;
+    let found = app.webhooks.deliveries(&caller.0, &id, query.before, limit).await?;
     let deliveries = found
         .into_iter()
         .map(|(id, d)| model::Delivery {
@@ -179,16 +147,14 @@ pub async fn redeliver(
     caller: Caller,
     Path((id, delivery)): Path<(String, u64)>,
 ) -> Result<Response, ApiV0Error> {
-    managed(&app, &caller, &id).await?;
-    app.webhooks.redeliver(&id, delivery).await?;
+    app.webhooks.redeliver(&caller.0, &id, delivery).await?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
 #[utoipa::path(post, path = "/api/v0/webhooks/{id}/test", tag = "webhooks", params(("id" = String, Path, description = "webhook id")), responses((status = 200, description = "what the endpoint answered a signed test payload", body = model::WebhookTest), (status = 404, description = "NO_SUCH_WEBHOOK", body = model::ErrorBody)))]
 /// Posts a signed test payload (`"type": "TEST"`) to the endpoint now and says what it answered.
 pub async fn test(State(app): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiV0Error> {
-    managed(&app, &caller, &id).await?;
-    let result = app.webhooks.test(&id).await?;
+    let result = app.webhooks.test(&caller.0, &id).await?;
     let delivered = result.status.is_some_and(|s| (200..300).contains(&s));
     let body =
         model::WebhookTest { delivered, status: result.status, error: result.error, duration_ms: result.duration.as_millis() as u64 };
