@@ -210,6 +210,24 @@ async fn each_user_sees_only_what_they_may_read() {
     assert!(!text.contains("corp/secret"), "nor does the export show it");
     let response = anonymous().get(server.url("/api/v0/events")).send().await.unwrap();
     assert_eq!(response.status(), 401);
+
+    // An administrator's token limited to pulling corp/open reads as that token, not as the
+    // administrator: corp/open's events only, no account events, and it manages no webhook.
+    let narrow = client()
+        .post(server.url("/api/v0/accounts/admin/tokens"))
+        .json(&json!({"name": "narrow", "repositories": ["corp/open"], "actions": ["pull"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(narrow.status(), 201);
+    let narrow: Value = narrow.json().await.unwrap();
+    let narrow = client_as("admin", narrow["token"].as_str().unwrap());
+    let (seen_by_token, _) = all_pages(&narrow, &server, "/api/v0/events").await;
+    assert!(!seen_by_token.is_empty());
+    assert!(seen_by_token.iter().all(|e| e["repository"] == "corp/open"), "{seen_by_token:?}");
+    let hook = json!({"type": "TAG_PUSH", "key": "corp/open", "endpoint": "https://hooks.example/x"});
+    let response = narrow.post(server.url("/api/v0/webhooks")).json(&hook).send().await.unwrap();
+    expect_error(response, 403, "NOT_AUTHORIZED").await;
 }
 
 fn berth(server: &Server, args: &[&str]) -> String {
