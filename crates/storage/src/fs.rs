@@ -21,16 +21,17 @@ use std::time::Duration;
 use berth_core::{ByteRange, Digest, DigestAlgorithm};
 use bytes::{Bytes, BytesMut};
 use futures_util::{StreamExt, TryStreamExt};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use crate::hashing::StreamHasher;
 use crate::locks::UploadLocks;
 use crate::upload::{UploadId, UploadState};
 use crate::{BLOB_SHARDS, BlobInfo, BlobListing, BlobReader, BlobStore, ByteStream, Error, StoredBlob, layout};
 
-/// Size of the buffers handed to the writer thread, and of reads when serving.
+/// Size of the buffers handed to the writer thread.
 const WRITE_CHUNK: usize = 1 << 20;
-const READ_CHUNK: usize = 256 << 10;
+/// Size of the reads when serving a blob, and how many are in flight ahead of the socket.
+const READ_CHUNK: usize = 1 << 20;
+const READ_AHEAD: usize = 2;
 /// First capacity of an append's coalescing buffer.
 const SMALL_BUFFER: usize = 64 << 10;
 /// Running hashes kept between an upload's requests (a few hundred bytes each).
@@ -47,6 +48,42 @@ pub struct FsStore {
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> io::Result<T> + Send + 'static) -> io::Result<T> {
     tokio::task::spawn_blocking(f).await.map_err(io::Error::other)?
+}
+
+/// `len` bytes of `file` from `first`, as a stream of `READ_CHUNK` pieces.
+///
+/// Each piece is one `pread` straight into the buffer that goes to the socket (no
+/// intermediate copy), on the blocking pool; `READ_AHEAD` of them run while the previous
+/// one is being sent, so the disk (or page cache) and the socket overlap. No thread waits
+/// on a slow client: a piece is read only when the connection asks for it.
+fn read_chunks(file: File, first: u64, len: u64) -> ByteStream {
+    // Sequential access doubles the kernel's read-ahead for this file; a hint, so its
+    // failure changes nothing.
+    let _ = rustix::fs::fadvise(&file, first, std::num::NonZeroU64::new(len), rustix::fs::Advice::Sequential);
+    let file = std::sync::Arc::new(file);
+    let pieces = len.div_ceil(READ_CHUNK as u64);
+    let reads = futures_util::stream::iter(0..pieces).map(move |i| {
+        let file = file.clone();
+        let offset = first + i * READ_CHUNK as u64;
+        let want = (len - i * READ_CHUNK as u64).min(READ_CHUNK as u64) as usize;
+        async move { blocking(move || read_exactly_at(&file, offset, want)).await }
+    });
+    Box::pin(reads.buffered(READ_AHEAD))
+}
+
+/// Exactly `want` bytes of `file` at `offset`, read into a buffer of that size.
+fn read_exactly_at(file: &File, offset: u64, want: usize) -> io::Result<Bytes> {
+    let mut buf = Vec::with_capacity(want);
+    while buf.len() < want {
+        // Reads into the spare capacity: the buffer is never zeroed first.
+        let at = offset + buf.len() as u64;
+        let n = rustix::io::pread(file, rustix::buffer::spare_capacity(&mut buf), at)?;
+        if n == 0 {
+            // The blob is immutable; a short file means it was damaged or removed under us.
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "blob file is shorter than its recorded size"));
+        }
+    }
+    Ok(Bytes::from(buf))
 }
 
 /// Makes a directory entry (a rename or a new file) durable.
@@ -280,12 +317,18 @@ impl BlobStore for FsStore {
     }
 
     async fn open(&self, digest: &Digest, range: Option<ByteRange>) -> Result<Option<BlobReader>, Error> {
-        let mut file = match tokio::fs::File::open(layout::blob_path(&self.root, digest)).await {
-            Ok(file) => file,
+        let path = layout::blob_path(&self.root, digest);
+        let opened = blocking(move || {
+            let file = File::open(path)?;
+            let size = file.metadata()?.len();
+            Ok((file, size))
+        })
+        .await;
+        let (file, size) = match opened {
+            Ok(opened) => opened,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        let size = file.metadata().await?.len();
         let (first, len) = match range {
             Some(r) if r.first >= size => {
                 return Err(Error::RangeNotSatisfiable { first: r.first, last: r.last, size });
@@ -293,10 +336,7 @@ impl BlobStore for FsStore {
             Some(r) => (r.first, r.last.min(size - 1) - r.first + 1),
             None => (0, size),
         };
-        if first > 0 {
-            file.seek(SeekFrom::Start(first)).await?;
-        }
-        let stream = tokio_util::io::ReaderStream::with_capacity(file.take(len), READ_CHUNK);
+        let stream = read_chunks(file, first, len);
         let range = range.map(|_| ByteRange { first, last: first + len - 1 });
         Ok(Some(BlobReader { size, range, stream: Box::pin(stream) }))
     }
