@@ -37,6 +37,13 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 const REFUSALS: usize = 64;
 /// How long a refused connection may take to hear its `503`.
 const REFUSAL_TIME: Duration = Duration::from_secs(5);
+/// HTTP/2: data buffered per stream ahead of the client's window (a blob's read piece).
+const H2_SEND_BUFFER: usize = 1 << 20;
+/// HTTP/2 receive windows (pushes); a connection's unread data is bounded by the second.
+const H2_STREAM_WINDOW: u32 = 2 << 20;
+const H2_CONNECTION_WINDOW: u32 = 8 << 20;
+/// HTTP/2: the largest frame a client may send (the protocol's default is 16 KiB).
+const H2_MAX_FRAME: u32 = 256 << 10;
 
 /// Connection and request counters, as nginx's stub status reports them.
 #[derive(Debug, Default)]
@@ -238,7 +245,18 @@ pub async fn serve(
                         .half_close(true)
                         .header_read_timeout(HEADER_TIMEOUT)
                         .max_buf_size(max_header_size.max(8192));
-                    builder.http2().timer(TokioTimer::new()).max_header_list_size(max_header_size as u32);
+                    builder
+                        .http2()
+                        .timer(TokioTimer::new())
+                        .max_header_list_size(max_header_size as u32)
+                        // A pull's data waits here for the client's window, per stream; hyper's
+                        // 400 KiB default let each poll of the blob's 1 MiB pieces stall the stream.
+                        .max_send_buf_size(H2_SEND_BUFFER)
+                        // Pushes: a window of several frames in flight per stream, and larger
+                        // frames accepted from clients that send them (fewer frames per layer).
+                        .initial_stream_window_size(H2_STREAM_WINDOW)
+                        .initial_connection_window_size(H2_CONNECTION_WINDOW)
+                        .max_frame_size(H2_MAX_FRAME);
                     let local = crate::http::auth::Local(local.unwrap_or(peer));
                     let https = crate::http::auth::Https(tls.is_some());
                     // Each request goes to the router in the slot when it arrives.
