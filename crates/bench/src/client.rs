@@ -10,6 +10,17 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, anyhow, bail};
 use reqwest::{Method, StatusCode, header};
 
+/// Which HTTP the client speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum HttpVersion {
+    /// HTTP/1.1 in clear; over TLS, HTTP/2 when the server offers it (as docker does).
+    Auto,
+    #[value(name = "1.1")]
+    Http1,
+    #[value(name = "2")]
+    Http2,
+}
+
 /// How to authenticate, decided once from `GET /v2/`.
 #[derive(Clone, Debug, PartialEq)]
 enum Auth {
@@ -56,8 +67,18 @@ impl Registry {
         credentials: Option<(&str, &str)>,
         force_basic: bool,
         ca_pem: Option<&[u8]>,
+        http: HttpVersion,
     ) -> anyhow::Result<Registry> {
         let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(600)).pool_max_idle_per_host(256).tcp_nodelay(true);
+        builder = match http {
+            HttpVersion::Auto => builder,
+            HttpVersion::Http1 => builder.http1_only(),
+            // Over TLS, ALPN offers only h2; over plain HTTP, h2 without upgrade (prior knowledge).
+            HttpVersion::Http2 => builder.http2_prior_knowledge(),
+        };
+        // HTTP/2 flow-control windows as Go's client (docker, containerd, skopeo) opens them:
+        // 4 MiB per stream, 1 GiB per connection; frames stay at the protocol's default 16 KiB.
+        builder = builder.http2_initial_stream_window_size(4 << 20).http2_initial_connection_window_size(1 << 30);
         if let Some(pem) = ca_pem {
             builder = builder.tls_certs_merge([reqwest::Certificate::from_pem(pem).context("reading the CA")?]);
         }

@@ -16,7 +16,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use clap::Parser;
 
-pub use scenarios::Figure;
+pub use scenarios::{Figure, MANIFEST_TYPE, catalog_image, tags_image};
 pub use ui::UI_SCENARIOS;
 
 /// Every scenario, in the order `all` runs them.
@@ -48,6 +48,9 @@ pub struct Options {
     /// PEM file of the CA for HTTPS.
     #[arg(long)]
     pub cacert: Option<std::path::PathBuf>,
+    /// The HTTP both registries are spoken to with.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub http: client::HttpVersion,
     /// The server's process id: its CPU seconds and peak RSS are read from /proc.
     #[arg(long)]
     pub server_pid: Option<u32>,
@@ -105,6 +108,10 @@ pub struct Options {
     /// Signed-in clients of the ui scenarios.
     #[arg(long, default_value_t = 4)]
     pub ui_clients: usize,
+    /// The tags and catalog fixtures are there already (`berth-seed-registry`): list them
+    /// as they are instead of pushing them first.
+    #[arg(long)]
+    pub seeded: bool,
     /// Repository namespace for everything the run creates.
     #[arg(long, default_value = "bench")]
     pub namespace: String,
@@ -139,6 +146,8 @@ pub struct Measured {
     /// Server CPU seconds spent during the timed part of the scenario (setup excluded).
     pub server_cpu_s: Option<f64>,
     pub server_cpu_ms_per_op: Option<f64>,
+    /// Server CPU seconds per GiB moved, for transfers.
+    pub server_cpu_s_per_gib: Option<f64>,
     /// Peak RSS during the scenario, MiB.
     pub server_peak_rss_mib: Option<f64>,
     /// RSS samples during the scenario (load only), MiB.
@@ -171,6 +180,7 @@ async fn connect(
     password: &Option<String>,
     basic: bool,
     ca: &Option<std::path::PathBuf>,
+    http: client::HttpVersion,
 ) -> anyhow::Result<client::Registry> {
     let ca = match ca {
         Some(path) => Some(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?),
@@ -181,19 +191,21 @@ async fn connect(
         (Some(u), None) => bail!("--user {u} without a password (--password or BENCH_PASSWORD)"),
         _ => None,
     };
-    client::Registry::connect(url, creds, basic, ca.as_deref()).await.with_context(|| format!("connecting to {url}"))
+    client::Registry::connect(url, creds, basic, ca.as_deref(), http).await.with_context(|| format!("connecting to {url}"))
 }
 
 async fn run_unbounded(opts: Options) -> anyhow::Result<Vec<Measured>> {
     let mut targets = vec![Target {
         name: opts.name.clone(),
-        registry: Arc::new(connect(&opts.url, &opts.user, &opts.password, opts.basic, &opts.cacert).await?),
+        registry: Arc::new(connect(&opts.url, &opts.user, &opts.password, opts.basic, &opts.cacert, opts.http).await?),
         pid: opts.server_pid,
     }];
     if let Some(url) = &opts.compare {
         targets.push(Target {
             name: opts.compare_name.clone(),
-            registry: Arc::new(connect(url, &opts.compare_user, &opts.compare_password, opts.compare_basic, &opts.compare_cacert).await?),
+            registry: Arc::new(
+                connect(url, &opts.compare_user, &opts.compare_password, opts.compare_basic, &opts.compare_cacert, opts.http).await?,
+            ),
             pid: opts.compare_pid,
         });
     }
@@ -260,6 +272,7 @@ async fn measure(scenario: &str, target: &Target, opts: &Options) -> anyhow::Res
         scenario: scenario.to_owned(),
         auth: target.registry.auth_kind(),
         server_cpu_ms_per_op: cpu.filter(|_| figure.operations > 0).map(|c| c * 1000.0 / figure.operations as f64),
+        server_cpu_s_per_gib: cpu.filter(|_| figure.bytes > 0).map(|c| c * (1u64 << 30) as f64 / figure.bytes as f64),
         server_cpu_s: cpu,
         server_peak_rss_mib: after.map(|a| a.peak_rss_mib),
         rss_samples_mib,
@@ -275,6 +288,9 @@ fn line(m: &Measured) -> String {
     if let Some(per) = m.server_cpu_ms_per_op {
         let _ = write!(s, " = {per:.3} ms/op");
     }
+    if let Some(per_gib) = m.server_cpu_s_per_gib {
+        let _ = write!(s, " ({per_gib:.2} CPU s/GiB)");
+    }
     if let Some(rss) = m.server_peak_rss_mib {
         let _ = write!(s, "; peak RSS {rss:.1} MiB");
     }
@@ -283,6 +299,15 @@ fn line(m: &Measured) -> String {
         let _ = write!(s, "; RSS samples MiB [{}]", text.join(" "));
     }
     s
+}
+
+/// A result's notes, led by the server's CPU seconds per GiB for transfers.
+fn notes(m: &Measured) -> String {
+    match m.server_cpu_s_per_gib {
+        Some(per_gib) if m.figure.notes.is_empty() => format!("{per_gib:.2} CPU s/GiB"),
+        Some(per_gib) => format!("{per_gib:.2} CPU s/GiB, {}", m.figure.notes),
+        None => m.figure.notes.clone(),
+    }
 }
 
 /// The results as a Markdown table; with two registries, the ratio is "how many times better the first is".
@@ -309,8 +334,8 @@ fn markdown(results: &[Measured], names: &[String]) -> String {
                 opt(y.server_cpu_ms_per_op, 3),
                 opt(x.server_peak_rss_mib, 0),
                 opt(y.server_peak_rss_mib, 0),
-                x.figure.notes,
-                y.figure.notes
+                notes(x),
+                notes(y)
             );
         }
     } else {
@@ -325,7 +350,7 @@ fn markdown(results: &[Measured], names: &[String]) -> String {
                 m.figure.unit,
                 opt(m.server_cpu_ms_per_op, 3),
                 opt(m.server_peak_rss_mib, 0),
-                m.figure.notes
+                notes(m)
             );
         }
     }

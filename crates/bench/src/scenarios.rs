@@ -26,10 +26,12 @@ pub struct Figure {
     pub operations: u64,
     /// Extra facts, e.g. latency percentiles.
     pub notes: String,
+    /// Bytes transferred, for transfers (CPU seconds per GiB); 0 otherwise.
+    pub bytes: u64,
 }
 
 const MIB: usize = 1 << 20;
-const MANIFEST_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const MANIFEST_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
 
 /// Deterministic pseudo-random bytes: fast enough that the client never limits a transfer.
 pub struct Noise(u64);
@@ -164,17 +166,49 @@ pub async fn blob_pull_large(reg: &Registry, opts: &Options, meter: &Meter) -> a
     let response = reg.send(Method::GET, &path, Scope::Pull(&repo), |r| r).await?;
     let response = expect(response, &[StatusCode::OK], &format!("GET {path}")).await?;
     let mut stream = response.bytes_stream();
-    let mut hasher = Sha256::new();
+    let hasher = BackgroundSha256::start();
     let mut got = 0;
     while let Some(piece) = stream.next().await {
         let piece = piece.with_context(|| format!("GET {path}: reading the body"))?;
         got += piece.len();
-        hasher.update(&piece);
+        hasher.update(piece).await?;
     }
+    let actual = hasher.finish().await?;
     let elapsed = started.elapsed();
-    let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
     ensure!(got == size && actual == digest, "GET {path}: got {got} bytes with digest {actual}, expected {size} bytes");
     Ok(rate(size, elapsed, 1, String::new()))
+}
+
+/// SHA-256 of a body on a thread of its own, with AWS-LC's assembly (SHA extensions where the
+/// CPU has them, AVX2 otherwise), so that hashing overlaps receiving and the pull figure shows
+/// the server, not the client's digest.
+struct BackgroundSha256 {
+    pieces: tokio::sync::mpsc::Sender<Bytes>,
+    digest: tokio::sync::oneshot::Receiver<String>,
+}
+
+impl BackgroundSha256 {
+    fn start() -> BackgroundSha256 {
+        let (pieces, mut received) = tokio::sync::mpsc::channel::<Bytes>(64);
+        let (send_digest, digest) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            let mut context = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+            while let Some(piece) = received.blocking_recv() {
+                context.update(&piece);
+            }
+            let _ = send_digest.send(format!("sha256:{}", hex::encode(context.finish())));
+        });
+        BackgroundSha256 { pieces, digest }
+    }
+
+    async fn update(&self, piece: Bytes) -> anyhow::Result<()> {
+        self.pieces.send(piece).await.map_err(|_| anyhow::anyhow!("the hashing thread stopped"))
+    }
+
+    async fn finish(self) -> anyhow::Result<String> {
+        drop(self.pieces);
+        self.digest.await.map_err(|_| anyhow::anyhow!("the hashing thread stopped"))
+    }
 }
 
 /// One small image: config and two layers of 4–64 KiB, then the manifest.
@@ -266,6 +300,7 @@ pub async fn small_push(reg: Arc<Registry>, opts: &Options, clients: usize, mete
         higher_is_better: true,
         operations: opts.images as u64,
         notes: format!("{clients} clients, {:.1} ms per image", elapsed * 1000.0 / opts.images as f64),
+        bytes: 0,
     })
 }
 
@@ -329,6 +364,7 @@ pub async fn manifest_get(reg: Arc<Registry>, opts: &Options, meter: &Meter) -> 
         higher_is_better: true,
         operations: all.len() as u64,
         notes: format!("{} connections, p50 {p50:.2} ms, p99 {p99:.2} ms, max {max:.1} ms", opts.connections),
+        bytes: 0,
     })
 }
 
@@ -339,13 +375,13 @@ pub(crate) async fn tags_fixture(reg: &Arc<Registry>, opts: &Options, reuse: boo
     if reuse && reg.get_manifest(&repo, &format!("t{:06}", opts.tags.saturating_sub(1))).await.is_ok() {
         return Ok(repo);
     }
-    let image = small_image(7);
-    for (digest, bytes) in &image.blobs {
+    let (blobs, manifest) = tags_image();
+    for (digest, bytes) in &blobs {
         if !reg.has_blob(&repo, digest).await? {
             reg.push_blob(&repo, digest, bytes.clone()).await?;
         }
     }
-    let (r, manifest) = (repo.clone(), image.manifest.clone());
+    let r = repo.clone();
     let setup = reg.clone();
     parallel(opts.tags, opts.concurrency, move |i| {
         let (reg, repo, manifest) = (setup.clone(), r.clone(), manifest.clone());
@@ -357,7 +393,7 @@ pub(crate) async fn tags_fixture(reg: &Arc<Registry>, opts: &Options, reuse: boo
 
 /// `tags_list`: one repository with `--tags` tags, listed whole with `?n=--tags-page`.
 pub async fn tags_list(reg: Arc<Registry>, opts: &Options, meter: &Meter) -> anyhow::Result<Figure> {
-    let repo = tags_fixture(&reg, opts, false).await?;
+    let repo = tags_fixture(&reg, opts, opts.seeded).await?;
     let tags = opts.tags;
     meter.start()?;
     let started = Instant::now();
@@ -377,7 +413,25 @@ pub async fn tags_list(reg: Arc<Registry>, opts: &Options, meter: &Meter) -> any
         higher_is_better: false,
         operations: pages.len() as u64,
         notes: format!("{tags} tags, {} pages, {}", pages.len(), if sorted { "sorted" } else { "NOT sorted" }),
+        bytes: 0,
     })
+}
+
+/// The image each repository of the catalog fixture holds: (config, its digest, manifest).
+pub fn catalog_image() -> (Bytes, String, Bytes) {
+    let config = Bytes::from_static(br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#);
+    let digest = sha256(&config);
+    let manifest = Bytes::from(format!(
+        r#"{{"schemaVersion":2,"mediaType":"{MANIFEST_TYPE}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{digest}","size":{}}},"layers":[]}}"#,
+        config.len()
+    ));
+    (config, digest, manifest)
+}
+
+/// The image every tag of the tags fixture points at: its blobs (digest, bytes) and manifest.
+pub fn tags_image() -> (Vec<(String, Bytes)>, Bytes) {
+    let image = small_image(7);
+    (image.blobs, image.manifest)
 }
 
 /// `--repos` repositories `c00000`, `c00001`, … of one small image each; with `reuse`, left
@@ -387,12 +441,7 @@ pub(crate) async fn catalog_fixture(reg: &Arc<Registry>, opts: &Options, reuse: 
     if reuse && reg.get_manifest(&last, "latest").await.is_ok() {
         return Ok(());
     }
-    let config = Bytes::from_static(br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#);
-    let digest = sha256(&config);
-    let manifest = Bytes::from(format!(
-        r#"{{"schemaVersion":2,"mediaType":"{MANIFEST_TYPE}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{digest}","size":{}}},"layers":[]}}"#,
-        config.len()
-    ));
+    let (config, digest, manifest) = catalog_image();
     let ns = opts.namespace.clone();
     let setup = reg.clone();
     parallel(opts.repos, opts.concurrency, move |i| {
@@ -411,7 +460,7 @@ pub(crate) async fn catalog_fixture(reg: &Arc<Registry>, opts: &Options, reuse: 
 
 /// `catalog`: `--repos` repositories, the whole `_catalog` paged with `n=--catalog-page`.
 pub async fn catalog(reg: Arc<Registry>, opts: &Options, meter: &Meter) -> anyhow::Result<Figure> {
-    catalog_fixture(&reg, opts, false).await?;
+    catalog_fixture(&reg, opts, opts.seeded).await?;
     meter.start()?;
     let started = Instant::now();
     let pages = reg.pages(&format!("/v2/_catalog?n={}", opts.catalog_page), Scope::Catalog).await?;
@@ -429,6 +478,7 @@ pub async fn catalog(reg: Arc<Registry>, opts: &Options, meter: &Meter) -> anyho
         higher_is_better: false,
         operations: pages.len() as u64,
         notes: format!("{} repositories, {} pages", opts.repos, pages.len()),
+        bytes: 0,
     })
 }
 
@@ -478,11 +528,19 @@ pub async fn mixed(reg: Arc<Registry>, opts: &Options, clients: usize, meter: &M
         higher_is_better: true,
         operations: ops,
         notes: format!("{clients} clients, {gets} GETs, {} pushes, all read back", pushed.len()),
+        bytes: 0,
     })
 }
 
 fn rate(bytes: usize, elapsed: Duration, operations: u64, notes: String) -> Figure {
-    Figure { value: bytes as f64 / 1e6 / elapsed.as_secs_f64(), unit: "MB/s", higher_is_better: true, operations, notes }
+    Figure {
+        value: bytes as f64 / 1e6 / elapsed.as_secs_f64(),
+        unit: "MB/s",
+        higher_is_better: true,
+        operations,
+        notes,
+        bytes: bytes as u64,
+    }
 }
 
 #[cfg(test)]

@@ -136,5 +136,6 @@ pub async fn run(scenario: &str, reg: Arc<Registry>, opts: &Options, meter: &Met
             opts.tags,
             opts.repos
         ),
+        bytes: 0,
     })
 }

@@ -65,6 +65,48 @@ fn the_benchmark_tool_runs_every_scenario_on_a_tiny_workload() {
 }
 
 #[test]
+fn blobs_go_over_https_with_http_1_1_and_http_2_and_pull_back_verified() {
+    let server = Server::start();
+    let ca = server.data_dir.join("tls/ca.crt");
+    for http in ["1.1", "2"] {
+        let json = tempfile::NamedTempFile::new().unwrap();
+        let args = [
+            "berth-bench",
+            "--url",
+            &server.https,
+            "--cacert",
+            ca.to_str().unwrap(),
+            "--http",
+            http,
+            "--user",
+            "admin",
+            "--password",
+            ADMIN_PASSWORD,
+            "--server-pid",
+            &server.pid().to_string(),
+            "--namespace",
+            "admin",
+            "--scenario",
+            "blob_push_large,blob_pull_large",
+            // Several of the server's 1 MiB read pieces and HTTP/2 windows, and not a multiple of them.
+            "--blob-mib",
+            "5",
+            "--seed",
+            if http == "2" { "8" } else { "9" },
+            "--json",
+            json.path().to_str().unwrap(),
+        ];
+        // The pull checks the body's SHA-256 against the pushed blob.
+        berth_bench::main_with_args(args).unwrap();
+        let results: serde_json::Value = serde_json::from_slice(&std::fs::read(json.path()).unwrap()).unwrap();
+        for result in results.as_array().unwrap() {
+            assert!(result["figure"]["value"].as_f64().unwrap() > 0.0, "{result}");
+            assert!(result["server_cpu_s_per_gib"].as_f64().is_some(), "transfers give CPU per GiB: {result}");
+        }
+    }
+}
+
+#[test]
 fn the_ui_scenarios_refuse_a_peer_without_pages() {
     let server = Server::start();
     let args = ["berth-bench", "--url", &server.http, "--user", "admin", "--password", ADMIN_PASSWORD, "--compare", &server.http];
