@@ -60,7 +60,7 @@ start_berth() { # [DIR [ARGS]] -> sets berth_pid, berth
     shift || true
     port=$(free_port)
     BERTH_ADMIN_PASSWORD=$BENCH_PASSWORD BERTH_LOG=${BERTH_LOG:-warn} target/release/berth serve --data-dir "$dir" \
-        --https-listen 127.0.0.1:0 --http-listen "127.0.0.1:$port" "$@" >>"$work/berth.out" 2>>"$work/berth.log" &
+        --https-listen "127.0.0.1:${BERTH_HTTPS_PORT:-0}" --http-listen "127.0.0.1:$port" "$@" >>"$work/berth.out" 2>>"$work/berth.log" &
     berth_pid=$!
     pids+=("$berth_pid")
     berth=http://127.0.0.1:$port

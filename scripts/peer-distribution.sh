@@ -8,6 +8,8 @@
 # Prints `pid=<pid> dir=<dir> url=http://127.0.0.1:PORT` once it answers; stop it with `kill <pid>`
 # and remove the directory. With PEER_NOTIFY_URL set, it notifies PEER_NOTIFY_COUNT (default 1)
 # endpoints there of every event (its `notifications.endpoints`), for the webhooks benchmark.
+# With PEER_TLS_CERT and PEER_TLS_KEY set (PEM files), it serves HTTPS with them (Go's TLS,
+# HTTP/2 offered by ALPN as Go's server does by default) and prints an https:// url.
 set -euo pipefail
 port=${1:?usage: peer-distribution.sh PORT [USER PASSWORD]}
 user=${2:-}
@@ -40,6 +42,14 @@ if [ -n "${PEER_NOTIFY_URL:-}" ]; then
       backoff: 1s"
     done
 fi
+tls=""
+scheme=http
+if [ -n "${PEER_TLS_CERT:-}" ]; then
+    tls="  tls:
+    certificate: $PEER_TLS_CERT
+    key: ${PEER_TLS_KEY:?PEER_TLS_KEY goes with PEER_TLS_CERT}"
+    scheme=https
+fi
 cat >"$dir/config.yml" <<YAML
 version: 0.1
 log:
@@ -55,14 +65,15 @@ storage:
     enabled: true
 http:
   addr: 127.0.0.1:$port
+$tls
 $auth
 $notifications
 YAML
 docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do
-    code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/v2/" || true)
-    case "$code" in 200|401) echo "pid=$pid dir=$dir url=http://127.0.0.1:$port"; exit 0 ;; esac
+    code=$(curl -sk -o /dev/null -w '%{http_code}' "$scheme://127.0.0.1:$port/v2/" || true)
+    case "$code" in 200|401) echo "pid=$pid dir=$dir url=$scheme://127.0.0.1:$port"; exit 0 ;; esac
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
 done
