@@ -250,7 +250,7 @@ pub async fn serve(
                         .timer(TokioTimer::new())
                         .max_header_list_size(max_header_size as u32)
                         // A pull's data waits here for the client's window, per stream; hyper's
-                        // 400 KiB default let each poll of the blob's 1 MiB pieces stall the stream.
+                        // 400 KiB default stalled a stream between the blob's read pieces.
                         .max_send_buf_size(H2_SEND_BUFFER)
                         // Pushes: a window of several frames in flight per stream, and larger
                         // frames accepted from clients that send them (fewer frames per layer).

@@ -30,7 +30,9 @@ use crate::{BLOB_SHARDS, BlobInfo, BlobListing, BlobReader, BlobStore, ByteStrea
 /// Size of the buffers handed to the writer thread.
 const WRITE_CHUNK: usize = 1 << 20;
 /// Size of the reads when serving a blob, and how many are in flight ahead of the socket.
-const READ_CHUNK: usize = 1 << 20;
+/// 256 KiB: large enough that system calls are a small part of a pull, small enough that
+/// the pieces in flight (read ahead plus the one being sent) stay under a MiB per pull.
+const READ_CHUNK: usize = 256 << 10;
 const READ_AHEAD: usize = 2;
 /// First capacity of an append's coalescing buffer.
 const SMALL_BUFFER: usize = 64 << 10;
@@ -66,14 +68,16 @@ fn read_chunks(file: File, first: u64, len: u64) -> ByteStream {
         let file = file.clone();
         let offset = first + i * READ_CHUNK as u64;
         let want = (len - i * READ_CHUNK as u64).min(READ_CHUNK as u64) as usize;
-        async move { blocking(move || read_exactly_at(&file, offset, want)).await }
+        // Allocated here, on the runtime's thread, not on the blocking pool's: glibc keeps an
+        // arena per thread that allocates, and the pool has many threads.
+        let buf = Vec::with_capacity(want);
+        async move { blocking(move || read_exactly_at(&file, offset, buf, want)).await }
     });
     Box::pin(reads.buffered(READ_AHEAD))
 }
 
-/// Exactly `want` bytes of `file` at `offset`, read into a buffer of that size.
-fn read_exactly_at(file: &File, offset: u64, want: usize) -> io::Result<Bytes> {
-    let mut buf = Vec::with_capacity(want);
+/// Exactly `want` bytes of `file` at `offset`, read into `buf` (empty, with room for them).
+fn read_exactly_at(file: &File, offset: u64, mut buf: Vec<u8>, want: usize) -> io::Result<Bytes> {
     while buf.len() < want {
         // Reads into the spare capacity: the buffer is never zeroed first.
         let at = offset + buf.len() as u64;
