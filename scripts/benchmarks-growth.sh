@@ -69,9 +69,9 @@ before, $load_after after; $(date -u +'%Y-%m-%d %H:%M UTC'), $(nproc) CPUs.
 |---|---|---|---|---|---|---|---|---|---|---|
 ${rows%$'\n'}
 
-A page costs the same whatever the total when the per-page figures stay flat down the
-table; push and GET rates should stay within 20% across it, and memory bounded (the
-metadata store's page cache is capped at 32 MiB; the rest does not grow with the data).
+Read down the table: a page should cost the same whatever the total, push and GET rates
+should stay within 20% of each other, and memory bounded. "peak" is the highest \`VmHWM\` of
+the scenarios; "at the end" the RSS after them. \`docs/performance-notes.md\` discusses the figures.
 <!-- growth:end -->
 MD
 )
