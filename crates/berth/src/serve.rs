@@ -37,7 +37,8 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 const REFUSALS: usize = 64;
 /// How long a refused connection may take to hear its `503`.
 const REFUSAL_TIME: Duration = Duration::from_secs(5);
-/// HTTP/2: data buffered per stream ahead of the client's window (a blob's read piece).
+/// HTTP/2: data buffered per stream ahead of the client's window: room for every read piece
+/// of a blob in flight (those read ahead and the one being sent).
 const H2_SEND_BUFFER: usize = 1 << 20;
 /// HTTP/2 receive windows (pushes); a connection's unread data is bounded by the second.
 const H2_STREAM_WINDOW: u32 = 2 << 20;
@@ -250,7 +251,7 @@ pub async fn serve(
                         .timer(TokioTimer::new())
                         .max_header_list_size(max_header_size as u32)
                         // A pull's data waits here for the client's window, per stream; hyper's
-                        // 400 KiB default stalled a stream between the blob's read pieces.
+                        // 400 KiB default is less than the pieces a pull has in flight.
                         .max_send_buf_size(H2_SEND_BUFFER)
                         // Pushes: a window of several frames in flight per stream, and larger
                         // frames accepted from clients that send them (fewer frames per layer).
