@@ -6,8 +6,12 @@
 //!
 //! A check reserves its place before the password is verified ([`Limiter::begin`]), and
 //! the reservation counts like a failure until the outcome is known: forty concurrent
-//! wrong guesses cannot all slip past a limit of ten. Kept in memory, bounded: a
-//! restart forgives, and the tables never grow past [`MAX_ENTRIES`] each.
+//! wrong guesses cannot all slip past a limit of ten. A check that finds the limit
+//! filled by checks in flight (not by failures) waits for one of them to end
+//! ([`Limiter::acquire`]) instead of being refused: sixty-four CI jobs logging in as one
+//! robot account from one address at once all get in, ten checks at a time. Kept in
+//! memory, bounded: a restart forgives, and the tables never grow past [`MAX_ENTRIES`]
+//! each.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -21,6 +25,8 @@ pub const MAX_PER_ACCOUNT_AND_SOURCE: u32 = 10;
 pub const MAX_PER_SOURCE: u32 = 50;
 /// The window.
 pub const WINDOW: Duration = Duration::from_secs(300);
+/// How long a check waits for checks in flight before it is refused.
+pub const MAX_WAIT: Duration = Duration::from_secs(30);
 /// The most sources (and account-source pairs) remembered.
 pub const MAX_ENTRIES: usize = 100_000;
 
@@ -87,6 +93,16 @@ impl<K> Default for Table<K> {
 #[derive(Default)]
 pub struct Limiter {
     counts: Mutex<Counts>,
+    /// Woken whenever a check ends, for the checks waiting for room.
+    ended: tokio::sync::Notify,
+}
+
+/// Why a check cannot start now.
+enum Full {
+    /// Failures alone reached a limit: refused until the window passes.
+    Failures,
+    /// Checks in flight fill the room left: wait for one to end.
+    InFlight,
 }
 
 /// A password check in progress: report its outcome, or drop it to release it unused.
@@ -116,18 +132,47 @@ impl Limiter {
     /// Reserves a password check for `account` from `source`; `None` when failures and
     /// checks in flight have reached a limit, and the check must be refused unmade.
     pub fn begin(&self, account: &str, source: Option<IpAddr>) -> Option<Attempt<'_>> {
+        self.try_begin(account, source).ok()
+    }
+
+    /// Reserves a password check, waiting (up to [`MAX_WAIT`]) while checks in flight,
+    /// not failures, fill the limit; `None` when failures have reached it, or the wait
+    /// was too long.
+    pub async fn acquire(&self, account: &str, source: Option<IpAddr>) -> Option<Attempt<'_>> {
+        let deadline = tokio::time::Instant::now() + MAX_WAIT;
+        loop {
+            // Listen before looking, so that a check ending in between is not missed.
+            let ended = self.ended.notified();
+            tokio::pin!(ended);
+            ended.as_mut().enable();
+            match self.try_begin(account, source) {
+                Ok(attempt) => return Some(attempt),
+                Err(Full::Failures) => return None,
+                Err(Full::InFlight) => {
+                    if tokio::time::timeout_at(deadline, ended).await.is_err() {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
+    fn try_begin(&self, account: &str, source: Option<IpAddr>) -> Result<Attempt<'_>, Full> {
         let source = source_key(source);
         let pair = (account.to_owned(), source);
         let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         let by_source = *counts.sources.entry(&source);
         let by_pair = *counts.pairs.entry(&pair);
+        if by_source.failures >= MAX_PER_SOURCE || by_pair.failures >= MAX_PER_ACCOUNT_AND_SOURCE {
+            return Err(Full::Failures);
+        }
         if by_source.failures + by_source.in_flight >= MAX_PER_SOURCE || by_pair.failures + by_pair.in_flight >= MAX_PER_ACCOUNT_AND_SOURCE
         {
-            return None;
+            return Err(Full::InFlight);
         }
         counts.sources.entry(&source).in_flight += 1;
         counts.pairs.entry(&pair).in_flight += 1;
-        Some(Attempt { limiter: self, source, pair, done: false })
+        Ok(Attempt { limiter: self, source, pair, done: false })
     }
 }
 
@@ -146,9 +191,12 @@ impl Attempt<'_> {
         if std::mem::replace(&mut self.done, true) {
             return;
         }
-        let mut counts = self.limiter.counts.lock().unwrap_or_else(|p| p.into_inner());
-        counts.sources.release(&self.source, failed);
-        counts.pairs.release(&self.pair, failed);
+        {
+            let mut counts = self.limiter.counts.lock().unwrap_or_else(|p| p.into_inner());
+            counts.sources.release(&self.source, failed);
+            counts.pairs.release(&self.pair, failed);
+        }
+        self.limiter.ended.notify_waiters();
     }
 }
 
@@ -194,6 +242,25 @@ mod tests {
         assert!(limiter.begin("alice", ip("10.0.0.1")).is_none(), "ten checks in flight fill the limit");
         drop(held);
         assert!(limiter.begin("alice", ip("10.0.0.1")).is_some(), "released unused, they cost nothing");
+    }
+
+    #[tokio::test]
+    async fn a_check_waits_for_checks_in_flight_but_not_for_failures() {
+        let limiter = std::sync::Arc::new(Limiter::default());
+        let mut held: Vec<Attempt> = (0..MAX_PER_ACCOUNT_AND_SOURCE).map(|_| limiter.begin("alice", ip("10.0.0.1")).unwrap()).collect();
+        let waiting = {
+            let limiter = limiter.clone();
+            tokio::spawn(async move { limiter.acquire("alice", ip("10.0.0.1")).await.map(Attempt::succeeded).is_some() })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished(), "the room is taken by checks in flight: it waits");
+        held.pop().unwrap().succeeded();
+        assert!(waiting.await.unwrap(), "one ended: it goes");
+        // Failures fill the limit: refused at once, however long one would wait.
+        held.into_iter().for_each(Attempt::failed);
+        limiter.begin("alice", ip("10.0.0.1")).unwrap().failed();
+        let refused = tokio::time::timeout(Duration::from_secs(1), limiter.acquire("alice", ip("10.0.0.1"))).await;
+        assert!(matches!(refused, Ok(None)), "ten failures: refused without waiting");
     }
 
     #[test]

@@ -195,7 +195,7 @@ impl Auth {
             }
             return checked;
         }
-        let Some(attempt) = self.limiter.begin(user, source) else {
+        let Some(attempt) = self.limiter.acquire(user, source).await else {
             self.counters.limited();
             return Err(Error::TooManyAttempts);
         };
