@@ -164,7 +164,8 @@ impl Refusal {
             | R::ManifestInUse
             | R::TrustCollectionExists(_)
             | R::WebhookUnknown
-            | R::DeliveryUnknown) => return Error::Unexpected(format!("{other:?}")),
+            | R::DeliveryUnknown
+            | R::PolicyUnknown) => return Error::Unexpected(format!("{other:?}")),
         })
     }
 }

@@ -52,6 +52,9 @@ pub struct FileConfig {
     /// The audit log.
     #[serde(default)]
     pub events: EventsFileConfig,
+    /// Repository policies.
+    #[serde(default)]
+    pub policies: PoliciesFileConfig,
 }
 
 /// `[webhooks]`: how deliveries are made.
@@ -81,6 +84,15 @@ pub struct EventsFileConfig {
     pub keep_count: Option<u64>,
     /// Seconds between two writes of the pulls counted meanwhile (default 10).
     pub pull_flush_secs: Option<u64>,
+}
+
+/// `[policies]`: repositories' pruning policies.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoliciesFileConfig {
+    /// Seconds between two runs of every enabled pruning policy (default 3600; 0 runs them
+    /// only on request).
+    pub pruning_interval_secs: Option<u64>,
 }
 
 /// `[gc]`: garbage collection of blobs no manifest uses.
@@ -352,6 +364,8 @@ pub struct Config {
     pub events_keep_count: u64,
     /// Time between two writes of counted pulls.
     pub pull_flush: Duration,
+    /// Time between two runs of the enabled pruning policies (none when `None`).
+    pub pruning_interval: Option<Duration>,
 }
 
 /// Where clients reach the registry.
@@ -489,6 +503,7 @@ impl FileConfig {
         self.gc.grace_secs = other.gc.grace_secs.or(self.gc.grace_secs);
         self.gc.interval_secs = other.gc.interval_secs.or(self.gc.interval_secs);
         self.gc.untagged_days = other.gc.untagged_days.or(self.gc.untagged_days);
+        self.policies.pruning_interval_secs = other.policies.pruning_interval_secs.or(self.policies.pruning_interval_secs);
         self
     }
 
@@ -566,6 +581,7 @@ impl FileConfig {
             events_keep_days: self.events.keep_days.unwrap_or(365),
             events_keep_count: self.events.keep_count.unwrap_or(50_000_000),
             pull_flush: Duration::from_secs(self.events.pull_flush_secs.unwrap_or(10).max(1)),
+            pruning_interval: Some(self.policies.pruning_interval_secs.unwrap_or(3600)).filter(|s| *s > 0).map(Duration::from_secs),
             storage,
             advertise,
             write_timeout,

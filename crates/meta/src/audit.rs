@@ -139,6 +139,9 @@ fn describe(tx: &WriteTransaction, command: &Command) -> Result<Vec<Draft>, Erro
             if let Some(keys) = &c.signature_keys {
                 draft = draft.detail("signatureKeys", json!(keys.len()));
             }
+            if let Some(limit) = c.tag_limit {
+                draft = draft.detail("tagLimit", json!(limit));
+            }
             one(draft)
         }
         Command::DeleteRepository(c) => one(Draft::new("REPO_DELETED").repository(&c.name)),
@@ -267,6 +270,22 @@ fn describe(tx: &WriteTransaction, command: &Command) -> Result<Vec<Draft>, Erro
         Command::UpdateWebhook(c) => one(Draft::new("WEBHOOK_UPDATE").object(&c.id).detail("paused", json!(c.paused))),
         Command::DeleteWebhook(c) => one(Draft::new("WEBHOOK_DELETE").object(&c.id)),
         Command::Redeliver(c) => one(Draft::new("WEBHOOK_REDELIVER").object(c.delivery)),
+        Command::CreatePruningPolicy(c) => one(pruning_policy_draft("PRUNING_POLICY_CREATE", &c.repository, &c.id, &c.policy)),
+        Command::UpdatePruningPolicy(c) => one(pruning_policy_draft("PRUNING_POLICY_UPDATE", &c.repository, &c.id, &c.policy)),
+        Command::DeletePruningPolicy(c) => one(Draft::new("PRUNING_POLICY_DELETE").repository(&c.repository).object(&c.id)),
+        // Each removed tag is a tag deletion (webhooks on TAG_DELETE hear of it), saying why.
+        Command::PruneTags(c) => {
+            let why = match &c.policy {
+                Some(id) => json!({"policy": id}),
+                None => json!({"tagLimit": true}),
+            };
+            Ok(c.doomed(tx)?
+                .into_iter()
+                .map(|(tag, digest)| {
+                    Draft::new("TAG_DELETE").repository(&c.repository).object(tag).digest(digest).detail("pruned", why.clone())
+                })
+                .collect())
+        }
         Command::FinishGc(c) => one(Draft::new("GC_RUN")
             .object(&c.run.holder)
             .detail("dryRun", json!(c.run.dry_run))
@@ -286,6 +305,18 @@ fn describe(tx: &WriteTransaction, command: &Command) -> Result<Vec<Draft>, Erro
         | Command::RecordDeliveries(_)
         | Command::PruneDeliveries(_) => Ok(Vec::new()),
     }
+}
+
+/// A pruning policy's creation or change, with what it says.
+fn pruning_policy_draft(kind: &'static str, repository: &berth_core::RepositoryName, id: &str, policy: &records::PruningPolicy) -> Draft {
+    Draft::new(kind)
+        .repository(repository)
+        .object(id)
+        .detail("enabled", json!(policy.enabled))
+        .detail("rules", json!(policy.rules))
+        .detail("keepNewest", json!(policy.keep_newest))
+        .detail("pruneSigned", json!(policy.prune_signed))
+        .detail("pruneImmutable", json!(policy.prune_immutable))
 }
 
 /// Reads and advances a sequence.
@@ -483,6 +514,7 @@ impl Rejection {
             Rejection::QuotaExceeded { .. } => "QUOTA_EXCEEDED",
             Rejection::WebhookUnknown => "WEBHOOK_UNKNOWN",
             Rejection::DeliveryUnknown => "DELIVERY_UNKNOWN",
+            Rejection::PolicyUnknown => "POLICY_UNKNOWN",
         }
     }
 }

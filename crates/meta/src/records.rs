@@ -31,6 +31,10 @@ pub struct Repository {
     /// PEM public keys whose cosign signatures (OCI referrers) also count as signed.
     #[serde(default)]
     pub signature_keys: Vec<String>,
+    /// The most tags the repository keeps (0: no limit): a push past it prunes the
+    /// oldest tags that may go.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tag_limit: u64,
 }
 
 /// Whether an account is a person or an organization.
@@ -423,4 +427,52 @@ pub struct Delivery {
     /// When the last attempt ended (milliseconds since the epoch; 0 before any).
     #[serde(default)]
     pub attempted_at: u64,
+}
+
+/// A condition on a tag, as the pruning (and later promotion) policies state them:
+/// `field` `operator` any of `values`. The registry checks rules before storing them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TagRule {
+    /// What is compared: `tag`, `pushed`, `pulled`.
+    pub field: String,
+    /// How: `eq`, `neq`, `sw`, `ew`, `contains`, `matches` for names; `olderThan` for times.
+    pub operator: String,
+    /// What with: the rule holds when any value does (`neq`: when none is equal).
+    pub values: Vec<String>,
+}
+
+/// A repository's pruning policy: tags matching every rule go, but for the newest
+/// `keep_newest` of them; signed and immutable tags stay unless the policy says so.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "version", rename = "1")]
+pub struct PruningPolicy {
+    /// Whether the schedule runs it (an on-demand run does either way).
+    pub enabled: bool,
+    /// The rules; all must hold.
+    pub rules: Vec<TagRule>,
+    /// Of the matching tags, the newest this many stay.
+    #[serde(default)]
+    pub keep_newest: u64,
+    /// Tags signed in the trust data may go too.
+    #[serde(default)]
+    pub prune_signed: bool,
+    /// Tags of a repository whose tags are immutable may go too.
+    #[serde(default)]
+    pub prune_immutable: bool,
+    /// Who made it.
+    pub created_by: String,
+    /// When (seconds since the epoch).
+    pub created_at: u64,
+    /// The last run that removed tags or found none to remove.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_run: Option<PruningRun>,
+}
+
+/// One run of a pruning policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PruningRun {
+    /// When (seconds since the epoch).
+    pub at: u64,
+    /// Tags removed.
+    pub pruned: u64,
 }

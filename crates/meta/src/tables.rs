@@ -44,6 +44,7 @@
 //! | `hook_deliveries` | (webhook id, delivery id) | `()` |
 //! | `due_deliveries` | (due time ms, delivery id) | `()`: pending deliveries, soonest first |
 //! | `counters` | `"event"`, `"event_at"`, `"delivery"` | `u64`: the last id (or time) handed out |
+//! | `pruning_policies` | (repository, policy id) | [`records::PruningPolicy`](crate::records::PruningPolicy) |
 //! | `gc` | `"lock"`, `"last"` | [`records::GcLock`](crate::records::GcLock), [`records::GcRun`](crate::records::GcRun) |
 
 use redb::{ReadableTable, TableDefinition};
@@ -155,6 +156,9 @@ pub const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters"
 /// How many of a webhook's finished deliveries its log keeps.
 pub const DELIVERIES_KEPT: u64 = 1000;
 
+/// Repositories' pruning policies, by (repository, policy id).
+pub const PRUNING_POLICIES: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("pruning_policies");
+
 /// One-time tokens a new replica joins the cluster with, by id.
 pub const JOIN_TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("join_tokens");
 
@@ -214,6 +218,7 @@ pub(crate) fn visit_data_tables(visitor: &mut impl TableVisitor) -> Result<(), E
     visitor.visit(HOOK_DELIVERIES)?;
     visitor.visit(DUE_DELIVERIES)?;
     visitor.visit(COUNTERS)?;
+    visitor.visit(PRUNING_POLICIES)?;
     Ok(())
 }
 

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 use berth_core::{Action, Level};
 use berth_meta::command::*;
-use berth_meta::{AccountKind, Command, LdapSyncReport, Setting, SigningPolicy, Webhook};
+use berth_meta::{AccountKind, Command, LdapSyncReport, PruningPolicy, PruningRun, Setting, SigningPolicy, TagRule, Webhook};
 use common::{d, repo};
 
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/commands.jsonl");
@@ -63,11 +63,15 @@ fn kind(command: &Command) -> &'static str {
         Command::Redeliver(_) => "Redeliver",
         Command::RecordDeliveries(_) => "RecordDeliveries",
         Command::PruneDeliveries(_) => "PruneDeliveries",
+        Command::CreatePruningPolicy(_) => "CreatePruningPolicy",
+        Command::UpdatePruningPolicy(_) => "UpdatePruningPolicy",
+        Command::DeletePruningPolicy(_) => "DeletePruningPolicy",
+        Command::PruneTags(_) => "PruneTags",
     }
 }
 
 /// The number of command kinds (the length of `kind`'s match).
-const KINDS: usize = 44;
+const KINDS: usize = 48;
 
 fn examples() -> Vec<Command> {
     let report =
@@ -134,6 +138,7 @@ fn examples() -> Vec<Command> {
             long_description: None,
             signed_pulls_only: Some(true),
             signature_keys: Some(vec!["-----BEGIN PUBLIC KEY-----".into()]),
+            tag_limit: None,
         }),
         Command::CreateAccessToken(CreateAccessToken {
             id: "k".into(),
@@ -265,7 +270,31 @@ fn examples() -> Vec<Command> {
             pause_after: 5,
         }),
         Command::PruneDeliveries(PruneDeliveries { keep: 1000, at_most: 10 }),
+        Command::CreatePruningPolicy(CreatePruningPolicy { repository: repo("a/x"), id: "p".into(), policy: pruning_policy() }),
+        Command::UpdatePruningPolicy(UpdatePruningPolicy { repository: repo("a/x"), id: "p".into(), policy: pruning_policy() }),
+        Command::DeletePruningPolicy(DeletePruningPolicy { repository: repo("a/x"), id: "p".into() }),
+        Command::PruneTags(PruneTags {
+            repository: repo("a/x"),
+            tags: vec![("dev-1".parse().unwrap(), d("m"))],
+            prune_signed: false,
+            prune_immutable: true,
+            policy: Some("p".into()),
+            at: 7,
+        }),
     ]
+}
+
+fn pruning_policy() -> PruningPolicy {
+    PruningPolicy {
+        enabled: true,
+        rules: vec![TagRule { field: "tag".into(), operator: "sw".into(), values: vec!["dev-".into()] }],
+        keep_newest: 2,
+        prune_signed: false,
+        prune_immutable: false,
+        created_by: "u".into(),
+        created_at: 1,
+        last_run: Some(PruningRun { at: 2, pruned: 3 }),
+    }
 }
 
 #[test]

@@ -142,6 +142,7 @@ async fn immutable_tags_are_neither_deleted_nor_taken_along() {
             long_description: None,
             signed_pulls_only: None,
             signature_keys: None,
+            tag_limit: None,
         })
     };
     assert_eq!(meta.apply(immutable(true)).await.unwrap(), Applied::Done);

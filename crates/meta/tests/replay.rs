@@ -144,6 +144,7 @@ fn command() -> impl Strategy<Value = Command> {
                 long_description: Some("l".into()),
                 signed_pulls_only: Some(true),
                 signature_keys: None,
+                tag_limit: None,
             }
         )),
         repository().prop_map(|name| Command::DeleteRepository(DeleteRepository { name })),

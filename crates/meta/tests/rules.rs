@@ -21,6 +21,7 @@ fn repository() -> Repository {
         long_description: String::new(),
         signed_pulls_only: false,
         signature_keys: vec![],
+        tag_limit: 0,
     }
 }
 

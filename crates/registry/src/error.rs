@@ -23,6 +23,9 @@ pub enum Error {
     /// policy; the message says why.
     #[error("{0}")]
     Unsigned(String),
+    /// The repository has no policy by that id.
+    #[error("no such policy in this repository")]
+    PolicyUnknown,
     /// The repository exists already.
     #[error("the repository exists")]
     RepositoryExists,

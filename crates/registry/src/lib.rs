@@ -15,6 +15,7 @@
 //! - [`views`]: what the web UI shows of repositories and tags, read in one snapshot.
 //! - `gc.rs`: online garbage collection of blobs no manifest uses.
 //! - `quotas.rs`: namespace storage quotas.
+//! - `pruning.rs`: pruning policies and tag limits.
 //! - `events.rs`: audit log retention.
 
 mod blobs;
@@ -23,6 +24,7 @@ mod events;
 mod gc;
 mod listings;
 mod manifests;
+mod pruning;
 mod pulls;
 mod quotas;
 mod repositories;
@@ -44,7 +46,9 @@ pub use gc::{GcMonitor, GcOptions, GcProgress};
 /// How many shards a garbage collection walks the storage in (progress counts them).
 pub const GC_SHARDS: u16 = berth_storage::BLOB_SHARDS;
 pub use berth_meta::{GcLock, GcRun};
+pub use berth_meta::{PruningPolicy, PruningRun, TagRule};
 pub use manifests::{ManifestPushed, StoredManifest};
+pub use pruning::{PrunedTag, PruningPolicySpec};
 pub use quotas::QuotaUsage;
 pub use repositories::{NewRepository, RepositoryChanges};
 pub use tags::TagState;
@@ -104,6 +108,11 @@ impl Registry {
     pub async fn inventory(&self) -> Result<Inventory, Error> {
         Ok(self.meta.read(|r| r.inventory()).await?)
     }
+}
+
+/// A new id for a stored object (a policy).
+pub(crate) fn new_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
 }
 
 /// `NamespaceUnknown` for `repository`'s namespace.

@@ -71,7 +71,12 @@ impl Registry {
             pushed_by: by.map(str::to_owned),
         });
         match self.meta.apply(command).await? {
-            Applied::Done => Ok(ManifestPushed { digest, subject }),
+            Applied::Done => {
+                if !tag_name.is_empty() {
+                    self.enforce_tag_limit(repository, &tag_name).await?;
+                }
+                Ok(ManifestPushed { digest, subject })
+            }
             Applied::Rejected(Rejection::MissingReferences(missing)) => Err(Error::ManifestBlobUnknown(missing)),
             Applied::Rejected(Rejection::TagImmutable) => Err(Error::TagImmutable(tag_name)),
             Applied::Rejected(Rejection::NamespaceUnknown) => Err(namespace_unknown(repository)),

@@ -37,6 +37,8 @@ pub struct RepositoryChanges {
     pub signed_pulls_only: Option<bool>,
     /// PEM public keys whose cosign and notation signatures count.
     pub signature_keys: Option<Vec<String>>,
+    /// The most tags kept (0: no limit); the next tagged push prunes the oldest beyond it.
+    pub tag_limit: Option<u64>,
 }
 
 impl Registry {
@@ -98,6 +100,7 @@ impl Registry {
             long_description: changes.long_description,
             signed_pulls_only: changes.signed_pulls_only,
             signature_keys: changes.signature_keys,
+            tag_limit: changes.tag_limit,
         };
         match self.meta.apply(Command::UpdateRepository(command)).await? {
             Applied::Done => self.repository(name).await,

@@ -107,6 +107,14 @@ enum Command {
         #[command(flatten)]
         connection: admin::Connection,
     },
+    /// Pruning policies: a repository's old tags removed by rules (on a running server).
+    #[command(after_help = admin::ENVIRONMENT)]
+    Pruning {
+        #[command(subcommand)]
+        command: admin::pruning::PruningCommand,
+        #[command(flatten)]
+        connection: admin::Connection,
+    },
     /// Webhooks: events posted to an endpoint, signed (on a running server).
     #[command(after_help = admin::ENVIRONMENT)]
     Webhook {
@@ -286,6 +294,7 @@ pub fn main() -> ExitCode {
         Command::Tag { command, connection } => administer(&connection, |c| admin::tags::run(c, command)),
         Command::Token { command, connection } => administer(&connection, |c| admin::tokens::run(c, command)),
         Command::Webhook { command, connection } => administer(&connection, |c| admin::webhooks::run(c, command)),
+        Command::Pruning { command, connection } => administer(&connection, |c| admin::pruning::run(c, command)),
         Command::Events { args, connection } if args.follow => admin::follow_events(&connection, args),
         Command::Events { args, connection } => administer(&connection, |c| admin::events::list(c, args)),
         Command::Quota { command, connection } => administer(&connection, |c| admin::settings::quota(c, command)),
@@ -529,6 +538,9 @@ async fn serve_until_signal(config: Config, join: Option<(String, berth_services
     if let Some(every) = config.gc_interval {
         jobs.push(tokio::spawn(collect_garbage(app.clone(), every)));
     }
+    if let Some(every) = config.pruning_interval {
+        jobs.push(tokio::spawn(run_pruning_policies(app.clone(), every)));
+    }
     if let Some(every) = config.ldap.as_ref().and_then(|l| l.sync_interval) {
         jobs.push(tokio::spawn(sync_directory(app.clone(), every)));
     }
@@ -603,6 +615,24 @@ async fn prune_events(app: Arc<App>, keep_days: u64, keep_count: u64) {
             Ok(0) => {}
             Ok(n) => tracing::info!(removed = n, "old audit events removed"),
             Err(e) => tracing::warn!(error = %e, "removing old audit events"),
+        }
+    }
+}
+
+/// Runs every enabled pruning policy, every `every`, once per cluster.
+async fn run_pruning_policies(app: Arc<App>, every: std::time::Duration) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        if !app.cluster.is_leader() {
+            continue;
+        }
+        let run = app.registry.run_pruning_policies();
+        match berth_auth::origin::scope(berth_auth::origin::RequestOrigin::job("pruning"), run).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(pruned = n, "pruning policies removed tags"),
+            Err(e) => tracing::warn!(error = %e, "running pruning policies"),
         }
     }
 }

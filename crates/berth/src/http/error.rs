@@ -290,6 +290,7 @@ impl From<berth_registry::Error> for ApiV0Error {
             E::NameUnknown => ApiV0Error::no_such_repository(),
             E::NamespaceUnknown(_) => ApiV0Error::new(StatusCode::NOT_FOUND, "NO_SUCH_ACCOUNT", message),
             E::RepositoryExists => ApiV0Error::new(StatusCode::CONFLICT, "REPOSITORY_EXISTS", message),
+            E::PolicyUnknown => ApiV0Error::new(StatusCode::NOT_FOUND, "NO_SUCH_POLICY", message),
             E::ManifestUnknown => ApiV0Error::new(StatusCode::NOT_FOUND, "NO_SUCH_TAG", "no such tag"),
             E::TagSigned(tag) => ApiV0Error::new(
                 StatusCode::BAD_REQUEST,
@@ -387,7 +388,7 @@ impl From<berth_registry::Error> for ApiError {
             E::Unavailable(why) => ApiError::unavailable(why),
             // The client pushes the blob again (docker retries a failed layer).
             E::BlobBeingCollected(_) => ApiError::unavailable(message),
-            E::GcRunning(_) => ApiError::internal(&e),
+            E::GcRunning(_) | E::PolicyUnknown => ApiError::internal(&e),
             E::Storage(ref inner) => ApiError::internal(inner),
             E::Meta(ref inner) => ApiError::internal(inner),
         }

@@ -494,6 +494,7 @@ pub async fn save_settings(
         long_description: Some(form.long_description),
         signed_pulls_only: Some(form.signed_pulls_only.is_some()),
         signature_keys: Some(pem_blocks(&form.signature_keys)),
+        tag_limit: None,
     };
     app.registry.update_repository(&name, changes).await?;
     Ok(after_form(&format!("/repositories/{name}/settings"), "saved"))

@@ -5,7 +5,7 @@ use std::process::{Command, Output, Stdio};
 
 use crate::harness::*;
 
-fn berth(server: &Server, args: &[&str], stdin: &str) -> Output {
+pub(crate) fn berth(server: &Server, args: &[&str], stdin: &str) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
         .args(args)
         .env("BERTH_URL", &server.http)
@@ -23,13 +23,13 @@ fn berth(server: &Server, args: &[&str], stdin: &str) -> Output {
     out
 }
 
-fn ok(out: Output) -> String {
+pub(crate) fn ok(out: Output) -> String {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// `--json` output, parsed.
-fn json(out: Output) -> serde_json::Value {
+pub(crate) fn json(out: Output) -> serde_json::Value {
     serde_json::from_str(&ok(out)).unwrap()
 }
 

@@ -18,6 +18,7 @@ mod history;
 mod join_token;
 mod manifest;
 mod prune;
+mod pruning;
 mod pull;
 mod quota;
 mod repository;
@@ -41,6 +42,7 @@ pub use grant::{GrantTarget, SetGrant};
 pub use join_token::{CreateJoinToken, RedeemJoinToken};
 pub use manifest::{DeleteManifest, PutManifest};
 pub use prune::PruneManifest;
+pub use pruning::{CreatePruningPolicy, DeletePruningPolicy, PruneTags, UpdatePruningPolicy};
 pub use pull::{PullRecord, RecordPullEvents, RecordPulls};
 pub use repository::{CreateRepository, DeleteRepository, UpdateRepository};
 pub use session::{CreateSession, DeleteSession, PurgeSessions};
@@ -146,6 +148,14 @@ pub enum Command {
     RecordDeliveries(RecordDeliveries),
     /// Forgets the oldest finished deliveries of each webhook.
     PruneDeliveries(PruneDeliveries),
+    /// Stores a repository's new pruning policy.
+    CreatePruningPolicy(CreatePruningPolicy),
+    /// Changes a pruning policy.
+    UpdatePruningPolicy(UpdatePruningPolicy),
+    /// Deletes a pruning policy.
+    DeletePruningPolicy(DeletePruningPolicy),
+    /// Removes tags a pruning policy or the tag limit chose.
+    PruneTags(PruneTags),
 }
 
 /// The result of applying a command.
@@ -228,6 +238,8 @@ pub enum Rejection {
     WebhookUnknown,
     /// No such delivery of the webhook.
     DeliveryUnknown,
+    /// No such policy of the repository.
+    PolicyUnknown,
 }
 
 /// For fields added to a command after its first release: left out of the wire form
@@ -334,6 +346,10 @@ impl Command {
             Command::Redeliver(c) => c.apply(tx),
             Command::RecordDeliveries(c) => c.apply(tx),
             Command::PruneDeliveries(c) => c.apply(tx),
+            Command::CreatePruningPolicy(c) => c.apply(tx),
+            Command::UpdatePruningPolicy(c) => c.apply(tx),
+            Command::DeletePruningPolicy(c) => c.apply(tx),
+            Command::PruneTags(c) => c.apply(tx),
         }
     }
 }

@@ -8,8 +8,8 @@ use super::{Applied, Rejection};
 use crate::Error;
 use crate::records::{self, Repository};
 use crate::tables::{
-    ACCOUNTS, BLOB_LINKS, MANIFEST_CONTENT, MANIFEST_REPOSITORIES, MANIFESTS, REFERRERS, REPOSITORIES, REPOSITORY_GRANTS, SIGNED_TAGS,
-    TAGS, keys_under, pairs_under,
+    ACCOUNTS, BLOB_LINKS, MANIFEST_CONTENT, MANIFEST_REPOSITORIES, MANIFESTS, PRUNING_POLICIES, REFERRERS, REPOSITORIES, REPOSITORY_GRANTS,
+    SIGNED_TAGS, TAGS, keys_under, pairs_under,
 };
 
 /// The namespace (first component) of a repository name.
@@ -59,6 +59,7 @@ pub(super) fn ensure_repository(tx: &WriteTransaction, name: &str, at: u64) -> R
             long_description: String::new(),
             signed_pulls_only: false,
             signature_keys: Vec::new(),
+            tag_limit: 0,
         };
         table.insert(name, records::encode(&record).as_slice())?;
     }
@@ -109,6 +110,7 @@ impl CreateRepository {
             long_description: self.long_description,
             signed_pulls_only: self.signed_pulls_only,
             signature_keys: Vec::new(),
+            tag_limit: 0,
         };
         tx.open_table(REPOSITORIES)?.insert(name, records::encode(&record).as_slice())?;
         Ok(Applied::Done)
@@ -132,6 +134,10 @@ pub struct UpdateRepository {
     pub signed_pulls_only: Option<bool>,
     /// Public keys (PEM) of accepted cosign and notation signatures.
     pub signature_keys: Option<Vec<String>>,
+    /// The most tags kept, 0 for no limit (added after the first release: absent from the
+    /// wire form when `None`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag_limit: Option<u64>,
 }
 
 impl UpdateRepository {
@@ -145,6 +151,7 @@ impl UpdateRepository {
         record.long_description = self.long_description.unwrap_or(record.long_description);
         record.signed_pulls_only = self.signed_pulls_only.unwrap_or(record.signed_pulls_only);
         record.signature_keys = self.signature_keys.unwrap_or(record.signature_keys);
+        record.tag_limit = self.tag_limit.unwrap_or(record.tag_limit);
         tx.open_table(REPOSITORIES)?.insert(self.name.as_str(), records::encode(&record).as_slice())?;
         Ok(Applied::Done)
     }
@@ -213,6 +220,7 @@ impl DeleteRepository {
         drain3(tx, REFERRERS, repo)?;
         drain3(tx, REPOSITORY_GRANTS, repo)?;
         drain2(tx, SIGNED_TAGS, repo)?;
+        drain2(tx, PRUNING_POLICIES, repo)?;
         super::history::forget(tx, repo)?;
         super::trust::delete_repository_trust(tx, repo)?;
         let mut holders = tx.open_table(MANIFEST_REPOSITORIES)?;

@@ -55,6 +55,9 @@ pub enum RepoCommand {
         /// Pulls by tag must be signed: yes or no.
         #[arg(long, value_parser = BoolishValueParser::new())]
         signed_pulls_only: Option<bool>,
+        /// The most tags kept (0: no limit); a push past it prunes the oldest that may go.
+        #[arg(long)]
+        tag_limit: Option<u64>,
     },
     /// Delete a repository and everything in it.
     Delete {
@@ -78,6 +81,7 @@ fn shown(r: &Repository, json: Value) -> Shown {
         ("immutable tags", yes_no(r.immutable_tags)),
         ("signed pulls only", yes_no(r.signed_pulls_only)),
         ("signature keys", r.signature_keys.len().to_string()),
+        ("tag limit", if r.tag_limit == 0 { "none".to_owned() } else { r.tag_limit.to_string() }),
     ];
     Shown::said(Table::fields(lines), json)
 }
@@ -115,11 +119,11 @@ pub fn run(client: &Client, command: RepoCommand) -> Result<Shown, AdminError> {
             let (created, json) = client.call::<Repository>(Method::POST, &format!("/repositories/{ns}"), Some(&body))?;
             Ok(Shown::said(format!("{} repository {}/{} created", created.visibility, created.namespace, created.name), json))
         }
-        RepoCommand::Change { name, visibility, description, immutable_tags, signed_pulls_only } => {
+        RepoCommand::Change { name, visibility, description, immutable_tags, signed_pulls_only, tag_limit } => {
             let (ns, repo) = split(&name)?;
             let body = json!({
                 "visibility": visibility, "shortDescription": description, "immutableTags": immutable_tags,
-                "signedPullsOnly": signed_pulls_only,
+                "signedPullsOnly": signed_pulls_only, "tagLimit": tag_limit,
             });
             let (changed, json) = client.call::<Repository>(Method::PATCH, &format!("/repositories/{ns}/{repo}"), Some(&body))?;
             Ok(shown(&changed, json))

@@ -11,6 +11,7 @@ mod ldap;
 pub mod model;
 mod openapi;
 mod pages;
+mod pruning;
 mod quotas;
 mod repositories;
 pub mod signing;
@@ -63,6 +64,9 @@ pub fn routes() -> Router<AppState> {
         .route("/repositories/{ns}", post(repositories::create).get(repositories::list_namespace))
         .route("/repositories/{ns}/{repo}", get(repositories::get).patch(repositories::update).delete(repositories::delete))
         .route("/repositoryNamespaces/{ns}/signingPolicy", get(signing::get).put(signing::put))
+        .route("/repositories/{ns}/{repo}/pruningPolicies", get(pruning::list).post(pruning::create))
+        .route("/repositories/{ns}/{repo}/pruningPolicies/{id}", get(pruning::get).put(pruning::update).delete(pruning::delete))
+        .route("/repositories/{ns}/{repo}/pruningPolicies/{id}/run", post(pruning::run))
         .route("/repositories/{ns}/{repo}/tags", get(tags::list))
         .route("/repositories/{ns}/{repo}/tags/{tag}", get(tags::get).delete(tags::delete))
         .route("/repositories/{ns}/{repo}/tags/{tag}/trust", get(tags::trust))

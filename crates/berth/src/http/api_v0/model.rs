@@ -118,6 +118,8 @@ pub struct Repository {
     pub signed_pulls_only: bool,
     /// Public keys whose cosign or notation signatures count.
     pub signature_keys: Vec<String>,
+    /// The most tags kept (0: no limit); a push past it prunes the oldest tags that may go.
+    pub tag_limit: u64,
 }
 
 /// A page of repositories, by full name (`Link` and `X-Total-Count` headers say what
@@ -565,4 +567,71 @@ pub struct Event {
 pub struct EventList {
     /// The events.
     pub events: Vec<Event>,
+}
+
+/// A condition on a tag: `field` `operator` any of `values`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TagRule {
+    /// `tag`, `pushed` (when the tag last moved) or `pulled` (its manifest's last pull, or
+    /// its push when never pulled).
+    pub field: String,
+    /// For `tag`: `eq`, `neq`, `sw` (starts with), `ew` (ends with), `contains`, `matches`
+    /// (a regular expression over the whole name); for `pushed` and `pulled`: `olderThan`.
+    pub operator: String,
+    /// The rule holds when any value does (`neq`: when none is equal); a duration is a
+    /// number and a unit: `45s`, `15m`, `12h`, `30d`, `2w`.
+    pub values: Vec<String>,
+}
+
+/// A pruning policy: tags matching every rule go, but for the newest `keepNewest`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PruningPolicy {
+    /// Its id.
+    pub id: String,
+    /// Whether the schedule runs it.
+    pub enabled: bool,
+    /// The rules; all must hold.
+    pub rules: Vec<TagRule>,
+    /// Of the matching tags, the newest this many stay.
+    pub keep_newest: u64,
+    /// Tags signed in the trust data may go too.
+    pub prune_signed: bool,
+    /// Tags of a repository whose tags are immutable may go too.
+    pub prune_immutable: bool,
+    /// Who made it.
+    pub created_by: String,
+    /// When (seconds since the epoch).
+    pub created_at: u64,
+    /// Its last run, if any.
+    pub last_run: Option<PruningRun>,
+}
+
+/// One run of a pruning policy.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PruningRun {
+    /// When (seconds since the epoch).
+    pub at: u64,
+    /// Tags removed.
+    pub pruned: u64,
+}
+
+/// What a run removed, or a dry run would.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PruningResult {
+    /// Whether nothing was removed.
+    pub dry_run: bool,
+    /// The tags.
+    pub tags: Vec<PrunedTag>,
+}
+
+/// A pruned tag.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PrunedTag {
+    /// The tag.
+    pub name: String,
+    /// The manifest it pointed at.
+    pub digest: String,
 }

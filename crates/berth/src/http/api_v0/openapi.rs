@@ -12,13 +12,13 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 
-use super::{accounts, cluster, events, gc, ldap, quotas, repositories, signing, tags, tokens, webhooks};
+use super::{accounts, cluster, events, gc, ldap, pruning, quotas, repositories, signing, tags, tokens, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Berth API",
-        description = "Accounts, organizations, teams, repositories, access, tokens, trust policy, quotas, garbage collection, \
+        description = "Accounts, organizations, teams, repositories, access, tokens, trust policy, quotas, pruning policies, garbage collection, \
                        the cluster, webhooks and the audit log, in Docker Trusted Registry's shapes. Every failure answers `ErrorBody` \
                        (`{\"errors\":[{\"code\",\"message\"}]}`). Listings of accounts and repositories are paged with \
                        `start` and `limit`, and answer `X-Total-Count` and a `Link` to the next page."
@@ -78,6 +78,12 @@ use super::{accounts, cluster, events, gc, ldap, quotas, repositories, signing, 
         webhooks::deliveries,
         webhooks::redeliver,
         webhooks::test,
+        pruning::list,
+        pruning::create,
+        pruning::get,
+        pruning::update,
+        pruning::delete,
+        pruning::run,
         events::list,
         events::export,
     ),

@@ -39,6 +39,7 @@ fn repository_model(namespace: &str, name: &str, r: &Repository) -> model::Repos
         immutable_tags: r.immutable_tags,
         signed_pulls_only: r.signed_pulls_only,
         signature_keys: r.signature_keys.clone(),
+        tag_limit: r.tag_limit,
     }
 }
 
@@ -113,6 +114,8 @@ pub struct RepositoryChanges {
     immutable_tags: Option<bool>,
     signed_pulls_only: Option<bool>,
     signature_keys: Option<Vec<String>>,
+    /// The most tags kept (0: no limit); the next tagged push prunes the oldest beyond it.
+    tag_limit: Option<u64>,
 }
 
 #[utoipa::path(patch, path = "/api/v0/repositories/{ns}/{repo}", tag = "repositories", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace")), request_body = RepositoryChanges, responses((status = 200, description = "the repository", body = model::Repository), (status = 401, description = "NOT_AUTHENTICATED", body = model::ErrorBody), (status = 403, description = "NOT_AUTHORIZED", body = model::ErrorBody)))]
@@ -132,6 +135,7 @@ pub async fn update(
         long_description: changes.long_description,
         signed_pulls_only: changes.signed_pulls_only,
         signature_keys: changes.signature_keys,
+        tag_limit: changes.tag_limit,
     };
     let record = app.registry.update_repository(&name, changes).await?;
     Ok(Json(repository_model(&ns, &repo, &record)).into_response())

@@ -1,0 +1,459 @@
+//! Pruning policies and tag limits: which tags of a repository go, chosen from one
+//! snapshot, then removed by one `PruneTags` command that checks each again (a tag
+//! re-pushed or signed since stays). A dry run answers the same choice without the
+//! command, so what it lists is what a run removes while nothing changes in between.
+//!
+//! A policy's rules all hold for a tag to match; of the matching tags that may go (not
+//! signed in the trust data, not immutable, unless the policy says so), the newest
+//! `keep_newest` stay. A tag's age counts from when it last moved; its last pull is its
+//! manifest's, or its push when never pulled.
+
+use std::collections::{HashMap, HashSet};
+
+use berth_core::{Digest, RepositoryName, Tag};
+use berth_meta::command::{CreatePruningPolicy, DeletePruningPolicy, PruneTags, UpdatePruningPolicy};
+use berth_meta::{Applied, Command, PruningPolicy, Rejection, TagRule, now};
+
+use crate::{Error, Registry, unexpected};
+
+/// The longest regular expression a rule may hold, and what it may compile to.
+const MAX_PATTERN: usize = 256;
+const PATTERN_SIZE_LIMIT: usize = 1 << 20;
+
+/// A pruning policy as its owner states it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PruningPolicySpec {
+    /// Whether the schedule runs it.
+    pub enabled: bool,
+    /// The rules; all must hold.
+    pub rules: Vec<TagRule>,
+    /// Of the matching tags, the newest this many stay.
+    pub keep_newest: u64,
+    /// Tags signed in the trust data may go too.
+    pub prune_signed: bool,
+    /// Tags of a repository whose tags are immutable may go too.
+    pub prune_immutable: bool,
+}
+
+/// A tag a run removes (or, dry, would remove).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrunedTag {
+    /// The tag.
+    pub tag: String,
+    /// The manifest it pointed at.
+    pub digest: String,
+}
+
+/// A rule, checked and ready to evaluate.
+enum Rule {
+    Name { operator: NameOperator, values: Vec<String> },
+    Matches(Vec<regex::Regex>),
+    PushedOlderThan(u64),
+    PulledOlderThan(u64),
+}
+
+#[derive(Clone, Copy)]
+enum NameOperator {
+    Equals,
+    NotEquals,
+    StartsWith,
+    EndsWith,
+    Contains,
+}
+
+/// What a rule is checked against, for one tag.
+struct Candidate {
+    tag: String,
+    digest: String,
+    /// When the tag last moved (seconds since the epoch).
+    moved_at: u64,
+    /// When its manifest was last pulled, or `moved_at` when never.
+    pulled_at: u64,
+    signed: bool,
+}
+
+/// `30d`, `12h`, `15m`, `45s`, `2w` as seconds.
+fn duration(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = text.split_at(split);
+    let unit = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => return None,
+    };
+    number.parse::<u64>().ok()?.checked_mul(unit)
+}
+
+impl Rule {
+    fn compile(rule: &TagRule) -> Result<Rule, Error> {
+        let invalid = |why: &str| Error::Invalid(format!("rule {} {} {:?}: {why}", rule.field, rule.operator, rule.values));
+        if rule.values.is_empty() {
+            return Err(invalid("give at least one value"));
+        }
+        match (rule.field.as_str(), rule.operator.as_str()) {
+            ("tag", "matches") => rule
+                .values
+                .iter()
+                .map(|pattern| {
+                    if pattern.len() > MAX_PATTERN {
+                        return Err(invalid(&format!("a pattern is at most {MAX_PATTERN} characters")));
+                    }
+                    // Anchored: the pattern names whole tags, as `eq` does.
+                    regex::RegexBuilder::new(&format!("^(?:{pattern})$"))
+                        .size_limit(PATTERN_SIZE_LIMIT)
+                        .build()
+                        .map_err(|e| invalid(&format!("not a regular expression: {e}")))
+                })
+                .collect::<Result<_, _>>()
+                .map(Rule::Matches),
+            ("tag", operator) => {
+                let operator = match operator {
+                    "eq" => NameOperator::Equals,
+                    "neq" => NameOperator::NotEquals,
+                    "sw" => NameOperator::StartsWith,
+                    "ew" => NameOperator::EndsWith,
+                    "contains" => NameOperator::Contains,
+                    _ => return Err(invalid("a tag rule's operator is eq, neq, sw, ew, contains or matches")),
+                };
+                Ok(Rule::Name { operator, values: rule.values.clone() })
+            }
+            (field @ ("pushed" | "pulled"), "olderThan") => {
+                let [value] = rule.values.as_slice() else { return Err(invalid("give one duration")) };
+                let seconds = duration(value).ok_or_else(|| invalid("a duration is a number and a unit: 45s, 15m, 12h, 30d, 2w"))?;
+                Ok(if field == "pushed" { Rule::PushedOlderThan(seconds) } else { Rule::PulledOlderThan(seconds) })
+            }
+            ("pushed" | "pulled", _) => Err(invalid("a time rule's operator is olderThan")),
+            _ => Err(invalid("the field is tag, pushed or pulled")),
+        }
+    }
+
+    fn holds(&self, c: &Candidate, now: u64) -> bool {
+        match self {
+            Rule::Name { operator: NameOperator::NotEquals, values } => !values.contains(&c.tag),
+            Rule::Name { operator, values } => values.iter().any(|v| match operator {
+                NameOperator::Equals | NameOperator::NotEquals => c.tag == *v,
+                NameOperator::StartsWith => c.tag.starts_with(v.as_str()),
+                NameOperator::EndsWith => c.tag.ends_with(v.as_str()),
+                NameOperator::Contains => c.tag.contains(v.as_str()),
+            }),
+            Rule::Matches(patterns) => patterns.iter().any(|p| p.is_match(&c.tag)),
+            Rule::PushedOlderThan(seconds) => now.saturating_sub(c.moved_at) > *seconds,
+            Rule::PulledOlderThan(seconds) => now.saturating_sub(c.pulled_at) > *seconds,
+        }
+    }
+}
+
+/// Checks a policy's rules; the compiled rules.
+fn compile(rules: &[TagRule]) -> Result<Vec<Rule>, Error> {
+    if rules.len() > 32 {
+        return Err(Error::Invalid("a policy has at most 32 rules".into()));
+    }
+    rules.iter().map(Rule::compile).collect()
+}
+
+/// The tags `policy` removes from `candidates`: those matching every rule and allowed to
+/// go, but for the newest `keep_newest`.
+fn choose(candidates: &[Candidate], rules: &[Rule], keep_newest: u64, prune_signed: bool, now: u64) -> Vec<PrunedTag> {
+    let mut matching: Vec<&Candidate> =
+        candidates.iter().filter(|c| (prune_signed || !c.signed) && rules.iter().all(|r| r.holds(c, now))).collect();
+    // Newest first; equal times by name, so the choice is the same every time.
+    matching.sort_by(|a, b| b.moved_at.cmp(&a.moved_at).then_with(|| a.tag.cmp(&b.tag)));
+    matching.into_iter().skip(keep_newest as usize).map(|c| PrunedTag { tag: c.tag.clone(), digest: c.digest.clone() }).collect()
+}
+
+impl Registry {
+    /// Every tag of `repository` with what rules look at, and whether its tags are
+    /// immutable; `NameUnknown` when it does not exist.
+    async fn pruning_candidates(&self, repository: &RepositoryName) -> Result<(Vec<Candidate>, bool), Error> {
+        let repo = repository.to_string();
+        let found = self
+            .meta
+            .read_latest(move |r| {
+                let Some(record) = r.repository(&repo)? else { return Ok(None) };
+                let moves = r.last_tag_moves(&repo)?;
+                let signed: HashSet<String> = r.signed_tags(&repo)?.into_iter().map(|(t, _)| t).collect();
+                let mut manifests: HashMap<String, (u64, Option<u64>)> = HashMap::new();
+                let mut out = Vec::new();
+                for (tag, digest) in r.tag_targets(&repo)? {
+                    if !manifests.contains_key(&digest) {
+                        let times = r.manifest(&repo, &digest)?.map_or((0, None), |m| (m.pushed_at, m.last_pulled));
+                        manifests.insert(digest.clone(), times);
+                    }
+                    let (pushed_at, last_pulled) = manifests.get(&digest).copied().unwrap_or((0, None));
+                    let moved_at = moves.get(&tag).copied().unwrap_or(pushed_at);
+                    out.push(Candidate {
+                        signed: signed.contains(&tag),
+                        pulled_at: last_pulled.unwrap_or(moved_at).max(moved_at),
+                        moved_at,
+                        digest,
+                        tag,
+                    });
+                }
+                Ok(Some((out, record.immutable_tags)))
+            })
+            .await?;
+        found.ok_or(Error::NameUnknown)
+    }
+
+    /// The repository's pruning policies, by id; `NameUnknown` when it does not exist.
+    pub async fn pruning_policies(&self, repository: &RepositoryName) -> Result<Vec<(String, PruningPolicy)>, Error> {
+        let repo = repository.to_string();
+        let found = self
+            .meta
+            .read_latest(move |r| if r.repository_exists(&repo)? { r.pruning_policies(&repo).map(Some) } else { Ok(None) })
+            .await?;
+        found.ok_or(Error::NameUnknown)
+    }
+
+    /// One pruning policy; `PolicyUnknown` when the repository has none by that id.
+    pub async fn pruning_policy(&self, repository: &RepositoryName, id: &str) -> Result<PruningPolicy, Error> {
+        let (repo, id) = (repository.to_string(), id.to_owned());
+        self.meta.read_latest(move |r| r.pruning_policy(&repo, &id)).await?.ok_or(Error::PolicyUnknown)
+    }
+
+    /// Stores a new pruning policy, made by `by`; its id and the stored policy.
+    pub async fn create_pruning_policy(
+        &self,
+        repository: &RepositoryName,
+        spec: PruningPolicySpec,
+        by: &str,
+    ) -> Result<(String, PruningPolicy), Error> {
+        compile(&spec.rules)?;
+        let id = crate::new_id();
+        let policy = PruningPolicy {
+            enabled: spec.enabled,
+            rules: spec.rules,
+            keep_newest: spec.keep_newest,
+            prune_signed: spec.prune_signed,
+            prune_immutable: spec.prune_immutable,
+            created_by: by.to_owned(),
+            created_at: now(),
+            last_run: None,
+        };
+        let command = CreatePruningPolicy { repository: repository.clone(), id: id.clone(), policy: policy.clone() };
+        match self.meta.apply(Command::CreatePruningPolicy(command)).await? {
+            Applied::Done => Ok((id, policy)),
+            Applied::Rejected(Rejection::RepositoryUnknown) => Err(Error::NameUnknown),
+            Applied::Rejected(other) => Err(unexpected(other)),
+        }
+    }
+
+    /// Replaces a pruning policy's rules and switches; the stored policy.
+    pub async fn update_pruning_policy(
+        &self,
+        repository: &RepositoryName,
+        id: &str,
+        spec: PruningPolicySpec,
+    ) -> Result<PruningPolicy, Error> {
+        compile(&spec.rules)?;
+        let policy = PruningPolicy {
+            enabled: spec.enabled,
+            rules: spec.rules,
+            keep_newest: spec.keep_newest,
+            prune_signed: spec.prune_signed,
+            prune_immutable: spec.prune_immutable,
+            created_by: String::new(),
+            created_at: 0,
+            last_run: None,
+        };
+        let command = UpdatePruningPolicy { repository: repository.clone(), id: id.to_owned(), policy };
+        match self.meta.apply(Command::UpdatePruningPolicy(command)).await? {
+            Applied::Done => self.pruning_policy(repository, id).await,
+            Applied::Rejected(Rejection::PolicyUnknown) => Err(Error::PolicyUnknown),
+            Applied::Rejected(other) => Err(unexpected(other)),
+        }
+    }
+
+    /// Deletes a pruning policy.
+    pub async fn delete_pruning_policy(&self, repository: &RepositoryName, id: &str) -> Result<(), Error> {
+        let command = DeletePruningPolicy { repository: repository.clone(), id: id.to_owned() };
+        match self.meta.apply(Command::DeletePruningPolicy(command)).await? {
+            Applied::Done => Ok(()),
+            Applied::Rejected(Rejection::PolicyUnknown) => Err(Error::PolicyUnknown),
+            Applied::Rejected(other) => Err(unexpected(other)),
+        }
+    }
+
+    /// Runs one policy now (enabled or not): the tags removed, or with `dry_run` the tags
+    /// it would remove, removing nothing.
+    pub async fn run_pruning_policy(&self, repository: &RepositoryName, id: &str, dry_run: bool) -> Result<Vec<PrunedTag>, Error> {
+        let policy = self.pruning_policy(repository, id).await?;
+        let rules = compile(&policy.rules)?;
+        let (candidates, immutable) = self.pruning_candidates(repository).await?;
+        let now = now();
+        let chosen = if immutable && !policy.prune_immutable {
+            Vec::new()
+        } else {
+            choose(&candidates, &rules, policy.keep_newest, policy.prune_signed, now)
+        };
+        if dry_run {
+            return Ok(chosen);
+        }
+        let command = PruneTags {
+            repository: repository.clone(),
+            tags: typed(&chosen)?,
+            prune_signed: policy.prune_signed,
+            prune_immutable: policy.prune_immutable,
+            policy: Some(id.to_owned()),
+            at: now,
+        };
+        match self.meta.apply(Command::PruneTags(command)).await? {
+            Applied::Done => Ok(chosen),
+            Applied::Rejected(Rejection::PolicyUnknown) => Err(Error::PolicyUnknown),
+            Applied::Rejected(other) => Err(unexpected(other)),
+        }
+    }
+
+    /// Runs every enabled pruning policy of every repository (the schedule); how many
+    /// tags went. A policy that fails is logged and the others run.
+    pub async fn run_pruning_policies(&self) -> Result<u64, Error> {
+        let repositories = self.meta.read_latest(|r| r.repositories_with_pruning_policies()).await?;
+        let mut pruned = 0;
+        for repo in repositories {
+            let Ok(repository) = repo.parse::<RepositoryName>() else { continue };
+            let policies = match self.pruning_policies(&repository).await {
+                Ok(policies) => policies,
+                Err(Error::NameUnknown) => continue,
+                Err(e) => return Err(e),
+            };
+            for (id, _) in policies.into_iter().filter(|(_, p)| p.enabled) {
+                match self.run_pruning_policy(&repository, &id, false).await {
+                    Ok(tags) => pruned += tags.len() as u64,
+                    Err(e @ (Error::Meta(_) | Error::Unavailable(_))) => return Err(e),
+                    Err(e) => tracing::warn!(repository = %repository, policy = %id, error = %e, "pruning policy"),
+                }
+            }
+        }
+        Ok(pruned)
+    }
+
+    /// Holds `repository` to its tag limit after `pushed` was tagged: the oldest tags
+    /// beyond the limit go (never `pushed`, a signed tag, or an immutable one).
+    pub(crate) async fn enforce_tag_limit(&self, repository: &RepositoryName, pushed: &str) -> Result<(), Error> {
+        let repo = repository.to_string();
+        let limit = self.meta.read_latest(move |r| Ok(r.repository(&repo)?.map_or(0, |r| r.tag_limit))).await?;
+        if limit == 0 {
+            return Ok(());
+        }
+        let (candidates, immutable) = self.pruning_candidates(repository).await?;
+        let excess = (candidates.len() as u64).saturating_sub(limit);
+        if excess == 0 {
+            return Ok(());
+        }
+        if immutable {
+            tracing::warn!(repository = %repository, limit, tags = candidates.len(), "over its tag limit, but its tags are immutable");
+            return Ok(());
+        }
+        let mut removable: Vec<&Candidate> = candidates.iter().filter(|c| !c.signed && c.tag != pushed).collect();
+        // Oldest first; equal times by name.
+        removable.sort_by(|a, b| a.moved_at.cmp(&b.moved_at).then_with(|| a.tag.cmp(&b.tag)));
+        let chosen: Vec<PrunedTag> =
+            removable.into_iter().take(excess as usize).map(|c| PrunedTag { tag: c.tag.clone(), digest: c.digest.clone() }).collect();
+        if (chosen.len() as u64) < excess {
+            tracing::warn!(repository = %repository, limit, tags = candidates.len(), "over its tag limit, but the rest are signed");
+        }
+        if chosen.is_empty() {
+            return Ok(());
+        }
+        let command = PruneTags {
+            repository: repository.clone(),
+            tags: typed(&chosen)?,
+            prune_signed: false,
+            prune_immutable: false,
+            policy: None,
+            at: now(),
+        };
+        match self.meta.apply(Command::PruneTags(command)).await? {
+            Applied::Done => Ok(()),
+            Applied::Rejected(other) => Err(unexpected(other)),
+        }
+    }
+}
+
+/// The chosen tags as the command carries them (stored names and digests parse).
+fn typed(chosen: &[PrunedTag]) -> Result<Vec<(Tag, Digest)>, Error> {
+    chosen
+        .iter()
+        .map(|p| {
+            let tag = p.tag.parse::<Tag>().map_err(|e| Error::Invalid(format!("stored tag {:?}: {e}", p.tag)))?;
+            let digest = p.digest.parse::<Digest>().map_err(|e| Error::Invalid(format!("stored digest {:?}: {e}", p.digest)))?;
+            Ok((tag, digest))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(field: &str, operator: &str, values: &[&str]) -> TagRule {
+        TagRule { field: field.into(), operator: operator.into(), values: values.iter().map(|v| (*v).to_owned()).collect() }
+    }
+
+    fn candidate(tag: &str, moved_at: u64, pulled_at: u64, signed: bool) -> Candidate {
+        Candidate { tag: tag.into(), digest: format!("sha256:{tag}"), moved_at, pulled_at, signed }
+    }
+
+    fn names(chosen: Vec<PrunedTag>) -> Vec<String> {
+        chosen.into_iter().map(|p| p.tag).collect()
+    }
+
+    #[test]
+    fn durations_read_their_unit() {
+        assert_eq!(duration("45s"), Some(45));
+        assert_eq!(duration("30d"), Some(30 * 86_400));
+        assert_eq!(duration("2w"), Some(1_209_600));
+        for bad in ["", "d", "30", "30y", "-1d", "1.5h", "99999999999999999999d"] {
+            assert_eq!(duration(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn rules_are_checked_before_they_are_stored() {
+        assert!(compile(&[rule("tag", "sw", &["dev-"]), rule("pushed", "olderThan", &["30d"])]).is_ok());
+        for (bad, why) in [
+            (rule("tag", "like", &["x"]), "operator"),
+            (rule("tag", "eq", &[]), "at least one value"),
+            (rule("tag", "matches", &["(unclosed"]), "regular expression"),
+            (rule("pushed", "olderThan", &["soon"]), "duration"),
+            (rule("pushed", "olderThan", &["1d", "2d"]), "one duration"),
+            (rule("pulled", "eq", &["1d"]), "olderThan"),
+            (rule("size", "gt", &["1"]), "field"),
+        ] {
+            let message = compile(&[bad]).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(message.contains(why), "{message} lacks {why}");
+        }
+    }
+
+    #[test]
+    fn a_policy_keeps_the_newest_and_the_signed() {
+        let now = 1_000_000;
+        let tags = [
+            candidate("dev-1", now - 500, now - 500, false),
+            candidate("dev-2", now - 400, now - 10, false),
+            candidate("dev-3", now - 300, now - 300, true),
+            candidate("dev-4", now - 200, now - 200, false),
+            candidate("v1.0", now - 900, now - 900, false),
+        ];
+        let dev = [Rule::compile(&rule("tag", "sw", &["dev-"])).unwrap()];
+        assert_eq!(names(choose(&tags, &dev, 0, false, now)), ["dev-4", "dev-2", "dev-1"]);
+        assert_eq!(names(choose(&tags, &dev, 1, false, now)), ["dev-2", "dev-1"]);
+        assert_eq!(names(choose(&tags, &dev, 1, true, now)), ["dev-3", "dev-2", "dev-1"]);
+        let old_and_unpulled = [
+            Rule::compile(&rule("pushed", "olderThan", &["250s"])).unwrap(),
+            Rule::compile(&rule("pulled", "olderThan", &["60s"])).unwrap(),
+        ];
+        assert_eq!(names(choose(&tags, &old_and_unpulled, 0, false, now)), ["dev-1", "v1.0"]);
+        let regex = [Rule::compile(&rule("tag", "matches", &["v[0-9]+\\.[0-9]+"])).unwrap()];
+        assert_eq!(names(choose(&tags, &regex, 0, false, now)), ["v1.0"]);
+        // Anchored: a pattern matching part of a name does not match the name.
+        let part = [Rule::compile(&rule("tag", "matches", &["dev"])).unwrap()];
+        assert!(choose(&tags, &part, 0, false, now).is_empty());
+        let not = [Rule::compile(&rule("tag", "neq", &["v1.0", "dev-1"])).unwrap()];
+        assert_eq!(names(choose(&tags, &not, 0, false, now)), ["dev-4", "dev-2"]);
+    }
+}
