@@ -286,6 +286,27 @@ fn describe(tx: &WriteTransaction, command: &Command) -> Result<Vec<Draft>, Erro
                 })
                 .collect())
         }
+        Command::CreatePromotionPolicy(c) => one(promotion_policy_draft("PROMOTION_POLICY_CREATE", &c.repository, &c.id, &c.policy)),
+        Command::UpdatePromotionPolicy(c) => one(promotion_policy_draft("PROMOTION_POLICY_UPDATE", &c.repository, &c.id, &c.policy)),
+        Command::DeletePromotionPolicy(c) => one(Draft::new("PROMOTION_POLICY_DELETE").repository(&c.repository).object(&c.id)),
+        // A promotion is a push to its target (webhooks, mirroring and the target's own
+        // policies hear of it); one that cannot be made is recorded against its source.
+        Command::PromoteManifest(c) => match c.plan(tx)? {
+            Ok(copy) if copy.unchanged => Ok(Vec::new()),
+            Ok(copy) => one(Draft::new("TAG_PUSH")
+                .repository(&c.target)
+                .object(&c.tag)
+                .digest(&c.digest)
+                .detail("mediaType", json!(copy.media_type))
+                .detail("promotedFrom", json!({"repository": c.source, "tag": c.source_tag, "policy": c.policy}))),
+            Err(why) => one(Draft::new("PROMOTION_FAIL")
+                .repository(&c.source)
+                .object(&c.source_tag)
+                .digest(&c.digest)
+                .detail("target", json!(format!("{}:{}", c.target, c.tag)))
+                .detail("policy", json!(c.policy))
+                .detail("reason", json!(why))),
+        },
         Command::FinishGc(c) => one(Draft::new("GC_RUN")
             .object(&c.run.holder)
             .detail("dryRun", json!(c.run.dry_run))
@@ -303,7 +324,8 @@ fn describe(tx: &WriteTransaction, command: &Command) -> Result<Vec<Draft>, Erro
         | Command::AcquireGcLock(_)
         | Command::PruneEvents(_)
         | Command::RecordDeliveries(_)
-        | Command::PruneDeliveries(_) => Ok(Vec::new()),
+        | Command::PruneDeliveries(_)
+        | Command::AdvanceCursor(_) => Ok(Vec::new()),
     }
 }
 
@@ -317,6 +339,22 @@ fn pruning_policy_draft(kind: &'static str, repository: &berth_core::RepositoryN
         .detail("keepNewest", json!(policy.keep_newest))
         .detail("pruneSigned", json!(policy.prune_signed))
         .detail("pruneImmutable", json!(policy.prune_immutable))
+}
+
+/// A promotion policy's creation or change, with what it says.
+fn promotion_policy_draft(
+    kind: &'static str,
+    repository: &berth_core::RepositoryName,
+    id: &str,
+    policy: &records::PromotionPolicy,
+) -> Draft {
+    Draft::new(kind)
+        .repository(repository)
+        .object(id)
+        .detail("enabled", json!(policy.enabled))
+        .detail("rules", json!(policy.rules))
+        .detail("target", json!(policy.target))
+        .detail("tagTemplate", json!(policy.tag_template))
 }
 
 /// Reads and advances a sequence.

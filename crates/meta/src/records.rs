@@ -476,3 +476,45 @@ pub struct PruningRun {
     /// Tags removed.
     pub pruned: u64,
 }
+
+/// A repository's promotion policy: a tag pushed (or signed) that matches every rule is
+/// copied to `target` under `tag_template`, through the metadata alone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "version", rename = "1")]
+pub struct PromotionPolicy {
+    /// Whether it acts.
+    pub enabled: bool,
+    /// The rules; all must hold.
+    pub rules: Vec<TagRule>,
+    /// The repository promoted to.
+    pub target: String,
+    /// The tag made there: `{tag}`, `{digest}` (12 hex digits), `{date}` (YYYYMMDD, UTC) and
+    /// `{time}` (HHMMSS) are replaced.
+    pub tag_template: String,
+    /// Who made it.
+    pub created_by: String,
+    /// When (seconds since the epoch).
+    pub created_at: u64,
+    /// The last event in the audit log when it was made: it acts on later pushes only.
+    #[serde(default)]
+    pub since_event: u64,
+    /// Its last promotion, or attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last: Option<PromotionOutcome>,
+}
+
+/// One promotion, done or refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PromotionOutcome {
+    /// When (seconds since the epoch).
+    pub at: u64,
+    /// The tag promoted.
+    pub source_tag: String,
+    /// The manifest.
+    pub digest: String,
+    /// The tag made in the target.
+    pub target_tag: String,
+    /// Why it was not done, when it was not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}

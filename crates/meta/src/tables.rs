@@ -43,8 +43,9 @@
 //! | `deliveries` | delivery id | [`records::Delivery`](crate::records::Delivery) |
 //! | `hook_deliveries` | (webhook id, delivery id) | `()` |
 //! | `due_deliveries` | (due time ms, delivery id) | `()`: pending deliveries, soonest first |
-//! | `counters` | `"event"`, `"event_at"`, `"delivery"` | `u64`: the last id (or time) handed out |
+//! | `counters` | `"event"`, `"event_at"`, `"delivery"` | `u64`: the last id (or time) handed out; `"cursor:<worker>"`: the last event a worker handled |
 //! | `pruning_policies` | (repository, policy id) | [`records::PruningPolicy`](crate::records::PruningPolicy) |
+//! | `promotion_policies` | (repository, policy id) | [`records::PromotionPolicy`](crate::records::PromotionPolicy) |
 //! | `gc` | `"lock"`, `"last"` | [`records::GcLock`](crate::records::GcLock), [`records::GcRun`](crate::records::GcRun) |
 
 use redb::{ReadableTable, TableDefinition};
@@ -159,6 +160,9 @@ pub const DELIVERIES_KEPT: u64 = 1000;
 /// Repositories' pruning policies, by (repository, policy id).
 pub const PRUNING_POLICIES: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("pruning_policies");
 
+/// Repositories' promotion policies, by (source repository, policy id).
+pub const PROMOTION_POLICIES: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("promotion_policies");
+
 /// One-time tokens a new replica joins the cluster with, by id.
 pub const JOIN_TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("join_tokens");
 
@@ -219,6 +223,7 @@ pub(crate) fn visit_data_tables(visitor: &mut impl TableVisitor) -> Result<(), E
     visitor.visit(DUE_DELIVERIES)?;
     visitor.visit(COUNTERS)?;
     visitor.visit(PRUNING_POLICIES)?;
+    visitor.visit(PROMOTION_POLICIES)?;
     Ok(())
 }
 

@@ -11,7 +11,10 @@ use std::collections::BTreeSet;
 
 use berth_core::{Action, Level};
 use berth_meta::command::*;
-use berth_meta::{AccountKind, Command, LdapSyncReport, PruningPolicy, PruningRun, Setting, SigningPolicy, TagRule, Webhook};
+use berth_meta::{
+    AccountKind, Command, LdapSyncReport, PromotionOutcome, PromotionPolicy, PruningPolicy, PruningRun, Setting, SigningPolicy, TagRule,
+    Webhook,
+};
 use common::{d, repo};
 
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/commands.jsonl");
@@ -67,11 +70,16 @@ fn kind(command: &Command) -> &'static str {
         Command::UpdatePruningPolicy(_) => "UpdatePruningPolicy",
         Command::DeletePruningPolicy(_) => "DeletePruningPolicy",
         Command::PruneTags(_) => "PruneTags",
+        Command::CreatePromotionPolicy(_) => "CreatePromotionPolicy",
+        Command::UpdatePromotionPolicy(_) => "UpdatePromotionPolicy",
+        Command::DeletePromotionPolicy(_) => "DeletePromotionPolicy",
+        Command::PromoteManifest(_) => "PromoteManifest",
+        Command::AdvanceCursor(_) => "AdvanceCursor",
     }
 }
 
 /// The number of command kinds (the length of `kind`'s match).
-const KINDS: usize = 48;
+const KINDS: usize = 53;
 
 fn examples() -> Vec<Command> {
     let report =
@@ -281,6 +289,19 @@ fn examples() -> Vec<Command> {
             policy: Some("p".into()),
             at: 7,
         }),
+        Command::CreatePromotionPolicy(CreatePromotionPolicy { repository: repo("a/x"), id: "q".into(), policy: promotion_policy() }),
+        Command::UpdatePromotionPolicy(UpdatePromotionPolicy { repository: repo("a/x"), id: "q".into(), policy: promotion_policy() }),
+        Command::DeletePromotionPolicy(DeletePromotionPolicy { repository: repo("a/x"), id: "q".into() }),
+        Command::PromoteManifest(PromoteManifest {
+            source: repo("a/x"),
+            source_tag: "1.0".parse().unwrap(),
+            digest: d("m"),
+            target: repo("a/prod"),
+            tag: "1.0-prod".parse().unwrap(),
+            policy: "q".into(),
+            at: 8,
+        }),
+        Command::AdvanceCursor(AdvanceCursor { worker: "promotion".into(), event: 9 }),
     ]
 }
 
@@ -294,6 +315,25 @@ fn pruning_policy() -> PruningPolicy {
         created_by: "u".into(),
         created_at: 1,
         last_run: Some(PruningRun { at: 2, pruned: 3 }),
+    }
+}
+
+fn promotion_policy() -> PromotionPolicy {
+    PromotionPolicy {
+        enabled: true,
+        rules: vec![TagRule { field: "signed".into(), operator: "eq".into(), values: vec!["true".into()] }],
+        target: "a/prod".into(),
+        tag_template: "{tag}-{date}".into(),
+        created_by: "u".into(),
+        created_at: 1,
+        since_event: 3,
+        last: Some(PromotionOutcome {
+            at: 2,
+            source_tag: "1.0".into(),
+            digest: "sha256:0".into(),
+            target_tag: "1.0-20261203".into(),
+            error: Some("e".into()),
+        }),
     }
 }
 

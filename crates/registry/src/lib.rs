@@ -15,7 +15,8 @@
 //! - [`views`]: what the web UI shows of repositories and tags, read in one snapshot.
 //! - `gc.rs`: online garbage collection of blobs no manifest uses.
 //! - `quotas.rs`: namespace storage quotas.
-//! - `pruning.rs`: pruning policies and tag limits.
+//! - `pruning.rs`: pruning policies and tag limits; `promotion.rs`: promotion policies and
+//!   their worker; `rules.rs`: the rules both state about tags.
 //! - `events.rs`: audit log retention.
 
 mod blobs;
@@ -24,10 +25,12 @@ mod events;
 mod gc;
 mod listings;
 mod manifests;
+mod promotion;
 mod pruning;
 mod pulls;
 mod quotas;
 mod repositories;
+mod rules;
 pub mod signatures;
 mod signing;
 mod tags;
@@ -46,8 +49,9 @@ pub use gc::{GcMonitor, GcOptions, GcProgress};
 /// How many shards a garbage collection walks the storage in (progress counts them).
 pub const GC_SHARDS: u16 = berth_storage::BLOB_SHARDS;
 pub use berth_meta::{GcLock, GcRun};
-pub use berth_meta::{PruningPolicy, PruningRun, TagRule};
+pub use berth_meta::{PromotionOutcome, PromotionPolicy, PruningPolicy, PruningRun, TagRule};
 pub use manifests::{ManifestPushed, StoredManifest};
+pub use promotion::PromotionPolicySpec;
 pub use pruning::{PrunedTag, PruningPolicySpec};
 pub use quotas::QuotaUsage;
 pub use repositories::{NewRepository, RepositoryChanges};

@@ -14,11 +14,8 @@ use berth_core::{Digest, RepositoryName, Tag};
 use berth_meta::command::{CreatePruningPolicy, DeletePruningPolicy, PruneTags, UpdatePruningPolicy};
 use berth_meta::{Applied, Command, PruningPolicy, Rejection, TagRule, now};
 
+use crate::rules::{Facts, Purpose, Rule, compile};
 use crate::{Error, Registry, unexpected};
-
-/// The longest regular expression a rule may hold, and what it may compile to.
-const MAX_PATTERN: usize = 256;
-const PATTERN_SIZE_LIMIT: usize = 1 << 20;
 
 /// A pruning policy as its owner states it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -44,24 +41,7 @@ pub struct PrunedTag {
     pub digest: String,
 }
 
-/// A rule, checked and ready to evaluate.
-enum Rule {
-    Name { operator: NameOperator, values: Vec<String> },
-    Matches(Vec<regex::Regex>),
-    PushedOlderThan(u64),
-    PulledOlderThan(u64),
-}
-
-#[derive(Clone, Copy)]
-enum NameOperator {
-    Equals,
-    NotEquals,
-    StartsWith,
-    EndsWith,
-    Contains,
-}
-
-/// What a rule is checked against, for one tag.
+/// A tag, with what pruning rules look at.
 struct Candidate {
     tag: String,
     digest: String,
@@ -72,94 +52,17 @@ struct Candidate {
     signed: bool,
 }
 
-/// `30d`, `12h`, `15m`, `45s`, `2w` as seconds.
-fn duration(text: &str) -> Option<u64> {
-    let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit())?;
-    let (number, unit) = text.split_at(split);
-    let unit = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3_600,
-        "d" => 86_400,
-        "w" => 604_800,
-        _ => return None,
-    };
-    number.parse::<u64>().ok()?.checked_mul(unit)
-}
-
-impl Rule {
-    fn compile(rule: &TagRule) -> Result<Rule, Error> {
-        let invalid = |why: &str| Error::Invalid(format!("rule {} {} {:?}: {why}", rule.field, rule.operator, rule.values));
-        if rule.values.is_empty() {
-            return Err(invalid("give at least one value"));
-        }
-        match (rule.field.as_str(), rule.operator.as_str()) {
-            ("tag", "matches") => rule
-                .values
-                .iter()
-                .map(|pattern| {
-                    if pattern.len() > MAX_PATTERN {
-                        return Err(invalid(&format!("a pattern is at most {MAX_PATTERN} characters")));
-                    }
-                    // Anchored: the pattern names whole tags, as `eq` does.
-                    regex::RegexBuilder::new(&format!("^(?:{pattern})$"))
-                        .size_limit(PATTERN_SIZE_LIMIT)
-                        .build()
-                        .map_err(|e| invalid(&format!("not a regular expression: {e}")))
-                })
-                .collect::<Result<_, _>>()
-                .map(Rule::Matches),
-            ("tag", operator) => {
-                let operator = match operator {
-                    "eq" => NameOperator::Equals,
-                    "neq" => NameOperator::NotEquals,
-                    "sw" => NameOperator::StartsWith,
-                    "ew" => NameOperator::EndsWith,
-                    "contains" => NameOperator::Contains,
-                    _ => return Err(invalid("a tag rule's operator is eq, neq, sw, ew, contains or matches")),
-                };
-                Ok(Rule::Name { operator, values: rule.values.clone() })
-            }
-            (field @ ("pushed" | "pulled"), "olderThan") => {
-                let [value] = rule.values.as_slice() else { return Err(invalid("give one duration")) };
-                let seconds = duration(value).ok_or_else(|| invalid("a duration is a number and a unit: 45s, 15m, 12h, 30d, 2w"))?;
-                Ok(if field == "pushed" { Rule::PushedOlderThan(seconds) } else { Rule::PulledOlderThan(seconds) })
-            }
-            ("pushed" | "pulled", _) => Err(invalid("a time rule's operator is olderThan")),
-            _ => Err(invalid("the field is tag, pushed or pulled")),
-        }
+impl Candidate {
+    fn facts(&self) -> Facts<'_> {
+        Facts { tag: &self.tag, moved_at: self.moved_at, pulled_at: self.pulled_at, signed: self.signed, labels: None, annotations: None }
     }
-
-    fn holds(&self, c: &Candidate, now: u64) -> bool {
-        match self {
-            Rule::Name { operator: NameOperator::NotEquals, values } => !values.contains(&c.tag),
-            Rule::Name { operator, values } => values.iter().any(|v| match operator {
-                NameOperator::Equals | NameOperator::NotEquals => c.tag == *v,
-                NameOperator::StartsWith => c.tag.starts_with(v.as_str()),
-                NameOperator::EndsWith => c.tag.ends_with(v.as_str()),
-                NameOperator::Contains => c.tag.contains(v.as_str()),
-            }),
-            Rule::Matches(patterns) => patterns.iter().any(|p| p.is_match(&c.tag)),
-            Rule::PushedOlderThan(seconds) => now.saturating_sub(c.moved_at) > *seconds,
-            Rule::PulledOlderThan(seconds) => now.saturating_sub(c.pulled_at) > *seconds,
-        }
-    }
-}
-
-/// Checks a policy's rules; the compiled rules.
-fn compile(rules: &[TagRule]) -> Result<Vec<Rule>, Error> {
-    if rules.len() > 32 {
-        return Err(Error::Invalid("a policy has at most 32 rules".into()));
-    }
-    rules.iter().map(Rule::compile).collect()
 }
 
 /// The tags `policy` removes from `candidates`: those matching every rule and allowed to
 /// go, but for the newest `keep_newest`.
 fn choose(candidates: &[Candidate], rules: &[Rule], keep_newest: u64, prune_signed: bool, now: u64) -> Vec<PrunedTag> {
     let mut matching: Vec<&Candidate> =
-        candidates.iter().filter(|c| (prune_signed || !c.signed) && rules.iter().all(|r| r.holds(c, now))).collect();
+        candidates.iter().filter(|c| (prune_signed || !c.signed) && rules.iter().all(|r| r.holds(&c.facts(), now))).collect();
     // Newest first; equal times by name, so the choice is the same every time.
     matching.sort_by(|a, b| b.moved_at.cmp(&a.moved_at).then_with(|| a.tag.cmp(&b.tag)));
     matching.into_iter().skip(keep_newest as usize).map(|c| PrunedTag { tag: c.tag.clone(), digest: c.digest.clone() }).collect()
@@ -222,7 +125,7 @@ impl Registry {
         spec: PruningPolicySpec,
         by: &str,
     ) -> Result<(String, PruningPolicy), Error> {
-        compile(&spec.rules)?;
+        compile(&spec.rules, Purpose::Pruning)?;
         let id = crate::new_id();
         let policy = PruningPolicy {
             enabled: spec.enabled,
@@ -249,7 +152,7 @@ impl Registry {
         id: &str,
         spec: PruningPolicySpec,
     ) -> Result<PruningPolicy, Error> {
-        compile(&spec.rules)?;
+        compile(&spec.rules, Purpose::Pruning)?;
         let policy = PruningPolicy {
             enabled: spec.enabled,
             rules: spec.rules,
@@ -282,7 +185,7 @@ impl Registry {
     /// it would remove, removing nothing.
     pub async fn run_pruning_policy(&self, repository: &RepositoryName, id: &str, dry_run: bool) -> Result<Vec<PrunedTag>, Error> {
         let policy = self.pruning_policy(repository, id).await?;
-        let rules = compile(&policy.rules)?;
+        let rules = compile(&policy.rules, Purpose::Pruning)?;
         let (candidates, immutable) = self.pruning_candidates(repository).await?;
         let now = now();
         let chosen = if immutable && !policy.prune_immutable {
@@ -394,39 +297,16 @@ mod tests {
         TagRule { field: field.into(), operator: operator.into(), values: values.iter().map(|v| (*v).to_owned()).collect() }
     }
 
+    fn rule_of(rule: &TagRule) -> Rule {
+        compile(std::slice::from_ref(rule), Purpose::Pruning).unwrap().remove(0)
+    }
+
     fn candidate(tag: &str, moved_at: u64, pulled_at: u64, signed: bool) -> Candidate {
         Candidate { tag: tag.into(), digest: format!("sha256:{tag}"), moved_at, pulled_at, signed }
     }
 
     fn names(chosen: Vec<PrunedTag>) -> Vec<String> {
         chosen.into_iter().map(|p| p.tag).collect()
-    }
-
-    #[test]
-    fn durations_read_their_unit() {
-        assert_eq!(duration("45s"), Some(45));
-        assert_eq!(duration("30d"), Some(30 * 86_400));
-        assert_eq!(duration("2w"), Some(1_209_600));
-        for bad in ["", "d", "30", "30y", "-1d", "1.5h", "99999999999999999999d"] {
-            assert_eq!(duration(bad), None, "{bad}");
-        }
-    }
-
-    #[test]
-    fn rules_are_checked_before_they_are_stored() {
-        assert!(compile(&[rule("tag", "sw", &["dev-"]), rule("pushed", "olderThan", &["30d"])]).is_ok());
-        for (bad, why) in [
-            (rule("tag", "like", &["x"]), "operator"),
-            (rule("tag", "eq", &[]), "at least one value"),
-            (rule("tag", "matches", &["(unclosed"]), "regular expression"),
-            (rule("pushed", "olderThan", &["soon"]), "duration"),
-            (rule("pushed", "olderThan", &["1d", "2d"]), "one duration"),
-            (rule("pulled", "eq", &["1d"]), "olderThan"),
-            (rule("size", "gt", &["1"]), "field"),
-        ] {
-            let message = compile(&[bad]).err().map(|e| e.to_string()).unwrap_or_default();
-            assert!(message.contains(why), "{message} lacks {why}");
-        }
     }
 
     #[test]
@@ -439,21 +319,18 @@ mod tests {
             candidate("dev-4", now - 200, now - 200, false),
             candidate("v1.0", now - 900, now - 900, false),
         ];
-        let dev = [Rule::compile(&rule("tag", "sw", &["dev-"])).unwrap()];
+        let dev = [rule_of(&rule("tag", "sw", &["dev-"]))];
         assert_eq!(names(choose(&tags, &dev, 0, false, now)), ["dev-4", "dev-2", "dev-1"]);
         assert_eq!(names(choose(&tags, &dev, 1, false, now)), ["dev-2", "dev-1"]);
         assert_eq!(names(choose(&tags, &dev, 1, true, now)), ["dev-3", "dev-2", "dev-1"]);
-        let old_and_unpulled = [
-            Rule::compile(&rule("pushed", "olderThan", &["250s"])).unwrap(),
-            Rule::compile(&rule("pulled", "olderThan", &["60s"])).unwrap(),
-        ];
+        let old_and_unpulled = [rule_of(&rule("pushed", "olderThan", &["250s"])), rule_of(&rule("pulled", "olderThan", &["60s"]))];
         assert_eq!(names(choose(&tags, &old_and_unpulled, 0, false, now)), ["dev-1", "v1.0"]);
-        let regex = [Rule::compile(&rule("tag", "matches", &["v[0-9]+\\.[0-9]+"])).unwrap()];
+        let regex = [rule_of(&rule("tag", "matches", &["v[0-9]+\\.[0-9]+"]))];
         assert_eq!(names(choose(&tags, &regex, 0, false, now)), ["v1.0"]);
         // Anchored: a pattern matching part of a name does not match the name.
-        let part = [Rule::compile(&rule("tag", "matches", &["dev"])).unwrap()];
+        let part = [rule_of(&rule("tag", "matches", &["dev"]))];
         assert!(choose(&tags, &part, 0, false, now).is_empty());
-        let not = [Rule::compile(&rule("tag", "neq", &["v1.0", "dev-1"])).unwrap()];
+        let not = [rule_of(&rule("tag", "neq", &["v1.0", "dev-1"]))];
         assert_eq!(names(choose(&tags, &not, 0, false, now)), ["dev-4", "dev-2"]);
     }
 }

@@ -115,6 +115,14 @@ enum Command {
         #[command(flatten)]
         connection: admin::Connection,
     },
+    /// Promotion policies: matching pushes copied to another repository (on a running server).
+    #[command(after_help = admin::ENVIRONMENT)]
+    Promotion {
+        #[command(subcommand)]
+        command: admin::promotion::PromotionCommand,
+        #[command(flatten)]
+        connection: admin::Connection,
+    },
     /// Webhooks: events posted to an endpoint, signed (on a running server).
     #[command(after_help = admin::ENVIRONMENT)]
     Webhook {
@@ -295,6 +303,7 @@ pub fn main() -> ExitCode {
         Command::Token { command, connection } => administer(&connection, |c| admin::tokens::run(c, command)),
         Command::Webhook { command, connection } => administer(&connection, |c| admin::webhooks::run(c, command)),
         Command::Pruning { command, connection } => administer(&connection, |c| admin::pruning::run(c, command)),
+        Command::Promotion { command, connection } => administer(&connection, |c| admin::promotion::run(c, command)),
         Command::Events { args, connection } if args.follow => admin::follow_events(&connection, args),
         Command::Events { args, connection } => administer(&connection, |c| admin::events::list(c, args)),
         Command::Quota { command, connection } => administer(&connection, |c| admin::settings::quota(c, command)),
@@ -538,6 +547,7 @@ async fn serve_until_signal(config: Config, join: Option<(String, berth_services
     if let Some(every) = config.gc_interval {
         jobs.push(tokio::spawn(collect_garbage(app.clone(), every)));
     }
+    jobs.push(tokio::spawn(run_promotions(app.clone())));
     if let Some(every) = config.pruning_interval {
         jobs.push(tokio::spawn(run_pruning_policies(app.clone(), every)));
     }
@@ -633,6 +643,23 @@ async fn run_pruning_policies(app: Arc<App>, every: std::time::Duration) {
             Ok(0) => {}
             Ok(n) => tracing::info!(pruned = n, "pruning policies removed tags"),
             Err(e) => tracing::warn!(error = %e, "running pruning policies"),
+        }
+    }
+}
+
+/// Promotes the pushes and signatures that match promotion policies, each second, on the leader.
+async fn run_promotions(app: Arc<App>) {
+    let mut ticker = tokio::time::interval(std::time::Duration::from_secs(1));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        if !app.cluster.is_leader() {
+            continue;
+        }
+        let run = app.registry.run_promotions();
+        match berth_auth::origin::scope(berth_auth::origin::RequestOrigin::job("promotion"), run).await {
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "promotion policies"),
         }
     }
 }

@@ -152,15 +152,15 @@ async fn docker_push_and_pull_a_multi_layer_image_and_a_manifest_list() {
 }
 
 /// A server, a temporary home, Berth's CA as a `--cert-dir`, and `localhost:<port>`.
-struct SkopeoEnv {
-    server: Server,
-    temp: tempfile::TempDir,
-    certs: PathBuf,
-    host: String,
+pub(crate) struct SkopeoEnv {
+    pub(crate) server: Server,
+    pub(crate) temp: tempfile::TempDir,
+    pub(crate) certs: PathBuf,
+    pub(crate) host: String,
 }
 
 impl SkopeoEnv {
-    fn start() -> SkopeoEnv {
+    pub(crate) fn start() -> SkopeoEnv {
         let server = Server::start();
         let temp = tempfile::tempdir().unwrap();
         let certs = ca_dir(&server, temp.path());
@@ -169,7 +169,7 @@ impl SkopeoEnv {
     }
 
     /// `skopeo`, with its own home directory.
-    fn skopeo(&self) -> Command {
+    pub(crate) fn skopeo(&self) -> Command {
         let mut c = Command::new("skopeo");
         c.env("HOME", self.temp.path());
         c
@@ -177,7 +177,7 @@ impl SkopeoEnv {
 }
 
 /// Writes an OCI image layout with one image of two tar layers, tagged `v1`.
-fn oci_layout(dir: &Path, temp: &Path) {
+pub(crate) fn oci_layout(dir: &Path, temp: &Path) {
     let blobs = dir.join("blobs/sha256");
     std::fs::create_dir_all(&blobs).unwrap();
     let write_blob = |bytes: &[u8]| {

@@ -24,6 +24,7 @@ mod listings;
 mod load;
 mod manifests;
 mod memory;
+mod promotion;
 mod pruning;
 mod quotas;
 mod receiver;

@@ -17,6 +17,7 @@ mod grant;
 mod history;
 mod join_token;
 mod manifest;
+mod promotion;
 mod prune;
 mod pruning;
 mod pull;
@@ -41,6 +42,7 @@ pub use event::PruneEvents;
 pub use grant::{GrantTarget, SetGrant};
 pub use join_token::{CreateJoinToken, RedeemJoinToken};
 pub use manifest::{DeleteManifest, PutManifest};
+pub use promotion::{AdvanceCursor, CreatePromotionPolicy, DeletePromotionPolicy, PromoteManifest, UpdatePromotionPolicy};
 pub use prune::PruneManifest;
 pub use pruning::{CreatePruningPolicy, DeletePruningPolicy, PruneTags, UpdatePruningPolicy};
 pub use pull::{PullRecord, RecordPullEvents, RecordPulls};
@@ -156,6 +158,16 @@ pub enum Command {
     DeletePruningPolicy(DeletePruningPolicy),
     /// Removes tags a pruning policy or the tag limit chose.
     PruneTags(PruneTags),
+    /// Stores a repository's new promotion policy.
+    CreatePromotionPolicy(CreatePromotionPolicy),
+    /// Changes a promotion policy.
+    UpdatePromotionPolicy(UpdatePromotionPolicy),
+    /// Deletes a promotion policy.
+    DeletePromotionPolicy(DeletePromotionPolicy),
+    /// Copies a manifest into another repository under a new tag, for a promotion policy.
+    PromoteManifest(PromoteManifest),
+    /// Moves a background worker's place in the audit log forward.
+    AdvanceCursor(AdvanceCursor),
 }
 
 /// The result of applying a command.
@@ -350,6 +362,11 @@ impl Command {
             Command::UpdatePruningPolicy(c) => c.apply(tx),
             Command::DeletePruningPolicy(c) => c.apply(tx),
             Command::PruneTags(c) => c.apply(tx),
+            Command::CreatePromotionPolicy(c) => c.apply(tx),
+            Command::UpdatePromotionPolicy(c) => c.apply(tx),
+            Command::DeletePromotionPolicy(c) => c.apply(tx),
+            Command::PromoteManifest(c) => c.apply(tx),
+            Command::AdvanceCursor(c) => c.apply(tx),
         }
     }
 }

@@ -11,7 +11,7 @@
 //! - `output.rs`: tables, sentences and JSON; times, durations and sizes.
 //! - `users.rs`, `orgs.rs`, `teams.rs`, `grants.rs`, `repositories.rs`, `tags.rs`,
 //!   `tokens.rs`, `settings.rs` (quotas, signing policies), `ldap.rs`, `cluster.rs`,
-//!   `webhooks.rs`, `events.rs`, `pruning.rs` (pruning policies).
+//!   `webhooks.rs`, `events.rs`, `pruning.rs` and `promotion.rs` (repository policies).
 
 mod client;
 pub mod cluster;
@@ -20,6 +20,7 @@ pub mod grants;
 pub mod ldap;
 pub mod orgs;
 mod output;
+pub mod promotion;
 pub mod pruning;
 pub mod repositories;
 pub mod settings;

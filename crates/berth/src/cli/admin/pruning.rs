@@ -61,7 +61,7 @@ pub enum PruningCommand {
 }
 
 /// `FIELD OPERATOR VALUE…` as the API's rule; a regular expression is one value, spaces and all.
-fn rule(text: &str) -> Result<Value, AdminError> {
+pub(super) fn rule(text: &str) -> Result<Value, AdminError> {
     let usage =
         || AdminError::Usage(format!("--rule {text:?}: write FIELD OPERATOR VALUE, e.g. \"tag sw dev-\" or \"pushed olderThan 30d\""));
     let mut parts = text.trim().splitn(3, char::is_whitespace);

@@ -11,6 +11,7 @@ mod ldap;
 pub mod model;
 mod openapi;
 mod pages;
+mod promotion;
 mod pruning;
 mod quotas;
 mod repositories;
@@ -67,6 +68,8 @@ pub fn routes() -> Router<AppState> {
         .route("/repositories/{ns}/{repo}/pruningPolicies", get(pruning::list).post(pruning::create))
         .route("/repositories/{ns}/{repo}/pruningPolicies/{id}", get(pruning::get).put(pruning::update).delete(pruning::delete))
         .route("/repositories/{ns}/{repo}/pruningPolicies/{id}/run", post(pruning::run))
+        .route("/repositories/{ns}/{repo}/promotionPolicies", get(promotion::list).post(promotion::create))
+        .route("/repositories/{ns}/{repo}/promotionPolicies/{id}", get(promotion::get).put(promotion::update).delete(promotion::delete))
         .route("/repositories/{ns}/{repo}/tags", get(tags::list))
         .route("/repositories/{ns}/{repo}/tags/{tag}", get(tags::get).delete(tags::delete))
         .route("/repositories/{ns}/{repo}/tags/{tag}/trust", get(tags::trust))

@@ -635,3 +635,43 @@ pub struct PrunedTag {
     /// The manifest it pointed at.
     pub digest: String,
 }
+
+/// A promotion policy: later pushes (or signatures) of tags matching every rule are
+/// copied to `targetRepository` under `tagTemplate`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PromotionPolicy {
+    /// Its id.
+    pub id: String,
+    /// Whether it acts.
+    pub enabled: bool,
+    /// The rules; all must hold: `tag` (as in pruning), `signed eq true|false`,
+    /// `label eq key=value` or `label exists key`, `annotation eq|exists` likewise.
+    pub rules: Vec<TagRule>,
+    /// `namespace/repository` promoted to.
+    pub target_repository: String,
+    /// The tag made there.
+    pub tag_template: String,
+    /// Who made it.
+    pub created_by: String,
+    /// When (seconds since the epoch).
+    pub created_at: u64,
+    /// Its last promotion, or attempt.
+    pub last_promotion: Option<Promotion>,
+}
+
+/// One promotion, done or not.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Promotion {
+    /// When (seconds since the epoch).
+    pub at: u64,
+    /// The tag promoted.
+    pub tag: String,
+    /// The manifest.
+    pub digest: String,
+    /// The tag made in the target.
+    pub target_tag: String,
+    /// Why it was not made, when it was not.
+    pub error: Option<String>,
+}

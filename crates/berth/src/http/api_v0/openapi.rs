@@ -12,13 +12,13 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 
-use super::{accounts, cluster, events, gc, ldap, pruning, quotas, repositories, signing, tags, tokens, webhooks};
+use super::{accounts, cluster, events, gc, ldap, promotion, pruning, quotas, repositories, signing, tags, tokens, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Berth API",
-        description = "Accounts, organizations, teams, repositories, access, tokens, trust policy, quotas, pruning policies, garbage collection, \
+        description = "Accounts, organizations, teams, repositories, access, tokens, trust policy, quotas, pruning and promotion policies, garbage collection, \
                        the cluster, webhooks and the audit log, in Docker Trusted Registry's shapes. Every failure answers `ErrorBody` \
                        (`{\"errors\":[{\"code\",\"message\"}]}`). Listings of accounts and repositories are paged with \
                        `start` and `limit`, and answer `X-Total-Count` and a `Link` to the next page."
@@ -84,6 +84,11 @@ use super::{accounts, cluster, events, gc, ldap, pruning, quotas, repositories, 
         pruning::update,
         pruning::delete,
         pruning::run,
+        promotion::list,
+        promotion::create,
+        promotion::get,
+        promotion::update,
+        promotion::delete,
         events::list,
         events::export,
     ),
