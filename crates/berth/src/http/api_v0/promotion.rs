@@ -79,7 +79,7 @@ fn policy_model(id: &str, p: &PromotionPolicy) -> model::PromotionPolicy {
     }
 }
 
-#[utoipa::path(get, path = "/api/v0/repositories/{ns}/{repo}/promotionPolicies", tag = "policies", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace")), responses((status = 200, description = "the repository's promotion policies", body = [model::PromotionPolicy]), (status = 403, description = "NOT_AUTHORIZED", body = model::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v0/repositories/{ns}/{repo}/promotionPolicies", tag = "promotion", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace")), responses((status = 200, description = "the repository's promotion policies", body = [model::PromotionPolicy]), (status = 403, description = "NOT_AUTHORIZED", body = model::ErrorBody)))]
 /// Lists a repository's promotion policies (repository admins).
 pub async fn list(State(app): State<AppState>, caller: Caller, Path((ns, repo)): Path<(String, String)>) -> Result<Response, ApiV0Error> {
     let name = repository_name(&ns, &repo)?;
@@ -89,7 +89,7 @@ pub async fn list(State(app): State<AppState>, caller: Caller, Path((ns, repo)):
     Ok(Json(policies).into_response())
 }
 
-#[utoipa::path(post, path = "/api/v0/repositories/{ns}/{repo}/promotionPolicies", tag = "policies", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace")), request_body = PromotionPolicyBody, responses((status = 201, description = "the policy", body = model::PromotionPolicy), (status = 400, description = "INVALID_INPUT: a rule that cannot hold, a template that makes no tag", body = model::ErrorBody), (status = 403, description = "NOT_AUTHORIZED: not an admin of the repository, or may not push to the target", body = model::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v0/repositories/{ns}/{repo}/promotionPolicies", tag = "promotion", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace")), request_body = PromotionPolicyBody, responses((status = 201, description = "the policy", body = model::PromotionPolicy), (status = 400, description = "INVALID_INPUT: a rule that cannot hold, a template that makes no tag", body = model::ErrorBody), (status = 403, description = "NOT_AUTHORIZED: not an admin of the repository, or may not push to the target", body = model::ErrorBody)))]
 /// Makes a promotion policy: later pushes (and signatures) of matching tags are copied to the target.
 pub async fn create(
     State(app): State<AppState>,
@@ -105,7 +105,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(policy_model(&id, &policy))).into_response())
 }
 
-#[utoipa::path(get, path = "/api/v0/repositories/{ns}/{repo}/promotionPolicies/{id}", tag = "policies", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace"), ("id" = String, Path, description = "policy id")), responses((status = 200, description = "the policy, with its last promotion", body = model::PromotionPolicy), (status = 404, description = "NO_SUCH_POLICY", body = model::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v0/repositories/{ns}/{repo}/promotionPolicies/{id}", tag = "promotion", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace"), ("id" = String, Path, description = "policy id")), responses((status = 200, description = "the policy, with its last promotion", body = model::PromotionPolicy), (status = 404, description = "NO_SUCH_POLICY", body = model::ErrorBody)))]
 /// One promotion policy, with its last promotion (or why it failed).
 pub async fn get(
     State(app): State<AppState>,
@@ -118,7 +118,7 @@ pub async fn get(
     Ok(Json(policy_model(&id, &policy)).into_response())
 }
 
-#[utoipa::path(put, path = "/api/v0/repositories/{ns}/{repo}/promotionPolicies/{id}", tag = "policies", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace"), ("id" = String, Path, description = "policy id")), request_body = PromotionPolicyBody, responses((status = 200, description = "the policy", body = model::PromotionPolicy), (status = 404, description = "NO_SUCH_POLICY", body = model::ErrorBody)))]
+#[utoipa::path(put, path = "/api/v0/repositories/{ns}/{repo}/promotionPolicies/{id}", tag = "promotion", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace"), ("id" = String, Path, description = "policy id")), request_body = PromotionPolicyBody, responses((status = 200, description = "the policy", body = model::PromotionPolicy), (status = 404, description = "NO_SUCH_POLICY", body = model::ErrorBody)))]
 /// Replaces a promotion policy's rules, target and template.
 pub async fn update(
     State(app): State<AppState>,
@@ -133,7 +133,7 @@ pub async fn update(
     Ok(Json(policy_model(&id, &policy)).into_response())
 }
 
-#[utoipa::path(delete, path = "/api/v0/repositories/{ns}/{repo}/promotionPolicies/{id}", tag = "policies", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace"), ("id" = String, Path, description = "policy id")), responses((status = 204, description = "deleted"), (status = 404, description = "NO_SUCH_POLICY", body = model::ErrorBody)))]
+#[utoipa::path(delete, path = "/api/v0/repositories/{ns}/{repo}/promotionPolicies/{id}", tag = "promotion", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace"), ("id" = String, Path, description = "policy id")), responses((status = 204, description = "deleted"), (status = 404, description = "NO_SUCH_POLICY", body = model::ErrorBody)))]
 /// Deletes a promotion policy.
 pub async fn delete(
     State(app): State<AppState>,

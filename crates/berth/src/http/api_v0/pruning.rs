@@ -89,7 +89,7 @@ fn run_model(dry_run: bool, tags: Vec<PrunedTag>) -> model::PruningResult {
     model::PruningResult { dry_run, tags: tags.into_iter().map(|t| model::PrunedTag { name: t.tag, digest: t.digest }).collect() }
 }
 
-#[utoipa::path(get, path = "/api/v0/repositories/{ns}/{repo}/pruningPolicies", tag = "policies", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace")), responses((status = 200, description = "the repository's pruning policies", body = [model::PruningPolicy]), (status = 403, description = "NOT_AUTHORIZED", body = model::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v0/repositories/{ns}/{repo}/pruningPolicies", tag = "pruning", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace")), responses((status = 200, description = "the repository's pruning policies", body = [model::PruningPolicy]), (status = 403, description = "NOT_AUTHORIZED", body = model::ErrorBody)))]
 /// Lists a repository's pruning policies (repository admins).
 pub async fn list(State(app): State<AppState>, caller: Caller, Path((ns, repo)): Path<(String, String)>) -> Result<Response, ApiV0Error> {
     let name = repository_name(&ns, &repo)?;
@@ -99,7 +99,7 @@ pub async fn list(State(app): State<AppState>, caller: Caller, Path((ns, repo)):
     Ok(Json(policies).into_response())
 }
 
-#[utoipa::path(post, path = "/api/v0/repositories/{ns}/{repo}/pruningPolicies", tag = "policies", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace"), CreateQuery), request_body = PruningPolicyBody, responses((status = 201, description = "the policy", body = model::PruningPolicy), (status = 400, description = "INVALID_INPUT: a rule that cannot hold", body = model::ErrorBody), (status = 403, description = "NOT_AUTHORIZED", body = model::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v0/repositories/{ns}/{repo}/pruningPolicies", tag = "pruning", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace"), CreateQuery), request_body = PruningPolicyBody, responses((status = 201, description = "the policy", body = model::PruningPolicy), (status = 400, description = "INVALID_INPUT: a rule that cannot hold", body = model::ErrorBody), (status = 403, description = "NOT_AUTHORIZED", body = model::ErrorBody)))]
 /// Makes a pruning policy; with `initialEvaluation=true` it runs once at once.
 pub async fn create(
     State(app): State<AppState>,
@@ -119,7 +119,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(policy_model(&id, &policy))).into_response())
 }
 
-#[utoipa::path(get, path = "/api/v0/repositories/{ns}/{repo}/pruningPolicies/{id}", tag = "policies", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace"), ("id" = String, Path, description = "policy id")), responses((status = 200, description = "the policy", body = model::PruningPolicy), (status = 404, description = "NO_SUCH_POLICY", body = model::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v0/repositories/{ns}/{repo}/pruningPolicies/{id}", tag = "pruning", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace"), ("id" = String, Path, description = "policy id")), responses((status = 200, description = "the policy", body = model::PruningPolicy), (status = 404, description = "NO_SUCH_POLICY", body = model::ErrorBody)))]
 /// One pruning policy, with its last run.
 pub async fn get(
     State(app): State<AppState>,
@@ -132,7 +132,7 @@ pub async fn get(
     Ok(Json(policy_model(&id, &policy)).into_response())
 }
 
-#[utoipa::path(put, path = "/api/v0/repositories/{ns}/{repo}/pruningPolicies/{id}", tag = "policies", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace"), ("id" = String, Path, description = "policy id")), request_body = PruningPolicyBody, responses((status = 200, description = "the policy", body = model::PruningPolicy), (status = 404, description = "NO_SUCH_POLICY", body = model::ErrorBody)))]
+#[utoipa::path(put, path = "/api/v0/repositories/{ns}/{repo}/pruningPolicies/{id}", tag = "pruning", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace"), ("id" = String, Path, description = "policy id")), request_body = PruningPolicyBody, responses((status = 200, description = "the policy", body = model::PruningPolicy), (status = 404, description = "NO_SUCH_POLICY", body = model::ErrorBody)))]
 /// Replaces a pruning policy's rules and switches.
 pub async fn update(
     State(app): State<AppState>,
@@ -146,7 +146,7 @@ pub async fn update(
     Ok(Json(policy_model(&id, &policy)).into_response())
 }
 
-#[utoipa::path(delete, path = "/api/v0/repositories/{ns}/{repo}/pruningPolicies/{id}", tag = "policies", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace"), ("id" = String, Path, description = "policy id")), responses((status = 204, description = "deleted"), (status = 404, description = "NO_SUCH_POLICY", body = model::ErrorBody)))]
+#[utoipa::path(delete, path = "/api/v0/repositories/{ns}/{repo}/pruningPolicies/{id}", tag = "pruning", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace"), ("id" = String, Path, description = "policy id")), responses((status = 204, description = "deleted"), (status = 404, description = "NO_SUCH_POLICY", body = model::ErrorBody)))]
 /// Deletes a pruning policy.
 pub async fn delete(
     State(app): State<AppState>,
@@ -159,7 +159,7 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-#[utoipa::path(post, path = "/api/v0/repositories/{ns}/{repo}/pruningPolicies/{id}/run", tag = "policies", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace"), ("id" = String, Path, description = "policy id"), RunQuery), responses((status = 200, description = "the tags removed (or, dry, that would be)", body = model::PruningResult), (status = 404, description = "NO_SUCH_POLICY", body = model::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v0/repositories/{ns}/{repo}/pruningPolicies/{id}/run", tag = "pruning", params(("ns" = String, Path, description = "namespace"), ("repo" = String, Path, description = "repository within the namespace"), ("id" = String, Path, description = "policy id"), RunQuery), responses((status = 200, description = "the tags removed (or, dry, that would be)", body = model::PruningResult), (status = 404, description = "NO_SUCH_POLICY", body = model::ErrorBody)))]
 /// Runs a pruning policy now, enabled or not; `dryRun=true` lists what would go.
 pub async fn run(
     State(app): State<AppState>,
