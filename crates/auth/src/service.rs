@@ -371,6 +371,16 @@ impl Auth {
         Ok(found.map(|(admin, epoch, teams)| Subject { user: Some(User { name: user.to_owned(), admin, teams, epoch }), credential }))
     }
 
+    /// Whether `user`, active, may do `action` on `repository` by their own rights (as
+    /// with their password): what a standing policy made by the user may still do on
+    /// their behalf. An unknown or deactivated user may do nothing.
+    pub async fn user_may(&self, user: &str, repository: &str, action: Action) -> Result<bool, Error> {
+        match self.user_subject(user, Credential::Password).await? {
+            Some(subject) => self.may(&subject, repository, action).await,
+            None => Ok(false),
+        }
+    }
+
     /// The policy's facts about `repository`, from a read snapshot.
     pub fn facts(reader: &Reader, repository: &str) -> Result<RepositoryFacts, berth_meta::Error> {
         FactsOfSnapshot::default().facts(reader, repository)

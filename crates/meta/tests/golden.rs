@@ -300,6 +300,7 @@ fn examples() -> Vec<Command> {
             tag: "1.0-prod".parse().unwrap(),
             policy: "q".into(),
             at: 8,
+            refused: None,
         }),
         Command::AdvanceCursor(AdvanceCursor { worker: "promotion".into(), event: 9 }),
     ]

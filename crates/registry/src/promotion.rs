@@ -188,9 +188,14 @@ impl Registry {
     }
 
     /// One step of the promotion worker: the events since its place, each matching
-    /// policy's promotion made; how many promotions were proposed. Nothing is read or
-    /// written while no repository has a policy.
-    pub async fn run_promotions(&self) -> Result<u64, Error> {
+    /// policy's promotion made while `may_push(maker, target)` says the policy's maker may
+    /// still push to its target (else refused, and recorded so); how many promotions were
+    /// proposed. Nothing is read or written while no repository has a policy.
+    pub async fn run_promotions<F, Fut>(&self, may_push: F) -> Result<u64, Error>
+    where
+        F: Fn(String, String) -> Fut,
+        Fut: std::future::Future<Output = Result<bool, String>>,
+    {
         let step = self
             .meta
             .read_latest(|r| {
@@ -236,7 +241,10 @@ impl Registry {
                 if !rules.iter().all(|r| r.holds(&facts, 0)) {
                     continue;
                 }
-                self.promote(candidate, id, policy).await?;
+                // A standing policy acts for its maker: only while they may push there.
+                let allowed = may_push(policy.created_by.clone(), policy.target.clone()).await.map_err(Error::Unavailable)?;
+                let refused = (!allowed).then(|| format!("{} may no longer push to {}", policy.created_by, policy.target));
+                self.promote(candidate, id, policy, refused).await?;
                 proposed += 1;
             }
         }
@@ -247,7 +255,7 @@ impl Registry {
     }
 
     /// Proposes the promotion of `candidate` by `policy`.
-    async fn promote(&self, candidate: &Candidate, id: &str, policy: &PromotionPolicy) -> Result<(), Error> {
+    async fn promote(&self, candidate: &Candidate, id: &str, policy: &PromotionPolicy, refused: Option<String>) -> Result<(), Error> {
         let at = now();
         let parsed = (
             candidate.repository.parse::<RepositoryName>(),
@@ -260,7 +268,7 @@ impl Registry {
             tracing::warn!(repository = %candidate.repository, tag = %candidate.tag, policy = %id, "promotion: a stored name does not parse");
             return Ok(());
         };
-        let command = PromoteManifest { source, source_tag, digest, target, tag, policy: id.to_owned(), at };
+        let command = PromoteManifest { source, source_tag, digest, target, tag, policy: id.to_owned(), at, refused };
         match self.meta.apply(Command::PromoteManifest(command)).await? {
             // Deleted meanwhile: nothing to promote for it.
             Applied::Done | Applied::Rejected(Rejection::PolicyUnknown) => Ok(()),

@@ -7,11 +7,12 @@ use serde_json::{Map, Value};
 
 use crate::Error;
 
-/// The longest regular expression a rule may hold, and what it may compile to.
-const MAX_PATTERN: usize = 256;
+/// What a rule's regular expression may compile to.
 const PATTERN_SIZE_LIMIT: usize = 1 << 20;
-/// The most rules a policy holds.
+/// The most rules a policy holds, values a rule holds, and characters a value holds.
 const MAX_RULES: usize = 32;
+const MAX_VALUES: usize = 100;
+const MAX_VALUE: usize = 256;
 
 /// Which policy the rules are for: each looks at its own fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,6 +94,9 @@ impl Rule {
         if rule.values.is_empty() {
             return Err(invalid("give at least one value"));
         }
+        if rule.values.len() > MAX_VALUES || rule.values.iter().any(|v| v.len() > MAX_VALUE) {
+            return Err(invalid(&format!("at most {MAX_VALUES} values of at most {MAX_VALUE} characters")));
+        }
         let fields = match purpose {
             Purpose::Pruning => "tag, pushed or pulled",
             Purpose::Promotion => "tag, signed, label or annotation",
@@ -102,9 +106,6 @@ impl Rule {
                 .values
                 .iter()
                 .map(|pattern| {
-                    if pattern.len() > MAX_PATTERN {
-                        return Err(invalid(&format!("a pattern is at most {MAX_PATTERN} characters")));
-                    }
                     // Anchored: the pattern names whole tags, as `eq` does.
                     regex::RegexBuilder::new(&format!("^(?:{pattern})$"))
                         .size_limit(PATTERN_SIZE_LIMIT)

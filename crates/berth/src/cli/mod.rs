@@ -656,7 +656,7 @@ async fn run_promotions(app: Arc<App>) {
         if !app.cluster.is_leader() {
             continue;
         }
-        let run = app.registry.run_promotions();
+        let run = berth_services::promotions::promote(&app.registry, &app.auth);
         match berth_auth::origin::scope(berth_auth::origin::RequestOrigin::job("promotion"), run).await {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "promotion policies"),

@@ -227,9 +227,26 @@ async fn only_the_sources_admins_who_may_push_to_the_target_make_policies() {
     let rules = json!([{"field": "tag", "operator": "eq", "values": ["1.0"]}]);
     let response = lead.post(server.url(POLICIES)).json(&json!({"rules": rules, "targetRepository": "other/prod"})).send().await.unwrap();
     expect_error(response, 403, "NOT_AUTHORIZED").await;
-    api_as(&lead, &server, Method::POST, POLICIES, json!({"rules": rules, "targetRepository": "acme/prod"})).await;
+    let made = api_as(&lead, &server, Method::POST, POLICIES, json!({"rules": rules, "targetRepository": "acme/prod"})).await;
     let response = anonymous().get(server.url(POLICIES)).send().await.unwrap();
     assert_eq!(response.status(), 401);
+
+    // The policy acts for its maker: once lead may no longer push to the target, a
+    // matching push is not promoted, and the policy says why.
+    api(&server, Method::DELETE, "/api/v0/repositoryNamespaces/acme/teamAccess/leads", Value::Null).await;
+    push_image(&server, "acme/dev", "1.0", 2).await;
+    let path = format!("{POLICIES}/{}", made["id"].as_str().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let last = loop {
+        let stored = api(&server, Method::GET, &path, Value::Null).await;
+        if !stored["lastPromotion"].is_null() {
+            break stored["lastPromotion"].clone();
+        }
+        assert!(Instant::now() < deadline, "no promotion was attempted");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(last["error"], "lead may no longer push to acme/prod", "{last}");
+    assert_eq!(promoted(&server, "acme/prod", "1.0", Duration::ZERO).await, None);
 }
 
 #[tokio::test]

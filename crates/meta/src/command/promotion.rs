@@ -108,6 +108,10 @@ pub struct PromoteManifest {
     pub policy: String,
     /// When (seconds since the epoch).
     pub at: u64,
+    /// Why the promotion may not be made, when the registry's policy refused it (the
+    /// policy's maker may no longer push to the target): recorded, nothing copied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
 }
 
 /// What a promotion copies: manifests (children before the indexes listing them) and blobs.
@@ -125,6 +129,9 @@ pub(crate) struct Copy {
 impl PromoteManifest {
     /// The copy to make, or why it cannot be made.
     pub(crate) fn plan(&self, tx: &WriteTransaction) -> Result<Result<Copy, String>, Error> {
+        if let Some(why) = &self.refused {
+            return Ok(Err(why.clone()));
+        }
         let (source, target) = (self.source.as_str(), self.target.as_str());
         if source == target {
             return Ok(Err("a repository is not promoted to itself".into()));
