@@ -475,6 +475,9 @@ pub struct PruningRun {
     pub at: u64,
     /// Tags removed.
     pub pruned: u64,
+    /// Why the run removed nothing, when it was refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// A repository's promotion policy: a tag pushed (or signed) that matches every rule is

@@ -288,6 +288,7 @@ fn examples() -> Vec<Command> {
             prune_immutable: true,
             policy: Some("p".into()),
             at: 7,
+            refused: None,
         }),
         Command::CreatePromotionPolicy(CreatePromotionPolicy { repository: repo("a/x"), id: "q".into(), policy: promotion_policy() }),
         Command::UpdatePromotionPolicy(UpdatePromotionPolicy { repository: repo("a/x"), id: "q".into(), policy: promotion_policy() }),
@@ -315,7 +316,7 @@ fn pruning_policy() -> PruningPolicy {
         prune_immutable: false,
         created_by: "u".into(),
         created_at: 1,
-        last_run: Some(PruningRun { at: 2, pruned: 3 }),
+        last_run: Some(PruningRun { at: 2, pruned: 3, error: None }),
     }
 }
 

@@ -203,6 +203,7 @@ impl Registry {
             prune_immutable: policy.prune_immutable,
             policy: Some(id.to_owned()),
             at: now,
+            refused: None,
         };
         match self.meta.apply(Command::PruneTags(command)).await? {
             Applied::Done => Ok(chosen),
@@ -211,9 +212,15 @@ impl Registry {
         }
     }
 
-    /// Runs every enabled pruning policy of every repository (the schedule); how many
-    /// tags went. A policy that fails is logged and the others run.
-    pub async fn run_pruning_policies(&self) -> Result<u64, Error> {
+    /// Runs every enabled pruning policy of every repository (the schedule) while
+    /// `may_administer(maker, repository)` says its maker still administers the repository
+    /// (else the run is refused, and recorded so); how many tags went. A policy that fails
+    /// is logged and the others run.
+    pub async fn run_pruning_policies<F, Fut>(&self, may_administer: F) -> Result<u64, Error>
+    where
+        F: Fn(String, String) -> Fut,
+        Fut: std::future::Future<Output = Result<bool, String>>,
+    {
         let repositories = self.meta.read_latest(|r| r.repositories_with_pruning_policies()).await?;
         let mut pruned = 0;
         for repo in repositories {
@@ -223,7 +230,13 @@ impl Registry {
                 Err(Error::NameUnknown) => continue,
                 Err(e) => return Err(e),
             };
-            for (id, _) in policies.into_iter().filter(|(_, p)| p.enabled) {
+            for (id, policy) in policies.into_iter().filter(|(_, p)| p.enabled) {
+                // A standing policy acts for its maker: only while they administer the repository.
+                if !may_administer(policy.created_by.clone(), repo.clone()).await.map_err(Error::Unavailable)? {
+                    let why = format!("{} no longer administers {repo}", policy.created_by);
+                    self.refuse_pruning(&repository, &id, why).await?;
+                    continue;
+                }
                 match self.run_pruning_policy(&repository, &id, false).await {
                     Ok(tags) => pruned += tags.len() as u64,
                     Err(e @ (Error::Meta(_) | Error::Unavailable(_))) => return Err(e),
@@ -232,6 +245,23 @@ impl Registry {
             }
         }
         Ok(pruned)
+    }
+
+    /// Records a scheduled run of a policy that was refused, removing nothing.
+    async fn refuse_pruning(&self, repository: &RepositoryName, id: &str, why: String) -> Result<(), Error> {
+        let command = PruneTags {
+            repository: repository.clone(),
+            tags: Vec::new(),
+            prune_signed: false,
+            prune_immutable: false,
+            policy: Some(id.to_owned()),
+            at: now(),
+            refused: Some(why),
+        };
+        match self.meta.apply(Command::PruneTags(command)).await? {
+            Applied::Done | Applied::Rejected(Rejection::PolicyUnknown) => Ok(()),
+            Applied::Rejected(other) => Err(unexpected(other)),
+        }
     }
 
     /// Holds `repository` to its tag limit after `pushed` was tagged: the oldest tags
@@ -269,6 +299,7 @@ impl Registry {
             prune_immutable: false,
             policy: None,
             at: now(),
+            refused: None,
         };
         match self.meta.apply(Command::PruneTags(command)).await? {
             Applied::Done => Ok(()),

@@ -15,7 +15,7 @@
 
 pub mod backup;
 pub mod cluster;
-pub mod promotions;
+pub mod policies;
 pub mod webhooks;
 
 use std::path::PathBuf;

@@ -638,7 +638,7 @@ async fn run_pruning_policies(app: Arc<App>, every: std::time::Duration) {
         if !app.cluster.is_leader() {
             continue;
         }
-        let run = app.registry.run_pruning_policies();
+        let run = berth_services::policies::prune(&app.registry, &app.auth);
         match berth_auth::origin::scope(berth_auth::origin::RequestOrigin::job("pruning"), run).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(pruned = n, "pruning policies removed tags"),
@@ -656,7 +656,7 @@ async fn run_promotions(app: Arc<App>) {
         if !app.cluster.is_leader() {
             continue;
         }
-        let run = berth_services::promotions::promote(&app.registry, &app.auth);
+        let run = berth_services::policies::promote(&app.registry, &app.auth);
         match berth_auth::origin::scope(berth_auth::origin::RequestOrigin::job("promotion"), run).await {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "promotion policies"),

@@ -292,4 +292,29 @@ async fn the_schedule_runs_enabled_policies_made_from_the_command_line() {
     ok(berth(&server, &["pruning", "remove", "acme/app", id], ""));
     let changed = ok(berth(&server, &["repo", "change", "acme/app", "--tag-limit", "5"], ""));
     assert!(changed.contains("tag limit") && changed.contains('5'), "{changed}");
+
+    // A policy acts for its maker: once they no longer administer the repository, its
+    // scheduled runs are refused, remove nothing, and say why.
+    api(&server, Method::POST, "/api/v0/accounts", json!({"name": "ex", "password": "ex-password-12"})).await;
+    api(&server, Method::POST, "/api/v0/accounts/acme/teams", json!({"name": "keepers"})).await;
+    api(&server, Method::PUT, "/api/v0/accounts/acme/teams/keepers/members/ex", json!({})).await;
+    api(&server, Method::PUT, "/api/v0/repositories/acme/app/teamAccess/keepers", json!({"accessLevel": "admin"})).await;
+    let ex = client_as("ex", "ex-password-12");
+    let rules = json!([{"field": "tag", "operator": "sw", "values": ["old-"]}]);
+    let made = api_as(&ex, &server, Method::POST, POLICIES, json!({"rules": rules})).await;
+    api(&server, Method::DELETE, "/api/v0/repositories/acme/app/teamAccess/keepers", Value::Null).await;
+    push_image(&server, "acme/app", "old-1", 9).await;
+    let path = format!("{POLICIES}/{}", made["id"].as_str().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let last = loop {
+        let stored = api(&server, Method::GET, &path, Value::Null).await;
+        if !stored["lastRun"].is_null() {
+            break stored["lastRun"].clone();
+        }
+        assert!(Instant::now() < deadline, "the schedule never ran it");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(last["error"], "ex no longer administers acme/app", "{last}");
+    assert_eq!(last["pruned"], 0);
+    assert!(tags(&server, "acme/app").await.contains(&"old-1".to_owned()));
 }

@@ -94,13 +94,17 @@ pub struct PruneTags {
     pub policy: Option<String>,
     /// When (seconds since the epoch).
     pub at: u64,
+    /// Why the run may not remove anything, when the registry's policy refused it (the
+    /// policy's maker no longer administers the repository): recorded, nothing removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
 }
 
 impl PruneTags {
     /// The tags that will go: those still pointing where they were chosen, and allowed to.
     pub(crate) fn doomed(&self, tx: &WriteTransaction) -> Result<Vec<(String, String)>, Error> {
         let repo = self.repository.as_str();
-        if !self.prune_immutable && super::repository::repository(tx, repo)?.is_some_and(|r| r.immutable_tags) {
+        if self.refused.is_some() || (!self.prune_immutable && super::repository::repository(tx, repo)?.is_some_and(|r| r.immutable_tags)) {
             return Ok(Vec::new());
         }
         let (tags, signed) = (tx.open_table(TAGS)?, tx.open_table(SIGNED_TAGS)?);
@@ -145,7 +149,7 @@ impl PruneTags {
             let key = (repo, id.as_str());
             let stored = policies.get(key)?.map(|v| records::decode::<PruningPolicy>("pruning_policies", v.value())).transpose()?;
             if let Some(mut policy) = stored {
-                policy.last_run = Some(PruningRun { at: self.at, pruned: doomed.len() as u64 });
+                policy.last_run = Some(PruningRun { at: self.at, pruned: doomed.len() as u64, error: self.refused.clone() });
                 policies.insert(key, records::encode(&policy).as_slice())?;
             }
         }

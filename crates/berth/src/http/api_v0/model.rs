@@ -615,6 +615,8 @@ pub struct PruningRun {
     pub at: u64,
     /// Tags removed.
     pub pruned: u64,
+    /// Why a scheduled run removed nothing, when it was refused.
+    pub error: Option<String>,
 }
 
 /// What a run removed, or a dry run would.

@@ -81,7 +81,7 @@ fn policy_model(id: &str, p: &PruningPolicy) -> model::PruningPolicy {
         prune_immutable: p.prune_immutable,
         created_by: p.created_by.clone(),
         created_at: p.created_at,
-        last_run: p.last_run.as_ref().map(|r| model::PruningRun { at: r.at, pruned: r.pruned }),
+        last_run: p.last_run.as_ref().map(|r| model::PruningRun { at: r.at, pruned: r.pruned, error: r.error.clone() }),
     }
 }
 
