@@ -62,15 +62,27 @@ fn render(template: &str, tag: &str, digest: &str, at: u64) -> Result<Tag, Strin
     out.parse::<Tag>().map_err(|e| format!("makes {out:?}, not a tag: {e}"))
 }
 
-/// Checks a spec: its rules and its template.
-fn check(spec: &PromotionPolicySpec, source: &RepositoryName) -> Result<(), Error> {
-    compile(&spec.rules, Purpose::Promotion)?;
-    if spec.target == *source {
-        return Err(Error::Invalid("a repository is not promoted to itself".into()));
+impl PromotionPolicySpec {
+    /// The policy to store for `source`, once its rules and template are checked (its
+    /// starting event is set by the command).
+    fn into_policy(self, source: &RepositoryName, created_by: String, created_at: u64) -> Result<PromotionPolicy, Error> {
+        compile(&self.rules, Purpose::Promotion)?;
+        if self.target == *source {
+            return Err(Error::Invalid("a repository is not promoted to itself".into()));
+        }
+        render(&self.tag_template, "1.0", "sha256:0123456789ab", 1_767_225_600)
+            .map_err(|e| Error::Invalid(format!("tag template {:?}: {e}", self.tag_template)))?;
+        Ok(PromotionPolicy {
+            enabled: self.enabled,
+            rules: self.rules,
+            target: self.target.to_string(),
+            tag_template: self.tag_template,
+            created_by,
+            created_at,
+            since_event: 0,
+            last: None,
+        })
     }
-    render(&spec.tag_template, "1.0", "sha256:0123456789ab", 1_767_225_600)
-        .map_err(|e| Error::Invalid(format!("tag template {:?}: {e}", spec.tag_template)))?;
-    Ok(())
 }
 
 /// A tag to consider: (repository, tag, digest), from event `id`.
@@ -131,18 +143,8 @@ impl Registry {
         spec: PromotionPolicySpec,
         by: &str,
     ) -> Result<(String, PromotionPolicy), Error> {
-        check(&spec, repository)?;
         let id = crate::new_id();
-        let policy = PromotionPolicy {
-            enabled: spec.enabled,
-            rules: spec.rules,
-            target: spec.target.to_string(),
-            tag_template: spec.tag_template,
-            created_by: by.to_owned(),
-            created_at: now(),
-            since_event: 0,
-            last: None,
-        };
+        let policy = spec.into_policy(repository, by.to_owned(), now())?;
         let command = CreatePromotionPolicy { repository: repository.clone(), id: id.clone(), policy };
         match self.meta.apply(Command::CreatePromotionPolicy(command)).await? {
             Applied::Done => Ok((id.clone(), self.promotion_policy(repository, &id).await?)),
@@ -158,17 +160,8 @@ impl Registry {
         id: &str,
         spec: PromotionPolicySpec,
     ) -> Result<PromotionPolicy, Error> {
-        check(&spec, repository)?;
-        let policy = PromotionPolicy {
-            enabled: spec.enabled,
-            rules: spec.rules,
-            target: spec.target.to_string(),
-            tag_template: spec.tag_template,
-            created_by: String::new(),
-            created_at: 0,
-            since_event: 0,
-            last: None,
-        };
+        // Who made it, when, and where it starts stay as stored (the command keeps them).
+        let policy = spec.into_policy(repository, String::new(), 0)?;
         let command = UpdatePromotionPolicy { repository: repository.clone(), id: id.to_owned(), policy };
         match self.meta.apply(Command::UpdatePromotionPolicy(command)).await? {
             Applied::Done => self.promotion_policy(repository, id).await,

@@ -32,6 +32,23 @@ pub struct PruningPolicySpec {
     pub prune_immutable: bool,
 }
 
+impl PruningPolicySpec {
+    /// The policy to store, once its rules are checked.
+    fn into_policy(self, created_by: String, created_at: u64) -> Result<PruningPolicy, Error> {
+        compile(&self.rules, Purpose::Pruning)?;
+        Ok(PruningPolicy {
+            enabled: self.enabled,
+            rules: self.rules,
+            keep_newest: self.keep_newest,
+            prune_signed: self.prune_signed,
+            prune_immutable: self.prune_immutable,
+            created_by,
+            created_at,
+            last_run: None,
+        })
+    }
+}
+
 /// A tag a run removes (or, dry, would remove).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrunedTag {
@@ -125,18 +142,8 @@ impl Registry {
         spec: PruningPolicySpec,
         by: &str,
     ) -> Result<(String, PruningPolicy), Error> {
-        compile(&spec.rules, Purpose::Pruning)?;
         let id = crate::new_id();
-        let policy = PruningPolicy {
-            enabled: spec.enabled,
-            rules: spec.rules,
-            keep_newest: spec.keep_newest,
-            prune_signed: spec.prune_signed,
-            prune_immutable: spec.prune_immutable,
-            created_by: by.to_owned(),
-            created_at: now(),
-            last_run: None,
-        };
+        let policy = spec.into_policy(by.to_owned(), now())?;
         let command = CreatePruningPolicy { repository: repository.clone(), id: id.clone(), policy: policy.clone() };
         match self.meta.apply(Command::CreatePruningPolicy(command)).await? {
             Applied::Done => Ok((id, policy)),
@@ -152,17 +159,8 @@ impl Registry {
         id: &str,
         spec: PruningPolicySpec,
     ) -> Result<PruningPolicy, Error> {
-        compile(&spec.rules, Purpose::Pruning)?;
-        let policy = PruningPolicy {
-            enabled: spec.enabled,
-            rules: spec.rules,
-            keep_newest: spec.keep_newest,
-            prune_signed: spec.prune_signed,
-            prune_immutable: spec.prune_immutable,
-            created_by: String::new(),
-            created_at: 0,
-            last_run: None,
-        };
+        // Who made it and when stay as stored (the command keeps them).
+        let policy = spec.into_policy(String::new(), 0)?;
         let command = UpdatePruningPolicy { repository: repository.clone(), id: id.to_owned(), policy };
         match self.meta.apply(Command::UpdatePruningPolicy(command)).await? {
             Applied::Done => self.pruning_policy(repository, id).await,

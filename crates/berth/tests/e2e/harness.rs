@@ -435,3 +435,16 @@ pub async fn ui_page(server: &Server, user: &str, password: &str, path: &str) ->
     assert_eq!(page.status(), 200, "GET {path}");
     page.text().await.unwrap()
 }
+
+/// GETs the JSON at `path` (as admin) until its `field` is set, within 15 s; that field.
+pub async fn wait_for_field(server: &Server, path: &str, field: &str) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let body: serde_json::Value = client().get(server.url(path)).send().await.unwrap().json().await.unwrap();
+        if !body[field].is_null() {
+            return body[field].clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "{path}: {field} never set: {body}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}

@@ -129,15 +129,7 @@ async fn a_promotion_that_cannot_be_made_says_why_and_the_next_push_recovers() {
     let id = made["id"].as_str().unwrap().to_owned();
     // The target's namespace does not exist yet: nothing is copied, and the policy says why.
     push_image(&server, "acme/dev", "1.0", 2).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let last = loop {
-        let stored = api(&server, Method::GET, &format!("{POLICIES}/{id}"), Value::Null).await;
-        if !stored["lastPromotion"].is_null() {
-            break stored["lastPromotion"].clone();
-        }
-        assert!(Instant::now() < deadline, "no promotion was attempted");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let last = wait_for_field(&server, &format!("{POLICIES}/{id}"), "lastPromotion").await;
     assert!(last["error"].as_str().unwrap().contains("namespace later"), "{last}");
     let failures = api(&server, Method::GET, "/api/v0/events?type=PROMOTION_FAIL", Value::Null).await;
     assert_eq!(failures["events"][0]["details"]["target"], "later/prod:1.0", "{failures}");
@@ -236,15 +228,7 @@ async fn only_the_sources_admins_who_may_push_to_the_target_make_policies() {
     api(&server, Method::DELETE, "/api/v0/repositoryNamespaces/acme/teamAccess/leads", Value::Null).await;
     push_image(&server, "acme/dev", "1.0", 2).await;
     let path = format!("{POLICIES}/{}", made["id"].as_str().unwrap());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let last = loop {
-        let stored = api(&server, Method::GET, &path, Value::Null).await;
-        if !stored["lastPromotion"].is_null() {
-            break stored["lastPromotion"].clone();
-        }
-        assert!(Instant::now() < deadline, "no promotion was attempted");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let last = wait_for_field(&server, &path, "lastPromotion").await;
     assert_eq!(last["error"], "lead may no longer push to acme/prod", "{last}");
     assert_eq!(promoted(&server, "acme/prod", "1.0", Duration::ZERO).await, None);
 }

@@ -305,15 +305,7 @@ async fn the_schedule_runs_enabled_policies_made_from_the_command_line() {
     api(&server, Method::DELETE, "/api/v0/repositories/acme/app/teamAccess/keepers", Value::Null).await;
     push_image(&server, "acme/app", "old-1", 9).await;
     let path = format!("{POLICIES}/{}", made["id"].as_str().unwrap());
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let last = loop {
-        let stored = api(&server, Method::GET, &path, Value::Null).await;
-        if !stored["lastRun"].is_null() {
-            break stored["lastRun"].clone();
-        }
-        assert!(Instant::now() < deadline, "the schedule never ran it");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
+    let last = wait_for_field(&server, &path, "lastRun").await;
     assert_eq!(last["error"], "ex no longer administers acme/app", "{last}");
     assert_eq!(last["pruned"], 0);
     assert!(tags(&server, "acme/app").await.contains(&"old-1".to_owned()));

@@ -53,6 +53,25 @@ impl Reader {
         Ok(applied.map_or(0, |l| l.index))
     }
 
+    /// Every `(scope, id)` record of table `name` for one scope, by id, decoded.
+    fn records_in_scope<T: serde::de::DeserializeOwned>(
+        &self,
+        (table, name): (TableDefinition<(&str, &str), &[u8]>, &'static str),
+        scope: &str,
+    ) -> Result<Vec<(String, T)>, Error> {
+        let table = self.tx.open_table(table)?;
+        let mut out = Vec::new();
+        for entry in table.range((scope, "")..)? {
+            let (key, value) = entry?;
+            let (key_scope, id) = key.value();
+            if key_scope != scope {
+                break;
+            }
+            out.push((id.to_owned(), crate::records::decode(name, value.value())?));
+        }
+        Ok(out)
+    }
+
     /// Pages through the second key element of a `(scope, item)` table, for one scope.
     fn page_in_scope<V: redb::Value + 'static>(
         &self,

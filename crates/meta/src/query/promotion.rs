@@ -10,17 +10,7 @@ use crate::tables::{COUNTERS, EVENTS, PROMOTION_POLICIES};
 impl Reader {
     /// The repository's promotion policies, by id.
     pub fn promotion_policies(&self, repository: &str) -> Result<Vec<(String, PromotionPolicy)>, Error> {
-        let table = self.tx.open_table(PROMOTION_POLICIES)?;
-        let mut out = Vec::new();
-        for entry in table.range((repository, "")..)? {
-            let (key, value) = entry?;
-            let (repo, id) = key.value();
-            if repo != repository {
-                break;
-            }
-            out.push((id.to_owned(), records::decode("promotion_policies", value.value())?));
-        }
-        Ok(out)
+        self.records_in_scope((PROMOTION_POLICIES, "promotion_policies"), repository)
     }
 
     /// One promotion policy.

@@ -10,17 +10,7 @@ use crate::tables::{PRUNING_POLICIES, TAGS};
 impl Reader {
     /// The repository's pruning policies, by id.
     pub fn pruning_policies(&self, repository: &str) -> Result<Vec<(String, PruningPolicy)>, Error> {
-        let table = self.tx.open_table(PRUNING_POLICIES)?;
-        let mut out = Vec::new();
-        for entry in table.range((repository, "")..)? {
-            let (key, value) = entry?;
-            let (repo, id) = key.value();
-            if repo != repository {
-                break;
-            }
-            out.push((id.to_owned(), records::decode("pruning_policies", value.value())?));
-        }
-        Ok(out)
+        self.records_in_scope((PRUNING_POLICIES, "pruning_policies"), repository)
     }
 
     /// One pruning policy.

@@ -84,16 +84,6 @@ impl Reader {
 
     /// The tags signed in a repository's trust data, sorted.
     pub fn signed_tags(&self, repository: &str) -> Result<Vec<(String, SignedTarget)>, Error> {
-        let table = self.tx.open_table(SIGNED_TAGS)?;
-        let mut out = Vec::new();
-        for entry in table.range((repository, "")..)? {
-            let (key, value) = entry?;
-            let (repo, tag) = key.value();
-            if repo != repository {
-                break;
-            }
-            out.push((tag.to_owned(), records::decode("signed_tags", value.value())?));
-        }
-        Ok(out)
+        self.records_in_scope((SIGNED_TAGS, "signed_tags"), repository)
     }
 }
