@@ -22,8 +22,9 @@ use crate::{Error, Registry, unexpected};
 
 /// The worker's name in the metadata (its cursor).
 const WORKER: &str = "promotion";
-/// Events read per step.
+/// Events read per batch, and batches per step at most.
 const BATCH: usize = 256;
+const CATCH_UP_BATCHES: usize = 20;
 /// The largest image config read for its labels.
 const MAX_CONFIG: usize = 1 << 20;
 
@@ -189,6 +190,25 @@ impl Registry {
         F: Fn(String, String) -> Fut,
         Fut: std::future::Future<Output = Result<bool, String>>,
     {
+        // Behind by more than a batch (a burst of pushes and pulls): catch up now, a
+        // bounded number of batches per step.
+        let mut proposed = 0;
+        for _ in 0..CATCH_UP_BATCHES {
+            let (made, full) = self.promotion_batch(&may_push).await?;
+            proposed += made;
+            if !full {
+                break;
+            }
+        }
+        Ok(proposed)
+    }
+
+    /// One batch of events: how many promotions were proposed, and whether the batch was full.
+    async fn promotion_batch<F, Fut>(&self, may_push: &F) -> Result<(u64, bool), Error>
+    where
+        F: Fn(String, String) -> Fut,
+        Fut: std::future::Future<Output = Result<bool, String>>,
+    {
         let step = self
             .meta
             .read_latest(|r| {
@@ -202,10 +222,10 @@ impl Registry {
                     found.extend(candidates(*id, event, |repo, tag| r.tag(repo, tag).ok().flatten().map(|d| d.to_string())));
                 }
                 let last = events.last().map(|(id, _)| *id);
-                Ok(Some((policies, found, last)))
+                Ok(Some((policies, found, last, events.len() == BATCH)))
             })
             .await?;
-        let Some((policies, found, last)) = step else { return Ok(0) };
+        let Some((policies, found, last, full)) = step else { return Ok((0, false)) };
         let mut by_repository: HashMap<&str, Vec<Compiled>> = HashMap::new();
         for (repo, id, policy) in policies.iter().filter(|(_, _, p)| p.enabled) {
             match compile(&policy.rules, Purpose::Promotion) {
@@ -215,36 +235,58 @@ impl Registry {
         }
         let mut proposed = 0;
         for candidate in &found {
-            let Some(policies) = by_repository.get(candidate.repository.as_str()) else { continue };
-            let mut facts_cache = None;
-            for (id, policy, rules) in policies.iter().filter(|(_, p, _)| p.since_event < candidate.id) {
-                if facts_cache.is_none() {
-                    let needs_labels = policies.iter().any(|(_, _, rules)| rules.iter().any(Rule::needs_labels));
-                    facts_cache = Some(self.promotion_facts(candidate, needs_labels).await?);
-                }
-                let Some(Some(known)) = &facts_cache else { break };
-                let facts = Facts {
-                    tag: &candidate.tag,
-                    moved_at: 0,
-                    pulled_at: 0,
-                    signed: known.signed,
-                    labels: known.labels.as_ref(),
-                    annotations: known.annotations.as_ref(),
-                };
-                if !rules.iter().all(|r| r.holds(&facts, 0)) {
-                    continue;
-                }
-                // A standing policy acts for its maker: only while they may push there.
-                let allowed = may_push(policy.created_by.clone(), policy.target.clone()).await.map_err(Error::Unavailable)?;
-                let refused = (!allowed).then(|| format!("{} may no longer push to {}", policy.created_by, policy.target));
-                self.promote(candidate, id, policy, refused).await?;
-                proposed += 1;
+            if let Err(e) = self.promote_candidate(candidate, &by_repository, may_push, &mut proposed).await {
+                // Keep what is done: every event before this one's is handled, and is not
+                // handled twice by the next step (the cursor never moves back).
+                let done = AdvanceCursor { worker: WORKER.into(), event: candidate.id.saturating_sub(1) };
+                self.meta.apply(Command::AdvanceCursor(done)).await?;
+                return Err(e);
             }
         }
         if let Some(event) = last {
             self.meta.apply(Command::AdvanceCursor(AdvanceCursor { worker: WORKER.into(), event })).await?;
         }
-        Ok(proposed)
+        Ok((proposed, full))
+    }
+
+    /// Matches one candidate against its repository's policies, proposing each promotion.
+    async fn promote_candidate<F, Fut>(
+        &self,
+        candidate: &Candidate,
+        by_repository: &HashMap<&str, Vec<Compiled<'_>>>,
+        may_push: &F,
+        proposed: &mut u64,
+    ) -> Result<(), Error>
+    where
+        F: Fn(String, String) -> Fut,
+        Fut: std::future::Future<Output = Result<bool, String>>,
+    {
+        let Some(policies) = by_repository.get(candidate.repository.as_str()) else { return Ok(()) };
+        let mut facts_cache = None;
+        for (id, policy, rules) in policies.iter().filter(|(_, p, _)| p.since_event < candidate.id) {
+            if facts_cache.is_none() {
+                let needs_labels = policies.iter().any(|(_, _, rules)| rules.iter().any(Rule::needs_labels));
+                facts_cache = Some(self.promotion_facts(candidate, needs_labels).await?);
+            }
+            let Some(Some(known)) = &facts_cache else { break };
+            let facts = Facts {
+                tag: &candidate.tag,
+                moved_at: 0,
+                pulled_at: 0,
+                signed: known.signed,
+                labels: known.labels.as_ref(),
+                annotations: known.annotations.as_ref(),
+            };
+            if !rules.iter().all(|r| r.holds(&facts, 0)) {
+                continue;
+            }
+            // A standing policy acts for its maker: only while they may push there.
+            let allowed = may_push(policy.created_by.clone(), policy.target.clone()).await.map_err(Error::Unavailable)?;
+            let refused = (!allowed).then(|| format!("{} may no longer push to {}", policy.created_by, policy.target));
+            self.promote(candidate, id, policy, refused).await?;
+            *proposed += 1;
+        }
+        Ok(())
     }
 
     /// Proposes the promotion of `candidate` by `policy`.
