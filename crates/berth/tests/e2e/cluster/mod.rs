@@ -11,6 +11,7 @@ mod credentials;
 mod faults;
 mod history;
 mod membership;
+mod policies;
 mod proxy;
 
 use std::path::PathBuf;
