@@ -43,6 +43,8 @@ pub struct App {
     pub gc_untagged_days: Option<u64>,
     /// Webhooks and their delivery worker.
     pub webhooks: Arc<berth_services::Webhooks>,
+    /// Push and poll mirroring.
+    pub mirroring: berth_services::Mirroring,
 }
 
 /// Shared application state.
@@ -109,6 +111,7 @@ impl App {
             directory,
             trust: TrustOptions { hosts: trust_hosts(config.external_url.as_ref(), listeners) },
             webhooks: config.webhooks.clone(),
+            mirroring: config.mirroring.clone(),
         };
         let services = berth_services::open(&cluster, options).await?;
         let app = App {
@@ -125,6 +128,7 @@ impl App {
             gc_grace: config.gc_grace,
             gc_untagged_days: config.gc_untagged_days,
             webhooks: services.webhooks,
+            mirroring: services.mirroring,
         };
         Ok((app, services.generated_admin_password))
     }

@@ -55,6 +55,24 @@ pub struct FileConfig {
     /// Repository policies.
     #[serde(default)]
     pub policies: PoliciesFileConfig,
+    /// Mirroring with remote registries.
+    #[serde(default)]
+    pub mirroring: MirroringFileConfig,
+}
+
+/// `[mirroring]`: how push and poll mirroring reach remote registries.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MirroringFileConfig {
+    /// Let remotes be loopback or link-local addresses (default: no; a policy could
+    /// otherwise reach the registry's own host or a cloud metadata service).
+    pub allow_local_remotes: Option<bool>,
+    /// How long connecting, and each read, may take, seconds (default 30).
+    pub timeout_secs: Option<u64>,
+    /// The delay before the first retry, milliseconds (default 2000); each next one doubles.
+    pub retry_base_millis: Option<u64>,
+    /// How long after its first attempt a push is retried, seconds (default 86400).
+    pub retry_for_secs: Option<u64>,
 }
 
 /// `[webhooks]`: how deliveries are made.
@@ -358,6 +376,8 @@ pub struct Config {
     pub gc_untagged_days: Option<u64>,
     /// Webhook delivery.
     pub webhooks: berth_services::WebhookOptions,
+    /// How mirroring reaches remotes.
+    pub mirroring: berth_services::MirroringOptions,
     /// Events older than this many days are removed (0: kept by count only).
     pub events_keep_days: u64,
     /// At most this many events are kept (0: no limit).
@@ -577,6 +597,12 @@ impl FileConfig {
                 retry_for: Duration::from_secs(self.webhooks.retry_for_secs.unwrap_or(3600)),
                 pause_after: self.webhooks.pause_after.unwrap_or(5).max(1),
                 registry_host: external_url.as_ref().map(|u| u.authority.clone()),
+            },
+            mirroring: berth_services::MirroringOptions {
+                allow_local: self.mirroring.allow_local_remotes.unwrap_or(false),
+                timeout: Duration::from_secs(self.mirroring.timeout_secs.unwrap_or(30).max(1)),
+                retry_base: Duration::from_millis(self.mirroring.retry_base_millis.unwrap_or(2000).max(10)),
+                retry_for: Duration::from_secs(self.mirroring.retry_for_secs.unwrap_or(86_400)),
             },
             events_keep_days: self.events.keep_days.unwrap_or(365),
             events_keep_count: self.events.keep_count.unwrap_or(50_000_000),

@@ -289,6 +289,9 @@ fn describe(tx: &WriteTransaction, command: &Command) -> Result<Vec<Draft>, Erro
         Command::CreatePromotionPolicy(c) => one(promotion_policy_draft("PROMOTION_POLICY_CREATE", &c.repository, &c.id, &c.policy)),
         Command::UpdatePromotionPolicy(c) => one(promotion_policy_draft("PROMOTION_POLICY_UPDATE", &c.repository, &c.id, &c.policy)),
         Command::DeletePromotionPolicy(c) => one(Draft::new("PROMOTION_POLICY_DELETE").repository(&c.repository).object(&c.id)),
+        Command::CreateMirrorPolicy(c) => one(mirror_policy_draft("MIRROR_POLICY_CREATE", &c.repository, &c.id, &c.policy)),
+        Command::UpdateMirrorPolicy(c) => one(mirror_policy_draft("MIRROR_POLICY_UPDATE", &c.repository, &c.id, &c.policy)),
+        Command::DeleteMirrorPolicy(c) => one(Draft::new("MIRROR_POLICY_DELETE").repository(&c.repository).object(&c.id)),
         // A promotion is a push to its target (webhooks, mirroring and the target's own
         // policies hear of it); one that cannot be made is recorded against its source.
         Command::PromoteManifest(c) => match c.plan(tx)? {
@@ -325,7 +328,8 @@ fn describe(tx: &WriteTransaction, command: &Command) -> Result<Vec<Draft>, Erro
         | Command::PruneEvents(_)
         | Command::RecordDeliveries(_)
         | Command::PruneDeliveries(_)
-        | Command::AdvanceCursor(_) => Ok(Vec::new()),
+        | Command::AdvanceCursor(_)
+        | Command::RecordMirroring(_) => Ok(Vec::new()),
     }
 }
 
@@ -355,6 +359,18 @@ fn promotion_policy_draft(
         .detail("rules", json!(policy.rules))
         .detail("target", json!(policy.target))
         .detail("tagTemplate", json!(policy.tag_template))
+}
+
+/// A mirroring policy's creation or change, with what it says (never its password).
+fn mirror_policy_draft(kind: &'static str, repository: &berth_core::RepositoryName, id: &str, policy: &records::MirrorPolicy) -> Draft {
+    Draft::new(kind)
+        .repository(repository)
+        .object(id)
+        .detail("direction", json!(policy.direction))
+        .detail("enabled", json!(policy.enabled))
+        .detail("rules", json!(policy.rules))
+        .detail("remote", json!(format!("{}/{}", policy.remote_host, policy.remote_repository)))
+        .detail("username", json!(policy.username))
 }
 
 /// Reads and advances a sequence.

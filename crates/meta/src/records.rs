@@ -521,3 +521,105 @@ pub struct PromotionOutcome {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
+
+/// Which way a mirroring policy copies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MirrorDirection {
+    /// Pushes of matching tags here are pushed to the remote registry.
+    Push,
+    /// The remote repository's matching tags are pulled here on a schedule.
+    Poll,
+}
+
+/// A repository's mirroring policy: to a remote registry (push) or from one (poll). The
+/// remote's password is sealed with the master key; the registry never shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "version", rename = "1")]
+pub struct MirrorPolicy {
+    /// Push or poll.
+    pub direction: MirrorDirection,
+    /// Whether it acts.
+    pub enabled: bool,
+    /// The rules a tag must meet; all must hold.
+    pub rules: Vec<TagRule>,
+    /// The remote registry: `https://host[:port]` (or `http://`).
+    pub remote_host: String,
+    /// The repository there.
+    pub remote_repository: String,
+    /// The tag made there (push): `{tag}`, `{digest}`, `{date}`, `{time}` are replaced.
+    pub tag_template: String,
+    /// The user to log in to the remote as, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// That user's password (or token), sealed with the master key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_password: Option<String>,
+    /// PEM certificates the remote's must chain to, instead of the system's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_ca: Option<String>,
+    /// Poll: seconds between two polls.
+    #[serde(default)]
+    pub poll_every_secs: u64,
+    /// Who made it.
+    pub created_by: String,
+    /// When (seconds since the epoch).
+    pub created_at: u64,
+    /// Push: the last event in the audit log when it was made (it acts on later pushes).
+    #[serde(default)]
+    pub since_event: u64,
+    /// Push: the tags whose mirroring failed and is tried again, by remote tag.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending: Vec<PendingMirror>,
+    /// Poll: when the next poll is due (milliseconds since the epoch; 0: at once).
+    #[serde(default)]
+    pub next_poll_at: u64,
+    /// Poll: failed polls in a row (a failed poll is tried again sooner than the next
+    /// scheduled one, backing off).
+    #[serde(default)]
+    pub failures: u32,
+    /// The latest mirrorings and failures, oldest first (at most [`MIRROR_LOG_KEPT`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub log: Vec<MirrorLogEntry>,
+}
+
+/// How many entries a mirroring policy's log keeps.
+pub const MIRROR_LOG_KEPT: usize = 50;
+/// How many failed tags a push mirroring policy keeps retrying at once.
+pub const MIRROR_PENDING_KEPT: usize = 100;
+
+/// A tag a push mirroring policy will try again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingMirror {
+    /// The local tag.
+    pub tag: String,
+    /// The manifest to mirror.
+    pub digest: String,
+    /// The tag to make in the remote repository.
+    pub remote_tag: String,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// When the first attempt was made (milliseconds since the epoch).
+    pub first_at: u64,
+    /// When the next is due (milliseconds since the epoch).
+    pub next_at: u64,
+}
+
+/// One mirroring, or one failed attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MirrorLogEntry {
+    /// When it ended (milliseconds since the epoch).
+    pub at: u64,
+    /// The local tag (empty for a poll that failed before any tag).
+    pub tag: String,
+    /// The manifest (empty when not known).
+    pub digest: String,
+    /// The tag at the remote.
+    pub remote_tag: String,
+    /// Why it failed, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Whether it will be tried again (a failure that is not given up).
+    #[serde(default)]
+    pub will_retry: bool,
+}

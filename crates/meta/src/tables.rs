@@ -46,6 +46,7 @@
 //! | `counters` | `"event"`, `"event_at"`, `"delivery"` | `u64`: the last id (or time) handed out; `"cursor:<worker>"`: the last event a worker handled |
 //! | `pruning_policies` | (repository, policy id) | [`records::PruningPolicy`](crate::records::PruningPolicy) |
 //! | `promotion_policies` | (repository, policy id) | [`records::PromotionPolicy`](crate::records::PromotionPolicy) |
+//! | `mirror_policies` | (repository, policy id) | [`records::MirrorPolicy`](crate::records::MirrorPolicy) |
 //! | `gc` | `"lock"`, `"last"` | [`records::GcLock`](crate::records::GcLock), [`records::GcRun`](crate::records::GcRun) |
 
 use redb::{ReadableTable, TableDefinition};
@@ -163,6 +164,9 @@ pub const PRUNING_POLICIES: TableDefinition<(&str, &str), &[u8]> = TableDefiniti
 /// Repositories' promotion policies, by (source repository, policy id).
 pub const PROMOTION_POLICIES: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("promotion_policies");
 
+/// Repositories' push and poll mirroring policies, by (repository, policy id).
+pub const MIRROR_POLICIES: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("mirror_policies");
+
 /// One-time tokens a new replica joins the cluster with, by id.
 pub const JOIN_TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("join_tokens");
 
@@ -224,6 +228,7 @@ pub(crate) fn visit_data_tables(visitor: &mut impl TableVisitor) -> Result<(), E
     visitor.visit(COUNTERS)?;
     visitor.visit(PRUNING_POLICIES)?;
     visitor.visit(PROMOTION_POLICIES)?;
+    visitor.visit(MIRROR_POLICIES)?;
     Ok(())
 }
 

@@ -12,8 +12,8 @@ use std::collections::BTreeSet;
 use berth_core::{Action, Level};
 use berth_meta::command::*;
 use berth_meta::{
-    AccountKind, Command, LdapSyncReport, PromotionOutcome, PromotionPolicy, PruningPolicy, PruningRun, Setting, SigningPolicy, TagRule,
-    Webhook,
+    AccountKind, Command, LdapSyncReport, MirrorDirection, MirrorLogEntry, MirrorPolicy, PromotionOutcome, PromotionPolicy, PruningPolicy,
+    PruningRun, Setting, SigningPolicy, TagRule, Webhook,
 };
 use common::{d, repo};
 
@@ -75,11 +75,15 @@ fn kind(command: &Command) -> &'static str {
         Command::DeletePromotionPolicy(_) => "DeletePromotionPolicy",
         Command::PromoteManifest(_) => "PromoteManifest",
         Command::AdvanceCursor(_) => "AdvanceCursor",
+        Command::CreateMirrorPolicy(_) => "CreateMirrorPolicy",
+        Command::UpdateMirrorPolicy(_) => "UpdateMirrorPolicy",
+        Command::DeleteMirrorPolicy(_) => "DeleteMirrorPolicy",
+        Command::RecordMirroring(_) => "RecordMirroring",
     }
 }
 
 /// The number of command kinds (the length of `kind`'s match).
-const KINDS: usize = 53;
+const KINDS: usize = 57;
 
 fn examples() -> Vec<Command> {
     let report =
@@ -304,7 +308,49 @@ fn examples() -> Vec<Command> {
             refused: None,
         }),
         Command::AdvanceCursor(AdvanceCursor { worker: "promotion".into(), event: 9 }),
+        Command::CreateMirrorPolicy(CreateMirrorPolicy { repository: repo("a/x"), id: "m".into(), policy: mirror_policy() }),
+        Command::UpdateMirrorPolicy(UpdateMirrorPolicy { repository: repo("a/x"), id: "m".into(), policy: mirror_policy() }),
+        Command::DeleteMirrorPolicy(DeleteMirrorPolicy { repository: repo("a/x"), id: "m".into() }),
+        Command::RecordMirroring(RecordMirroring {
+            outcomes: vec![MirrorOutcome {
+                repository: "a/x".into(),
+                policy: "m".into(),
+                entry: MirrorLogEntry {
+                    at: 10,
+                    tag: "1.0".into(),
+                    digest: d("m").to_string(),
+                    remote_tag: "1.0".into(),
+                    error: Some("connection refused".into()),
+                    will_retry: false,
+                },
+                retry_at: Some(11),
+            }],
+            polls: vec![PollEnded { repository: "a/y".into(), policy: "n".into(), failed: false, next_at: 12 }],
+            cursor: Some(13),
+        }),
     ]
+}
+
+fn mirror_policy() -> MirrorPolicy {
+    MirrorPolicy {
+        direction: MirrorDirection::Push,
+        enabled: true,
+        rules: vec![TagRule { field: "tag".into(), operator: "sw".into(), values: vec!["v".into()] }],
+        remote_host: "https://registry.example.com".into(),
+        remote_repository: "mirror/x".into(),
+        tag_template: "{tag}".into(),
+        username: Some("robot".into()),
+        sealed_password: Some("c2VhbGVk".into()),
+        remote_ca: None,
+        poll_every_secs: 0,
+        created_by: "admin".into(),
+        created_at: 1,
+        since_event: 2,
+        pending: Vec::new(),
+        next_poll_at: 0,
+        failures: 0,
+        log: Vec::new(),
+    }
 }
 
 fn pruning_policy() -> PruningPolicy {

@@ -16,7 +16,8 @@
 //! - `gc.rs`: online garbage collection of blobs no manifest uses.
 //! - `quotas.rs`: namespace storage quotas.
 //! - `pruning.rs`: pruning policies and tag limits; `promotion.rs`: promotion policies and
-//!   their worker; `rules.rs`: the rules both state about tags.
+//!   their worker; `mirroring.rs`: mirroring policies and what their workers owe (the
+//!   remote side is berth-services'); `rules.rs`: the rules they state about tags.
 //! - `events.rs`: audit log retention.
 
 mod blobs;
@@ -25,6 +26,7 @@ mod events;
 mod gc;
 mod listings;
 mod manifests;
+mod mirroring;
 mod promotion;
 mod pruning;
 mod pulls;
@@ -49,8 +51,10 @@ pub use gc::{GcMonitor, GcOptions, GcProgress};
 /// How many shards a garbage collection walks the storage in (progress counts them).
 pub const GC_SHARDS: u16 = berth_storage::BLOB_SHARDS;
 pub use berth_meta::{GcLock, GcRun};
+pub use berth_meta::{MirrorDirection, MirrorLogEntry, MirrorPolicy, PendingMirror};
 pub use berth_meta::{PromotionOutcome, PromotionPolicy, PruningPolicy, PruningRun, TagRule};
 pub use manifests::{ManifestPushed, StoredManifest};
+pub use mirroring::{MirrorPolicySpec, PushJob, PushWork};
 pub use promotion::PromotionPolicySpec;
 pub use pruning::{PrunedTag, PruningPolicySpec};
 pub use quotas::QuotaUsage;

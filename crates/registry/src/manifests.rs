@@ -106,7 +106,7 @@ impl Registry {
         Ok(manifest)
     }
 
-    async fn stored_manifest(&self, repository: &RepositoryName, reference: &Reference) -> Result<StoredManifest, Error> {
+    pub(crate) async fn stored_manifest(&self, repository: &RepositoryName, reference: &Reference) -> Result<StoredManifest, Error> {
         let (repo, by_digest, reference) = (repository.to_string(), matches!(reference, Reference::Digest(_)), reference.clone());
         let query = move |r: &berth_meta::query::Reader| {
             let digest = match &reference {

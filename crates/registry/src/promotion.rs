@@ -42,7 +42,7 @@ pub struct PromotionPolicySpec {
 }
 
 /// The tag `template` makes for `tag` at `digest`, promoted at `at` (seconds since the epoch).
-fn render(template: &str, tag: &str, digest: &str, at: u64) -> Result<Tag, String> {
+pub(crate) fn render(template: &str, tag: &str, digest: &str, at: u64) -> Result<Tag, String> {
     let when = time::OffsetDateTime::from_unix_timestamp(i64::try_from(at).unwrap_or(0)).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     let hex = digest.split_once(':').map_or(digest, |(_, hex)| hex);
     let mut out = String::new();
@@ -87,15 +87,15 @@ impl PromotionPolicySpec {
 }
 
 /// A tag to consider: (repository, tag, digest), from event `id`.
-struct Candidate {
-    id: u64,
-    repository: String,
-    tag: String,
-    digest: String,
+pub(crate) struct Candidate {
+    pub(crate) id: u64,
+    pub(crate) repository: String,
+    pub(crate) tag: String,
+    pub(crate) digest: String,
 }
 
 /// The tags an event brings to promotion.
-fn candidates(id: u64, event: &Event, current: impl Fn(&str, &str) -> Option<String>) -> Vec<Candidate> {
+pub(crate) fn candidates(id: u64, event: &Event, current: impl Fn(&str, &str) -> Option<String>) -> Vec<Candidate> {
     let Some(repository) = event.repository.clone() else { return Vec::new() };
     if event.refused.is_some() {
         return Vec::new();
@@ -314,7 +314,7 @@ impl Registry {
     /// Whether the candidate is signed (at its digest), its manifest's annotations and,
     /// when asked, its image's labels; `None` when its tag has moved on or gone (a later
     /// event brings the new one).
-    async fn promotion_facts(&self, candidate: &Candidate, labels: bool) -> Result<Option<Known>, Error> {
+    pub(crate) async fn promotion_facts(&self, candidate: &Candidate, labels: bool) -> Result<Option<Known>, Error> {
         let (repo, tag, digest) = (candidate.repository.clone(), candidate.tag.clone(), candidate.digest.clone());
         let read = self
             .meta
@@ -357,10 +357,10 @@ impl Registry {
 type Compiled<'a> = (&'a str, &'a PromotionPolicy, Vec<Rule>);
 
 /// What promotion rules look at, read once per candidate.
-struct Known {
-    signed: bool,
-    labels: Option<Map<String, Value>>,
-    annotations: Option<Map<String, Value>>,
+pub(crate) struct Known {
+    pub(crate) signed: bool,
+    pub(crate) labels: Option<Map<String, Value>>,
+    pub(crate) annotations: Option<Map<String, Value>>,
 }
 
 #[cfg(test)]

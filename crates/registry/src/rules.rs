@@ -19,8 +19,10 @@ const MAX_VALUE: usize = 256;
 pub(crate) enum Purpose {
     /// `tag`, `pushed`, `pulled`.
     Pruning,
-    /// `tag`, `signed`, `label`, `annotation`.
+    /// `tag`, `signed`, `label`, `annotation` (promotion and push mirroring).
     Promotion,
+    /// `tag` (poll mirroring: a remote tag is known by its name only).
+    Polling,
 }
 
 /// What rules look at, for one tag.
@@ -100,6 +102,7 @@ impl Rule {
         let fields = match purpose {
             Purpose::Pruning => "tag, pushed or pulled",
             Purpose::Promotion => "tag, signed, label or annotation",
+            Purpose::Polling => "tag",
         };
         match (purpose, rule.field.as_str(), rule.operator.as_str()) {
             (_, "tag", "matches") => rule

@@ -1,6 +1,6 @@
 //! Opens Berth's stores under a data directory and builds the services over them:
 //! [`Cluster`] (this replica's place in its cluster, which opens the metadata),
-//! [`Registry`], [`Auth`], [`Trust`] and [`Webhooks`]. This is the only code besides the services that
+//! [`Registry`], [`Auth`], [`Trust`], [`Webhooks`] and [`Mirroring`]. This is the only code besides the services that
 //! holds a store; the HTTP layer (`berth`) gets the services, so no handler can reach
 //! metadata or blobs but through a service method, where the rules are.
 //!
@@ -15,6 +15,8 @@
 
 pub mod backup;
 pub mod cluster;
+pub mod mirroring;
+mod outbound;
 pub mod policies;
 pub mod webhooks;
 
@@ -31,6 +33,7 @@ use berth_trust::{Trust, TrustOptions};
 pub use backup::{BackupError, BackupStream, Backups};
 pub use berth_storage::{S3Options, StorageConfig};
 pub use cluster::{Cluster, ClusterError, ClusterOptions};
+pub use mirroring::{Mirroring, MirroringOptions, NewMirror};
 pub use webhooks::{NewWebhook, WebhookError, WebhookOptions, Webhooks};
 
 /// What the services are built from.
@@ -53,6 +56,8 @@ pub struct Options {
     pub trust: TrustOptions,
     /// How webhooks are delivered.
     pub webhooks: WebhookOptions,
+    /// How mirroring reaches remote registries.
+    pub mirroring: MirroringOptions,
 }
 
 /// The services.
@@ -67,6 +72,8 @@ pub struct Services {
     pub backups: Backups,
     /// Webhooks and their delivery worker.
     pub webhooks: Arc<Webhooks>,
+    /// Push and poll mirroring with remote registries.
+    pub mirroring: Mirroring,
     /// The `admin` password, when the first start generated it (to be shown once).
     pub generated_admin_password: Option<String>,
 }
@@ -102,6 +109,7 @@ pub async fn open(cluster: &Cluster, options: Options) -> Result<Services, Error
     let trust = Trust::start(meta.clone(), cluster.master().clone(), options.trust).await?;
     let auth = Arc::new(auth);
     let webhooks = Arc::new(Webhooks::new(meta.clone(), auth.clone(), cluster.master().clone(), options.webhooks));
+    let mirroring = Mirroring::new(cluster.master().clone(), options.mirroring);
     let registry = Registry::new(storage, meta, options.limits);
-    Ok(Services { registry, auth, trust, backups, webhooks, generated_admin_password: bootstrap.generated_admin_password })
+    Ok(Services { registry, auth, trust, backups, webhooks, mirroring, generated_admin_password: bootstrap.generated_admin_password })
 }

@@ -21,7 +21,6 @@
 //! not followed.
 
 use std::collections::{HashMap, HashSet};
-use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -31,6 +30,8 @@ pub use berth_meta::audit::rfc3339;
 use berth_meta::command::{Attempt, CreateWebhook, DeleteWebhook, RecordDeliveries, Redeliver, UpdateWebhook};
 use berth_meta::seal::MasterKey;
 use berth_meta::{Applied, Command, Meta, Rejection, now, now_millis};
+
+use crate::outbound::{CheckedResolver, describe, literal_blocked};
 pub use berth_meta::{Delivery, DeliveryState, Webhook};
 
 /// Why a webhook operation failed.
@@ -102,7 +103,7 @@ impl Default for WebhookOptions {
 }
 
 /// The longest delay between two attempts.
-pub const MAX_DELAY: Duration = Duration::from_secs(300);
+pub const MAX_DELAY: Duration = crate::outbound::MAX_DELAY;
 /// Deliveries posted at once.
 const PARALLEL: usize = 16;
 /// The most attempts recorded by one command.
@@ -423,10 +424,9 @@ impl Webhooks {
 
     /// Refuses an endpoint given as a blocked address (names are checked by the resolver).
     fn check_literal_address(&self, endpoint: &str) -> Result<(), String> {
-        let host = reqwest::Url::parse(endpoint).ok().and_then(|u| u.host_str().map(|h| h.trim_matches(['[', ']']).to_owned()));
-        match host.and_then(|h| h.parse::<IpAddr>().ok()) {
-            Some(ip) if !self.options.allow_local && blocked(ip) => Err(format!("{ip} is a local address; webhooks may not reach it")),
-            _ => Ok(()),
+        match literal_blocked(endpoint, self.options.allow_local) {
+            Some(ip) => Err(format!("{ip} is a local address; webhooks may not reach it")),
+            None => Ok(()),
         }
     }
 
@@ -457,56 +457,7 @@ impl Webhooks {
 
 /// When to try again after `attempts` failed ones, if the delivery is still worth it.
 fn retry_at(options: &WebhookOptions, created_at: u64, attempts: u32, now: u64) -> Option<u64> {
-    let factor = 1u32.checked_shl(attempts.saturating_sub(1)).unwrap_or(u32::MAX);
-    let delay = options.retry_base.saturating_mul(factor).min(MAX_DELAY);
-    let at = now + delay.as_millis() as u64;
-    (at <= created_at + options.retry_for.as_millis() as u64).then_some(at)
-}
-
-/// An error's whole chain, which says what failed (the TLS check, the connection, …).
-fn describe(e: &reqwest::Error) -> String {
-    let mut text = if e.is_timeout() { "timed out".to_owned() } else { e.to_string() };
-    let mut source = std::error::Error::source(e);
-    while let Some(inner) = source {
-        text.push_str(&format!(": {inner}"));
-        source = inner.source();
-    }
-    text
-}
-
-/// Addresses no webhook reaches unless allowed: the registry's own host and the
-/// link-local range where cloud metadata services answer.
-fn blocked(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => v4.is_loopback() || v4.is_link_local() || v4.is_unspecified() || v4.is_multicast() || v4.is_broadcast(),
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return blocked(IpAddr::V4(v4));
-            }
-            v6.is_loopback() || v6.is_unspecified() || v6.is_multicast() || (v6.segments()[0] & 0xffc0) == 0xfe80
-        }
-    }
-}
-
-/// Resolves names as the system does, then drops blocked addresses: the address checked
-/// is the address connected to.
-struct CheckedResolver {
-    allow_local: bool,
-}
-
-impl reqwest::dns::Resolve for CheckedResolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let allow_local = self.allow_local;
-        let host = name.as_str().to_owned();
-        Box::pin(async move {
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let allowed: Vec<SocketAddr> = found.into_iter().filter(|a| allow_local || !blocked(a.ip())).collect();
-            if allowed.is_empty() {
-                return Err(format!("{host} resolves to no address webhooks may reach").into());
-            }
-            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
-        })
-    }
+    crate::outbound::retry_at(options.retry_base, options.retry_for, created_at, attempts, now)
 }
 
 #[cfg(test)]
@@ -520,16 +471,6 @@ mod tests {
             signature(b"secret", 1_700_000_000, br#"{"a":1}"#),
             "t=1700000000,v1=49f24e537407743fa4a0242bb63b94b9a47ee99cbbe071ccd8a22550ae411686"
         );
-    }
-
-    #[test]
-    fn local_addresses_are_blocked() {
-        for ip in ["127.0.0.1", "169.254.169.254", "0.0.0.0", "::1", "fe80::1", "::ffff:127.0.0.1", "224.0.0.1"] {
-            assert!(blocked(ip.parse().unwrap()), "{ip}");
-        }
-        for ip in ["10.0.0.5", "192.168.1.2", "8.8.8.8", "2001:db8::1"] {
-            assert!(!blocked(ip.parse().unwrap()), "{ip}");
-        }
     }
 
     #[test]

@@ -123,6 +123,14 @@ enum Command {
         #[command(flatten)]
         connection: admin::Connection,
     },
+    /// Mirroring policies: pushes sent to, or tags polled from, another registry (on a running server).
+    #[command(after_help = admin::ENVIRONMENT)]
+    Mirror {
+        #[command(subcommand)]
+        command: admin::mirroring::MirrorCommand,
+        #[command(flatten)]
+        connection: admin::Connection,
+    },
     /// Webhooks: events posted to an endpoint, signed (on a running server).
     #[command(after_help = admin::ENVIRONMENT)]
     Webhook {
@@ -304,6 +312,7 @@ pub fn main() -> ExitCode {
         Command::Webhook { command, connection } => administer(&connection, |c| admin::webhooks::run(c, command)),
         Command::Pruning { command, connection } => administer(&connection, |c| admin::pruning::run(c, command)),
         Command::Promotion { command, connection } => administer(&connection, |c| admin::promotion::run(c, command)),
+        Command::Mirror { command, connection } => administer(&connection, |c| admin::mirroring::run(c, command)),
         Command::Events { args, connection } if args.follow => admin::follow_events(&connection, args),
         Command::Events { args, connection } => administer(&connection, |c| admin::events::list(c, args)),
         Command::Quota { command, connection } => administer(&connection, |c| admin::settings::quota(c, command)),
@@ -548,6 +557,7 @@ async fn serve_until_signal(config: Config, join: Option<(String, berth_services
         jobs.push(tokio::spawn(collect_garbage(app.clone(), every)));
     }
     jobs.push(tokio::spawn(run_promotions(app.clone())));
+    jobs.push(tokio::spawn(run_mirroring(app.clone())));
     if let Some(every) = config.pruning_interval {
         jobs.push(tokio::spawn(run_pruning_policies(app.clone(), every)));
     }
@@ -660,6 +670,25 @@ async fn run_promotions(app: Arc<App>) {
         match berth_auth::origin::scope(berth_auth::origin::RequestOrigin::job("promotion"), run).await {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "promotion policies"),
+        }
+    }
+}
+
+/// Pushes to and polls from remote registries for mirroring policies, each second, on the leader.
+async fn run_mirroring(app: Arc<App>) {
+    let mut ticker = tokio::time::interval(std::time::Duration::from_secs(1));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        if !app.cluster.is_leader() {
+            continue;
+        }
+        let origin = || berth_auth::origin::RequestOrigin::job("mirroring");
+        if let Err(e) = berth_auth::origin::scope(origin(), app.mirroring.push_step(&app.registry, &app.auth)).await {
+            tracing::warn!(error = %e, "push mirroring");
+        }
+        if let Err(e) = berth_auth::origin::scope(origin(), app.mirroring.poll_step(&app.registry, &app.auth)).await {
+            tracing::warn!(error = %e, "poll mirroring");
         }
     }
 }

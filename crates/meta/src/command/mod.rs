@@ -17,6 +17,7 @@ mod grant;
 mod history;
 mod join_token;
 mod manifest;
+mod mirroring;
 mod promotion;
 mod prune;
 mod pruning;
@@ -42,6 +43,9 @@ pub use event::PruneEvents;
 pub use grant::{GrantTarget, SetGrant};
 pub use join_token::{CreateJoinToken, RedeemJoinToken};
 pub use manifest::{DeleteManifest, PutManifest};
+pub use mirroring::{
+    CreateMirrorPolicy, DeleteMirrorPolicy, MirrorOutcome, PUSH_MIRRORING, PollEnded, RecordMirroring, UpdateMirrorPolicy,
+};
 pub use promotion::{AdvanceCursor, CreatePromotionPolicy, DeletePromotionPolicy, PromoteManifest, UpdatePromotionPolicy};
 pub use prune::PruneManifest;
 pub use pruning::{CreatePruningPolicy, DeletePruningPolicy, PruneTags, UpdatePruningPolicy};
@@ -168,6 +172,14 @@ pub enum Command {
     PromoteManifest(PromoteManifest),
     /// Moves a background worker's place in the audit log forward.
     AdvanceCursor(AdvanceCursor),
+    /// Stores a repository's new mirroring policy.
+    CreateMirrorPolicy(CreateMirrorPolicy),
+    /// Changes a mirroring policy.
+    UpdateMirrorPolicy(UpdateMirrorPolicy),
+    /// Deletes a mirroring policy.
+    DeleteMirrorPolicy(DeleteMirrorPolicy),
+    /// Records what the mirroring workers did.
+    RecordMirroring(RecordMirroring),
 }
 
 /// The result of applying a command.
@@ -367,6 +379,10 @@ impl Command {
             Command::DeletePromotionPolicy(c) => c.apply(tx),
             Command::PromoteManifest(c) => c.apply(tx),
             Command::AdvanceCursor(c) => c.apply(tx),
+            Command::CreateMirrorPolicy(c) => c.apply(tx),
+            Command::UpdateMirrorPolicy(c) => c.apply(tx),
+            Command::DeleteMirrorPolicy(c) => c.apply(tx),
+            Command::RecordMirroring(c) => c.apply(tx),
         }
     }
 }

@@ -270,11 +270,17 @@ pub struct AdvanceCursor {
 
 impl AdvanceCursor {
     pub(super) fn apply(self, tx: &WriteTransaction) -> Result<Applied, Error> {
-        let key = format!("cursor:{}", self.worker);
-        let mut counters = tx.open_table(COUNTERS)?;
-        if counters.get(key.as_str())?.is_none_or(|v| v.value() < self.event) {
-            counters.insert(key.as_str(), self.event)?;
-        }
+        advance_cursor(tx, &self.worker, self.event)?;
         Ok(Applied::Done)
     }
+}
+
+/// Moves `worker`'s place to `event`, never back.
+pub(super) fn advance_cursor(tx: &WriteTransaction, worker: &str, event: u64) -> Result<(), Error> {
+    let key = format!("cursor:{worker}");
+    let mut counters = tx.open_table(COUNTERS)?;
+    if counters.get(key.as_str())?.is_none_or(|v| v.value() < event) {
+        counters.insert(key.as_str(), event)?;
+    }
+    Ok(())
 }

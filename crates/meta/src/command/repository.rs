@@ -8,8 +8,8 @@ use super::{Applied, Rejection};
 use crate::Error;
 use crate::records::{self, Repository};
 use crate::tables::{
-    ACCOUNTS, BLOB_LINKS, MANIFEST_CONTENT, MANIFEST_REPOSITORIES, MANIFESTS, PROMOTION_POLICIES, PRUNING_POLICIES, REFERRERS,
-    REPOSITORIES, REPOSITORY_GRANTS, SIGNED_TAGS, TAGS, keys_under, pairs_under,
+    ACCOUNTS, BLOB_LINKS, MANIFEST_CONTENT, MANIFEST_REPOSITORIES, MANIFESTS, MIRROR_POLICIES, PROMOTION_POLICIES, PRUNING_POLICIES,
+    REFERRERS, REPOSITORIES, REPOSITORY_GRANTS, SIGNED_TAGS, TAGS, keys_under, pairs_under,
 };
 
 /// The namespace (first component) of a repository name.
@@ -222,6 +222,7 @@ impl DeleteRepository {
         drain2(tx, SIGNED_TAGS, repo)?;
         drain2(tx, PRUNING_POLICIES, repo)?;
         drain2(tx, PROMOTION_POLICIES, repo)?;
+        drain2(tx, MIRROR_POLICIES, repo)?;
         super::history::forget(tx, repo)?;
         super::trust::delete_repository_trust(tx, repo)?;
         let mut holders = tx.open_table(MANIFEST_REPOSITORIES)?;

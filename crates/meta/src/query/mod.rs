@@ -5,6 +5,7 @@ mod events;
 mod gc;
 mod inventory;
 mod manifests;
+mod mirroring;
 mod promotion;
 mod pruning;
 mod repositories;

@@ -18,6 +18,7 @@ pub mod cluster;
 pub mod events;
 pub mod grants;
 pub mod ldap;
+pub mod mirroring;
 pub mod orgs;
 mod output;
 pub mod promotion;

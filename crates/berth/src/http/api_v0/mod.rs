@@ -8,6 +8,7 @@ mod docs_page;
 mod events;
 mod gc;
 mod ldap;
+mod mirroring;
 pub mod model;
 mod openapi;
 mod pages;
@@ -70,6 +71,16 @@ pub fn routes() -> Router<AppState> {
         .route("/repositories/{ns}/{repo}/pruningPolicies/{id}/run", post(pruning::run))
         .route("/repositories/{ns}/{repo}/promotionPolicies", get(promotion::list).post(promotion::create))
         .route("/repositories/{ns}/{repo}/promotionPolicies/{id}", get(promotion::get).put(promotion::update).delete(promotion::delete))
+        .route("/repositories/{ns}/{repo}/pushMirroringPolicies", get(mirroring::list_push).post(mirroring::create_push))
+        .route(
+            "/repositories/{ns}/{repo}/pushMirroringPolicies/{id}",
+            get(mirroring::get_push).put(mirroring::update_push).delete(mirroring::delete_push),
+        )
+        .route("/repositories/{ns}/{repo}/pollMirroringPolicies", get(mirroring::list_poll).post(mirroring::create_poll))
+        .route(
+            "/repositories/{ns}/{repo}/pollMirroringPolicies/{id}",
+            get(mirroring::get_poll).put(mirroring::update_poll).delete(mirroring::delete_poll),
+        )
         .route("/repositories/{ns}/{repo}/tags", get(tags::list))
         .route("/repositories/{ns}/{repo}/tags/{tag}", get(tags::get).delete(tags::delete))
         .route("/repositories/{ns}/{repo}/tags/{tag}/trust", get(tags::trust))

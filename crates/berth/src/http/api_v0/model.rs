@@ -677,3 +677,79 @@ pub struct Promotion {
     /// Why it was not made, when it was not.
     pub error: Option<String>,
 }
+
+/// A push or poll mirroring policy (its password is never shown).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MirrorPolicy {
+    /// Its id.
+    pub id: String,
+    /// Whether it acts.
+    pub enabled: bool,
+    /// The rules a tag meets to be mirrored; all must hold. Push: as promotion's (`tag`,
+    /// `signed`, `label`, `annotation`); poll: `tag` only.
+    pub rules: Vec<TagRule>,
+    /// The remote registry, `https://host[:port]`.
+    pub remote_host: String,
+    /// The repository there.
+    pub remote_repository: String,
+    /// Push: the tag made at the remote.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tag_template: Option<String>,
+    /// Poll: seconds between two polls.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub poll_every_secs: Option<u64>,
+    /// The user Berth logs in to the remote as.
+    pub username: Option<String>,
+    /// Whether a password is stored for them (it is never shown).
+    pub has_password: bool,
+    /// PEM certificates the remote's must chain to.
+    #[serde(rename = "remoteCA")]
+    pub remote_ca: Option<String>,
+    /// Who made it.
+    pub created_by: String,
+    /// When (seconds since the epoch).
+    pub created_at: u64,
+    /// `waiting` (nothing done yet), `ok`, `retrying` (push: failures to be tried again;
+    /// poll: the last poll failed, and is tried again) or `failed` (push: the last
+    /// attempt failed and was given up).
+    pub status: String,
+    /// Push: the tags to be tried again.
+    pub pending: Vec<PendingMirror>,
+    /// The latest mirrorings and failures, newest first.
+    pub log: Vec<MirrorLogEntry>,
+}
+
+/// A tag a push mirroring policy will try again.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingMirror {
+    /// The local tag.
+    pub tag: String,
+    /// Its manifest.
+    pub digest: String,
+    /// The tag at the remote.
+    pub remote_tag: String,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// When the next is due (RFC 3339).
+    pub next_at: String,
+}
+
+/// One mirroring, or a failed attempt.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MirrorLogEntry {
+    /// When it ended (RFC 3339).
+    pub at: String,
+    /// The local tag (empty for a poll that failed as a whole).
+    pub tag: String,
+    /// The manifest.
+    pub digest: String,
+    /// The tag at the remote.
+    pub remote_tag: String,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
+    /// Whether it will be tried again.
+    pub will_retry: bool,
+}

@@ -12,13 +12,13 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 
-use super::{accounts, cluster, events, gc, ldap, promotion, pruning, quotas, repositories, signing, tags, tokens, webhooks};
+use super::{accounts, cluster, events, gc, ldap, mirroring, promotion, pruning, quotas, repositories, signing, tags, tokens, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Berth API",
-        description = "Accounts, organizations, teams, repositories, access, tokens, trust policy, quotas, pruning and promotion policies, garbage collection, \
+        description = "Accounts, organizations, teams, repositories, access, tokens, trust policy, quotas, pruning, promotion and mirroring policies, garbage collection, \
                        the cluster, webhooks and the audit log, in Docker Trusted Registry's shapes. Every failure answers `ErrorBody` \
                        (`{\"errors\":[{\"code\",\"message\"}]}`). Listings of accounts and repositories are paged with \
                        `start` and `limit`, and answer `X-Total-Count` and a `Link` to the next page."
@@ -89,6 +89,16 @@ use super::{accounts, cluster, events, gc, ldap, promotion, pruning, quotas, rep
         promotion::get,
         promotion::update,
         promotion::delete,
+        mirroring::list_push,
+        mirroring::create_push,
+        mirroring::get_push,
+        mirroring::update_push,
+        mirroring::delete_push,
+        mirroring::list_poll,
+        mirroring::create_poll,
+        mirroring::get_poll,
+        mirroring::update_poll,
+        mirroring::delete_poll,
         events::list,
         events::export,
     ),
