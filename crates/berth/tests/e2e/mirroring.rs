@@ -340,3 +340,58 @@ async fn only_admins_manage_mirroring_and_bad_policies_are_refused() {
     let listed = api(&server, Method::GET, PUSH, Value::Null).await;
     assert_eq!(listed, json!([]));
 }
+
+#[tokio::test]
+async fn mirroring_from_the_command_line() {
+    use crate::cli::{berth, json, ok};
+    if !Distribution::available() {
+        eprintln!("skipping: docker-registry is not installed");
+        return;
+    }
+    let remote = Distribution::start();
+    let (server, _temp) = server_for_mirroring();
+    push_image(&server, "acme/app", "seed", 1).await;
+    api(&server, Method::POST, "/api/v0/repositories/acme", json!({"name": "mirror"})).await;
+    let upstream = remote.push_image("upstream/app", "1.0", 30, 5000).await;
+
+    let said = ok(berth(
+        &server,
+        &[
+            "mirror",
+            "poll",
+            "acme/mirror",
+            "--remote",
+            &remote.url,
+            "--remote-repository",
+            "upstream/app",
+            "--rule",
+            "tag eq 1.0",
+            "--every",
+            "1",
+        ],
+        "",
+    ));
+    assert!(said.contains("poll mirroring policy"), "{said}");
+    let admin = client();
+    let local = eventually(Duration::from_secs(30), || digest_at(&server.http, &admin, "acme/mirror", "1.0")).await;
+    assert_eq!(local.as_deref(), Some(upstream.as_str()));
+
+    // Credentials come from standard input, never the command line.
+    let made = json(berth(
+        &server,
+        &["mirror", "push", "acme/app", "--remote", &remote.url, "--remote-repository", "mirror/cli", "--username", "robot", "--json"],
+        "robot-secret\n",
+    ));
+    assert_eq!(made["hasPassword"], true);
+    let id = made["id"].as_str().unwrap().to_owned();
+    let pushed = push_image(&server, "acme/app", "2.0", 31).await;
+    let mirrored = eventually(Duration::from_secs(30), || remote.digest_of("mirror/cli", "2.0")).await;
+    assert_eq!(mirrored.as_deref(), Some(pushed.as_str()));
+    let table = ok(berth(&server, &["mirror", "list", "acme/app"], ""));
+    let row = table.lines().find(|l| l.starts_with(&id)).unwrap_or_else(|| panic!("{table}"));
+    assert!(row.contains("push") && row.contains(" ok "), "{row}");
+    let said = ok(berth(&server, &["mirror", "remove", "acme/app", &id], ""));
+    assert!(said.contains("deleted"), "{said}");
+    let listed = json(berth(&server, &["mirror", "list", "acme/app", "--json"], ""));
+    assert_eq!(listed["push"], json!([]));
+}
