@@ -165,7 +165,9 @@ impl Refusal {
             | R::TrustCollectionExists(_)
             | R::WebhookUnknown
             | R::DeliveryUnknown
-            | R::PolicyUnknown) => return Error::Unexpected(format!("{other:?}")),
+            | R::PolicyUnknown
+            | R::NamespaceIsCache
+            | R::MirrorTaken(_)) => return Error::Unexpected(format!("{other:?}")),
         })
     }
 }

@@ -565,8 +565,15 @@ pub(crate) struct FactsOfSnapshot {
 
 impl FactsOfSnapshot {
     pub(crate) fn facts(&mut self, reader: &Reader, repository: &str) -> Result<RepositoryFacts, berth_meta::Error> {
-        let namespace = repository.split('/').next().unwrap_or(repository).to_owned();
-        let public = reader.repository(repository)?.is_some_and(|r| r.public);
+        // A name a pull-through cache serves (`library/alpine` through the transparent
+        // mirror) has the access of the cache's repository; a public cache's are public.
+        let cached = reader.cache_for(repository)?;
+        let (local, public_cache) = match &cached {
+            Some((local, _, cache)) => (local.as_str(), cache.public),
+            None => (repository, false),
+        };
+        let namespace = local.split('/').next().unwrap_or(local).to_owned();
+        let public = public_cache || reader.repository(local)?.is_some_and(|r| r.public);
         let anonymous_pulls = match self.anonymous_pulls {
             Some(known) => known,
             None => *self.anonymous_pulls.insert(reader.anonymous_pulls()?),
@@ -575,7 +582,7 @@ impl FactsOfSnapshot {
             self.namespace_grants.insert(namespace.clone(), reader.namespace_grants(&namespace)?);
         }
         let shared = self.namespace_grants.get(&namespace).cloned().unwrap_or_default();
-        let grants = reader.repository_grants(repository)?.into_iter().chain(shared).collect();
+        let grants = reader.repository_grants(local)?.into_iter().chain(shared).collect();
         Ok(RepositoryFacts { name: repository.to_owned(), namespace, public, grants, anonymous_pulls })
     }
 }

@@ -45,6 +45,8 @@ pub struct App {
     pub webhooks: Arc<berth_services::Webhooks>,
     /// Push and poll mirroring.
     pub mirroring: berth_services::Mirroring,
+    /// Pull-through cache namespaces.
+    pub pull_through: berth_services::PullThrough,
 }
 
 /// Shared application state.
@@ -129,6 +131,7 @@ impl App {
             gc_untagged_days: config.gc_untagged_days,
             webhooks: services.webhooks,
             mirroring: services.mirroring,
+            pull_through: services.pull_through,
         };
         Ok((app, services.generated_admin_password))
     }

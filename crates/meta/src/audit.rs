@@ -292,6 +292,16 @@ fn describe(tx: &WriteTransaction, command: &Command) -> Result<Vec<Draft>, Erro
         Command::CreateMirrorPolicy(c) => one(mirror_policy_draft("MIRROR_POLICY_CREATE", &c.repository, &c.id, &c.policy)),
         Command::UpdateMirrorPolicy(c) => one(mirror_policy_draft("MIRROR_POLICY_UPDATE", &c.repository, &c.id, &c.policy)),
         Command::DeleteMirrorPolicy(c) => one(Draft::new("MIRROR_POLICY_DELETE").repository(&c.repository).object(&c.id)),
+        Command::SetCacheNamespace(c) => one(match &c.cache {
+            Some(cache) => Draft::new("CACHE_NAMESPACE_SET")
+                .object(&c.namespace)
+                .detail("upstream", json!(cache.upstream))
+                .detail("username", json!(cache.username))
+                .detail("ttlSecs", json!(cache.ttl_secs))
+                .detail("public", json!(cache.public))
+                .detail("mirrorsUnqualified", json!(cache.mirrors_unqualified)),
+            None => Draft::new("CACHE_NAMESPACE_REMOVE").object(&c.namespace),
+        }),
         // A promotion is a push to its target (webhooks, mirroring and the target's own
         // policies hear of it); one that cannot be made is recorded against its source.
         Command::PromoteManifest(c) => match c.plan(tx)? {
@@ -569,6 +579,8 @@ impl Rejection {
             Rejection::WebhookUnknown => "WEBHOOK_UNKNOWN",
             Rejection::DeliveryUnknown => "DELIVERY_UNKNOWN",
             Rejection::PolicyUnknown => "POLICY_UNKNOWN",
+            Rejection::NamespaceIsCache => "NAMESPACE_IS_CACHE",
+            Rejection::MirrorTaken(_) => "MIRROR_TAKEN",
         }
     }
 }

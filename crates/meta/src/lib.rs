@@ -51,9 +51,9 @@ pub use cluster::{ClusterStatus, Gauges, MemberStatus, Options, Start, Timing};
 pub use command::{Applied, Command, Rejection};
 pub use query::Page;
 pub use records::{
-    AccessToken, Account, AccountKind, Delivery, DeliveryState, Event, GcLock, GcRun, LdapSyncReport, MirrorDirection, MirrorLogEntry,
-    MirrorPolicy, PendingMirror, PromotionOutcome, PromotionPolicy, PruningPolicy, PruningRun, Repository, SignedTarget, TagRule, Team,
-    TeamSync, TrustKey, Webhook,
+    AccessToken, Account, AccountKind, CacheNamespace, Delivery, DeliveryState, Event, GcLock, GcRun, LdapSyncReport, MirrorDirection,
+    MirrorLogEntry, MirrorPolicy, PendingMirror, PromotionOutcome, PromotionPolicy, PruningPolicy, PruningRun, Repository, SignedTarget,
+    TagRule, Team, TeamSync, TrustKey, Webhook,
 };
 pub use settings::{Setting, SigningPolicy};
 pub use state_machine::StateMachine;

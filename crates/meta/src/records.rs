@@ -623,3 +623,35 @@ pub struct MirrorLogEntry {
     #[serde(default)]
     pub will_retry: bool,
 }
+
+/// A namespace that is a pull-through cache of an upstream registry: its repositories are
+/// the upstream's, fetched when first pulled and kept. The password is sealed with the
+/// master key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "version", rename = "1")]
+pub struct CacheNamespace {
+    /// The upstream registry: `https://host[:port]`.
+    pub upstream: String,
+    /// The user to log in to the upstream as, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// That user's password (or token), sealed with the master key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_password: Option<String>,
+    /// PEM certificates the upstream's must chain to, instead of the system's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_ca: Option<String>,
+    /// A pull by tag asks the upstream again once the tag was checked this long ago (seconds).
+    pub ttl_secs: u64,
+    /// Every user (and anonymous callers, when the registry allows anonymous pulls) may pull.
+    pub public: bool,
+    /// Names whose namespace is no account are served from this cache (`library/alpine` as
+    /// `<namespace>/library/alpine`): the registry is a transparent mirror of the upstream,
+    /// as Docker's `registry-mirrors` and containerd's `hosts.toml` use one.
+    #[serde(default)]
+    pub mirrors_unqualified: bool,
+    /// Who made it.
+    pub created_by: String,
+    /// When (seconds since the epoch).
+    pub created_at: u64,
+}

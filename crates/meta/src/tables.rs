@@ -47,6 +47,7 @@
 //! | `pruning_policies` | (repository, policy id) | [`records::PruningPolicy`](crate::records::PruningPolicy) |
 //! | `promotion_policies` | (repository, policy id) | [`records::PromotionPolicy`](crate::records::PromotionPolicy) |
 //! | `mirror_policies` | (repository, policy id) | [`records::MirrorPolicy`](crate::records::MirrorPolicy) |
+//! | `cache_namespaces` | namespace | [`records::CacheNamespace`](crate::records::CacheNamespace) |
 //! | `gc` | `"lock"`, `"last"` | [`records::GcLock`](crate::records::GcLock), [`records::GcRun`](crate::records::GcRun) |
 
 use redb::{ReadableTable, TableDefinition};
@@ -167,6 +168,9 @@ pub const PROMOTION_POLICIES: TableDefinition<(&str, &str), &[u8]> = TableDefini
 /// Repositories' push and poll mirroring policies, by (repository, policy id).
 pub const MIRROR_POLICIES: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("mirror_policies");
 
+/// Namespaces that are pull-through caches, by namespace.
+pub const CACHE_NAMESPACES: TableDefinition<&str, &[u8]> = TableDefinition::new("cache_namespaces");
+
 /// One-time tokens a new replica joins the cluster with, by id.
 pub const JOIN_TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("join_tokens");
 
@@ -229,6 +233,7 @@ pub(crate) fn visit_data_tables(visitor: &mut impl TableVisitor) -> Result<(), E
     visitor.visit(PRUNING_POLICIES)?;
     visitor.visit(PROMOTION_POLICIES)?;
     visitor.visit(MIRROR_POLICIES)?;
+    visitor.visit(CACHE_NAMESPACES)?;
     Ok(())
 }
 

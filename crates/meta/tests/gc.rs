@@ -32,6 +32,7 @@ fn put(name: &str, content: &str, blobs: &[&str]) -> Command {
         tag: None,
         at: 5,
         pushed_by: None,
+        cached: false,
     })
 }
 

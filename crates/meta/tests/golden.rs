@@ -12,8 +12,8 @@ use std::collections::BTreeSet;
 use berth_core::{Action, Level};
 use berth_meta::command::*;
 use berth_meta::{
-    AccountKind, Command, LdapSyncReport, MirrorDirection, MirrorLogEntry, MirrorPolicy, PromotionOutcome, PromotionPolicy, PruningPolicy,
-    PruningRun, Setting, SigningPolicy, TagRule, Webhook,
+    AccountKind, CacheNamespace, Command, LdapSyncReport, MirrorDirection, MirrorLogEntry, MirrorPolicy, PromotionOutcome, PromotionPolicy,
+    PruningPolicy, PruningRun, Setting, SigningPolicy, TagRule, Webhook,
 };
 use common::{d, repo};
 
@@ -79,11 +79,12 @@ fn kind(command: &Command) -> &'static str {
         Command::UpdateMirrorPolicy(_) => "UpdateMirrorPolicy",
         Command::DeleteMirrorPolicy(_) => "DeleteMirrorPolicy",
         Command::RecordMirroring(_) => "RecordMirroring",
+        Command::SetCacheNamespace(_) => "SetCacheNamespace",
     }
 }
 
 /// The number of command kinds (the length of `kind`'s match).
-const KINDS: usize = 57;
+const KINDS: usize = 58;
 
 fn examples() -> Vec<Command> {
     let report =
@@ -105,6 +106,7 @@ fn examples() -> Vec<Command> {
             tag: Some("v1".parse().unwrap()),
             at: 1,
             pushed_by: None,
+            cached: false,
         }),
         Command::DeleteManifest(DeleteManifest { repository: repo("a/x"), digest: d("m"), at: 0, by: None }),
         Command::DeleteTag(DeleteTag { repository: repo("a/x"), tag: "v1".parse().unwrap(), at: 0, by: None }),
@@ -214,6 +216,7 @@ fn examples() -> Vec<Command> {
             tag: Some("v2".parse().unwrap()),
             at: 2,
             pushed_by: Some("u".into()),
+            cached: false,
         }),
         Command::DeleteManifest(DeleteManifest { repository: repo("a/x"), digest: d("m2"), at: 3, by: Some("u".into()) }),
         Command::DeleteTag(DeleteTag { repository: repo("a/x"), tag: "v2".parse().unwrap(), at: 3, by: Some("u".into()) }),
@@ -327,6 +330,20 @@ fn examples() -> Vec<Command> {
             }],
             polls: vec![PollEnded { repository: "a/y".into(), policy: "n".into(), failed: false, next_at: 12 }],
             cursor: Some(13),
+        }),
+        Command::SetCacheNamespace(SetCacheNamespace {
+            namespace: "hub".into(),
+            cache: Some(CacheNamespace {
+                upstream: "https://registry-1.docker.io".into(),
+                username: Some("robot".into()),
+                sealed_password: Some("c2VhbGVk".into()),
+                remote_ca: None,
+                ttl_secs: 300,
+                public: true,
+                mirrors_unqualified: true,
+                created_by: "admin".into(),
+                created_at: 14,
+            }),
         }),
     ]
 }

@@ -27,6 +27,7 @@ fn put(content: &str, tag: &str, at: u64, by: &str) -> Command {
         tag: Some(tag.parse().unwrap()),
         at,
         pushed_by: Some(by.into()),
+        cached: false,
     })
 }
 

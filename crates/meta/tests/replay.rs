@@ -57,6 +57,7 @@ fn manifest() -> impl Strategy<Value = Command> {
                 tag: tag.map(|t| t.parse().unwrap()),
                 at: 7,
                 pushed_by: None,
+                cached: false,
             })
         })
 }

@@ -22,6 +22,7 @@ fn put(name: &str, content: &str, blobs: &[&str], tag: Option<&str>) -> Command 
         tag: tag.map(|t| t.parse().unwrap()),
         at: 42,
         pushed_by: None,
+        cached: false,
     })
 }
 

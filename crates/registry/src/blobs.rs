@@ -37,6 +37,7 @@ impl Registry {
     /// moving bytes (the caller has checked that whoever asks may read `from`). `Ok(None)`
     /// when `from` does not hold it (the client then uploads).
     pub async fn mount_blob(&self, repository: &RepositoryName, digest: &Digest, from: &RepositoryName) -> Result<Option<BlobInfo>, Error> {
+        self.refuse_cache_push(repository).await?;
         if self.storage.stat(digest).await?.is_none() {
             return Ok(None);
         }

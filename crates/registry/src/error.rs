@@ -104,9 +104,13 @@ pub enum Error {
     /// The blob's old bytes are being deleted by garbage collection; push it again.
     #[error("blob {0} is being deleted by garbage collection; push it again")]
     BlobBeingCollected(Digest),
-    /// The cluster cannot take the change now (no quorum); nothing was lost.
+    /// The cluster cannot take the change now (no quorum), or a cache's upstream cannot
+    /// be reached for what is not cached; nothing was lost.
     #[error("{0}")]
     Unavailable(String),
+    /// A push to a pull-through cache namespace: its content comes from its upstream.
+    #[error("namespace {0} is a pull-through cache: it is read-only (push to the upstream registry instead)")]
+    CacheReadOnly(String),
     /// Metadata failed; the detail is for the log, not the client.
     #[error("metadata failure: {0}")]
     Meta(berth_meta::Error),

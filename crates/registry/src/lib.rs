@@ -18,9 +18,11 @@
 //! - `pruning.rs`: pruning policies and tag limits; `promotion.rs`: promotion policies and
 //!   their worker; `mirroring.rs`: mirroring policies and what their workers owe (the
 //!   remote side is berth-services'); `rules.rs`: the rules they state about tags.
+//! - `cache.rs`: pull-through cache namespaces: routes, storing what was fetched, no pushes.
 //! - `events.rs`: audit log retention.
 
 mod blobs;
+mod cache;
 pub mod error;
 mod events;
 mod gc;
@@ -50,11 +52,13 @@ pub use error::Error;
 pub use gc::{GcMonitor, GcOptions, GcProgress};
 /// How many shards a garbage collection walks the storage in (progress counts them).
 pub const GC_SHARDS: u16 = berth_storage::BLOB_SHARDS;
+pub use berth_meta::CacheNamespace;
 pub use berth_meta::{GcLock, GcRun};
 pub use berth_meta::{MirrorDirection, MirrorLogEntry, MirrorPolicy, PendingMirror};
 pub use berth_meta::{PromotionOutcome, PromotionPolicy, PruningPolicy, PruningRun, TagRule};
+pub use cache::CacheRoute;
 pub use manifests::{ManifestPushed, StoredManifest};
-pub use mirroring::{MirrorPolicySpec, PushJob, PushWork};
+pub use mirroring::{MirrorPolicySpec, PushJob, PushWork, check_remote_host};
 pub use promotion::PromotionPolicySpec;
 pub use pruning::{PrunedTag, PruningPolicySpec};
 pub use quotas::QuotaUsage;

@@ -69,6 +69,7 @@ impl Registry {
             tag,
             at: now(),
             pushed_by: by.map(str::to_owned),
+            cached: false,
         });
         match self.meta.apply(command).await? {
             Applied::Done => {
@@ -80,6 +81,7 @@ impl Registry {
             Applied::Rejected(Rejection::MissingReferences(missing)) => Err(Error::ManifestBlobUnknown(missing)),
             Applied::Rejected(Rejection::TagImmutable) => Err(Error::TagImmutable(tag_name)),
             Applied::Rejected(Rejection::NamespaceUnknown) => Err(namespace_unknown(repository)),
+            Applied::Rejected(Rejection::NamespaceIsCache) => Err(Error::CacheReadOnly(repository.namespace().to_owned())),
             Applied::Rejected(Rejection::QuotaExceeded { namespace, quota, used, needed }) => Err(Error::QuotaExceeded(format!(
                 "namespace {namespace} is over its storage quota of {}: its images use {}, and this push adds {}",
                 berth_core::human_bytes(quota),

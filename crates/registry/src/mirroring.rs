@@ -62,8 +62,8 @@ fn remote_name_fine(name: &str) -> bool {
     name.len() <= MAX_REMOTE_NAME && name.split('/').all(component)
 }
 
-/// Checks the remote's address: `http(s)://host[:port]`, nothing after.
-fn check_remote_host(host: &str) -> Result<(), Error> {
+/// Checks a remote registry's address: `http(s)://host[:port]`, nothing after.
+pub fn check_remote_host(host: &str) -> Result<(), Error> {
     let invalid = |why: &str| Error::Invalid(format!("remoteHost {host:?}: {why}"));
     let rest = host.strip_prefix("https://").or_else(|| host.strip_prefix("http://")).ok_or_else(|| invalid("use https://host[:port]"))?;
     let rest = rest.strip_suffix('/').unwrap_or(rest);

@@ -13,6 +13,7 @@ impl Registry {
     /// Starts an upload session in `repository`. Refused at once when the repository could
     /// never be created (its namespace is no account's), before any byte is sent.
     pub async fn start_upload(&self, repository: &RepositoryName) -> Result<UploadState, Error> {
+        self.refuse_cache_push(repository).await?;
         let repo = repository.to_string();
         if !self.meta.read_settled(move |r| r.repository_may_exist(&repo), |exists| *exists).await? {
             return Err(crate::namespace_unknown(repository));

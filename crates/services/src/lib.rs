@@ -1,6 +1,6 @@
 //! Opens Berth's stores under a data directory and builds the services over them:
 //! [`Cluster`] (this replica's place in its cluster, which opens the metadata),
-//! [`Registry`], [`Auth`], [`Trust`], [`Webhooks`] and [`Mirroring`]. This is the only code besides the services that
+//! [`Registry`], [`Auth`], [`Trust`], [`Webhooks`], [`Mirroring`] and [`PullThrough`]. This is the only code besides the services that
 //! holds a store; the HTTP layer (`berth`) gets the services, so no handler can reach
 //! metadata or blobs but through a service method, where the rules are.
 //!
@@ -14,6 +14,7 @@
 //! ```
 
 pub mod backup;
+pub mod cache;
 pub mod cluster;
 pub mod mirroring;
 mod outbound;
@@ -32,6 +33,7 @@ use berth_trust::{Trust, TrustOptions};
 
 pub use backup::{BackupError, BackupStream, Backups};
 pub use berth_storage::{S3Options, StorageConfig};
+pub use cache::{NewCache, PullThrough};
 pub use cluster::{Cluster, ClusterError, ClusterOptions};
 pub use mirroring::{Mirroring, MirroringOptions, NewMirror};
 pub use webhooks::{NewWebhook, WebhookError, WebhookOptions, Webhooks};
@@ -74,6 +76,8 @@ pub struct Services {
     pub webhooks: Arc<Webhooks>,
     /// Push and poll mirroring with remote registries.
     pub mirroring: Mirroring,
+    /// Pull-through cache namespaces.
+    pub pull_through: PullThrough,
     /// The `admin` password, when the first start generated it (to be shown once).
     pub generated_admin_password: Option<String>,
 }
@@ -109,7 +113,17 @@ pub async fn open(cluster: &Cluster, options: Options) -> Result<Services, Error
     let trust = Trust::start(meta.clone(), cluster.master().clone(), options.trust).await?;
     let auth = Arc::new(auth);
     let webhooks = Arc::new(Webhooks::new(meta.clone(), auth.clone(), cluster.master().clone(), options.webhooks));
+    let pull_through = PullThrough::new(cluster.master().clone(), options.mirroring.clone());
     let mirroring = Mirroring::new(cluster.master().clone(), options.mirroring);
     let registry = Registry::new(storage, meta, options.limits);
-    Ok(Services { registry, auth, trust, backups, webhooks, mirroring, generated_admin_password: bootstrap.generated_admin_password })
+    Ok(Services {
+        registry,
+        auth,
+        trust,
+        backups,
+        webhooks,
+        mirroring,
+        pull_through,
+        generated_admin_password: bootstrap.generated_admin_password,
+    })
 }

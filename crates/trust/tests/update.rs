@@ -400,6 +400,7 @@ async fn signed_tags_are_indexed_and_cannot_be_deleted() {
         tag: Some("1".parse().unwrap()),
         at: 1,
         pushed_by: None,
+        cached: false,
     };
     assert_eq!(f.meta.apply(Command::PutManifest(put)).await.unwrap(), Applied::Done);
     let parts = vec![

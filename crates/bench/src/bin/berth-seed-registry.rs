@@ -125,6 +125,7 @@ fn put_manifest(repository: RepositoryName, digest: &Digest, manifest: &[u8], bl
         tag: Some(tag),
         at,
         pushed_by: Some("admin".into()),
+        cached: false,
     })
 }
 

@@ -300,7 +300,7 @@ impl From<berth_registry::Error> for ApiV0Error {
                 ),
             ),
             E::TagImmutableDeletion(_) => ApiV0Error::new(StatusCode::BAD_REQUEST, "TAG_IMMUTABLE", message),
-            E::Invalid(_) | E::TagImmutable(_) | E::Unsigned(_) => ApiV0Error::invalid(message),
+            E::Invalid(_) | E::TagImmutable(_) | E::Unsigned(_) | E::CacheReadOnly(_) => ApiV0Error::invalid(message),
             E::BlobUnknown(_)
             | E::UploadUnknown
             | E::UploadInvalid(_)
@@ -359,7 +359,7 @@ impl From<berth_registry::Error> for ApiError {
         let message = e.to_string();
         match e {
             E::NameUnknown | E::NamespaceUnknown(_) => ApiError::new(StatusCode::NOT_FOUND, Code::NameUnknown, message),
-            E::TagSigned(_) | E::TagImmutableDeletion(_) | E::Unsigned(_) | E::QuotaExceeded(_) => {
+            E::TagSigned(_) | E::TagImmutableDeletion(_) | E::Unsigned(_) | E::QuotaExceeded(_) | E::CacheReadOnly(_) => {
                 ApiError::new(StatusCode::FORBIDDEN, Code::Denied, message)
             }
             E::RepositoryExists | E::Invalid(_) => ApiError::new(StatusCode::BAD_REQUEST, Code::Unsupported, message),

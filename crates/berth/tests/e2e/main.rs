@@ -8,6 +8,7 @@ mod api_document;
 mod attacks;
 mod auth;
 mod bench;
+mod cache;
 
 mod blobs;
 mod cli;

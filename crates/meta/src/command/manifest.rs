@@ -43,6 +43,11 @@ pub struct PutManifest {
     /// form when `None`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pushed_by: Option<String>,
+    /// Stored by a pull-through cache from its upstream: the only way a manifest enters a
+    /// cache namespace. Its blobs and children are fetched when pulled, so they need not
+    /// be here yet (absent from the wire form when false).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cached: bool,
 }
 
 impl PutManifest {
@@ -51,8 +56,11 @@ impl PutManifest {
         if let Some(rejection) = new_repository_rejection(tx, repo)? {
             return Ok(Applied::Rejected(rejection));
         }
+        if super::cache::is_cached(tx, repo)? != self.cached {
+            return Ok(Applied::Rejected(if self.cached { Rejection::NamespaceUnknown } else { Rejection::NamespaceIsCache }));
+        }
         let mut missing = Vec::new();
-        {
+        if !self.cached {
             let links = tx.open_table(BLOB_LINKS)?;
             for blob in &self.blobs {
                 if links.get((repo, blob.as_str()))?.is_none() && !missing.contains(blob) {
@@ -76,7 +84,9 @@ impl PutManifest {
         {
             return Ok(Applied::Rejected(Rejection::TagImmutable));
         }
-        if let Some(rejection) = super::quota::check(tx, repo, &self.blobs)? {
+        if !self.cached
+            && let Some(rejection) = super::quota::check(tx, repo, &self.blobs)?
+        {
             return Ok(Applied::Rejected(rejection));
         }
         if let Some(rejection) = ensure_repository(tx, repo, self.at)? {

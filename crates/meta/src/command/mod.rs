@@ -12,6 +12,7 @@ mod account;
 mod blob_gc;
 mod blob_link;
 mod bytes;
+mod cache;
 mod event;
 mod grant;
 mod history;
@@ -39,6 +40,7 @@ pub(crate) use blob_gc::build_indexes as build_blob_indexes;
 pub use blob_gc::{AcquireGcLock, FinishGc, ForgetRetiredBlobs, RetireBlobs};
 pub(crate) use blob_gc::{LAST_FORGET, gc_number};
 pub use blob_link::{LinkBlob, LinkUploadedBlob, MountBlob, UnlinkBlob};
+pub use cache::SetCacheNamespace;
 pub use event::PruneEvents;
 pub use grant::{GrantTarget, SetGrant};
 pub use join_token::{CreateJoinToken, RedeemJoinToken};
@@ -180,6 +182,8 @@ pub enum Command {
     DeleteMirrorPolicy(DeleteMirrorPolicy),
     /// Records what the mirroring workers did.
     RecordMirroring(RecordMirroring),
+    /// Makes a namespace a pull-through cache of an upstream registry, or a plain one again.
+    SetCacheNamespace(SetCacheNamespace),
 }
 
 /// The result of applying a command.
@@ -264,6 +268,10 @@ pub enum Rejection {
     DeliveryUnknown,
     /// No such policy of the repository.
     PolicyUnknown,
+    /// The namespace is a pull-through cache: its content comes from its upstream only.
+    NamespaceIsCache,
+    /// Another namespace already serves the names of no account (the one transparent mirror).
+    MirrorTaken(String),
 }
 
 /// For fields added to a command after its first release: left out of the wire form
@@ -383,6 +391,7 @@ impl Command {
             Command::UpdateMirrorPolicy(c) => c.apply(tx),
             Command::DeleteMirrorPolicy(c) => c.apply(tx),
             Command::RecordMirroring(c) => c.apply(tx),
+            Command::SetCacheNamespace(c) => c.apply(tx),
         }
     }
 }

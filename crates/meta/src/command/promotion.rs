@@ -143,6 +143,9 @@ impl PromoteManifest {
             };
             return Ok(Err(why));
         }
+        if super::cache::is_cached(tx, target)? {
+            return Ok(Err(format!("{target} is in a pull-through cache namespace, which is read-only")));
+        }
         let current = tx.open_table(TAGS)?.get((target, self.tag.as_str()))?.map(|d| d.value().to_owned());
         if current.as_deref() == Some(self.digest.as_str()) {
             return Ok(Ok(Copy { manifests: Vec::new(), blobs: Vec::new(), unchanged: true, media_type: String::new() }));
@@ -248,6 +251,7 @@ impl PromoteManifest {
                 tag: (i == last).then(|| self.tag.clone()),
                 at: self.at,
                 pushed_by: Some(by.clone()),
+                cached: false,
             };
             if let Applied::Rejected(rejection) = put.apply(tx)? {
                 // The plan checked what PutManifest checks: a refusal here is a bug, and the

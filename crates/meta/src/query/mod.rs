@@ -1,6 +1,7 @@
 //! The read side: queries over one consistent snapshot of the metadata.
 
 mod accounts;
+mod cache;
 mod events;
 mod gc;
 mod inventory;

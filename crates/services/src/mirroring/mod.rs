@@ -12,7 +12,7 @@
 //!
 //! A policy acts for its maker, only while they administer the local repository.
 
-mod remote;
+pub(crate) mod remote;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -93,6 +93,22 @@ pub struct Mirroring {
 
 fn purpose(repository: &RepositoryName, id: &str) -> String {
     format!("mirror-password/{repository}/{id}")
+}
+
+/// A client for remote registries: connect and read timeouts, at most 5 redirects, the
+/// addresses `options` allow, and `ca` (PEM) instead of the system's roots when given.
+pub(crate) fn remote_client(options: &MirroringOptions, ca: Option<&str>) -> Result<reqwest::Client, String> {
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(options.timeout)
+        .read_timeout(options.timeout)
+        .redirect(reqwest::redirect::Policy::limited(5))
+        .no_proxy()
+        .dns_resolver(Arc::new(CheckedResolver { allow_local: options.allow_local }));
+    if let Some(pem) = ca {
+        let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(|e| format!("the remote CA: {e}"))?;
+        builder = builder.tls_certs_only(certs);
+    }
+    builder.build().map_err(|e| format!("building the HTTP client: {e}"))
 }
 
 /// When to try a push again after `attempts` failed ones, if it is still worth it.
@@ -176,17 +192,7 @@ impl Mirroring {
         if let Some(ip) = literal_blocked(&policy.remote_host, self.options.allow_local) {
             return Err(format!("{ip} is a local address; mirroring may not reach it"));
         }
-        let mut builder = reqwest::Client::builder()
-            .connect_timeout(self.options.timeout)
-            .read_timeout(self.options.timeout)
-            .redirect(reqwest::redirect::Policy::limited(5))
-            .no_proxy()
-            .dns_resolver(Arc::new(CheckedResolver { allow_local: self.options.allow_local }));
-        if let Some(pem) = &policy.remote_ca {
-            let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(|e| format!("the policy's remoteCA: {e}"))?;
-            builder = builder.tls_certs_only(certs);
-        }
-        let http = builder.build().map_err(|e| format!("building the HTTP client: {e}"))?;
+        let http = remote_client(&self.options, policy.remote_ca.as_deref())?;
         let credentials = match (&policy.username, &policy.sealed_password) {
             (Some(user), Some(sealed)) => {
                 let password =

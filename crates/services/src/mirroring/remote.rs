@@ -321,19 +321,7 @@ impl Remote {
             if depth > MAX_DEPTH {
                 return Err("indexes nest too deep".into());
             }
-            let url = self.url(&format!("manifests/{digest}"));
-            let response = self.send(|http| http.get(&url).header(ACCEPT, ACCEPT_MANIFESTS), false).await?;
-            if !response.status().is_success() {
-                return Err(failure(&format!("pulling manifest {digest}"), response).await);
-            }
-            let media_type = response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
-            if response.content_length().is_some_and(|n| n > MAX_MANIFEST as u64) {
-                return Err(format!("manifest {digest} is larger than {MAX_MANIFEST} bytes"));
-            }
-            let content = response.bytes().await.map_err(|e| format!("pulling manifest {digest}: {}", describe(&e)))?;
-            if content.len() > MAX_MANIFEST {
-                return Err(format!("manifest {digest} is larger than {MAX_MANIFEST} bytes"));
-            }
+            let (media_type, content) = self.fetch_manifest(digest).await?;
             let manifest = Manifest::parse(&content, media_type.as_deref()).map_err(|e| format!("the remote's manifest {digest}: {e}"))?;
             for child in &manifest.children {
                 if registry.manifest_for_mirroring(repository, child).await.is_err() {
@@ -344,11 +332,6 @@ impl Remote {
                 if registry.stat_blob(repository, blob).await.is_err() {
                     self.pull_blob(registry, repository, blob).await?;
                 }
-            }
-            let mut hasher = berth_core::Hasher::new(digest.algorithm());
-            hasher.update(&content);
-            if hasher.finish() != *digest {
-                return Err(format!("the remote's manifest {digest} does not match its digest"));
             }
             let reference = match tag {
                 Some(tag) => Reference::Tag(tag.parse().map_err(|e| format!("the remote's tag {tag:?}: {e}"))?),
@@ -362,15 +345,43 @@ impl Remote {
         })
     }
 
-    /// Streams one blob from the remote into a local upload, which checks its digest.
-    async fn pull_blob(&self, registry: &Registry, repository: &RepositoryName, digest: &Digest) -> Result<(), String> {
+    /// The remote's manifest `digest`: its media type and bytes, checked against the digest.
+    pub(crate) async fn fetch_manifest(&self, digest: &Digest) -> Result<(Option<String>, bytes::Bytes), String> {
+        let url = self.url(&format!("manifests/{digest}"));
+        let response = self.send(|http| http.get(&url).header(ACCEPT, ACCEPT_MANIFESTS), false).await?;
+        if !response.status().is_success() {
+            return Err(failure(&format!("pulling manifest {digest}"), response).await);
+        }
+        let media_type = response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        if response.content_length().is_some_and(|n| n > MAX_MANIFEST as u64) {
+            return Err(format!("manifest {digest} is larger than {MAX_MANIFEST} bytes"));
+        }
+        let content = response.bytes().await.map_err(|e| format!("pulling manifest {digest}: {}", describe(&e)))?;
+        if content.len() > MAX_MANIFEST {
+            return Err(format!("manifest {digest} is larger than {MAX_MANIFEST} bytes"));
+        }
+        let mut hasher = berth_core::Hasher::new(digest.algorithm());
+        hasher.update(&content);
+        if hasher.finish() != *digest {
+            return Err(format!("the remote's manifest {digest} does not match its digest"));
+        }
+        Ok((media_type, content))
+    }
+
+    /// The remote's blob `digest`, as a stream (the receiver checks the digest).
+    pub(crate) async fn blob(&self, digest: &Digest) -> Result<berth_registry::ByteStream, String> {
         let url = self.url(&format!("blobs/{digest}"));
         let response = self.send(|http| http.get(&url), false).await?;
         if !response.status().is_success() {
             return Err(failure(&format!("pulling blob {digest}"), response).await);
         }
+        Ok(Box::pin(response.bytes_stream().map_err(std::io::Error::other)))
+    }
+
+    /// Streams one blob from the remote into a local upload, which checks its digest.
+    async fn pull_blob(&self, registry: &Registry, repository: &RepositoryName, digest: &Digest) -> Result<(), String> {
+        let body = self.blob(digest).await?;
         let upload = registry.start_upload(repository).await.map_err(|e| format!("storing blob {digest}: {e}"))?;
-        let body: berth_registry::ByteStream = Box::pin(response.bytes_stream().map_err(std::io::Error::other));
         if let Err(e) = registry.complete_upload(repository, &upload.id, digest, Some(body)).await {
             let _ = registry.cancel_upload(repository, &upload.id).await;
             return Err(format!("storing blob {digest}: {e}"));

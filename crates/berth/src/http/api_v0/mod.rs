@@ -3,6 +3,7 @@
 //! Authentication is Basic (password or access token) or a Bearer token.
 
 mod accounts;
+mod cache;
 mod cluster;
 mod docs_page;
 mod events;
@@ -66,6 +67,8 @@ pub fn routes() -> Router<AppState> {
         .route("/repositories/{ns}", post(repositories::create).get(repositories::list_namespace))
         .route("/repositories/{ns}/{repo}", get(repositories::get).patch(repositories::update).delete(repositories::delete))
         .route("/repositoryNamespaces/{ns}/signingPolicy", get(signing::get).put(signing::put))
+        .route("/repositoryNamespaces/{ns}/pullThroughCache", get(cache::get).put(cache::put).delete(cache::delete))
+        .route("/pullThroughCaches", get(cache::list))
         .route("/repositories/{ns}/{repo}/pruningPolicies", get(pruning::list).post(pruning::create))
         .route("/repositories/{ns}/{repo}/pruningPolicies/{id}", get(pruning::get).put(pruning::update).delete(pruning::delete))
         .route("/repositories/{ns}/{repo}/pruningPolicies/{id}/run", post(pruning::run))

@@ -753,3 +753,30 @@ pub struct MirrorLogEntry {
     /// Whether it will be tried again.
     pub will_retry: bool,
 }
+
+/// A namespace's pull-through cache settings (its password is never shown).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PullThroughCache {
+    /// The organization.
+    pub namespace: String,
+    /// The upstream registry, `https://host[:port]`.
+    pub upstream: String,
+    /// The user Berth logs in to the upstream as.
+    pub username: Option<String>,
+    /// Whether a password is stored for them (it is never shown).
+    pub has_password: bool,
+    /// PEM certificates the upstream's must chain to.
+    #[serde(rename = "remoteCA")]
+    pub remote_ca: Option<String>,
+    /// Seconds a pulled tag is served before the upstream is asked again.
+    pub ttl_secs: u64,
+    /// Every user (and anonymous callers, when allowed) may pull.
+    pub public: bool,
+    /// Names whose namespace is no account (`library/alpine`) are served from this cache.
+    pub mirrors_unqualified: bool,
+    /// Who set it.
+    pub created_by: String,
+    /// When (seconds since the epoch).
+    pub created_at: u64,
+}

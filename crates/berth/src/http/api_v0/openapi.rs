@@ -12,13 +12,15 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 
-use super::{accounts, cluster, events, gc, ldap, mirroring, promotion, pruning, quotas, repositories, signing, tags, tokens, webhooks};
+use super::{
+    accounts, cache, cluster, events, gc, ldap, mirroring, promotion, pruning, quotas, repositories, signing, tags, tokens, webhooks,
+};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Berth API",
-        description = "Accounts, organizations, teams, repositories, access, tokens, trust policy, quotas, pruning, promotion and mirroring policies, garbage collection, \
+        description = "Accounts, organizations, teams, repositories, access, tokens, trust policy, quotas, pruning, promotion and mirroring policies, pull-through caches, garbage collection, \
                        the cluster, webhooks and the audit log, in Docker Trusted Registry's shapes. Every failure answers `ErrorBody` \
                        (`{\"errors\":[{\"code\",\"message\"}]}`). Listings of accounts and repositories are paged with \
                        `start` and `limit`, and answer `X-Total-Count` and a `Link` to the next page."
@@ -99,6 +101,10 @@ use super::{accounts, cluster, events, gc, ldap, mirroring, promotion, pruning, 
         mirroring::get_poll,
         mirroring::update_poll,
         mirroring::delete_poll,
+        cache::list,
+        cache::get,
+        cache::put,
+        cache::delete,
         events::list,
         events::export,
     ),

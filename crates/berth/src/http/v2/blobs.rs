@@ -9,10 +9,11 @@ use berth_core::{Digest, RangeError, RepositoryName};
 use crate::app::AppState;
 use crate::http::error::{ApiError, header_value};
 
-/// Streams a blob (`200`, or `206` for a `Range`); `HEAD` answers the headers only.
+/// Streams a blob (`200`, or `206` for a `Range`); `HEAD` answers the headers only. A
+/// pull-through cache's repository is served through the cache.
 pub async fn get(app: &AppState, name: &RepositoryName, digest: &Digest, headers: &HeaderMap, head: bool) -> Result<Response, ApiError> {
-    let registry = &app.registry;
-    let info = registry.stat_blob(name, digest).await?;
+    let (registry, cache) = (&app.registry, &app.pull_through);
+    let info = cache.stat_blob(registry, name, digest).await?;
     // Range applies to GET only; a range in another unit, or malformed, is ignored (RFC 9110 §14.2).
     let range = match headers.get(header::RANGE).filter(|_| !head).map(|v| v.to_str().unwrap_or("")) {
         Some(value) => match parse_range(value, info.size) {
@@ -39,7 +40,7 @@ pub async fn get(app: &AppState, name: &RepositoryName, digest: &Digest, headers
     if head {
         return Ok((status, response_headers).into_response());
     }
-    let reader = registry.open_blob(name, digest, range).await?;
+    let reader = cache.open_blob(registry, name, digest, range).await?;
     Ok((status, response_headers, Body::from_stream(reader.stream)).into_response())
 }
 

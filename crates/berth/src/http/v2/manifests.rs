@@ -11,9 +11,10 @@ use crate::app::AppState;
 use crate::http::error::{ApiError, header_value};
 
 /// Serves a manifest with its media type, digest, length and ETag (a pull by tag obeys
-/// the repository's signing policy; the registry decides).
+/// the repository's signing policy; the registry decides; a pull-through cache's
+/// repository is served through the cache).
 pub async fn get(app: &AppState, name: &RepositoryName, reference: &Reference, head: bool) -> Result<Response, ApiError> {
-    let manifest = app.registry.get_manifest(name, reference).await?;
+    let manifest = app.pull_through.manifest(&app.registry, name, reference).await?;
     let headers = [
         (header::CONTENT_TYPE, header_value(&manifest.media_type)),
         (header::CONTENT_LENGTH, header_value(&manifest.content.len().to_string())),
