@@ -10,6 +10,7 @@
 # endpoints there of every event (its `notifications.endpoints`), for the webhooks benchmark.
 # With PEER_TLS_CERT and PEER_TLS_KEY set (PEM files), it serves HTTPS with them (Go's TLS,
 # HTTP/2 offered by ALPN as Go's server does by default) and prints an https:// url.
+# With PEER_PROXY_URL set, it is a pull-through cache of the registry there (its `proxy.remoteurl`).
 set -euo pipefail
 port=${1:?usage: peer-distribution.sh PORT [USER PASSWORD]}
 user=${2:-}
@@ -50,6 +51,11 @@ if [ -n "${PEER_TLS_CERT:-}" ]; then
     key: ${PEER_TLS_KEY:?PEER_TLS_KEY goes with PEER_TLS_CERT}"
     scheme=https
 fi
+proxy=""
+if [ -n "${PEER_PROXY_URL:-}" ]; then
+    proxy="proxy:
+  remoteurl: $PEER_PROXY_URL"
+fi
 cat >"$dir/config.yml" <<YAML
 version: 0.1
 log:
@@ -68,6 +74,7 @@ http:
 $tls
 $auth
 $notifications
+$proxy
 YAML
 docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
 pid=$!

@@ -123,6 +123,14 @@ enum Command {
         #[command(flatten)]
         connection: admin::Connection,
     },
+    /// Pull-through cache namespaces: an organization serving an upstream registry's images (on a running server).
+    #[command(after_help = admin::ENVIRONMENT)]
+    Cache {
+        #[command(subcommand)]
+        command: admin::cache::CacheCommand,
+        #[command(flatten)]
+        connection: admin::Connection,
+    },
     /// Mirroring policies: pushes sent to, or tags polled from, another registry (on a running server).
     #[command(after_help = admin::ENVIRONMENT)]
     Mirror {
@@ -313,6 +321,7 @@ pub fn main() -> ExitCode {
         Command::Pruning { command, connection } => administer(&connection, |c| admin::pruning::run(c, command)),
         Command::Promotion { command, connection } => administer(&connection, |c| admin::promotion::run(c, command)),
         Command::Mirror { command, connection } => administer(&connection, |c| admin::mirroring::run(c, command)),
+        Command::Cache { command, connection } => administer(&connection, |c| admin::cache::run(c, command)),
         Command::Events { args, connection } if args.follow => admin::follow_events(&connection, args),
         Command::Events { args, connection } => administer(&connection, |c| admin::events::list(c, args)),
         Command::Quota { command, connection } => administer(&connection, |c| admin::settings::quota(c, command)),

@@ -202,3 +202,25 @@ async fn only_system_admins_set_caches_and_pulls_obey_the_access_rules() {
     let events = api(&server, Method::GET, "/api/v0/events?type=CACHE_NAMESPACE_SET", Value::Null).await;
     assert!(events.to_string().contains(&upstream.url), "{events}");
 }
+
+#[tokio::test]
+async fn caches_from_the_command_line() {
+    use crate::cli::{berth, json, ok};
+    if !Distribution::available() {
+        eprintln!("skipping: docker-registry is not installed");
+        return;
+    }
+    let upstream = Distribution::start();
+    let (server, _temp) = server_for_caches();
+    let image = upstream.push_image("team/tool", "2.0", 70, 2000).await;
+    org(&server, "hub").await;
+    let said = ok(berth(&server, &["cache", "set", "hub", "--upstream", &upstream.url, "--ttl", "60", "--username", "robot"], "secret\n"));
+    assert!(said.contains("pull-through cache"), "{said}");
+    assert_eq!(pull(&server, &client(), "hub/team/tool", "2.0").await.unwrap().0, image);
+    let listed = json(berth(&server, &["cache", "list", "--json"], ""));
+    assert_eq!(listed[0]["namespace"], "hub");
+    assert_eq!(listed[0]["hasPassword"], true);
+    assert_eq!(listed[0]["ttlSecs"], 60);
+    ok(berth(&server, &["cache", "remove", "hub"], ""));
+    assert_eq!(json(berth(&server, &["cache", "list", "--json"], "")), json!([]));
+}

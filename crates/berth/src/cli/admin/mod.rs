@@ -13,6 +13,7 @@
 //!   `tokens.rs`, `settings.rs` (quotas, signing policies), `ldap.rs`, `cluster.rs`,
 //!   `webhooks.rs`, `events.rs`, `pruning.rs` and `promotion.rs` (repository policies).
 
+pub mod cache;
 mod client;
 pub mod cluster;
 pub mod events;
