@@ -4,8 +4,9 @@
 # - installs what the tests need from Debian (docker.io, skopeo, podman, notary, slapd
 #   and ldap-utils for the LDAP tests, chromium and chromium-driver for the web UI's
 #   browser test) when missing;
-# - starts a private dockerd (vfs storage, no networking setup) unless one already
-#   answers, and stops it again by its pid;
+# - starts a private dockerd (vfs storage, no networking setup, a registry mirror on
+#   localhost:5999 for the pull-through cache's test) unless one already answers, and
+#   stops it again by its pid;
 # - installs s3s-fs (an S3-compatible server, from crates.io) when missing, for the
 #   storage suite on S3 and the end-to-end tests on S3;
 # - installs openapi-python-client (from PyPI, in a virtual environment) when missing,
@@ -65,9 +66,14 @@ trap cleanup EXIT
 
 if ! docker info >/dev/null 2>&1; then
     docker_dir=$(mktemp -d)
+    # Docker Hub's images are pulled through a registry mirror on localhost:5999, which the
+    # pull-through cache's test serves (nothing answers there otherwise: docker goes on to
+    # Docker Hub, as without a mirror).
     /usr/sbin/dockerd --iptables=false --ip6tables=false --bridge=none --storage-driver=vfs \
+        --registry-mirror https://localhost:5999 \
         --data-root="$docker_dir/root" --exec-root="$docker_dir/exec" -p "$docker_dir/pid" \
         >"$docker_dir/log" 2>&1 &
+    export BERTH_DOCKER_MIRROR=localhost:5999
     docker_pid=$!
     for _ in $(seq 150); do docker info >/dev/null 2>&1 && break; sleep 0.2; done
     if ! docker info >/dev/null 2>&1; then

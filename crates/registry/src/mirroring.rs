@@ -233,11 +233,14 @@ impl Registry {
             .collect())
     }
 
-    /// Whether `tag` meets a poll policy's rules (on its name).
-    pub fn poll_rules_hold(policy: &MirrorPolicy, tag: &str) -> bool {
-        let Ok(rules) = compile(&policy.rules, Purpose::Polling) else { return false };
-        let facts = Facts { tag, moved_at: 0, pulled_at: 0, signed: false, labels: None, annotations: None };
-        rules.iter().all(|r| r.holds(&facts, 0))
+    /// A poll policy's rules, compiled once: whether a tag's name meets them (none does
+    /// when a stored rule no longer compiles).
+    pub fn poll_rules(policy: &MirrorPolicy) -> impl Fn(&str) -> bool + Send + Sync + use<> {
+        let rules = compile(&policy.rules, Purpose::Polling).ok();
+        move |tag: &str| {
+            let facts = Facts { tag, moved_at: 0, pulled_at: 0, signed: false, labels: None, annotations: None };
+            rules.as_ref().is_some_and(|rules| rules.iter().all(|r| r.holds(&facts, 0)))
+        }
     }
 
     /// What the push worker owes now: the pushes matching a policy in the next batch of

@@ -11,7 +11,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::clients::{ca_dir, run};
+use crate::clients::{ca_dir, run, stdout};
 use crate::distribution::{Distribution, digest_at};
 use crate::harness::*;
 use crate::webhooks::api;
@@ -223,4 +223,42 @@ async fn caches_from_the_command_line() {
     assert_eq!(listed[0]["ttlSecs"], 60);
     ok(berth(&server, &["cache", "remove", "hub"], ""));
     assert_eq!(json(berth(&server, &["cache", "list", "--json"], "")), json!([]));
+}
+
+#[tokio::test]
+async fn docker_pulls_docker_hub_images_through_the_registry_as_its_mirror() {
+    // scripts/test.sh starts its dockerd with `--registry-mirror https://localhost:5999`.
+    let Ok(mirror) = std::env::var("BERTH_DOCKER_MIRROR") else {
+        eprintln!("skipping: no dockerd with a registry mirror here (scripts/test.sh starts one)");
+        return;
+    };
+    assert!(Distribution::available() && client_available("skopeo", &["--version"]), "docker-registry and skopeo are needed");
+    let upstream = Distribution::start();
+    let temp = tempfile::tempdir().unwrap();
+    // A real image (tar layers, a config naming them), as Docker Hub would hold it.
+    let layout = temp.path().join("layout");
+    crate::clients::oci_layout(&layout, temp.path());
+    let upstream_host = upstream.url.trim_start_matches("http://").to_owned();
+    run(Command::new("skopeo")
+        .env("HOME", temp.path())
+        .args(["copy", "--quiet", "--dest-tls-verify=false"])
+        .args([&format!("oci:{}:v1", layout.display()), &format!("docker://{upstream_host}/library/mirrored:1.0")]));
+    let image = upstream.digest_of("library/mirrored", "1.0").await.unwrap();
+
+    let config = temp.path().join("berth.toml");
+    std::fs::write(&config, "[mirroring]\nallow_local_remotes = true\n").unwrap();
+    let port = mirror.rsplit(':').next().unwrap();
+    let https = format!("127.0.0.1:{port}");
+    let launch = Launch { extra: &["--config", config.to_str().unwrap()], https_listen: Some(&https), ..Launch::default() };
+    let server = Server::launch(&temp.path().join("data"), &launch);
+    make_cache(&server, "hub", json!({"upstream": upstream.url, "public": true, "mirrorsUnqualified": true})).await;
+    let _ca = crate::clients::DockerCa::install_for(&server, &mirror);
+
+    // `docker pull mirrored:1.0` is docker.io/library/mirrored:1.0: asked of the mirror first,
+    // anonymously; Docker Hub itself is not reachable from here.
+    let pulled = Command::new("docker").args(["pull", "mirrored:1.0"]).output().unwrap();
+    let _ = Command::new("docker").args(["rmi", "mirrored:1.0"]).output();
+    assert!(pulled.status.success(), "docker pull through the mirror: {}{}", stdout(&pulled), String::from_utf8_lossy(&pulled.stderr));
+    assert!(stdout(&pulled).contains(&image), "the upstream's image: {}", stdout(&pulled));
+    assert_eq!(digest_at(&server.http, &client(), "hub/library/mirrored", "1.0").await.as_deref(), Some(image.as_str()), "cached");
 }

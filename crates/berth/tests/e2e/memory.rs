@@ -1,5 +1,6 @@
 //! A 1 GiB blob pushed and pulled through the server: streamed both ways, so the
-//! server's peak resident memory stays under 64 MiB.
+//! server's resident memory grows by less than 24 MiB over the transfer, whatever the
+//! size of the binary's code (a debug build's is several times a release build's).
 
 use futures_util::StreamExt;
 use sha2::{Digest as _, Sha256};
@@ -16,9 +17,10 @@ fn chunk(base: &[u8], n: usize) -> Vec<u8> {
     c
 }
 
-fn peak_rss_kib(pid: u32) -> u64 {
+/// A `/proc/<pid>/status` figure, in KiB (`VmRSS`, `VmHWM`).
+fn status_kib(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    let line = status.lines().find(|l| l.starts_with(field)).unwrap();
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
@@ -34,6 +36,11 @@ async fn one_gib_push_and_pull_in_flat_memory() {
     let d = format!("sha256:{}", hex::encode(hasher.finalize()));
 
     let c = client();
+    // The peak is counted from here: what the server holds once started (its code, the
+    // metadata's cache) is not the transfer's.
+    push_image(&server, "big/warm", "1", 1).await;
+    std::fs::write(format!("/proc/{}/clear_refs", server.pid()), "5").unwrap();
+    let before = status_kib(server.pid(), "VmRSS:");
     let start = c.post(server.url("/v2/big/blob/blobs/uploads/")).send().await.unwrap();
     let location = start.headers()["location"].to_str().unwrap().to_owned();
     let base_for_stream = base.clone();
@@ -60,7 +67,8 @@ async fn one_gib_push_and_pull_in_flat_memory() {
     assert_eq!(size, CHUNK * CHUNKS);
     assert_eq!(format!("sha256:{}", hex::encode(pulled.finalize())), d);
 
-    let peak = peak_rss_kib(server.pid());
-    eprintln!("server peak RSS over a 1 GiB push and pull: {} MiB", peak / 1024);
-    assert!(peak < 64 * 1024, "peak RSS {peak} KiB exceeds 64 MiB");
+    let peak = status_kib(server.pid(), "VmHWM:");
+    let growth = peak.saturating_sub(before);
+    eprintln!("server RSS {} MiB before a 1 GiB push and pull, peak {} MiB (+{} MiB)", before / 1024, peak / 1024, growth / 1024);
+    assert!(growth < 24 * 1024, "the transfer grew the server by {growth} KiB, more than 24 MiB");
 }

@@ -95,13 +95,29 @@ fn purpose(repository: &RepositoryName, id: &str) -> String {
     format!("mirror-password/{repository}/{id}")
 }
 
+/// Follows at most 5 redirects (registries send blob reads to their storage), none to a
+/// blocked literal address: names are checked by the resolver, but an address in a
+/// `Location` is connected to without resolving.
+fn redirects(allow_local: bool) -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(move |attempt| {
+        if let Some(ip) = literal_blocked(attempt.url().as_str(), allow_local) {
+            let error = format!("a redirect to {ip}, a local address, was refused");
+            attempt.error(error)
+        } else if attempt.previous().len() >= 5 {
+            attempt.stop()
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
 /// A client for remote registries: connect and read timeouts, at most 5 redirects, the
 /// addresses `options` allow, and `ca` (PEM) instead of the system's roots when given.
 pub(crate) fn remote_client(options: &MirroringOptions, ca: Option<&str>) -> Result<reqwest::Client, String> {
     let mut builder = reqwest::Client::builder()
         .connect_timeout(options.timeout)
         .read_timeout(options.timeout)
-        .redirect(reqwest::redirect::Policy::limited(5))
+        .redirect(redirects(options.allow_local))
         .no_proxy()
         .dns_resolver(Arc::new(CheckedResolver { allow_local: options.allow_local }));
     if let Some(pem) = ca {
@@ -310,7 +326,8 @@ impl Mirroring {
         };
         let mut entries = Vec::new();
         let mut failed = false;
-        for tag in tags.iter().filter(|t| Registry::poll_rules_hold(policy, t)) {
+        let matches = Registry::poll_rules(policy);
+        for tag in tags.iter().filter(|t| matches(t)) {
             let result = async {
                 let Some(digest) = remote.tag_digest(tag).await? else { return Ok(None) };
                 let local = registry.tag_digest(repository, tag).await.map_err(|e| e.to_string())?;
