@@ -18,7 +18,7 @@ use crate::serve::ConnStats;
 /// Everything a request handler may use.
 pub struct App {
     /// The registry domain.
-    pub registry: Registry,
+    pub registry: Arc<Registry>,
     /// Authentication and the token service.
     pub auth: Arc<Auth>,
     /// The trust (Notary) service.

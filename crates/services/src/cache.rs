@@ -8,8 +8,9 @@
 //!   for the tag's digest again, and a moved tag fetched. An upstream that cannot be
 //!   reached leaves the cached tag served; an upstream that says the tag is gone is
 //!   believed.
-//! - Blobs are fetched whole into storage on their first pull (one fetch at a time per
-//!   blob), then served as any other.
+//! - A blob's first pull is streamed from the upstream to the client while it is stored
+//!   (digest checked before it is linked); pulls of it meanwhile wait for it to be
+//!   stored; later ones are served as any other.
 //! - With `mirrors_unqualified`, names whose namespace is no account (`library/alpine`)
 //!   are served from the cache namespace (`hub/library/alpine`): a transparent mirror,
 //!   as Docker's `registry-mirrors` and containerd's `hosts.toml` expect.
@@ -34,6 +35,10 @@ use crate::outbound::literal_blocked;
 const FRESH_KEPT: usize = 100_000;
 /// Upstream repositories with a client (and its token) kept, at most.
 const REMOTES_KEPT: usize = 1_000;
+/// Blob fetch locks kept before the idle ones are dropped.
+const FETCHES_KEPT: usize = 10_000;
+/// Pieces in flight between the upstream and each of the client and the storage.
+const TEE_PIECES: usize = 8;
 
 /// A namespace's cache settings as an administrator gives them.
 #[derive(Debug, Clone)]
@@ -237,58 +242,140 @@ impl PullThrough {
         }
     }
 
-    /// A blob's size: from the registry, or through the cache serving `name` (fetching the
-    /// blob whole on its first pull).
+    /// A blob's size: from the registry, or through the cache serving `name` (asking the
+    /// upstream for one not cached yet).
     pub async fn stat_blob(&self, registry: &Registry, name: &RepositoryName, digest: &Digest) -> Result<BlobInfo, Error> {
         let Some(route) = registry.cache_route(name).await? else { return registry.stat_blob(name, digest).await };
         match registry.stat_blob(&route.local, digest).await {
-            Err(e) if not_cached(&e) => self.fetch_blob(registry, &route, digest).await,
+            Err(e) if not_cached(&e) => {
+                if registry.link_stored_blob(&route.local, digest).await? {
+                    return registry.stat_blob(&route.local, digest).await;
+                }
+                let size = self.remote(&route)?.blob_size(digest).await.map_err(|e| blob_error(digest, e))?;
+                size.map(|size| BlobInfo { size }).ok_or_else(|| Error::BlobUnknown(digest.clone()))
+            }
             found => found,
         }
     }
 
-    /// Streams a blob (or a range) that [`PullThrough::stat_blob`] found.
+    /// Streams a blob (or a range of it): from the registry, or through the cache serving
+    /// `name`. A whole blob not cached yet is streamed from the upstream while it is
+    /// stored (the storing goes on if the client leaves); a range of one, or a blob
+    /// another pull is fetching, is served once stored.
     pub async fn open_blob(
         &self,
-        registry: &Registry,
+        registry: &Arc<Registry>,
         name: &RepositoryName,
         digest: &Digest,
         range: Option<ByteRange>,
     ) -> Result<BlobReader, Error> {
-        match registry.cache_route(name).await? {
-            Some(route) => registry.open_blob(&route.local, digest, range).await,
-            None => registry.open_blob(name, digest, range).await,
+        let Some(route) = registry.cache_route(name).await? else { return registry.open_blob(name, digest, range).await };
+        match registry.open_blob(&route.local, digest, range).await {
+            Err(e) if not_cached(&e) => {}
+            found => return found,
         }
+        let gate = self.gate(digest);
+        if range.is_none()
+            && let Ok(turn) = gate.clone().try_lock_owned()
+        {
+            return self.stream_and_store(registry, &route, digest, turn).await;
+        }
+        let _turn = gate.lock().await;
+        self.fetch_blob(registry, &route, digest).await?;
+        registry.open_blob(&route.local, digest, range).await
     }
 
-    /// Fetches a blob into the cache, once however many pulls ask at the same time.
-    async fn fetch_blob(&self, registry: &Registry, route: &CacheRoute, digest: &Digest) -> Result<BlobInfo, Error> {
-        let gate = {
-            let mut fetching = self.fetching.lock().unwrap_or_else(|p| p.into_inner());
-            fetching.entry(digest.to_string()).or_default().clone()
-        };
-        let result = async {
-            let _turn = gate.lock().await;
-            // Fetched meanwhile, here or for another repository: no second fetch.
-            if let Ok(info) = registry.stat_blob(&route.local, digest).await {
-                return Ok(info);
-            }
-            if registry.link_stored_blob(&route.local, digest).await? {
-                return registry.stat_blob(&route.local, digest).await;
-            }
-            let remote = self.remote(route)?;
-            let body = remote.blob(digest).await.map_err(|e| match upstream_error(e) {
-                Error::ManifestUnknown => Error::BlobUnknown(digest.clone()),
-                other => other,
-            })?;
-            registry.store_cached_blob(&route.local, digest, body).await
-        }
-        .await;
+    /// The lock one fetch of `digest` holds.
+    fn gate(&self, digest: &Digest) -> Arc<tokio::sync::Mutex<()>> {
         let mut fetching = self.fetching.lock().unwrap_or_else(|p| p.into_inner());
-        if Arc::strong_count(&gate) <= 2 {
-            fetching.remove(digest.as_str());
+        if fetching.len() >= FETCHES_KEPT {
+            fetching.retain(|_, gate| Arc::strong_count(gate) > 1);
         }
-        result
+        fetching.entry(digest.to_string()).or_default().clone()
+    }
+
+    /// Fetches a blob whole into the cache (the caller holds its gate), unless it is
+    /// stored already.
+    async fn fetch_blob(&self, registry: &Registry, route: &CacheRoute, digest: &Digest) -> Result<BlobInfo, Error> {
+        if let Ok(info) = registry.stat_blob(&route.local, digest).await {
+            return Ok(info);
+        }
+        if registry.link_stored_blob(&route.local, digest).await? {
+            return registry.stat_blob(&route.local, digest).await;
+        }
+        let (_, body) = self.remote(route)?.blob(digest).await.map_err(|e| blob_error(digest, e))?;
+        registry.store_cached_blob(&route.local, digest, body).await
+    }
+
+    /// Streams a blob from the upstream to the client and into storage at once; `turn`
+    /// (this blob's gate) is held until it is stored.
+    async fn stream_and_store(
+        &self,
+        registry: &Arc<Registry>,
+        route: &CacheRoute,
+        digest: &Digest,
+        turn: tokio::sync::OwnedMutexGuard<()>,
+    ) -> Result<BlobReader, Error> {
+        if registry.stat_blob(&route.local, digest).await.is_ok() || registry.link_stored_blob(&route.local, digest).await? {
+            drop(turn);
+            return registry.open_blob(&route.local, digest, None).await;
+        }
+        let (size, mut upstream) = self.remote(route)?.blob(digest).await.map_err(|e| blob_error(digest, e))?;
+        let Some(size) = size else {
+            // No length to promise the client: stored first, then served.
+            registry.store_cached_blob(&route.local, digest, upstream).await?;
+            drop(turn);
+            return registry.open_blob(&route.local, digest, None).await;
+        };
+        let (to_store, stored) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(TEE_PIECES);
+        let (to_client, served) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(TEE_PIECES);
+        let (store, local, blob) = (registry.clone(), route.local.clone(), digest.clone());
+        let storing = tokio::spawn(async move { store.store_cached_blob(&local, &blob, receiver_stream(stored)).await });
+        let (local, blob) = (route.local.clone(), digest.clone());
+        tokio::spawn(async move {
+            let _turn = turn;
+            let mut client = Some(to_client);
+            while let Some(piece) = futures_util::StreamExt::next(&mut upstream).await {
+                let failed = piece.as_ref().err().map(ToString::to_string);
+                let piece = piece.map_err(|e| std::io::Error::other(e.to_string()));
+                let for_client = match &piece {
+                    Ok(bytes) => Ok(bytes.clone()),
+                    Err(e) => Err(std::io::Error::other(e.to_string())),
+                };
+                if to_store.send(piece).await.is_err() {
+                    break;
+                }
+                // A client that left does not stop the storing.
+                if let Some(c) = &client
+                    && c.send(for_client).await.is_err()
+                {
+                    client = None;
+                }
+                if failed.is_some() {
+                    break;
+                }
+            }
+            drop(to_store);
+            match storing.await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(repository = %local, digest = %blob, error = %e, "caching a blob from the upstream"),
+                Err(e) => tracing::warn!(repository = %local, digest = %blob, error = %e, "caching a blob from the upstream"),
+            }
+        });
+        Ok(BlobReader { size, range: None, stream: receiver_stream(served) })
+    }
+}
+
+/// The items a channel receives, as a byte stream.
+fn receiver_stream(receiver: tokio::sync::mpsc::Receiver<std::io::Result<bytes::Bytes>>) -> berth_registry::ByteStream {
+    Box::pin(futures_util::stream::unfold(receiver, |mut receiver| async move { receiver.recv().await.map(|item| (item, receiver)) }))
+}
+
+/// What the upstream said of a blob: a missing one is unknown here too.
+fn blob_error(digest: &Digest, e: String) -> Error {
+    match upstream_error(e) {
+        Error::ManifestUnknown => Error::BlobUnknown(digest.clone()),
+        other => other,
     }
 }
 

@@ -64,8 +64,8 @@ pub struct Options {
 
 /// The services.
 pub struct Services {
-    /// The registry.
-    pub registry: Registry,
+    /// The registry (shared with the background work of the pull-through cache).
+    pub registry: Arc<Registry>,
     /// Authentication, tokens, accounts and the access policy.
     pub auth: Arc<Auth>,
     /// The trust (Notary) service.
@@ -115,7 +115,7 @@ pub async fn open(cluster: &Cluster, options: Options) -> Result<Services, Error
     let webhooks = Arc::new(Webhooks::new(meta.clone(), auth.clone(), cluster.master().clone(), options.webhooks));
     let pull_through = PullThrough::new(cluster.master().clone(), options.mirroring.clone());
     let mirroring = Mirroring::new(cluster.master().clone(), options.mirroring);
-    let registry = Registry::new(storage, meta, options.limits);
+    let registry = Arc::new(Registry::new(storage, meta, options.limits));
     Ok(Services {
         registry,
         auth,

@@ -262,3 +262,47 @@ async fn docker_pulls_docker_hub_images_through_the_registry_as_its_mirror() {
     assert!(stdout(&pulled).contains(&image), "the upstream's image: {}", stdout(&pulled));
     assert_eq!(digest_at(&server.http, &client(), "hub/library/mirrored", "1.0").await.as_deref(), Some(image.as_str()), "cached");
 }
+
+#[tokio::test]
+async fn a_first_pull_streams_while_it_stores_and_the_storing_outlives_a_client_that_leaves() {
+    if !Distribution::available() {
+        eprintln!("skipping: docker-registry is not installed");
+        return;
+    }
+    let mut upstream = Distribution::start();
+    let (server, _temp) = server_for_caches();
+    upstream.push_image("library/big", "1.0", 80, 24 << 20).await;
+    make_cache(&server, "hub", json!({"upstream": upstream.url})).await;
+    let admin = client();
+    let manifest: Value =
+        admin.get(server.url("/v2/hub/library/big/manifests/1.0")).header("accept", ACCEPT).send().await.unwrap().json().await.unwrap();
+    let layer = manifest["layers"][0]["digest"].as_str().unwrap().to_owned();
+    let config = manifest["config"]["digest"].as_str().unwrap().to_owned();
+
+    // A client that reads the first bytes of the 24 MiB layer and leaves.
+    let mut response = admin.get(server.url(&format!("/v2/hub/library/big/blobs/{layer}"))).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.content_length(), Some(24 << 20), "the upstream's length, promised before the bytes");
+    assert!(response.chunk().await.unwrap().is_some());
+    drop(response);
+    // The layer is stored all the same.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !server.stored_blobs().await.contains(&layer) {
+        assert!(std::time::Instant::now() < deadline, "the layer was not stored after its client left");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Pulls at once of a blob not cached yet: each gets it whole.
+    let pulls = (0..4).map(|_| {
+        let (admin, url) = (admin.clone(), server.url(&format!("/v2/hub/library/big/blobs/{config}")));
+        async move { admin.get(url).send().await.unwrap().bytes().await.unwrap() }
+    });
+    for bytes in futures_util::future::join_all(pulls).await {
+        assert_eq!(digest(&bytes), config);
+    }
+    // Without the upstream, both are served from the cache.
+    upstream.stop();
+    for d in [&layer, &config] {
+        let bytes = admin.get(server.url(&format!("/v2/hub/library/big/blobs/{d}"))).send().await.unwrap().bytes().await.unwrap();
+        assert_eq!(&digest(&bytes), d, "served from the cache");
+    }
+}

@@ -368,19 +368,36 @@ impl Remote {
         Ok((media_type, content))
     }
 
-    /// The remote's blob `digest`, as a stream (the receiver checks the digest).
-    pub(crate) async fn blob(&self, digest: &Digest) -> Result<berth_registry::ByteStream, String> {
+    /// The remote's blob `digest`, as a stream (the receiver checks the digest), with its
+    /// length when the remote says it.
+    pub(crate) async fn blob(&self, digest: &Digest) -> Result<(Option<u64>, berth_registry::ByteStream), String> {
         let url = self.url(&format!("blobs/{digest}"));
         let response = self.send(|http| http.get(&url), false).await?;
         if !response.status().is_success() {
             return Err(failure(&format!("pulling blob {digest}"), response).await);
         }
-        Ok(Box::pin(response.bytes_stream().map_err(std::io::Error::other)))
+        Ok((response.content_length(), Box::pin(response.bytes_stream().map_err(std::io::Error::other))))
+    }
+
+    /// The length of the remote's blob `digest` (`None` when it has none).
+    pub(crate) async fn blob_size(&self, digest: &Digest) -> Result<Option<u64>, String> {
+        let url = self.url(&format!("blobs/{digest}"));
+        let response = self.send(|http| http.head(&url), false).await?;
+        match response.status() {
+            StatusCode::NOT_FOUND => Ok(None),
+            s if s.is_success() => response
+                .headers()
+                .get(CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok()?.parse().ok())
+                .map(Some)
+                .ok_or_else(|| format!("the remote gave no length for blob {digest}")),
+            _ => Err(failure(&format!("checking blob {digest}"), response).await),
+        }
     }
 
     /// Streams one blob from the remote into a local upload, which checks its digest.
     async fn pull_blob(&self, registry: &Registry, repository: &RepositoryName, digest: &Digest) -> Result<(), String> {
-        let body = self.blob(digest).await?;
+        let (_, body) = self.blob(digest).await?;
         let upload = registry.start_upload(repository).await.map_err(|e| format!("storing blob {digest}: {e}"))?;
         if let Err(e) = registry.complete_upload(repository, &upload.id, digest, Some(body)).await {
             let _ = registry.cancel_upload(repository, &upload.id).await;
