@@ -5,7 +5,7 @@
 //! Fetching from the upstream is berth-services'. Pushes to a cache namespace are refused.
 
 use berth_core::{Digest, RepositoryName, Tag};
-use berth_meta::command::{PutManifest, SetCacheNamespace};
+use berth_meta::command::SetCacheNamespace;
 use berth_meta::{Applied, CacheNamespace, Command, Rejection, now};
 use berth_storage::{BlobInfo, BlobStore, ByteStream};
 
@@ -84,21 +84,7 @@ impl Registry {
         tag: Option<&Tag>,
     ) -> Result<(), Error> {
         let manifest = berth_core::Manifest::parse(&content, media_type).map_err(|e| Error::ManifestInvalid(e.to_string()))?;
-        let command = Command::PutManifest(PutManifest {
-            repository: local.clone(),
-            digest: digest.clone(),
-            content,
-            media_type: manifest.media_type,
-            artifact_type: manifest.artifact_type,
-            annotations: manifest.annotations,
-            blobs: manifest.blobs,
-            children: manifest.children,
-            subject: manifest.subject.map(|s| s.digest),
-            tag: tag.cloned(),
-            at: now(),
-            pushed_by: None,
-            cached: true,
-        });
+        let command = crate::manifests::put_command(local, digest, manifest, content, tag.cloned(), None, true);
         match self.meta.apply(command).await? {
             Applied::Done => Ok(()),
             // The namespace stopped being a cache meanwhile.

@@ -28,6 +28,34 @@ pub struct ManifestPushed {
     pub subject: Option<Digest>,
 }
 
+/// The command storing `content` (parsed as `manifest`) in `repository` as `digest`,
+/// tagged `tag` if given; `cached` for what a pull-through cache fetched.
+pub(crate) fn put_command(
+    repository: &RepositoryName,
+    digest: &Digest,
+    manifest: Manifest,
+    content: Vec<u8>,
+    tag: Option<berth_core::Tag>,
+    pushed_by: Option<&str>,
+    cached: bool,
+) -> Command {
+    Command::PutManifest(PutManifest {
+        repository: repository.clone(),
+        digest: digest.clone(),
+        content,
+        media_type: manifest.media_type,
+        artifact_type: manifest.artifact_type,
+        annotations: manifest.annotations,
+        blobs: manifest.blobs,
+        children: manifest.children,
+        subject: manifest.subject.map(|s| s.digest),
+        tag,
+        at: now(),
+        pushed_by: pushed_by.map(str::to_owned),
+        cached,
+    })
+}
+
 impl Registry {
     /// Validates and stores a manifest pushed to `repository` under `reference`.
     pub async fn put_manifest(
@@ -56,21 +84,7 @@ impl Registry {
         };
         let subject = manifest.subject.as_ref().map(|s| s.digest.clone());
         let tag_name = tag.as_ref().map(ToString::to_string).unwrap_or_default();
-        let command = Command::PutManifest(PutManifest {
-            repository: repository.clone(),
-            digest: digest.clone(),
-            content,
-            media_type: manifest.media_type,
-            artifact_type: manifest.artifact_type,
-            annotations: manifest.annotations,
-            blobs: manifest.blobs,
-            children: manifest.children,
-            subject: subject.clone(),
-            tag,
-            at: now(),
-            pushed_by: by.map(str::to_owned),
-            cached: false,
-        });
+        let command = put_command(repository, &digest, manifest, content, tag, by, false);
         match self.meta.apply(command).await? {
             Applied::Done => {
                 if !tag_name.is_empty() {

@@ -307,15 +307,7 @@ impl Registry {
         let Some(known) = self.promotion_facts(candidate, needs_labels).await? else { return Ok(()) };
         let Ok(repository) = candidate.repository.parse::<RepositoryName>() else { return Ok(()) };
         for (id, policy, rules) in policies {
-            let facts = Facts {
-                tag: &candidate.tag,
-                moved_at: 0,
-                pulled_at: 0,
-                signed: known.signed,
-                labels: known.labels.as_ref(),
-                annotations: known.annotations.as_ref(),
-            };
-            if !rules.iter().all(|r| r.holds(&facts, 0)) {
+            if !known.meets(&candidate.tag, rules) {
                 continue;
             }
             let Ok(remote_tag) = render(&policy.tag_template, &candidate.tag, &candidate.digest, now()) else { continue };

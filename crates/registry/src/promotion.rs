@@ -269,15 +269,7 @@ impl Registry {
                 facts_cache = Some(self.promotion_facts(candidate, needs_labels).await?);
             }
             let Some(Some(known)) = &facts_cache else { break };
-            let facts = Facts {
-                tag: &candidate.tag,
-                moved_at: 0,
-                pulled_at: 0,
-                signed: known.signed,
-                labels: known.labels.as_ref(),
-                annotations: known.annotations.as_ref(),
-            };
-            if !rules.iter().all(|r| r.holds(&facts, 0)) {
+            if !known.meets(&candidate.tag, rules) {
                 continue;
             }
             // A standing policy acts for its maker: only while they may push there.
@@ -361,6 +353,21 @@ pub(crate) struct Known {
     pub(crate) signed: bool,
     pub(crate) labels: Option<Map<String, Value>>,
     pub(crate) annotations: Option<Map<String, Value>>,
+}
+
+impl Known {
+    /// Whether `tag`, known so, meets every rule.
+    pub(crate) fn meets(&self, tag: &str, rules: &[Rule]) -> bool {
+        let facts = Facts {
+            tag,
+            moved_at: 0,
+            pulled_at: 0,
+            signed: self.signed,
+            labels: self.labels.as_ref(),
+            annotations: self.annotations.as_ref(),
+        };
+        rules.iter().all(|r| r.holds(&facts, 0))
+    }
 }
 
 #[cfg(test)]

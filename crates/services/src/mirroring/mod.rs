@@ -23,7 +23,7 @@ use berth_core::{Action, Digest, RepositoryName};
 use berth_meta::command::{MirrorOutcome, PollEnded, RecordMirroring};
 use berth_meta::seal::MasterKey;
 use berth_meta::{MirrorLogEntry, now_millis};
-use berth_registry::{Error, MirrorDirection, MirrorPolicy, MirrorPolicySpec, PushJob, Registry, TagRule};
+use berth_registry::{Error, MirrorPolicy, MirrorPolicySpec, PushJob, Registry};
 
 use crate::outbound::{CheckedResolver, literal_blocked};
 use remote::Remote;
@@ -58,29 +58,14 @@ impl Default for MirroringOptions {
     }
 }
 
-/// A mirroring policy as its owner gives it.
+/// A mirroring policy as its owner gives it: the registry's spec (its `sealed_password`
+/// is set here) and the password in clear, if one is given.
 #[derive(Debug, Clone)]
 pub struct NewMirror {
-    /// Push or poll.
-    pub direction: MirrorDirection,
-    /// Whether it acts.
-    pub enabled: bool,
-    /// The rules.
-    pub rules: Vec<TagRule>,
-    /// `https://host[:port]`.
-    pub remote_host: String,
-    /// The repository there.
-    pub remote_repository: String,
-    /// Push: the remote tag's template.
-    pub tag_template: String,
-    /// The remote user.
-    pub username: Option<String>,
-    /// Their password or token (on a change, `None` keeps the stored one).
+    /// The policy.
+    pub spec: MirrorPolicySpec,
+    /// The remote user's password or token (on a change, `None` keeps the stored one).
     pub password: Option<String>,
-    /// PEM certificates the remote's must chain to.
-    pub remote_ca: Option<String>,
-    /// Poll: seconds between polls.
-    pub poll_every_secs: u64,
 }
 
 /// The mirroring service.
@@ -139,16 +124,17 @@ impl Mirroring {
     }
 
     fn spec(&self, repository: &RepositoryName, id: &str, new: NewMirror) -> Result<MirrorPolicySpec, Error> {
-        if let Some(pem) = &new.remote_ca {
+        let NewMirror { spec, password } = new;
+        if let Some(pem) = &spec.remote_ca {
             let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(|e| Error::Invalid(format!("remoteCA: {e}")))?;
             if certs.is_empty() {
                 return Err(Error::Invalid("remoteCA holds no PEM certificate".into()));
             }
         }
-        if let Some(ip) = literal_blocked(&new.remote_host, self.options.allow_local) {
+        if let Some(ip) = literal_blocked(&spec.remote_host, self.options.allow_local) {
             return Err(Error::Invalid(format!("remoteHost: {ip} is a local address; mirroring may not reach it")));
         }
-        let sealed_password = match &new.password {
+        let sealed_password = match &password {
             Some(password) => Some(
                 self.master
                     .seal(&purpose(repository, id), password.as_bytes())
@@ -157,16 +143,10 @@ impl Mirroring {
             None => None,
         };
         Ok(MirrorPolicySpec {
-            direction: new.direction,
-            enabled: new.enabled,
-            rules: new.rules,
-            remote_host: new.remote_host,
-            remote_repository: new.remote_repository,
-            tag_template: new.tag_template,
-            username: new.username.filter(|u| !u.is_empty()),
+            username: spec.username.filter(|u| !u.is_empty()),
+            remote_ca: spec.remote_ca.filter(|c| !c.trim().is_empty()),
             sealed_password,
-            remote_ca: new.remote_ca.filter(|c| !c.trim().is_empty()),
-            poll_every_secs: new.poll_every_secs,
+            ..spec
         })
     }
 
@@ -187,7 +167,7 @@ impl Mirroring {
     /// Replaces a mirroring policy's settings; the stored policy.
     pub async fn update(&self, registry: &Registry, repository: &RepositoryName, id: &str, new: NewMirror) -> Result<MirrorPolicy, Error> {
         // Only an existing policy's id seals a password.
-        registry.mirror_policy(repository, id, new.direction).await?;
+        registry.mirror_policy(repository, id, new.spec.direction).await?;
         let spec = self.spec(repository, id, new)?;
         registry.update_mirror_policy(repository, id, spec).await
     }

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use berth_auth::Action;
 use berth_core::RepositoryName;
-use berth_registry::{MirrorDirection, MirrorPolicy, TagRule};
+use berth_registry::{MirrorDirection, MirrorPolicy, MirrorPolicySpec};
 use berth_services::NewMirror;
 use berth_services::webhooks::rfc3339;
 use serde::Deserialize;
@@ -70,18 +70,19 @@ fn five_minutes() -> u64 {
 impl MirrorPolicyBody {
     fn into_new(self, direction: MirrorDirection) -> NewMirror {
         let (username, password) = self.remote_credentials.map_or((None, None), |c| (Some(c.username), c.password));
-        NewMirror {
+        let spec = MirrorPolicySpec {
             direction,
             enabled: self.enabled,
-            rules: self.rules.into_iter().map(|r| TagRule { field: r.field, operator: r.operator, values: r.values }).collect(),
+            rules: self.rules.into_iter().map(Into::into).collect(),
             remote_host: self.remote_host,
             remote_repository: self.remote_repository,
             tag_template: self.tag_template,
             username,
-            password,
+            sealed_password: None,
             remote_ca: self.remote_ca,
             poll_every_secs: self.poll_every_secs,
-        }
+        };
+        NewMirror { spec, password }
     }
 }
 
@@ -104,11 +105,7 @@ fn policy_model(id: &str, p: &MirrorPolicy) -> model::MirrorPolicy {
     model::MirrorPolicy {
         id: id.to_owned(),
         enabled: p.enabled,
-        rules: p
-            .rules
-            .iter()
-            .map(|r| model::TagRule { field: r.field.clone(), operator: r.operator.clone(), values: r.values.clone() })
-            .collect(),
+        rules: p.rules.iter().map(Into::into).collect(),
         remote_host: p.remote_host.clone(),
         remote_repository: p.remote_repository.clone(),
         tag_template: push.then(|| p.tag_template.clone()),

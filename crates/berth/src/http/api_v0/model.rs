@@ -584,6 +584,18 @@ pub struct TagRule {
     pub values: Vec<String>,
 }
 
+impl From<TagRule> for berth_registry::TagRule {
+    fn from(r: TagRule) -> Self {
+        berth_registry::TagRule { field: r.field, operator: r.operator, values: r.values }
+    }
+}
+
+impl From<&berth_registry::TagRule> for TagRule {
+    fn from(r: &berth_registry::TagRule) -> Self {
+        TagRule { field: r.field.clone(), operator: r.operator.clone(), values: r.values.clone() }
+    }
+}
+
 /// A pruning policy: tags matching every rule go, but for the newest `keepNewest`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use berth_auth::Action;
 use berth_core::RepositoryName;
-use berth_registry::{PromotionPolicy, PromotionPolicySpec, TagRule};
+use berth_registry::{PromotionPolicy, PromotionPolicySpec};
 use serde::Deserialize;
 
 use super::repositories::{repository_name, require};
@@ -49,7 +49,7 @@ impl PromotionPolicyBody {
         }
         Ok(PromotionPolicySpec {
             enabled: self.enabled,
-            rules: self.rules.into_iter().map(|r| TagRule { field: r.field, operator: r.operator, values: r.values }).collect(),
+            rules: self.rules.into_iter().map(Into::into).collect(),
             target,
             tag_template: self.tag_template,
         })
@@ -60,11 +60,7 @@ fn policy_model(id: &str, p: &PromotionPolicy) -> model::PromotionPolicy {
     model::PromotionPolicy {
         id: id.to_owned(),
         enabled: p.enabled,
-        rules: p
-            .rules
-            .iter()
-            .map(|r| model::TagRule { field: r.field.clone(), operator: r.operator.clone(), values: r.values.clone() })
-            .collect(),
+        rules: p.rules.iter().map(Into::into).collect(),
         target_repository: p.target.clone(),
         tag_template: p.tag_template.clone(),
         created_by: p.created_by.clone(),

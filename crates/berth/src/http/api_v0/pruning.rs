@@ -6,7 +6,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use berth_auth::Action;
-use berth_registry::{PrunedTag, PruningPolicy, PruningPolicySpec, TagRule};
+use berth_registry::{PrunedTag, PruningPolicy, PruningPolicySpec};
 use serde::Deserialize;
 
 use super::repositories::{repository_name, require};
@@ -41,7 +41,7 @@ impl PruningPolicyBody {
     fn spec(self) -> PruningPolicySpec {
         PruningPolicySpec {
             enabled: self.enabled,
-            rules: self.rules.into_iter().map(|r| TagRule { field: r.field, operator: r.operator, values: r.values }).collect(),
+            rules: self.rules.into_iter().map(Into::into).collect(),
             keep_newest: self.keep_newest,
             prune_signed: self.prune_signed,
             prune_immutable: self.prune_immutable,
@@ -71,11 +71,7 @@ fn policy_model(id: &str, p: &PruningPolicy) -> model::PruningPolicy {
     model::PruningPolicy {
         id: id.to_owned(),
         enabled: p.enabled,
-        rules: p
-            .rules
-            .iter()
-            .map(|r| model::TagRule { field: r.field.clone(), operator: r.operator.clone(), values: r.values.clone() })
-            .collect(),
+        rules: p.rules.iter().map(Into::into).collect(),
         keep_newest: p.keep_newest,
         prune_signed: p.prune_signed,
         prune_immutable: p.prune_immutable,
