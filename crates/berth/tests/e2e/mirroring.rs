@@ -395,3 +395,31 @@ async fn mirroring_from_the_command_line() {
     let listed = json(berth(&server, &["mirror", "list", "acme/app", "--json"], ""));
     assert_eq!(listed["push"], json!([]));
 }
+
+#[tokio::test]
+async fn remotes_and_upstreams_named_to_reach_local_addresses_are_not_reached() {
+    if !Distribution::available() {
+        eprintln!("skipping: docker-registry is not installed");
+        return;
+    }
+    // The default configuration: a name is resolved, and a local address refused at the
+    // connection, whatever the name (here `localhost`, where a registry does answer).
+    let remote = Distribution::start();
+    remote.push_image("library/app", "1.0", 90, 1000).await;
+    let named = remote.url.replace("127.0.0.1", "localhost");
+    let server = Server::start();
+    push_image(&server, "acme/app", "seed", 1).await;
+    let made = api(&server, Method::POST, PUSH, json!({"remoteHost": named, "remoteRepository": "stolen/app"})).await;
+    let path = format!("{PUSH}/{}", made["id"].as_str().unwrap());
+    push_image(&server, "acme/app", "v1", 2).await;
+    let refused = policy_when(&server, &path, |p| !p["log"].as_array().unwrap().is_empty()).await;
+    let error = refused["log"][0]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("may reach"), "{refused}");
+    assert_eq!(remote.digest_of("stolen/app", "v1").await, None, "nothing reached the local registry");
+
+    org(&server, "hub").await;
+    api(&server, Method::PUT, "/api/v0/repositoryNamespaces/hub/pullThroughCache", json!({"upstream": named})).await;
+    let response = client().get(server.url("/v2/hub/library/app/manifests/1.0")).header("accept", IMAGE).send().await.unwrap();
+    let body = expect_error(response, 503, "UNAVAILABLE").await;
+    assert!(body.to_string().contains("may reach"), "{body}");
+}
