@@ -63,6 +63,8 @@ pub struct Cluster {
     /// Every replica ever started, by index.
     pub nodes: Vec<Node>,
     proxied: bool,
+    /// A configuration file every replica is started with, if any.
+    config: Option<PathBuf>,
 }
 
 /// The environment every replica gets.
@@ -71,9 +73,19 @@ pub const QUIET: &[(&str, &str)] = &[("BERTH_LOG", "info,openraft=warn")];
 impl Cluster {
     /// `n` replicas: the first founds the cluster, the others join through it.
     pub async fn start(n: usize, proxied: bool) -> Cluster {
+        Cluster::start_configured(n, proxied, None).await
+    }
+
+    /// `n` replicas started with the configuration `toml` (when given).
+    pub async fn start_configured(n: usize, proxied: bool, toml: Option<&str>) -> Cluster {
         let temp = tempfile::tempdir().unwrap();
         let storage = temp.path().join("shared-blobs");
-        let mut cluster = Cluster { temp, storage, nodes: Vec::new(), proxied };
+        let config = toml.map(|text| {
+            let path = temp.path().join("berth.toml");
+            std::fs::write(&path, text).unwrap();
+            path
+        });
+        let mut cluster = Cluster { temp, storage, nodes: Vec::new(), proxied, config };
         cluster.new_node().await;
         let server = cluster.launch(0, &[]);
         cluster.nodes[0].server = Some(server);
@@ -100,6 +112,10 @@ impl Cluster {
         let https = format!("127.0.0.1:{}", node.port);
         let mut full: Vec<&str> = if command.is_empty() { vec!["serve"] } else { command.to_vec() };
         full.extend(["--storage-dir", &storage, "--cluster-source-address", &source, "--advertise", &advertise]);
+        let config = self.config.as_ref().map(|p| p.display().to_string());
+        if let Some(config) = &config {
+            full.extend(["--config", config.as_str()]);
+        }
         Server::launch(&node.data, &Launch { command: &full, https_listen: Some(&https), env: QUIET, ..Launch::default() })
     }
 
