@@ -145,9 +145,9 @@ async fn load_64_clients_mixed_pull_push_without_errors_or_lost_writes() {
         pushes as f64 / elapsed
     );
     assert!(pushes > 0 && pulls > 0);
-    // What may grow: the metadata page cache (32 MiB at most) filling with the pages of a
+    // What may grow: the metadata page cache (8 MiB at most) filling with the pages of a
     // growing database, plus slack for the allocator.
-    assert!(late <= early + (32 + 16) * 1024, "memory grew from {early} KiB to {late} KiB");
+    assert!(late <= early + (8 + 16) * 1024, "memory grew from {early} KiB to {late} KiB");
 
     // Every acknowledged push reads back, after a restart too.
     let pushed = pushed.lock().await;
