@@ -445,8 +445,14 @@ fn init_logging(json: bool) -> tracing_appender::non_blocking::WorkerGuard {
     guard
 }
 
+/// Threads of the runtime's blocking pool: file reads and writes, fsyncs, metadata commits.
+/// Tokio's default (512) let 64 busy clients start 200 threads, each holding its own
+/// allocator caches and stack, for no more throughput: the disk serialises their fsyncs
+/// anyway. 32 still lets that many uploads sit in a long fsync while pulls read on.
+const BLOCKING_THREADS: usize = 32;
+
 fn run_serve(config: Config, join: Option<(String, berth_services::cluster::JoinToken)>) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().max_blocking_threads(BLOCKING_THREADS).enable_all().build()?;
     runtime.block_on(serve_until_signal(config, join))
 }
 
