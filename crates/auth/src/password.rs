@@ -1,14 +1,14 @@
 //! argon2id password hashes (PHC strings), computed by a small pool of dedicated threads.
 //!
 //! One hash costs ~100 ms of CPU and 7 MiB of memory. Run on the runtime's blocking
-//! pool, forty concurrent logins would take forty threads and 280 MiB; and since the
-//! crate allocates each hash's memory aligned, the allocator keeps most of it even run
-//! one at a time (measured: 100 MiB after twenty hashes on two threads). Here at most
-//! [`PasswordOptions::hashers`] hashes run at once, each thread hashing in one buffer it
-//! allocates once and reuses; at most [`PasswordOptions::queue`] checks wait, and past
-//! that a check is refused at once as busy. Callers cache successful checks.
+//! pool, forty concurrent logins would take forty threads and 280 MiB. Here at most
+//! [`PasswordOptions::hashers`] hashes run at once, on threads of their own; at most
+//! [`PasswordOptions::queue`] checks wait, and past that a check is refused at once as
+//! busy. Each hash allocates its memory and frees it after: the server's allocator
+//! (jemalloc, see the `berth` binary) hands it to the next hash within a second and
+//! returns it to the kernel after that, so an idle server holds none of it. Callers
+//! cache successful checks.
 
-use std::cell::RefCell;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -52,21 +52,10 @@ fn params() -> Params {
 /// gigabytes.
 const MAX_MEMORY_KIB: u32 = 64 * 1024;
 
-thread_local! {
-    /// The hashing thread's memory, grown to the largest hash it has computed, reused.
-    static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Computes the argon2 output of `password` and `salt` into `out`, in this thread's buffer.
+/// Computes the argon2 output of `password` and `salt` into `out`, in memory of its own.
 fn compute(argon2: &Argon2<'_>, params: &Params, password: &[u8], salt: &[u8], out: &mut [u8]) -> Result<(), argon2::Error> {
-    MEMORY.with(|memory| {
-        let mut memory = memory.borrow_mut();
-        let blocks = params.block_count();
-        if memory.len() < blocks {
-            memory.resize(blocks, Block::new());
-        }
-        argon2.hash_password_into_with_memory(password, salt, out, &mut memory[..blocks])
-    })
+    let mut memory = vec![Block::new(); params.block_count()];
+    argon2.hash_password_into_with_memory(password, salt, out, &mut memory)
 }
 
 /// A new PHC string for `password`, with a fresh salt.

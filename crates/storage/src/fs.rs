@@ -68,8 +68,8 @@ fn read_chunks(file: File, first: u64, len: u64) -> ByteStream {
         let file = file.clone();
         let offset = first + i * READ_CHUNK as u64;
         let want = (len - i * READ_CHUNK as u64).min(READ_CHUNK as u64) as usize;
-        // Allocated here, on the runtime's thread, not on the blocking pool's: glibc keeps an
-        // arena per thread that allocates, and the pool has many threads.
+        // Allocated here, on one of the runtime's few threads, not on the blocking pool's
+        // many: the allocator keeps a cache for each thread that allocates.
         let buf = Vec::with_capacity(want);
         async move { blocking(move || read_exactly_at(&file, offset, buf, want)).await }
     });
