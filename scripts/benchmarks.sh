@@ -57,9 +57,9 @@ command="scripts/benchmarks.sh"
 workload="the reference workload of berth-bench's defaults (1 GiB blobs, 16 MiB chunks, 500 images, 16 clients, 64 connections for 15 s, 10,000 tags, 2,000 repositories)"
 [ -z "${BENCH_ARGS:-}" ] || workload="$BENCH_ARGS on top of berth-bench's defaults (see \`berth-bench --help\`)"
 
-# The sections other scripts write (benchmarks-cluster.sh, -ui.sh, -gc.sh, -binary.sh, -s3.sh, -events.sh, -webhooks.sh, -growth.sh, -docker.sh) are kept as they are.
+# The sections other scripts write (benchmarks-cluster.sh, -ui.sh, -gc.sh, -binary.sh, -s3.sh, -events.sh, -webhooks.sh, -growth.sh, -docker.sh, -cache.sh) are kept as they are.
 kept=""
-for name in replication ui gc binary s3 events webhooks growth docker; do
+for name in replication ui gc binary s3 events webhooks growth docker cache; do
     text=$(section "$name" "$out")
     [ -z "$text" ] || kept+=$'\n'"$text"$'\n'
 done
