@@ -22,9 +22,9 @@ use crate::tables::*;
 /// redb's page cache. Its default (1 GiB) lets the process grow with the database; the
 /// pages requests keep touching (tags, manifests being pulled, accounts) fit in far
 /// less, and the rest comes from the kernel's page cache. At 32 MiB the cache was the
-/// largest part of the live heap under load and grew with the store; 8 MiB serves the
-/// growth benchmark's reads at 200,000 repositories and 1,000,000 tags as fast
-/// (docs/performance-notes.md, "Memory").
+/// largest part of the live heap under load and grew with the store; with 8 MiB a catalog
+/// or tag page costs the same at 200,000 repositories and 1,000,000 tags as at 2,000 and
+/// 10,000 (the growth benchmark; docs/performance-notes.md, "Memory").
 const CACHE_BYTES: usize = 8 << 20;
 
 /// The state machine over the metadata database.
