@@ -55,7 +55,6 @@ async fn pull(server: &Server, http: &reqwest::Client, repo: &str, reference: &s
 #[tokio::test]
 async fn a_cache_fetches_once_checks_tags_after_its_ttl_and_serves_while_the_upstream_is_down() {
     if !Distribution::available() {
-        eprintln!("skipping: docker-registry is not installed");
         return;
     }
     let mut upstream = Distribution::start();
@@ -155,7 +154,6 @@ async fn the_transparent_mirror_serves_docker_hub_names_to_a_client_configured_w
 #[tokio::test]
 async fn only_system_admins_set_caches_and_pulls_obey_the_access_rules() {
     if !Distribution::available() {
-        eprintln!("skipping: docker-registry is not installed");
         return;
     }
     let upstream = Distribution::start();
@@ -207,7 +205,6 @@ async fn only_system_admins_set_caches_and_pulls_obey_the_access_rules() {
 async fn caches_from_the_command_line() {
     use crate::cli::{berth, json, ok};
     if !Distribution::available() {
-        eprintln!("skipping: docker-registry is not installed");
         return;
     }
     let upstream = Distribution::start();
@@ -266,7 +263,6 @@ async fn docker_pulls_docker_hub_images_through_the_registry_as_its_mirror() {
 #[tokio::test]
 async fn a_first_pull_streams_while_it_stores_and_the_storing_outlives_a_client_that_leaves() {
     if !Distribution::available() {
-        eprintln!("skipping: docker-registry is not installed");
         return;
     }
     let mut upstream = Distribution::start();

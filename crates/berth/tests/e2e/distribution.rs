@@ -17,7 +17,8 @@ pub struct Distribution {
 }
 
 impl Distribution {
-    /// Whether `docker-registry` is installed.
+    /// Whether `docker-registry` is installed (`client_available` says why a test skips, and
+    /// fails it instead under `BERTH_REQUIRE_CLIENTS=1`, as in CI).
     pub fn available() -> bool {
         client_available("docker-registry", &["--version"])
     }

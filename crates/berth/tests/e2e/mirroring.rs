@@ -64,7 +64,6 @@ async fn manifest_of(server: &Server, repo: &str, reference: &str) -> Value {
 #[tokio::test]
 async fn matching_pushes_reach_distribution_and_a_stopped_remote_is_caught_up() {
     if !Distribution::available() {
-        eprintln!("skipping: docker-registry is not installed");
         return;
     }
     let mut remote = Distribution::start();
@@ -236,7 +235,6 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 #[tokio::test]
 async fn polls_follow_the_remote_and_the_copy_is_served_while_it_is_down() {
     if !Distribution::available() {
-        eprintln!("skipping: docker-registry is not installed");
         return;
     }
     let mut remote = Distribution::start();
@@ -345,7 +343,6 @@ async fn only_admins_manage_mirroring_and_bad_policies_are_refused() {
 async fn mirroring_from_the_command_line() {
     use crate::cli::{berth, json, ok};
     if !Distribution::available() {
-        eprintln!("skipping: docker-registry is not installed");
         return;
     }
     let remote = Distribution::start();
@@ -399,7 +396,6 @@ async fn mirroring_from_the_command_line() {
 #[tokio::test]
 async fn remotes_and_upstreams_named_to_reach_local_addresses_are_not_reached() {
     if !Distribution::available() {
-        eprintln!("skipping: docker-registry is not installed");
         return;
     }
     // The default configuration: a name is resolved, and a local address refused at the
